@@ -1,0 +1,3 @@
+from techcorp_api.serve import main
+
+main()

@@ -1,0 +1,66 @@
+"""Service settings: defaults, overridden by the environment, overridden by explicit values."""
+
+import os
+from importlib import metadata
+
+DISTRIBUTION = "techcorp-api"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class ConfigError(ValueError):
+    """A setting has a value the service cannot run with."""
+
+
+def package_version():
+    """Version of the installed distribution, or a marker when running from a bare tree."""
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def defaults():
+    return {
+        "ENVIRONMENT": "development",
+        "APP_VERSION": package_version(),
+        "LOG_LEVEL": "INFO",
+        # The SLO latency threshold; always one of the latency histogram's bucket bounds.
+        "SLO_LATENCY_SECONDS": 0.2,
+        # False for services that warm up before they may take traffic.
+        "READY_ON_START": True,
+    }
+
+
+ENVIRONMENT_KEYS = ("ENVIRONMENT", "APP_VERSION", "LOG_LEVEL", "SLO_LATENCY_SECONDS")
+
+
+def load_config(overrides=None, environ=None):
+    """Return the validated settings as a dict."""
+    environ = os.environ if environ is None else environ
+    config = defaults()
+    config.update({k: environ[k] for k in ENVIRONMENT_KEYS if environ.get(k)})
+    config.update(overrides or {})
+    return validate(config)
+
+
+def validate(config):
+    for key in ("ENVIRONMENT", "APP_VERSION"):
+        if not isinstance(config[key], str) or not config[key].strip():
+            raise ConfigError(f"{key} must be a non-empty string, got {config[key]!r}")
+    level = str(config["LOG_LEVEL"]).upper()
+    if level not in LOG_LEVELS:
+        raise ConfigError(
+            f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {config['LOG_LEVEL']!r}"
+        )
+    config["LOG_LEVEL"] = level
+    try:
+        threshold = float(config["SLO_LATENCY_SECONDS"])
+    except (TypeError, ValueError):
+        threshold = -1.0
+    if not 0 < threshold < 60:
+        raise ConfigError(
+            "SLO_LATENCY_SECONDS must be a number of seconds between 0 and 60, "
+            f"got {config['SLO_LATENCY_SECONDS']!r}"
+        )
+    config["SLO_LATENCY_SECONDS"] = threshold
+    return config

@@ -1,0 +1,35 @@
+"""Whole-number settings read from the environment, refused with one clear line when bad."""
+
+import os
+import sys
+
+# name -> default. gunicorn itself reads WEB_CONCURRENCY when it is imported, so these are
+# checked before gunicorn starts (``techcorp-api``) as well as in the gunicorn config.
+INT_SETTINGS = {
+    "WEB_CONCURRENCY": 2,
+    "GUNICORN_THREADS": 4,
+    "GUNICORN_TIMEOUT": 30,
+    "GUNICORN_GRACEFUL_TIMEOUT": 20,
+}
+USAGE_ERROR = 2
+
+
+def read_int(name, environ=None):
+    """The setting's value, or exit 2 naming the variable and a good value."""
+    environ = os.environ if environ is None else environ
+    default = INT_SETTINGS[name]
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    if raw.isdigit() and int(raw) >= 1:
+        return int(raw)
+    print(
+        f"techcorp-api: {name}={raw!r} is not a whole number >= 1; "
+        f"unset it or set e.g. {name}={default}",
+        file=sys.stderr,
+    )
+    sys.exit(USAGE_ERROR)
+
+
+def check_all(environ=None):
+    return {name: read_int(name, environ) for name in INT_SETTINGS}

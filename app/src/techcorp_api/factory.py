@@ -1,0 +1,31 @@
+"""The application factory."""
+
+from flask import Flask
+
+from techcorp_api.config import load_config
+from techcorp_api.errors import register_error_handlers
+from techcorp_api.logs import configure_logging
+from techcorp_api.metrics import RequestMetrics
+from techcorp_api.observability import register_request_hooks
+from techcorp_api.readiness import Readiness
+from techcorp_api.routes import bp
+
+
+def create_app(config=None):
+    """Build the Flask application.
+
+    Settings are the defaults, then the environment, then ``config`` (a mapping).
+    """
+    app = Flask("techcorp_api")
+    app.config.update(load_config(config))
+    configure_logging(app.config["LOG_LEVEL"])
+
+    app.extensions["readiness"] = Readiness()
+    app.extensions["metrics"] = RequestMetrics(app.config["SLO_LATENCY_SECONDS"])
+    register_request_hooks(app)
+    register_error_handlers(app)
+    app.register_blueprint(bp)
+
+    if app.config["READY_ON_START"]:
+        app.extensions["readiness"].mark_ready()
+    return app

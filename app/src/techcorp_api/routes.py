@@ -1,0 +1,40 @@
+"""The service's endpoints."""
+
+import time
+
+from flask import Blueprint, Response, current_app
+
+from techcorp_api.metrics import CONTENT_TYPE_LATEST
+
+bp = Blueprint("api", __name__)
+
+
+@bp.get("/health")
+def health():
+    return {
+        "status": "healthy",
+        "timestamp": int(time.time()),
+        "version": current_app.config["APP_VERSION"],
+    }
+
+
+@bp.get("/api/data")
+def data():
+    return {
+        "message": "Hello from TechCorp API",
+        "environment": current_app.config["ENVIRONMENT"],
+        "version": current_app.config["APP_VERSION"],
+    }
+
+
+@bp.get("/ready")
+def ready():
+    readiness = current_app.extensions["readiness"]
+    status = 200 if readiness.is_ready else 503
+    return {"status": readiness.state, "version": current_app.config["APP_VERSION"]}, status
+
+
+@bp.get("/metrics")
+def metrics():
+    body = current_app.extensions["metrics"].exposition()
+    return Response(body, content_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,28 @@
+"""``techcorp-api``: serve the service with gunicorn and its bundled configuration."""
+
+import sys
+
+from techcorp_api.config import ConfigError, load_config
+from techcorp_api.envvars import USAGE_ERROR, check_all
+
+CONFIG = "python:techcorp_api.gunicorn_conf"
+
+
+def gunicorn_argv(args):
+    """gunicorn's argv: our config first, so flags given on the command line win."""
+    return ["techcorp-api", "--config", CONFIG, *args]
+
+
+def main(argv=None):
+    # Refuse bad settings with one line before gunicorn starts: its own import reads
+    # WEB_CONCURRENCY, and a worker that cannot build the app would only log a traceback.
+    check_all()
+    try:
+        load_config()
+    except ConfigError as exc:
+        print(f"techcorp-api: configuration error: {exc}", file=sys.stderr)
+        sys.exit(USAGE_ERROR)
+    from gunicorn.app.wsgiapp import run
+
+    sys.argv = gunicorn_argv(sys.argv[1:] if argv is None else argv)
+    run()

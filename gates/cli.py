@@ -1,0 +1,79 @@
+"""``python -m gates <stage>``: each stage reads config, does its work, writes a report, and
+exits 0 passed, 1 failed, 2 usage or configuration error, 3 could not measure."""
+
+import argparse
+import json
+import sys
+import traceback
+from dataclasses import asdict
+
+from gates import lint, testsuite
+from gates.config import load_config
+from gates.outcome import COULD_NOT_MEASURE, USAGE_ERROR, ConfigError, GateError
+from gates.report import Report
+
+EPILOG = """exit codes: 0 passed, 1 the gate failed, 2 usage or configuration error,
+3 the gate could not measure. Reports: <state_dir>/reports/<stage>.{json,md}.
+Arguments after `--` go to the underlying tool (pytest for `test`, paths for `lint`)."""
+
+# stage -> (module with run(config, report, passthrough), help)
+STAGES = {
+    "lint": (lint, "black --check and flake8 over the code"),
+    "test": (testsuite, "pytest with coverage threshold, JUnit and coverage XML"),
+}
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="gates",
+        description="The delivery pipeline's gates.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config", metavar="PATH", help="pipeline config (pyproject.toml)")
+    commands = parser.add_subparsers(dest="command", metavar="STAGE", required=True)
+    for name, (_, help_text) in STAGES.items():
+        commands.add_parser(name, help=help_text, description=help_text)
+    commands.add_parser("config", help="validate the pipeline configuration and print it")
+    return parser
+
+
+def split_passthrough(argv):
+    """Split at the first ``--``: gates' own arguments, then the tool's."""
+    if "--" in argv:
+        at = argv.index("--")
+        return argv[:at], argv[at + 1 :]
+    return argv, []
+
+
+def main(argv=None):
+    own, passthrough = split_passthrough(list(sys.argv[1:] if argv is None else argv))
+    args = build_parser().parse_args(own)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"gates {args.command}: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    if args.command == "config":
+        print(json.dumps(asdict(config), indent=2, default=str))
+        return 0
+    return run_stage(args.command, config, passthrough)
+
+
+def run_stage(stage, config, passthrough):
+    module, _ = STAGES[stage]
+    report = Report(stage)
+    try:
+        module.run(config, report, passthrough)
+    except GateError as exc:
+        report.fail(exc.exit_code, str(exc))
+    except Exception as exc:  # a bug in the gate: still a verdict, never a pass
+        report.fail(COULD_NOT_MEASURE, f"internal error in the {stage} gate: {exc!r}")
+        report.details["traceback"] = traceback.format_exc()
+    json_path, _ = report.write(config.reports_dir)
+    for check in report.checks:
+        verdict = "pass" if check.passed else "FAIL"
+        print(f"gates {stage}: {verdict} {check.name}: {check.measured} (limit {check.limit})")
+    line = f"gates {stage}: {report.outcome}" + (f": {report.error}" if report.error else "")
+    print(f"{line} [report: {json_path}]", file=sys.stderr if report.exit_code else sys.stdout)
+    return report.exit_code

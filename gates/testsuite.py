@@ -1,0 +1,111 @@
+"""The test gate: pytest with coverage; judged from its JUnit and coverage XML files."""
+
+import xml.etree.ElementTree as ET  # nosec B405 - parses reports this gate just wrote
+
+from gates.outcome import ConfigError, MeasurementError
+from gates.tools import run_module
+
+# pytest's exit codes that mean "ran and judged": 0 all passed, 1 something failed.
+JUDGED = {0, 1}
+PYTEST_USAGE_ERROR = 4
+PYTEST_NO_TESTS = 5
+MAX_LISTED_FAILURES = 20
+
+
+def pytest_args(config, extra_args):
+    return [
+        f"--junitxml={config.test.junit_xml}",
+        "--cov",
+        f"--cov-report=xml:{config.test.coverage_xml}",
+        "--cov-report=term",
+        *extra_args,
+    ]
+
+
+def run(config, report, extra_args=()):
+    for stale in (config.test.junit_xml, config.test.coverage_xml):
+        stale.unlink(missing_ok=True)  # only this run's files may be judged
+    result = run_module("pytest", pytest_args(config, extra_args), cwd=config.root)
+    if result.returncode == PYTEST_USAGE_ERROR:
+        raise ConfigError(f"pytest rejected its arguments: {result.tail(1)}")
+    if result.returncode == PYTEST_NO_TESTS:
+        raise MeasurementError("pytest collected no tests; a gate that ran nothing cannot pass")
+    if result.returncode not in JUDGED:
+        raise MeasurementError(f"pytest exited {result.returncode}: {result.tail(1)}")
+
+    tests = read_junit(config.test.junit_xml)
+    coverage = read_coverage(config.test.coverage_xml)
+    report.details.update(tests=tests, coverage=coverage)
+    report.add("pytest", result.returncode == 0, f"exit {result.returncode}", "exit 0")
+    failed = tests["failures"] + tests["errors"]
+    report.add(
+        "tests",
+        failed == 0,
+        f"{tests['passed']} passed, {failed} failed, {tests['skipped']} skipped",
+        "0 failed",
+        config.test.junit_xml,
+    )
+    threshold = config.test.coverage_fail_under
+    report.add(
+        "coverage",
+        coverage["percent"] >= threshold,
+        f"{coverage['percent']:.2f}%",
+        f">= {threshold:g}%",
+        config.test.coverage_xml,
+    )
+
+
+def _parse(path, what):
+    if not path.is_file():
+        raise MeasurementError(f"{what} {path} was not written; pytest did not finish its run")
+    try:
+        return ET.parse(path).getroot()  # nosec B314 - our own pytest's output
+    except ET.ParseError as exc:
+        raise MeasurementError(f"{what} {path} is malformed: {exc}") from None
+
+
+def _int(element, name, path):
+    try:
+        return int(float(element.get(name, "")))
+    except ValueError:
+        raise MeasurementError(
+            f"{path}: <{element.tag}> has no numeric {name!r} attribute"
+        ) from None
+
+
+def read_junit(path):
+    """Totals and failing test ids from a JUnit XML file."""
+    root = _parse(path, "JUnit report")
+    suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+    if root.tag not in ("testsuite", "testsuites") or not suites:
+        raise MeasurementError(f"{path}: no <testsuite> element; not a JUnit report")
+    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    for suite in suites:
+        for key in totals:
+            totals[key] += _int(suite, key, path)
+    if totals["tests"] == 0:
+        raise MeasurementError(f"{path}: no tests ran; a gate that ran nothing cannot pass")
+    failing = [
+        f"{case.get('classname', '')}::{case.get('name', '')}"
+        for case in root.iter("testcase")
+        if case.find("failure") is not None or case.find("error") is not None
+    ]
+    totals["passed"] = totals["tests"] - totals["failures"] - totals["errors"] - totals["skipped"]
+    totals["failing"] = failing[:MAX_LISTED_FAILURES]
+    return totals
+
+
+def read_coverage(path):
+    """Total coverage as coverage.py computes it: covered lines and branches over all."""
+    root = _parse(path, "coverage report")
+    if root.tag != "coverage":
+        raise MeasurementError(f"{path}: root element is <{root.tag}>, not <coverage>")
+    counts = {
+        key: _int(root, key, path)
+        for key in ("lines-valid", "lines-covered", "branches-valid", "branches-covered")
+    }
+    measured = counts["lines-valid"] + counts["branches-valid"]
+    if measured == 0:
+        raise MeasurementError(f"{path}: no lines were measured; check [tool.coverage.run] source")
+    covered = counts["lines-covered"] + counts["branches-covered"]
+    return {**counts, "percent": round(100.0 * covered / measured, 2)}

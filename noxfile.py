@@ -1,0 +1,50 @@
+"""The delivery pipeline: one session per stage, each a thin call into ``python -m gates``.
+
+``nox`` runs the default sessions in pipeline order; ``nox -s <stage>`` runs one;
+``nox -l`` lists them. Every session installs exactly what uv.lock pins.
+"""
+
+import nox
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.sessions = ["lint", "test"]
+nox.options.error_on_missing_interpreters = True
+
+
+def install_locked(session, *groups):
+    """Install the workspace (gates + service) and ``groups`` exactly as uv.lock pins them.
+
+    ``--locked`` refuses to run when the lock no longer matches pyproject.toml, so a stale
+    lock is an error here and never silently refreshed.
+    """
+    group_args = [arg for group in groups for arg in ("--group", group)]
+    session.run_install(
+        "uv",
+        "sync",
+        "--locked",
+        "--all-packages",
+        "--no-default-groups",
+        *group_args,
+        env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
+        silent=True,
+    )
+
+
+@nox.session
+def lint(session):
+    """Check formatting (black --check) and style (flake8); posargs: paths to lint instead."""
+    install_locked(session, "lint")
+    session.run("python", "-m", "gates", "lint", "--", *session.posargs)
+
+
+@nox.session
+def test(session):
+    """Run pytest with coverage >= the threshold; JUnit and coverage XML in .pipeline/reports."""
+    install_locked(session, "test")
+    session.run("python", "-m", "gates", "test", "--", *session.posargs)
+
+
+@nox.session(venv_backend="none")
+def lock(session):
+    """Refresh uv.lock from the pyproject files (the only command that changes the lock)."""
+    session.run("uv", "lock", *session.posargs)

@@ -1,0 +1,91 @@
+"""The service's endpoint contracts, through the factory and Flask's test client."""
+
+import time
+from importlib import metadata
+
+import pytest
+
+from techcorp_api import create_app
+from techcorp_api.config import ConfigError, load_config
+
+
+def test_health_contract(client):
+    before = int(time.time())
+    response = client.get("/health")
+    body = response.get_json()
+    assert response.status_code == 200
+    assert response.content_type == "application/json"
+    assert body["status"] == "healthy"
+    assert isinstance(body["timestamp"], int) and before <= body["timestamp"] <= time.time()
+    assert body["version"] == "9.9.9-test"
+
+
+def test_data_contract(client):
+    response = client.get("/api/data")
+    assert response.status_code == 200
+    assert response.get_json() == {
+        "message": "Hello from TechCorp API",
+        "environment": "test",
+        "version": "9.9.9-test",
+    }
+
+
+def test_environment_variables_set_environment_and_version(monkeypatch):
+    monkeypatch.setenv("ENVIRONMENT", "staging")
+    monkeypatch.setenv("APP_VERSION", "2.3.4")
+    body = create_app().test_client().get("/api/data").get_json()
+    assert body["environment"] == "staging"
+    assert body["version"] == "2.3.4"
+
+
+def test_version_defaults_to_package_metadata(monkeypatch):
+    monkeypatch.delenv("APP_VERSION", raising=False)
+    body = create_app().test_client().get("/health").get_json()
+    assert body["version"] == metadata.version("techcorp-api")
+
+
+def test_explicit_config_beats_environment(monkeypatch):
+    monkeypatch.setenv("ENVIRONMENT", "staging")
+    app = create_app({"ENVIRONMENT": "production"})
+    assert app.test_client().get("/api/data").get_json()["environment"] == "production"
+
+
+def test_ready_follows_starting_ready_draining():
+    app = create_app({"READY_ON_START": False})
+    client = app.test_client()
+    readiness = app.extensions["readiness"]
+
+    response = client.get("/ready")
+    assert (response.status_code, response.get_json()["status"]) == (503, "starting")
+    readiness.mark_ready()
+    response = client.get("/ready")
+    assert (response.status_code, response.get_json()["status"]) == (200, "ready")
+    readiness.mark_draining()
+    readiness.mark_ready()  # draining is final
+    response = client.get("/ready")
+    assert (response.status_code, response.get_json()["status"]) == (503, "draining")
+
+
+def test_ready_on_start_by_default(client):
+    assert client.get("/ready").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"ENVIRONMENT": ""}, "ENVIRONMENT must be a non-empty string"),
+        ({"APP_VERSION": 3}, "APP_VERSION must be a non-empty string"),
+        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL must be one of"),
+        ({"SLO_LATENCY_SECONDS": "fast"}, "SLO_LATENCY_SECONDS must be a number"),
+        ({"SLO_LATENCY_SECONDS": 0}, "SLO_LATENCY_SECONDS must be a number"),
+    ],
+)
+def test_bad_settings_are_refused_with_a_clear_message(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(overrides, environ={})
+
+
+def test_settings_from_environment_are_parsed():
+    config = load_config(environ={"SLO_LATENCY_SECONDS": "0.3", "LOG_LEVEL": "debug"})
+    assert config["SLO_LATENCY_SECONDS"] == 0.3
+    assert config["LOG_LEVEL"] == "DEBUG"
