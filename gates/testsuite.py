@@ -65,12 +65,13 @@ def _parse(path, what):
 
 
 def _int(element, name, path):
-    try:
-        return int(float(element.get(name, "")))
-    except ValueError:
+    """A count attribute: a whole number >= 0, or MeasurementError."""
+    raw = element.get(name, "").strip()
+    if not raw.isdigit():
         raise MeasurementError(
-            f"{path}: <{element.tag}> has no numeric {name!r} attribute"
-        ) from None
+            f"{path}: <{element.tag}> has no count in its {name!r} attribute (got {raw!r})"
+        )
+    return int(raw)
 
 
 def read_junit(path):
@@ -91,6 +92,8 @@ def read_junit(path):
         if case.find("failure") is not None or case.find("error") is not None
     ]
     totals["passed"] = totals["tests"] - totals["failures"] - totals["errors"] - totals["skipped"]
+    if totals["passed"] < 0:
+        raise MeasurementError(f"{path}: more failed and skipped tests than tests; not trusted")
     totals["failing"] = failing[:MAX_LISTED_FAILURES]
     return totals
 

@@ -1,0 +1,56 @@
+"""A miniature repository with a [tool.pipeline] table, for running gates against."""
+
+import textwrap
+
+PYPROJECT = """\
+[tool.pipeline]
+service = "mini"
+service_dir = "service"
+
+[tool.pipeline.lint]
+paths = ["mini.py", "tests"]
+
+[tool.coverage.run]
+source = ["mini"]
+branch = true
+
+[tool.coverage.report]
+fail_under = {fail_under}
+
+[tool.pytest.ini_options]
+testpaths = ["tests"]
+"""
+
+MODULE = """\
+def double(x):
+    return 2 * x
+
+
+def half(x):
+    if x == 0:
+        return 0
+    return x / 2
+"""
+
+FULL_TESTS = """\
+from mini import double, half
+
+
+def test_double():
+    assert double(2) == 4
+
+
+def test_half():
+    assert half(4) == 2
+    assert half(0) == 0
+"""
+
+
+def make_project(root, fail_under=90, tests=FULL_TESTS, module=MODULE):
+    (root / "service").mkdir(parents=True)
+    (root / "service" / "pyproject.toml").write_text('[project]\nname = "mini"\n')
+    (root / "pyproject.toml").write_text(PYPROJECT.format(fail_under=fail_under))
+    (root / "mini.py").write_text(module)
+    (root / "tests").mkdir()
+    (root / "tests" / "test_mini.py").write_text(textwrap.dedent(tests))
+    return root / "pyproject.toml"

@@ -1,0 +1,52 @@
+"""The gates command line: stages listed, usage errors, internal errors never pass."""
+
+import json
+import subprocess
+import sys
+
+from gates import cli
+from pipeline_project import make_project
+
+
+def test_help_lists_the_stages():
+    done = subprocess.run(
+        [sys.executable, "-m", "gates", "--help"], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0
+    for stage in cli.STAGES:
+        assert stage in done.stdout
+    assert "exit codes: 0 passed, 1 the gate failed" in done.stdout
+
+
+def test_unknown_stage_is_usage_error(capsys):
+    try:
+        cli.main(["deploy-the-moon"])
+    except SystemExit as exit_:
+        assert exit_.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_config_command_prints_the_validated_config(tmp_path, capsys):
+    assert cli.main(["--config", str(make_project(tmp_path)), "config"]) == 0
+    assert '"service": "mini"' in capsys.readouterr().out
+
+
+def test_internal_error_in_a_gate_is_exit_3_with_traceback_in_report(tmp_path, monkeypatch):
+    config = make_project(tmp_path)
+
+    class Broken:
+        @staticmethod
+        def run(config, report, passthrough):
+            report.add("looked fine", True, "ok")
+            raise KeyError("boom")
+
+    monkeypatch.setitem(cli.STAGES, "lint", (Broken, "broken"))
+    assert cli.main(["--config", str(config), "lint"]) == 3
+    data = json.loads((tmp_path / ".pipeline" / "reports" / "lint.json").read_text())
+    assert data["error"] == "internal error in the lint gate: KeyError('boom')"
+    assert "Traceback" in data["details"]["traceback"]
+
+
+def test_split_passthrough():
+    assert cli.split_passthrough(["test", "--", "-k", "x"]) == (["test"], ["-k", "x"])
+    assert cli.split_passthrough(["lint"]) == (["lint"], [])

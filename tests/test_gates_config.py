@@ -1,0 +1,83 @@
+"""Pipeline configuration: found, parsed and validated with clear messages."""
+
+from pathlib import Path
+
+import pytest
+
+from gates.config import load_config
+from gates.outcome import ConfigError
+from pipeline_project import make_project
+
+
+def test_loads_project_config_with_defaults(tmp_path):
+    path = make_project(tmp_path)
+    config = load_config(path, environ={})
+    assert config.root == tmp_path
+    assert config.state_dir == tmp_path / ".pipeline"
+    assert config.service == "mini"
+    assert config.lint.paths == ("mini.py", "tests")
+    assert config.test.junit_xml == tmp_path / ".pipeline" / "reports" / "junit.xml"
+    assert config.test.coverage_fail_under == 90.0
+
+
+def test_found_from_a_subdirectory(tmp_path, monkeypatch):
+    make_project(tmp_path)
+    monkeypatch.delenv("PIPELINE_CONFIG", raising=False)
+    config = load_config(start=tmp_path / "tests", environ={})
+    assert config.path == tmp_path / "pyproject.toml"
+
+
+def test_state_dir_environment_variable_wins(tmp_path):
+    config = load_config(make_project(tmp_path), environ={"PIPELINE_STATE_DIR": "/tmp/elsewhere"})
+    assert str(config.state_dir) == "/tmp/elsewhere"
+
+
+def test_repository_config_is_valid():
+    config = load_config(start=Path(__file__).parent, environ={})
+    assert config.service == "techcorp-api"
+    assert config.test.coverage_fail_under >= 90
+
+
+def rewrite(path, old, new):
+    path.write_text(path.read_text().replace(old, new))
+
+
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        ('service = "mini"', 'service = "mini"\nstat_dir = "x"', "unknown key 'stat_dir'"),
+        ('service = "mini"\n', "", "required key 'service' is missing"),
+        ('service = "mini"', "service = 3", "service must be a non-empty str"),
+        ('service = "mini"', 'service = "  "', "service must be a non-empty str"),
+        ('paths = ["mini.py", "tests"]', "paths = []", "paths must be a non-empty list"),
+        ('paths = ["mini.py", "tests"]', "paths = [1]", "paths must be a non-empty list"),
+        ("[tool.pipeline.lint]", "[tool.pipeline.lynt]", "unknown key 'lynt'"),
+        ('service_dir = "service"', 'service_dir = "nowhere"', "has no pyproject.toml"),
+        ("fail_under = 90", "fail_under = 120", "fail_under must be a number 0-100"),
+        ("fail_under = 90", "", "fail_under is not set"),
+        ('service = "mini"', 'service = "mini', "not valid TOML"),
+    ],
+)
+def test_invalid_config_is_refused_naming_file_and_key(tmp_path, old, new, message):
+    path = make_project(tmp_path)
+    rewrite(path, old, new)
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_config(path, environ={})
+    assert str(path) in str(caught.value)
+
+
+def test_section_that_is_not_a_table(tmp_path):
+    path = make_project(tmp_path)
+    rewrite(path, "[tool.pipeline.lint]\npaths", "lint = 3\n[tool.other]\npaths")
+    with pytest.raises(ConfigError, match="lint] must be a table"):
+        load_config(path, environ={})
+
+
+def test_missing_file_and_no_table(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "absent.toml", environ={})
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    with pytest.raises(ConfigError, match=r"no \[tool.pipeline\] table"):
+        load_config(tmp_path / "pyproject.toml", environ={})
+    with pytest.raises(ConfigError, match="no pyproject.toml with a"):
+        load_config(start=tmp_path, environ={})

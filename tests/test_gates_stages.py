@@ -1,0 +1,125 @@
+"""The lint and test gates, run for real (black, flake8, pytest) against a miniature project."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from pipeline_project import make_project
+
+TIMEOUT = 120
+
+
+def gates(config_path, *args, env=None):
+    """Run ``python -m gates --config <path> args`` the way nox does."""
+    import os
+
+    done = subprocess.run(
+        [sys.executable, "-m", "gates", "--config", str(config_path), *args],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env={**os.environ, **(env or {})},
+    )
+    return done
+
+
+def report(config_path, stage):
+    return json.loads((config_path.parent / ".pipeline" / "reports" / f"{stage}.json").read_text())
+
+
+def checks(data):
+    return {c["name"]: c for c in data["checks"]}
+
+
+def test_test_gate_passes_a_fully_covered_passing_suite(tmp_path):
+    config = make_project(tmp_path)
+    done = gates(config, "test")
+    assert done.returncode == 0, done.stdout + done.stderr
+    data = report(config, "test")
+    assert data["outcome"] == "passed"
+    assert checks(data)["tests"]["measured"] == "2 passed, 0 failed, 0 skipped"
+    assert checks(data)["coverage"]["measured"] == "100.00%"
+    assert (tmp_path / ".pipeline" / "reports" / "junit.xml").is_file()
+    assert (tmp_path / ".pipeline" / "reports" / "coverage.xml").is_file()
+
+
+def test_test_gate_fails_on_a_failing_test_and_names_it(tmp_path):
+    config = make_project(
+        tmp_path,
+        tests="from mini import double\n\n\ndef test_bad():\n" "    assert double(2) == 5\n",
+    )
+    done = gates(config, "test")
+    assert done.returncode == 1
+    data = report(config, "test")
+    assert not checks(data)["tests"]["passed"]
+    assert data["details"]["tests"]["failing"] == ["tests.test_mini::test_bad"]
+
+
+def test_test_gate_fails_below_the_coverage_threshold(tmp_path):
+    config = make_project(
+        tmp_path, tests="from mini import double\n\n\ndef test_d():\n    assert double(1) == 2\n"
+    )
+    done = gates(config, "test")
+    assert done.returncode == 1
+    coverage = checks(report(config, "test"))["coverage"]
+    assert not coverage["passed"] and coverage["limit"] == ">= 90%"
+    assert float(coverage["measured"].rstrip("%")) < 90
+    assert checks(report(config, "test"))["tests"]["passed"]
+
+
+def test_test_gate_with_no_tests_could_not_measure(tmp_path):
+    config = make_project(tmp_path, tests="")
+    done = gates(config, "test")
+    assert done.returncode == 3
+    assert "no tests" in done.stderr
+    assert report(config, "test")["outcome"] == "could not measure"
+
+
+def test_test_gate_forwards_arguments_to_pytest(tmp_path):
+    config = make_project(tmp_path)
+    done = gates(config, "test", "--", "--definitely-not-an-option")
+    assert done.returncode == 2
+    assert "pytest rejected its arguments" in done.stderr
+
+
+def test_lint_gate_passes_clean_code(tmp_path):
+    config = make_project(tmp_path)
+    done = gates(config, "lint")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert set(checks(report(config, "lint"))) == {"black", "flake8"}
+
+
+def test_lint_gate_fails_on_formatting_and_style_and_runs_both(tmp_path):
+    config = make_project(tmp_path, module="import os\ndef double(x):  return 2*x\n")
+    done = gates(config, "lint")
+    assert done.returncode == 1
+    found = checks(report(config, "lint"))
+    assert found["black"]["measured"] == "1 finding(s)"
+    assert not found["flake8"]["passed"]
+    assert "F401" in report(config, "lint")["details"]["flake8"]["output"]
+
+
+def test_lint_gate_takes_paths_from_posargs(tmp_path):
+    config = make_project(tmp_path)
+    (tmp_path / "ugly.py").write_text("x=1\n")
+    assert gates(config, "lint").returncode == 0
+    assert gates(config, "lint", "--", "ugly.py").returncode == 1
+
+
+def test_lint_gate_could_not_measure_when_a_linter_crashes(tmp_path):
+    config = make_project(tmp_path)
+    done = gates(config, "lint", "--", "no-such-path.py")
+    assert done.returncode == 3
+    assert "black exited" in done.stderr
+
+
+@pytest.mark.parametrize("stage", ["lint", "test"])
+def test_bad_config_is_one_line_and_exit_2(tmp_path, stage):
+    config = make_project(tmp_path)
+    config.write_text(config.read_text().replace('service = "mini"', "service = 1"))
+    done = gates(config, stage)
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert "service must be a non-empty str" in done.stderr
