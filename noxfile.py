@@ -7,7 +7,7 @@
 import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
-nox.options.sessions = ["lint", "test"]
+nox.options.sessions = ["lint", "test", "security"]
 nox.options.error_on_missing_interpreters = True
 
 
@@ -32,7 +32,7 @@ def install_locked(session, *groups):
 
 @nox.session
 def lint(session):
-    """Check formatting (black --check) and style (flake8); posargs: paths to lint instead."""
+    """black --check and flake8 over the code; zizmor and actionlint over the workflows."""
     install_locked(session, "lint")
     session.run("python", "-m", "gates", "lint", "--", *session.posargs)
 
@@ -42,6 +42,13 @@ def test(session):
     """Run pytest with coverage >= the threshold; JUnit and coverage XML in .pipeline/reports."""
     install_locked(session, "test")
     session.run("python", "-m", "gates", "test", "--", *session.posargs)
+
+
+@nox.session
+def security(session):
+    """bandit over the code, safety over the locked runtime deps; SARIF. posargs: --offline."""
+    install_locked(session, "security")
+    session.run("python", "-m", "gates", "security", *session.posargs)
 
 
 @nox.session(venv_backend="none")

@@ -8,6 +8,7 @@ import traceback
 from dataclasses import asdict
 
 from gates import lint, testsuite
+from gates.security import gate as security
 from gates.config import load_config
 from gates.outcome import COULD_NOT_MEASURE, USAGE_ERROR, ConfigError, GateError
 from gates.report import Report
@@ -16,10 +17,11 @@ EPILOG = """exit codes: 0 passed, 1 the gate failed, 2 usage or configuration er
 3 the gate could not measure. Reports: <state_dir>/reports/<stage>.{json,md}.
 Arguments after `--` go to the underlying tool (pytest for `test`, paths for `lint`)."""
 
-# stage -> (module with run(config, report, passthrough), help)
+# stage -> module with HELP, run(config, report, args) and optionally add_arguments(parser)
 STAGES = {
-    "lint": (lint, "black --check and flake8 over the code"),
-    "test": (testsuite, "pytest with coverage threshold, JUnit and coverage XML"),
+    "lint": lint,
+    "test": testsuite,
+    "security": security,
 }
 
 
@@ -32,8 +34,10 @@ def build_parser():
     )
     parser.add_argument("--config", metavar="PATH", help="pipeline config (pyproject.toml)")
     commands = parser.add_subparsers(dest="command", metavar="STAGE", required=True)
-    for name, (_, help_text) in STAGES.items():
-        commands.add_parser(name, help=help_text, description=help_text)
+    for name, module in STAGES.items():
+        stage = commands.add_parser(name, help=module.HELP, description=module.HELP)
+        if hasattr(module, "add_arguments"):
+            module.add_arguments(stage)
     commands.add_parser("config", help="validate the pipeline configuration and print it")
     return parser
 
@@ -57,14 +61,14 @@ def main(argv=None):
     if args.command == "config":
         print(json.dumps(asdict(config), indent=2, default=str))
         return 0
-    return run_stage(args.command, config, passthrough)
+    args.passthrough = passthrough
+    return run_stage(args.command, config, args)
 
 
-def run_stage(stage, config, passthrough):
-    module, _ = STAGES[stage]
+def run_stage(stage, config, args):
     report = Report(stage)
     try:
-        module.run(config, report, passthrough)
+        STAGES[stage].run(config, report, args)
     except GateError as exc:
         report.fail(exc.exit_code, str(exc))
     except Exception as exc:  # a bug in the gate: still a verdict, never a pass

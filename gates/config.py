@@ -8,6 +8,7 @@ pyproject.toml with a ``[tool.pipeline]`` table at or above the working director
 import os
 import tomllib
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 
 from gates.outcome import ConfigError
@@ -24,17 +25,34 @@ ROOT_SCHEMA = {
 }
 LINT_SCHEMA = {
     "paths": (list, ["."]),
+    "workflows": (str, ".github/workflows"),
 }
 TEST_SCHEMA = {
     "junit_xml": (str, "reports/junit.xml"),
     "coverage_xml": (str, "reports/coverage.xml"),
 }
-SECTIONS = {"lint": LINT_SCHEMA, "test": TEST_SCHEMA}
+SECURITY_SCHEMA = {
+    "bandit_paths": (list, ["."]),
+    "bandit_fail_severity": (str, "HIGH"),
+    "bandit_fail_confidence": (str, "MEDIUM"),
+    "safety_fail_severity": (str, "ANY"),
+    "offline_db": (str, ""),
+    "scanner_timeout": (int, 600),
+    "waivers": (list, []),
+}
+SECTIONS = {"lint": LINT_SCHEMA, "test": TEST_SCHEMA, "security": SECURITY_SCHEMA}
+LEVELS = ("LOW", "MEDIUM", "HIGH")
+VULN_LEVELS = ("ANY", "LOW", "MEDIUM", "HIGH", "CRITICAL")
+WAIVER_KEYS = {
+    "bandit": ("id", "path", "reason", "expires"),
+    "safety": ("id", "package", "reason", "expires"),
+}
 
 
 @dataclass(frozen=True)
 class LintConfig:
     paths: tuple
+    workflows: Path
 
 
 @dataclass(frozen=True)
@@ -42,6 +60,28 @@ class PytestConfig:
     junit_xml: Path
     coverage_xml: Path
     coverage_fail_under: float
+
+
+@dataclass(frozen=True)
+class Waiver:
+    """Accepts one finding until ``expires``: bandit test id + path, or vulnerability + package."""
+
+    scanner: str
+    id: str
+    target: str  # a path (glob) for bandit, a package name for safety
+    reason: str
+    expires: date
+
+
+@dataclass(frozen=True)
+class SecurityConfig:
+    bandit_paths: tuple
+    bandit_fail_severity: str
+    bandit_fail_confidence: str
+    safety_fail_severity: str
+    offline_db: str
+    scanner_timeout: int
+    waivers: tuple
 
 
 @dataclass(frozen=True)
@@ -53,6 +93,7 @@ class PipelineConfig:
     service_dir: Path
     lint: LintConfig
     test: PytestConfig
+    security: SecurityConfig
 
     @property
     def reports_dir(self):
@@ -114,10 +155,73 @@ def _section(table, where, schema):
         value = table[key]
         if not isinstance(value, kind) or (kind is str and not value.strip()):
             raise ConfigError(f"{where}: {key} must be a non-empty {kind.__name__}, got {value!r}")
-        if kind is list and (not value or not all(isinstance(v, str) and v for v in value)):
+        if kind is list and key != "waivers" and not _strings(value):
             raise ConfigError(f"{where}: {key} must be a non-empty list of strings, got {value!r}")
+        if kind is int and (isinstance(value, bool) or value < 1):
+            raise ConfigError(f"{where}: {key} must be a whole number >= 1, got {value!r}")
         values[key] = value
     return values
+
+
+def _strings(value):
+    return bool(value) and all(isinstance(v, str) and v for v in value)
+
+
+def _choice(values, key, choices, where):
+    value = values[key].upper()
+    if value not in choices:
+        raise ConfigError(
+            f"{where}: {key} must be one of {', '.join(choices)}, got {values[key]!r}"
+        )
+    return value
+
+
+def _waiver(entry, where):
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where}: each waiver must be a table, got {entry!r}")
+    scanner = entry.get("scanner")
+    if scanner not in WAIVER_KEYS:
+        raise ConfigError(f"{where}: waiver scanner must be bandit or safety, got {scanner!r}")
+    keys = WAIVER_KEYS[scanner]
+    unknown = sorted(set(entry) - set(keys) - {"scanner"})
+    missing = [k for k in keys if k not in entry]
+    if unknown or missing:
+        problem = f"unknown key {unknown[0]!r}" if unknown else f"missing key {missing[0]!r}"
+        raise ConfigError(
+            f"{where}: {scanner} waiver {entry.get('id', '?')!r}: {problem} "
+            f"(a {scanner} waiver has {', '.join(keys)})"
+        )
+    for key in keys[:3]:
+        if not isinstance(entry[key], str) or not entry[key].strip():
+            raise ConfigError(
+                f"{where}: waiver {key} must be a non-empty string, got {entry[key]!r}"
+            )
+    expires = entry["expires"]
+    if isinstance(expires, str):
+        try:
+            expires = date.fromisoformat(expires)
+        except ValueError:
+            expires = None
+    if isinstance(expires, datetime):
+        expires = expires.date()
+    if not isinstance(expires, date):
+        raise ConfigError(
+            f"{where}: waiver {entry['id']!r} expires must be a date like 2027-01-31, "
+            f"got {entry['expires']!r}"
+        )
+    return Waiver(scanner, entry["id"].strip(), entry[keys[1]].strip(), entry["reason"], expires)
+
+
+def _security(values, where):
+    return SecurityConfig(
+        bandit_paths=tuple(values["bandit_paths"]),
+        bandit_fail_severity=_choice(values, "bandit_fail_severity", LEVELS, where),
+        bandit_fail_confidence=_choice(values, "bandit_fail_confidence", LEVELS, where),
+        safety_fail_severity=_choice(values, "safety_fail_severity", VULN_LEVELS, where),
+        offline_db=values["offline_db"],
+        scanner_timeout=values["scanner_timeout"],
+        waivers=tuple(_waiver(entry, where) for entry in values["waivers"]),
+    )
 
 
 def _coverage_fail_under(document, path):
@@ -161,10 +265,14 @@ def load_config(explicit=None, start=None, environ=None):
         state_dir=state_dir,
         service=values["service"],
         service_dir=service_dir,
-        lint=LintConfig(paths=tuple(sections["lint"]["paths"])),
+        lint=LintConfig(
+            paths=tuple(sections["lint"]["paths"]),
+            workflows=root / sections["lint"]["workflows"],
+        ),
         test=PytestConfig(
             junit_xml=state_dir / sections["test"]["junit_xml"],
             coverage_xml=state_dir / sections["test"]["coverage_xml"],
             coverage_fail_under=_coverage_fail_under(document, path),
         ),
+        security=_security(sections["security"], f"{path} [{TABLE}.security]"),
     )

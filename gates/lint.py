@@ -1,33 +1,131 @@
-"""The lint gate: black --check and flake8 over the configured paths."""
+"""The lint gate: black and flake8 over the code; zizmor and actionlint over the workflows."""
+
+import json
+import sys
+from dataclasses import dataclass
+from typing import Callable
 
 from gates.outcome import MeasurementError
-from gates.tools import run_module
+from gates.tools import executable, run_tool
 
-# name -> (arguments before the paths, exit codes that mean "ran and found problems")
-LINTERS = {
-    "black": (["--check"], {1}),
-    "flake8": ([], {1}),
-}
+HELP = "black --check and flake8 over the code; zizmor and actionlint over the workflows"
 
 
-def findings(name, output):
-    if name == "black":
-        return sum(1 for line in output.splitlines() if line.startswith("would reformat"))
-    return sum(1 for line in output.splitlines() if line.strip())
+def _lines_starting(prefix):
+    return lambda run: sum(1 for line in run.output.splitlines() if line.startswith(prefix))
 
 
-def run(config, report, paths=()):
-    """Lint ``paths`` (default: the configured ones); every linter runs, even after a failure."""
-    paths = list(paths or config.lint.paths)
-    for name, (args, finding_codes) in LINTERS.items():
-        result = run_module(name, [*args, *paths], cwd=config.root)
-        if result.returncode not in {0, *finding_codes}:
+def _nonblank_lines(run):
+    return sum(1 for line in run.output.splitlines() if line.strip())
+
+
+def _json_findings(describe):
+    """Count a JSON list of findings, keeping one readable line per finding."""
+
+    def count(run):
+        try:
+            findings = json.loads(run.output or "null")
+        except ValueError:
+            findings = None
+        if not isinstance(findings, list) or not all(isinstance(f, dict) for f in findings):
+            raise MeasurementError(f"{run.name} printed no JSON list of findings: {run.tail(1)}")
+        run.output = "\n".join(describe(f) for f in findings)
+        return len(findings)
+
+    return count
+
+
+def _zizmor_line(finding):
+    return f"{finding.get('ident', '?')}: {finding.get('desc', '')}"
+
+
+def _actionlint_line(finding):
+    return (
+        f"{finding.get('filepath', '?')}:{finding.get('line', '?')}: "
+        f"{finding.get('message', '')} [{finding.get('kind', '?')}]"
+    )
+
+
+@dataclass(frozen=True)
+class Linter:
+    name: str
+    command: Callable  # targets -> argv
+    finding_codes: frozenset  # exit codes meaning "ran and found problems"
+    count: Callable  # ToolRun -> number of findings
+    json_output: bool = False
+
+    def run(self, targets, cwd):
+        result = run_tool(
+            self.name,
+            self.command(targets),
+            cwd,
+            echo=not self.json_output,
+            separate_stderr=self.json_output,
+        )
+        if result.returncode not in {0, *self.finding_codes}:
+            detail = (result.stderr or result.output).strip().splitlines()
             raise MeasurementError(
-                f"{name} exited {result.returncode} without judging the code: "
-                f"{result.tail(1) or 'no output'}"
+                f"{self.name} exited {result.returncode} without judging the code: "
+                f"{detail[-1] if detail else 'no output'}"
             )
-        count = findings(name, result.output) if result.returncode else 0
-        if result.returncode and not count:
-            count = 1  # it failed the code; never report a failure as zero findings
-        report.add(name, count == 0, f"{count} finding(s)", "0 findings", " ".join(paths))
-        report.details[name] = {"exit_code": result.returncode, "output": result.tail(50)}
+        found = self.count(result) if result.returncode else 0
+        # A linter that failed the code never reports zero findings.
+        return result, max(found, 1) if result.returncode else found
+
+
+PYTHON_LINTERS = (
+    Linter(
+        "black",
+        lambda paths: [sys.executable, "-m", "black", "--check", *paths],
+        frozenset({1}),
+        _lines_starting("would reformat"),
+    ),
+    Linter(
+        "flake8",
+        lambda paths: [sys.executable, "-m", "flake8", *paths],
+        frozenset({1}),
+        _nonblank_lines,
+    ),
+)
+WORKFLOW_LINTERS = (
+    # --offline: no GitHub API calls; exit 10-14 is "findings" by highest severity.
+    Linter(
+        "zizmor",
+        lambda paths: [executable("zizmor"), "--offline", "--format", "json", *paths],
+        frozenset(range(10, 15)),
+        _json_findings(_zizmor_line),
+        json_output=True,
+    ),
+    Linter(
+        "actionlint",
+        lambda paths: [executable("actionlint"), "-format", "{{json .}}", *paths],
+        frozenset({1}),
+        _json_findings(_actionlint_line),
+        json_output=True,
+    ),
+)
+
+
+def workflow_files(config):
+    directory = config.lint.workflows
+    files = sorted([*directory.glob("*.yml"), *directory.glob("*.yaml")])
+    if not files:
+        raise MeasurementError(
+            f"no workflow files in {directory}; set [tool.pipeline.lint] workflows"
+        )
+    return [str(f.relative_to(config.root)) for f in files]
+
+
+def run(config, report, args):
+    """Lint the paths after ``--`` (default: the configured ones); every linter always runs."""
+    paths = list(args.passthrough or config.lint.paths)
+    jobs = [(linter, paths) for linter in PYTHON_LINTERS]
+    if not args.passthrough:
+        workflows = workflow_files(config)
+        jobs += [(linter, workflows) for linter in WORKFLOW_LINTERS]
+    for linter, targets in jobs:
+        result, count = linter.run(targets, config.root)
+        report.add(linter.name, count == 0, f"{count} finding(s)", "0 findings", " ".join(targets))
+        report.details[linter.name] = {"exit_code": result.returncode, "output": result.tail(50)}
+        if count and linter.json_output:
+            print(f"{linter.name} findings:\n{result.tail(50)}")

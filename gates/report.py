@@ -39,6 +39,8 @@ class Report:
     error: str = ""
     error_code: int = 0
     details: dict = field(default_factory=dict)
+    # Extra Markdown (tables of findings, notes) shown after the checks.
+    sections: list = field(default_factory=list)
     started_at: str = field(default_factory=utc_now)
 
     def add(self, name, passed, measured, limit="", source=""):
@@ -87,6 +89,7 @@ class Report:
                 cells = [c.name, verdict, c.measured, c.limit, c.source]
                 lines.append("| " + " | ".join(_cell(x) for x in cells) + " |")
             lines.append("")
+        lines += [section for section in self.sections if section]
         return "\n".join(lines)
 
     def write(self, reports_dir):

@@ -1,10 +1,12 @@
 """The test gate: pytest with coverage; judged from its JUnit and coverage XML files."""
 
-import xml.etree.ElementTree as ET  # nosec B405 - parses reports this gate just wrote
+# Parses only the reports this gate's own pytest run just wrote, never outside input.
+import xml.etree.ElementTree as ET  # nosec B405
 
 from gates.outcome import ConfigError, MeasurementError
 from gates.tools import run_module
 
+HELP = "pytest with coverage threshold, JUnit and coverage XML"
 # pytest's exit codes that mean "ran and judged": 0 all passed, 1 something failed.
 JUDGED = {0, 1}
 PYTEST_USAGE_ERROR = 4
@@ -22,10 +24,10 @@ def pytest_args(config, extra_args):
     ]
 
 
-def run(config, report, extra_args=()):
+def run(config, report, args):
     for stale in (config.test.junit_xml, config.test.coverage_xml):
         stale.unlink(missing_ok=True)  # only this run's files may be judged
-    result = run_module("pytest", pytest_args(config, extra_args), cwd=config.root)
+    result = run_module("pytest", pytest_args(config, args.passthrough), cwd=config.root)
     if result.returncode == PYTEST_USAGE_ERROR:
         raise ConfigError(f"pytest rejected its arguments: {result.tail(1)}")
     if result.returncode == PYTEST_NO_TESTS:
@@ -59,7 +61,7 @@ def _parse(path, what):
     if not path.is_file():
         raise MeasurementError(f"{what} {path} was not written; pytest did not finish its run")
     try:
-        return ET.parse(path).getroot()  # nosec B314 - our own pytest's output
+        return ET.parse(path).getroot()  # nosec B314
     except ET.ParseError as exc:
         raise MeasurementError(f"{what} {path} is malformed: {exc}") from None
 

@@ -3,6 +3,7 @@
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from gates.outcome import MeasurementError
 
@@ -12,21 +13,21 @@ class ToolRun:
     name: str
     argv: list
     returncode: int
-    output: str
+    output: str  # stdout, with stderr too unless it was kept apart
+    stderr: str = ""
 
     def tail(self, lines=20):
         return "\n".join(self.output.rstrip().splitlines()[-lines:])
 
 
-def run_module(name, args, cwd, echo=True, timeout=None):
-    """Run ``python -m name args`` from the gate's own environment and capture its output."""
-    argv = [sys.executable, "-m", name, *args]
+def run_tool(name, argv, cwd, echo=True, timeout=None, separate_stderr=False):
+    """Run ``argv`` and capture its output; MeasurementError if it cannot run at all."""
     try:
         done = subprocess.run(
             argv,
             cwd=cwd,
             stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
+            stderr=subprocess.PIPE if separate_stderr else subprocess.STDOUT,
             text=True,
             timeout=timeout,
             check=False,
@@ -35,10 +36,26 @@ def run_module(name, args, cwd, echo=True, timeout=None):
         raise MeasurementError(f"{name} did not finish within {timeout} s") from None
     except OSError as exc:
         raise MeasurementError(f"{name} could not start: {exc.strerror}") from None
-    if done.returncode != 0 and "No module named" in done.stdout and name in done.stdout:
+    if echo and done.stdout:
+        print(done.stdout, end="" if done.stdout.endswith("\n") else "\n", flush=True)
+    return ToolRun(name, argv, done.returncode, done.stdout, done.stderr or "")
+
+
+def executable(name):
+    """A console script installed beside the running interpreter (the session's venv)."""
+    path = Path(sys.executable).parent / name
+    if not path.is_file():
         raise MeasurementError(
             f"{name} is not installed in {sys.prefix}; run this stage through nox"
         )
-    if echo and done.stdout:
-        print(done.stdout, end="" if done.stdout.endswith("\n") else "\n", flush=True)
-    return ToolRun(name, argv, done.returncode, done.stdout)
+    return str(path)
+
+
+def run_module(name, args, cwd, echo=True, timeout=None):
+    """Run ``python -m name args`` from the gate's own environment."""
+    result = run_tool(name, [sys.executable, "-m", name, *args], cwd, echo=echo, timeout=timeout)
+    if result.returncode != 0 and f"No module named {name}" in result.output:
+        raise MeasurementError(
+            f"{name} is not installed in {sys.prefix}; run this stage through nox"
+        )
+    return result

@@ -10,6 +10,10 @@ service_dir = "service"
 [tool.pipeline.lint]
 paths = ["mini.py", "tests"]
 
+[tool.pipeline.security]
+bandit_paths = ["mini.py"]
+{security}
+
 [tool.coverage.run]
 source = ["mini"]
 branch = true
@@ -32,6 +36,19 @@ def half(x):
     return x / 2
 """
 
+WORKFLOW = """\
+name: ci
+on:
+  push:
+    branches: [main]
+permissions: {}
+jobs:
+  check:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo checked
+"""
+
 FULL_TESTS = """\
 from mini import double, half
 
@@ -46,10 +63,14 @@ def test_half():
 """
 
 
-def make_project(root, fail_under=90, tests=FULL_TESTS, module=MODULE):
+def make_project(root, fail_under=90, tests=FULL_TESTS, module=MODULE, security=""):
     (root / "service").mkdir(parents=True)
     (root / "service" / "pyproject.toml").write_text('[project]\nname = "mini"\n')
-    (root / "pyproject.toml").write_text(PYPROJECT.format(fail_under=fail_under))
+    (root / ".github" / "workflows").mkdir(parents=True)
+    (root / ".github" / "workflows" / "ci.yml").write_text(WORKFLOW)
+    (root / "pyproject.toml").write_text(
+        PYPROJECT.format(fail_under=fail_under, security=textwrap.dedent(security))
+    )
     (root / "mini.py").write_text(module)
     (root / "tests").mkdir()
     (root / "tests" / "test_mini.py").write_text(textwrap.dedent(tests))

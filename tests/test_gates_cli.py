@@ -35,12 +35,14 @@ def test_internal_error_in_a_gate_is_exit_3_with_traceback_in_report(tmp_path, m
     config = make_project(tmp_path)
 
     class Broken:
+        HELP = "broken"
+
         @staticmethod
-        def run(config, report, passthrough):
+        def run(config, report, args):
             report.add("looked fine", True, "ok")
             raise KeyError("boom")
 
-    monkeypatch.setitem(cli.STAGES, "lint", (Broken, "broken"))
+    monkeypatch.setitem(cli.STAGES, "lint", Broken)
     assert cli.main(["--config", str(config), "lint"]) == 3
     data = json.loads((tmp_path / ".pipeline" / "reports" / "lint.json").read_text())
     assert data["error"] == "internal error in the lint gate: KeyError('boom')"

@@ -81,3 +81,44 @@ def test_missing_file_and_no_table(tmp_path):
         load_config(tmp_path / "pyproject.toml", environ={})
     with pytest.raises(ConfigError, match="no pyproject.toml with a"):
         load_config(start=tmp_path, environ={})
+
+
+WAIVER = """
+[[tool.pipeline.security.waivers]]
+scanner = "bandit"
+id = "B602"
+path = "mini.py"
+reason = "fixed argv"
+expires = 2027-01-31
+"""
+
+
+def test_security_policy_and_waivers_load(tmp_path):
+    config = load_config(make_project(tmp_path, security=WAIVER), environ={})
+    assert config.security.bandit_fail_severity == "HIGH"
+    assert config.security.safety_fail_severity == "ANY"
+    (waiver,) = config.security.waivers
+    assert (waiver.scanner, waiver.id, waiver.target, str(waiver.expires)) == (
+        "bandit",
+        "B602",
+        "mini.py",
+        "2027-01-31",
+    )
+
+
+@pytest.mark.parametrize(
+    "security, message",
+    [
+        ('bandit_fail_severity = "SEVERE"', "bandit_fail_severity must be one of LOW, MEDIUM"),
+        ('safety_fail_severity = "high"\nscanner_timeout = 0', "scanner_timeout must be a whole"),
+        (WAIVER.replace('scanner = "bandit"', 'scanner = "trivy"'), "bandit or safety"),
+        (WAIVER.replace('path = "mini.py"', 'package = "x"'), "unknown key 'package'"),
+        (WAIVER.replace('reason = "fixed argv"\n', ""), "missing key 'reason'"),
+        (WAIVER.replace("2027-01-31", '"soon"'), "expires must be a date like"),
+        (WAIVER.replace('id = "B602"', "id = 602"), "id must be a non-empty string"),
+    ],
+)
+def test_invalid_security_policy_is_refused(tmp_path, security, message):
+    path = make_project(tmp_path, security=security)
+    with pytest.raises(ConfigError, match=message):
+        load_config(path, environ={})

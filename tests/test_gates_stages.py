@@ -88,7 +88,7 @@ def test_lint_gate_passes_clean_code(tmp_path):
     config = make_project(tmp_path)
     done = gates(config, "lint")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert set(checks(report(config, "lint"))) == {"black", "flake8"}
+    assert set(checks(report(config, "lint"))) == {"black", "flake8", "zizmor", "actionlint"}
 
 
 def test_lint_gate_fails_on_formatting_and_style_and_runs_both(tmp_path):
@@ -99,6 +99,39 @@ def test_lint_gate_fails_on_formatting_and_style_and_runs_both(tmp_path):
     assert found["black"]["measured"] == "1 finding(s)"
     assert not found["flake8"]["passed"]
     assert "F401" in report(config, "lint")["details"]["flake8"]["output"]
+
+
+INJECTABLE_WORKFLOW = """\
+on: pull_request_target
+jobs:
+  greet:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - run: echo "${{ github.event.pull_request.title }}"
+      - run: echo ${{ matrix.missing }
+"""
+
+
+def test_lint_gate_fails_on_an_unsafe_or_broken_workflow(tmp_path):
+    config = make_project(tmp_path)
+    (tmp_path / ".github" / "workflows" / "ci.yml").write_text(INJECTABLE_WORKFLOW)
+    done = gates(config, "lint")
+    assert done.returncode == 1
+    found = checks(report(config, "lint"))
+    assert found["black"]["passed"] and found["flake8"]["passed"]
+    assert not found["zizmor"]["passed"] and not found["actionlint"]["passed"]
+    zizmor = report(config, "lint")["details"]["zizmor"]["output"]
+    assert "template-injection" in zizmor and "dangerous-triggers" in zizmor
+    assert found["zizmor"]["source"] == ".github/workflows/ci.yml"
+
+
+def test_lint_gate_without_workflows_could_not_measure(tmp_path):
+    config = make_project(tmp_path)
+    (tmp_path / ".github" / "workflows" / "ci.yml").unlink()
+    done = gates(config, "lint")
+    assert done.returncode == 3
+    assert "no workflow files in" in done.stderr
 
 
 def test_lint_gate_takes_paths_from_posargs(tmp_path):

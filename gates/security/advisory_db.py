@@ -1,0 +1,88 @@
+"""The offline advisory database for safety 2.x: where it is, how old it is, staged for use.
+
+Named by ``$PIPELINE_SAFETY_DB`` or ``[tool.pipeline.security] offline_db``: a directory
+holding ``insecure.json`` and ``insecure_full.json``, or ``package:NAME`` for the directory
+of an installed Python package (``package:safety_db`` is the 2021 database on PyPI).
+"""
+
+import importlib.util
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from gates.outcome import ConfigError, MeasurementError
+
+OFFLINE_DB_ENV = "PIPELINE_SAFETY_DB"
+FILES = ("insecure.json", "insecure_full.json")
+PACKAGE_PREFIX = "package:"
+
+
+@dataclass(frozen=True)
+class AdvisoryDb:
+    source: str  # what was named
+    path: Path  # the staged copy safety reads
+    published: datetime
+
+    def age_days(self, now=None):
+        return ((now or datetime.now(timezone.utc)) - self.published).days
+
+    def describe(self):
+        return (
+            f"offline database {self.source}, dated {self.published.date().isoformat()} "
+            f"({self.age_days()} days old)"
+        )
+
+
+def named_db(config, environ=None):
+    """The offline database's directory, or None when none is named."""
+    environ = os.environ if environ is None else environ
+    name = environ.get(OFFLINE_DB_ENV) or config.security.offline_db
+    if not name:
+        return None, None
+    if name.startswith(PACKAGE_PREFIX):
+        package = name[len(PACKAGE_PREFIX) :]
+        # find_spec locates the package without running it (safety_db's own import fails).
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            raise ConfigError(
+                f"offline advisory database {name}: package {package!r} is not installed"
+            )
+        directory = Path(list(spec.submodule_search_locations)[0])
+    else:
+        directory = config.root / name
+    missing = [f for f in FILES if not (directory / f).is_file()]
+    if missing:
+        raise ConfigError(
+            f"offline advisory database {name} ({directory}) has no {missing[0]}; "
+            f"set ${OFFLINE_DB_ENV} or offline_db to a directory with {' and '.join(FILES)}"
+        )
+    return name, directory
+
+
+def stage(name, directory, destination):
+    """Copy the database to ``destination`` for safety, and read its publication time.
+
+    safety 2.3's JSON output crashes on databases without ``$meta.base_domain`` (the 2021
+    safety-db is one); the staged copy gets an empty one. Advisories are copied unchanged.
+    """
+    destination.mkdir(parents=True, exist_ok=True)
+    published = None
+    for filename in FILES:
+        try:
+            data = json.loads((directory / filename).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise MeasurementError(
+                f"offline advisory database {name}: {filename} is unreadable or not JSON ({exc})"
+            ) from None
+        meta = data.get("$meta") if isinstance(data, dict) else None
+        if not isinstance(meta, dict) or not isinstance(meta.get("timestamp"), int):
+            raise MeasurementError(
+                f"offline advisory database {name}: {filename} has no $meta.timestamp; "
+                "not a safety 2.x database"
+            )
+        meta.setdefault("base_domain", "")
+        published = datetime.fromtimestamp(meta["timestamp"], timezone.utc)
+        (destination / filename).write_text(json.dumps(data), encoding="utf-8")
+    return AdvisoryDb(name, destination, published)

@@ -1,0 +1,71 @@
+"""One evaluator for every scanner: thresholds, then waivers, fail closed on the unknown."""
+
+import re
+from dataclasses import dataclass
+from fnmatch import fnmatch
+
+from gates.security.findings import BELOW_THRESHOLD, FAILING, WAIVED
+
+RANK = {"LOW": 1, "MEDIUM": 2, "HIGH": 3, "CRITICAL": 4}
+
+
+@dataclass
+class WaiverUse:
+    waiver: object
+    matched: int = 0
+
+    def state(self, today):
+        if self.waiver.expires < today:
+            return "expired"
+        return "active" if self.matched else "stale"
+
+
+def over_threshold(finding, security):
+    """Whether policy says this finding fails the gate. Unknown severity always does."""
+    if finding.scanner == "bandit":
+        severity = RANK.get(finding.severity, 99)
+        confidence = RANK.get(finding.confidence, 99)
+        return (
+            severity >= RANK[security.bandit_fail_severity]
+            and confidence >= RANK[security.bandit_fail_confidence]
+        )
+    if security.safety_fail_severity == "ANY":
+        return True
+    return RANK.get(finding.severity, 99) >= RANK[security.safety_fail_severity]
+
+
+def _canonical(name):
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def matches(waiver, finding):
+    if waiver.scanner != finding.scanner:
+        return False
+    if finding.scanner == "bandit":
+        return waiver.id == finding.rule_id and fnmatch(finding.path, waiver.target)
+    ids = {finding.rule_id, f"pyup.io-{finding.rule_id}", *finding.aliases}
+    return waiver.id.lower() in {i.lower() for i in ids} and _canonical(
+        waiver.target
+    ) == _canonical(finding.package)
+
+
+def evaluate(findings, security, today):
+    """Set each finding's status and note; return how each waiver was used."""
+    uses = [WaiverUse(w) for w in security.waivers]
+    for finding in findings:
+        matching = [u for u in uses if matches(u.waiver, finding)]
+        for use in matching:
+            use.matched += 1
+        if not over_threshold(finding, security):
+            finding.status = BELOW_THRESHOLD
+            continue
+        active = [u.waiver for u in matching if u.waiver.expires >= today]
+        expired = [u.waiver for u in matching if u.waiver.expires < today]
+        if active:
+            finding.status = WAIVED
+            finding.note = f"waived until {active[0].expires}: {active[0].reason}"
+        else:
+            finding.status = FAILING
+            if expired:
+                finding.note = f"waiver expired on {expired[0].expires}: {expired[0].reason}"
+    return uses

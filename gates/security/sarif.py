@@ -1,0 +1,74 @@
+"""SARIF 2.1.0 for GitHub code scanning: one run per scanner, waived findings suppressed."""
+
+import json
+
+SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+TOOL_URIS = {
+    "bandit": "https://bandit.readthedocs.io/",
+    "safety": "https://github.com/pyupio/safety",
+}
+LEVELS = {"failing": "error", "waived": "error", "below threshold": "warning"}
+
+
+def lock_lines(lock_path):
+    """{package: line} of each package entry in uv.lock, to point dependency findings at."""
+    lines = {}
+    if lock_path.is_file():
+        for number, text in enumerate(lock_path.read_text().splitlines(), start=1):
+            if text.startswith('name = "'):
+                lines.setdefault(text.split('"')[1].lower(), number)
+    return lines
+
+
+def _location(finding, lock_path, package_lines):
+    if finding.scanner == "bandit":
+        uri, line = finding.path, max(finding.line, 1)
+    else:
+        uri, line = lock_path.name, package_lines.get(finding.package.lower(), 1)
+    return {"physicalLocation": {"artifactLocation": {"uri": uri}, "region": {"startLine": line}}}
+
+
+def _result(finding, lock_path, package_lines):
+    text = f"{finding.title} ({finding.location}, severity {finding.severity})"
+    if finding.fix:
+        text += f"; fixed in {finding.fix}"
+    result = {
+        "ruleId": finding.rule_id,
+        "level": LEVELS.get(finding.status, "error"),
+        "message": {"text": text},
+        "locations": [_location(finding, lock_path, package_lines)],
+    }
+    if finding.status == "waived":
+        result["suppressions"] = [{"kind": "external", "justification": finding.note}]
+    return result
+
+
+def build(findings, scanners, lock_path):
+    """The SARIF document: ``scanners`` is {name: version}; every scanner gets a run."""
+    package_lines = lock_lines(lock_path)
+    runs = []
+    for name, version in scanners.items():
+        own = [f for f in findings if f.scanner == name]
+        rules = {f.rule_id: f.title for f in own}
+        runs.append(
+            {
+                "tool": {
+                    "driver": {
+                        "name": name,
+                        "version": version,
+                        "informationUri": TOOL_URIS[name],
+                        "rules": [
+                            {"id": rule, "shortDescription": {"text": title[:200]}}
+                            for rule, title in sorted(rules.items())
+                        ],
+                    }
+                },
+                "results": [_result(f, lock_path, package_lines) for f in own],
+            }
+        )
+    return {"$schema": SCHEMA, "version": "2.1.0", "runs": runs}
+
+
+def write(path, document):
+    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    return path
