@@ -7,7 +7,7 @@
 import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
-nox.options.sessions = ["lint", "test", "security"]
+nox.options.sessions = ["lint", "test", "security", "build"]
 nox.options.error_on_missing_interpreters = True
 
 
@@ -49,6 +49,13 @@ def security(session):
     """bandit over the code, safety over the locked runtime deps; SARIF. posargs: --offline."""
     install_locked(session, "security")
     session.run("python", "-m", "gates", "security", *session.posargs)
+
+
+@nox.session
+def build(session):
+    """Reproducible release of HEAD: wheel, wheelhouse, SBOM, manifest (posargs: --ref REF)."""
+    install_locked(session, "build")
+    session.run("python", "-m", "gates", "build", *session.posargs)
 
 
 @nox.session(venv_backend="none")

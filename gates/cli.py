@@ -8,6 +8,7 @@ import traceback
 from dataclasses import asdict
 
 from gates import lint, testsuite
+from gates.release import build, commands as release_commands
 from gates.security import gate as security
 from gates.config import load_config
 from gates.outcome import COULD_NOT_MEASURE, USAGE_ERROR, ConfigError, GateError
@@ -22,6 +23,7 @@ STAGES = {
     "lint": lint,
     "test": testsuite,
     "security": security,
+    "build": build,
 }
 
 
@@ -38,6 +40,7 @@ def build_parser():
         stage = commands.add_parser(name, help=module.HELP, description=module.HELP)
         if hasattr(module, "add_arguments"):
             module.add_arguments(stage)
+    release_commands.add_parser(commands)
     commands.add_parser("config", help="validate the pipeline configuration and print it")
     return parser
 
@@ -61,6 +64,12 @@ def main(argv=None):
     if args.command == "config":
         print(json.dumps(asdict(config), indent=2, default=str))
         return 0
+    if args.command == "release":
+        try:
+            return release_commands.run(config, args)
+        except GateError as exc:
+            print(f"gates release {args.action}: {exc}", file=sys.stderr)
+            return exc.exit_code
     args.passthrough = passthrough
     return run_stage(args.command, config, args)
 

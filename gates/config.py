@@ -40,7 +40,17 @@ SECURITY_SCHEMA = {
     "scanner_timeout": (int, 600),
     "waivers": (list, []),
 }
-SECTIONS = {"lint": LINT_SCHEMA, "test": TEST_SCHEMA, "security": SECURITY_SCHEMA}
+BUILD_SCHEMA = {
+    "container_engine": (str, "auto"),
+    "timeout": (int, 900),
+}
+SECTIONS = {
+    "lint": LINT_SCHEMA,
+    "test": TEST_SCHEMA,
+    "security": SECURITY_SCHEMA,
+    "build": BUILD_SCHEMA,
+}
+ENGINES = ("AUTO", "DOCKER", "PODMAN", "NONE")
 LEVELS = ("LOW", "MEDIUM", "HIGH")
 VULN_LEVELS = ("ANY", "LOW", "MEDIUM", "HIGH", "CRITICAL")
 WAIVER_KEYS = {
@@ -85,6 +95,12 @@ class SecurityConfig:
 
 
 @dataclass(frozen=True)
+class BuildConfig:
+    container_engine: str  # auto, docker, podman or none
+    timeout: int
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     path: Path
     root: Path
@@ -94,6 +110,7 @@ class PipelineConfig:
     lint: LintConfig
     test: PytestConfig
     security: SecurityConfig
+    build: BuildConfig
 
     @property
     def reports_dir(self):
@@ -275,4 +292,10 @@ def load_config(explicit=None, start=None, environ=None):
             coverage_fail_under=_coverage_fail_under(document, path),
         ),
         security=_security(sections["security"], f"{path} [{TABLE}.security]"),
+        build=BuildConfig(
+            container_engine=_choice(
+                sections["build"], "container_engine", ENGINES, f"{path} [{TABLE}.build]"
+            ).lower(),
+            timeout=sections["build"]["timeout"],
+        ),
     )

@@ -20,12 +20,13 @@ class ToolRun:
         return "\n".join(self.output.rstrip().splitlines()[-lines:])
 
 
-def run_tool(name, argv, cwd, echo=True, timeout=None, separate_stderr=False):
+def run_tool(name, argv, cwd, echo=True, timeout=None, separate_stderr=False, env=None):
     """Run ``argv`` and capture its output; MeasurementError if it cannot run at all."""
     try:
         done = subprocess.run(
             argv,
             cwd=cwd,
+            env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE if separate_stderr else subprocess.STDOUT,
             text=True,

@@ -1,0 +1,1 @@
+"""Releases: built once from a commit, content-addressed, verified before every install."""

@@ -1,0 +1,320 @@
+"""``gates build``: a reproducible, content-addressed release of the service.
+
+From a clean export of one commit: check the lock, build the wheel twice and compare, collect
+every locked dependency as hash-checked wheels, install the result into a fresh virtualenv to
+prove it works offline, write the SBOM and the manifest, and build the container image when
+an engine is available. The release lands in ``<state_dir>/releases/<release id>/``.
+"""
+
+import getpass
+import json
+import os
+import platform
+import re
+import shutil
+import sys
+import tempfile
+import zipfile
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+from gates.outcome import MeasurementError
+from gates.release import container, source
+from gates.release.install import install, uv_binary
+from gates.release.store import (
+    LATEST,
+    MANIFEST,
+    describe_artifact,
+    release_id,
+    releases_dir,
+    sha256_file,
+    verify,
+)
+from gates.tools import executable, run_tool
+
+HELP = "reproducible release: wheel, locked wheelhouse, SBOM, manifest; image if an engine runs"
+REQUIREMENT = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", re.M)
+
+
+def add_arguments(parser):
+    parser.add_argument("--ref", default="HEAD", help="the commit to build (default: HEAD)")
+
+
+def run(config, report, args):
+    commit = source.head_commit(config.root, args.ref)
+    if commit.dirty:
+        print(
+            f"gates build: note: the working tree has uncommitted changes; they are not in "
+            f"this release, which is built from commit {commit.sha[:12]} only"
+        )
+    base = releases_dir(config)
+    base.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".building-", dir=base))
+    try:
+        Build(config, report, commit, work).run()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+class Build:
+    def __init__(self, config, report, commit, work):
+        self.config, self.report, self.commit, self.work = config, report, commit, work
+        self.timeout = config.build.timeout
+        self.stage = work / "release"
+        self.wheelhouse = self.stage / "wheelhouse"
+        self.env = {**os.environ, "SOURCE_DATE_EPOCH": str(commit.epoch)}
+
+    def step(self, message):
+        print(f"gates build: {message}", flush=True)
+
+    def tool(self, name, argv, cwd, env=None):
+        result = run_tool(name, argv, cwd, echo=False, timeout=self.timeout, env=env or self.env)
+        if result.returncode != 0:
+            raise MeasurementError(f"{name} failed (exit {result.returncode}): {result.tail(1)}")
+        return result
+
+    def run(self):
+        self.step(f"exporting commit {self.commit.sha[:12]} ({self.commit.time})")
+        tree = source.export_tree(self.config.root, self.commit, self.work / "src")
+        if not self.lock_matches(tree):
+            return
+        self.step("building the service wheel twice from two clean exports")
+        wheel = self.build_wheel(tree, self.work / "first")
+        again = self.build_wheel(
+            source.export_tree(self.config.root, self.commit, self.work / "src2"),
+            self.work / "second",
+        )
+        same = sha256_file(wheel) == sha256_file(again)
+        self.report.add(
+            "reproducible wheel",
+            same,
+            f"{wheel.name}: {sha256_file(wheel)[:16]} vs {sha256_file(again)[:16]}",
+            "identical sha256 from two clean builds",
+            f"commit {self.commit.sha[:12]}, SOURCE_DATE_EPOCH={self.commit.epoch}",
+        )
+        self.check_wheel_contents(wheel)
+        if not same:
+            return
+        self.wheelhouse.mkdir(parents=True)
+        wheel = Path(shutil.copy2(wheel, self.wheelhouse))
+        dependencies = self.collect_dependencies(tree, wheel)
+        shutil.copy2(tree / self.config.service_dir.name / "Dockerfile", self.stage / "Dockerfile")
+        sbom_components = self.install_and_describe(tree)
+        artifacts = self.artifacts(wheel)
+        rid = release_id(artifacts)
+        image = self.container_image(rid)
+        manifest = self.manifest(rid, wheel, artifacts, dependencies, image)
+        (self.stage / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        final = self.publish(rid)
+        self.report.add(
+            "release",
+            True,
+            f"{rid}: {len(artifacts)} artifacts, {len(dependencies)} dependencies, "
+            f"SBOM of {sbom_components} components",
+            "all artifacts digested and verified",
+            str(final),
+        )
+        self.report.details.update(release_id=rid, release_dir=str(final), manifest=manifest)
+
+    def lock_matches(self, tree):
+        uv = uv_binary()
+        checked = run_tool(
+            "uv lock --check",
+            [uv, "lock", "--check", "--offline", "--quiet"],
+            tree,
+            echo=False,
+            timeout=self.timeout,
+        )
+        self.report.add(
+            "lock",
+            checked.returncode == 0,
+            (
+                "uv.lock matches the declared dependencies"
+                if checked.returncode == 0
+                else f"uv.lock is out of date: {checked.tail(1)}; run `nox -s lock` and commit it"
+            ),
+            "uv lock --check passes",
+            "uv.lock",
+        )
+        return checked.returncode == 0
+
+    def build_wheel(self, tree, out_dir):
+        argv = [uv_binary(), "build", "--quiet", "--wheel", "--package", self.config.service]
+        self.tool("uv build", [*argv, "--out-dir", str(out_dir)], tree)
+        wheels = list(out_dir.glob("*.whl"))
+        if len(wheels) != 1:
+            raise MeasurementError(f"uv build left {len(wheels)} wheels in {out_dir}, not 1")
+        return wheels[0]
+
+    def check_wheel_contents(self, wheel):
+        package = self.config.service.replace("-", "_")
+        with zipfile.ZipFile(wheel) as archive:
+            tops = {name.split("/", 1)[0] for name in archive.namelist()}
+        foreign = sorted(t for t in tops if t != package and not t.endswith(".dist-info"))
+        self.report.add(
+            "wheel contents",
+            not foreign,
+            f"top-level entries: {', '.join(sorted(tops))}",
+            f"only {package} and its metadata",
+            wheel.name,
+        )
+
+    def collect_dependencies(self, tree, wheel):
+        self.step("collecting the locked dependencies as hash-checked wheels")
+        argv = [uv_binary(), "export", "--frozen", "--package", self.config.service]
+        argv += ["--no-default-groups", "--no-emit-workspace", "--no-header"]
+        locked = self.tool("uv export", argv, tree).output
+        deps_file = self.work / "locked.txt"
+        deps_file.write_text(locked)
+        self.tool(
+            "pip download",
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--require-hashes",
+                "-r",
+                str(deps_file),
+                "-d",
+                str(self.wheelhouse),
+            ],
+            tree,
+        )
+        version = wheel.name.split("-")[1]
+        service_line = (
+            f"{self.config.service}=={version} \\\n    --hash=sha256:{sha256_file(wheel)}\n"
+        )
+        (self.stage / "requirements.txt").write_text(locked.rstrip("\n") + "\n" + service_line)
+        return [{"name": n, "version": v} for n, v in REQUIREMENT.findall(locked)]
+
+    def install_and_describe(self, tree):
+        """Install the staged release offline into a new venv, import it, and write the SBOM."""
+        self.step("installing the release offline into a fresh virtualenv")
+        venv = self.work / "verify-venv"
+        install(self.stage, venv, timeout=self.timeout, verify_first=False)
+        python = str(venv / "bin" / "python")
+        self.tool(
+            "import check",
+            [python, "-c", "from techcorp_api import create_app; create_app()"],
+            self.work,
+        )
+        sbom = self.stage / "sbom.cdx.json"
+        self.tool(
+            "cyclonedx-py",
+            [
+                executable("cyclonedx-py"),
+                "environment",
+                "--output-reproducible",
+                "--pyproject",
+                str(tree / self.config.service_dir.name / "pyproject.toml"),
+                "--of",
+                "JSON",
+                "-o",
+                str(sbom),
+                python,
+            ],
+            self.work,
+        )
+        components = json.loads(sbom.read_text()).get("components", [])
+        self.report.add(
+            "offline install",
+            True,
+            "installed with --no-index and hashes checked; app factory ran",
+            "installs and imports",
+            "fresh virtualenv",
+        )
+        return len(components)
+
+    def artifacts(self, wheel):
+        kinds = {"requirements.txt": "requirements", "Dockerfile": "dockerfile"}
+        kinds["sbom.cdx.json"] = "sbom"
+        found = []
+        for path in sorted(self.stage.rglob("*")):
+            if not path.is_file() or path.name == MANIFEST:
+                continue
+            if path.parent == self.wheelhouse and path.suffix == ".whl":
+                kind = "service-wheel" if path.name == wheel.name else "dependency-wheel"
+            elif path.name in kinds and path.parent == self.stage:
+                kind = kinds[path.name]
+            else:
+                raise MeasurementError(f"unexpected file in the release: {path}")
+            found.append(describe_artifact(self.stage, path, kind))
+        return found
+
+    def container_image(self, rid):
+        engine, why_not = container.find_engine(self.config.build.container_engine)
+        if engine is None:
+            print(f"gates build: no container engine, image not built ({why_not})")
+            return {"built": False, "reason": why_not}
+        self.step(f"building the container image with {Path(engine).name}")
+        tag = f"{self.config.service}:{rid}"
+        image_id, error = container.build_image(engine, self.stage, tag, self.timeout)
+        self.report.add(
+            "container image",
+            image_id is not None,
+            image_id or f"build failed: {error}",
+            "image builds",
+            "Dockerfile",
+        )
+        return {
+            "built": image_id is not None,
+            "engine": Path(engine).name,
+            "tag": tag,
+            "id": image_id,
+            "error": error,
+        }
+
+    def manifest(self, rid, wheel, artifacts, dependencies, image):
+        return {
+            "schema": 1,
+            "release_id": rid,
+            "service": {"name": self.config.service, "version": wheel.name.split("-")[1]},
+            "source": {
+                "commit": self.commit.sha,
+                "commit_time": self.commit.time,
+                "worktree_dirty_at_build": self.commit.dirty,
+            },
+            "build": {
+                "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "source_date_epoch": self.commit.epoch,
+                "builder": {
+                    "host": platform.node(),
+                    "user": getpass.getuser(),
+                    "platform": platform.platform(),
+                    "python": platform.python_version(),
+                    "tools": {name: metadata.version(name) for name in ("pip", "cyclonedx-bom")},
+                },
+            },
+            "artifacts": artifacts,
+            "dependencies": dependencies,
+            "sbom": {"path": "sbom.cdx.json", "format": "CycloneDX JSON"},
+            "security_reports": self.security_reports(),
+            "image": image,
+        }
+
+    def security_reports(self):
+        candidates = [
+            self.config.reports_dir / "security.json",
+            self.config.state_dir / "security" / "security.sarif",
+        ]
+        return {str(p): sha256_file(p) for p in candidates if p.is_file()} or None
+
+    def publish(self, rid):
+        final = releases_dir(self.config) / rid
+        if final.exists():
+            verify(final)
+            self.step(f"release {rid} already exists with identical artifacts; kept it")
+        else:
+            os.replace(self.stage, final)
+        verify(final)
+        pointer = releases_dir(self.config) / LATEST
+        pointer.with_suffix(".tmp").write_text(rid + "\n")
+        os.replace(pointer.with_suffix(".tmp"), pointer)
+        self.step(f"release {rid} is in {final}")
+        return final

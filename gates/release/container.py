@@ -1,0 +1,42 @@
+"""The container image, built when an engine is available; said so in one line when not."""
+
+import shutil
+
+from gates.tools import run_tool
+
+ENGINES = ("docker", "podman")
+
+
+def find_engine(preference="auto"):
+    """(engine, None) for a working engine, or (None, why there is none)."""
+    if preference == "none":
+        return None, "container builds are disabled ([tool.pipeline.build] container_engine)"
+    reasons = []
+    for engine in ENGINES if preference == "auto" else (preference,):
+        binary = shutil.which(engine)
+        if binary is None:
+            reasons.append(f"{engine}: not installed")
+            continue
+        probe = run_tool(engine, [binary, "info"], cwd=".", echo=False, timeout=30)
+        if probe.returncode == 0:
+            return binary, None
+        reasons.append(f"{engine}: {probe.tail(1) or 'info failed'}")
+    return None, "; ".join(reasons)
+
+
+def build_image(engine, release_dir, tag, timeout):
+    """Build the image from the release directory; (image id, None) or (None, error)."""
+    argv = [engine, "build", "--file", str(release_dir / "Dockerfile"), "--tag", tag]
+    built = run_tool("container build", [*argv, str(release_dir)], release_dir, timeout=timeout)
+    if built.returncode != 0:
+        return None, built.tail(1)
+    inspect = run_tool(
+        "container inspect",
+        [engine, "image", "inspect", "--format", "{{.Id}}", tag],
+        release_dir,
+        echo=False,
+        timeout=60,
+    )
+    if inspect.returncode != 0:
+        return None, inspect.tail(1)
+    return inspect.output.strip(), None

@@ -1,0 +1,49 @@
+"""The commit a release is built from, exported as a clean tree (never the working tree)."""
+
+import io
+import subprocess
+import tarfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from gates.outcome import ConfigError
+
+
+@dataclass(frozen=True)
+class Commit:
+    sha: str
+    epoch: int  # commit time: SOURCE_DATE_EPOCH for reproducible artifacts
+    dirty: bool  # whether the working tree had changes (they are not in the release)
+
+    @property
+    def time(self):
+        return datetime.fromtimestamp(self.epoch, timezone.utc).isoformat()
+
+
+def _git(root, *args, binary=False):
+    try:
+        done = subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, timeout=60, check=False
+        )
+    except OSError as exc:
+        raise ConfigError(f"git is needed to build a release: {exc.strerror}") from None
+    if done.returncode != 0:
+        message = done.stderr.decode(errors="replace").strip().splitlines() or ["no output"]
+        raise ConfigError(f"git {' '.join(args)} failed in {root}: {message[-1]}")
+    return done.stdout if binary else done.stdout.decode().strip()
+
+
+def head_commit(root, ref="HEAD"):
+    sha = _git(root, "rev-parse", "--verify", f"{ref}^{{commit}}")
+    epoch = int(_git(root, "log", "-1", "--format=%ct", sha))
+    dirty = bool(_git(root, "status", "--porcelain", "--untracked-files=no"))
+    return Commit(sha, epoch, dirty)
+
+
+def export_tree(root, commit, destination):
+    """Write the commit's files (exactly, nothing uncommitted) into ``destination``."""
+    archive = _git(root, "archive", "--format=tar", commit.sha, binary=True)
+    destination.mkdir(parents=True)
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(destination, filter="data")
+    return destination
