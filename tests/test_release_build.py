@@ -1,4 +1,4 @@
-"""Building releases for real: reproducible, content-addressed, installable offline, tamper-proof."""
+"""Building releases for real: reproducible, content-addressed, offline, tamper-proof."""
 
 import json
 import os
