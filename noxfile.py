@@ -7,7 +7,14 @@
 import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
-nox.options.sessions = ["lint", "test", "security", "build"]
+nox.options.sessions = [
+    "lint",
+    "test",
+    "security",
+    "build",
+    "deploy-staging",
+    "deploy-prod",
+]
 nox.options.error_on_missing_interpreters = True
 
 
@@ -56,6 +63,43 @@ def build(session):
     """Reproducible release of HEAD: wheel, wheelhouse, SBOM, manifest (posargs: --ref REF)."""
     install_locked(session, "build")
     session.run("python", "-m", "gates", "build", *session.posargs)
+
+
+@nox.session(name="deploy-staging")
+def deploy_staging(session):
+    """Deploy the latest build to staging: pre-flight, zero-downtime cutover, ledger."""
+    install_locked(session, "deploy")
+    session.run("python", "-m", "gates", "deploy", "--environment", "staging", *session.posargs)
+
+
+@nox.session(name="deploy-prod")
+def deploy_prod(session):
+    """Promote the release live in staging to production (only if it passed staging)."""
+    install_locked(session, "deploy")
+    args = session.posargs or []
+    session.run("python", "-m", "gates", "deploy", "--environment", "production", *args)
+
+
+@nox.session
+def rollback(session):
+    """Return an environment to its last good release: -- --environment E --reason WHY."""
+    install_locked(session, "deploy")
+    args = session.posargs or ["--environment", "production", "--reason", "manual rollback"]
+    session.run("python", "-m", "gates", "rollback", *args)
+
+
+@nox.session
+def status(session):
+    """What runs where: release, version, since when, pid, health."""
+    install_locked(session, "deploy")
+    session.run("python", "-m", "gates", "status", *session.posargs)
+
+
+@nox.session
+def down(session):
+    """Stop an environment's server cleanly: -- --environment E (default: staging)."""
+    install_locked(session, "deploy")
+    session.run("python", "-m", "gates", "down", *(session.posargs or ["--environment", "staging"]))
 
 
 @nox.session(venv_backend="none")

@@ -8,6 +8,7 @@ import traceback
 from dataclasses import asdict
 
 from gates import lint, testsuite
+from gates.deploy import commands as environment_commands, deploy, rollback
 from gates.release import build, commands as release_commands
 from gates.security import gate as security
 from gates.config import load_config
@@ -24,6 +25,13 @@ STAGES = {
     "test": testsuite,
     "security": security,
     "build": build,
+    "deploy": deploy,
+    "rollback": rollback,
+}
+COMMANDS = {
+    "status": environment_commands.status,
+    "down": environment_commands.down,
+    "release": release_commands.run,
 }
 
 
@@ -41,6 +49,7 @@ def build_parser():
         if hasattr(module, "add_arguments"):
             module.add_arguments(stage)
     release_commands.add_parser(commands)
+    environment_commands.add_parsers(commands)
     commands.add_parser("config", help="validate the pipeline configuration and print it")
     return parser
 
@@ -64,18 +73,20 @@ def main(argv=None):
     if args.command == "config":
         print(json.dumps(asdict(config), indent=2, default=str))
         return 0
-    if args.command == "release":
+    if args.command in COMMANDS:
         try:
-            return release_commands.run(config, args)
+            return COMMANDS[args.command](config, args)
         except GateError as exc:
-            print(f"gates release {args.action}: {exc}", file=sys.stderr)
+            print(f"gates {args.command}: {exc}", file=sys.stderr)
             return exc.exit_code
     args.passthrough = passthrough
     return run_stage(args.command, config, args)
 
 
 def run_stage(stage, config, args):
-    report = Report(stage)
+    # Stages aimed at one environment keep one report per environment.
+    environment = getattr(args, "environment", None)
+    report = Report(f"{stage}-{environment}" if environment else stage)
     try:
         STAGES[stage].run(config, report, args)
     except GateError as exc:

@@ -44,12 +44,26 @@ BUILD_SCHEMA = {
     "container_engine": (str, "auto"),
     "timeout": (int, 900),
 }
+DEPLOY_SCHEMA = {
+    "preflight_timeout": (int, 30),
+    "cutover_timeout": (int, 60),
+    "lock_timeout": (int, 120),
+}
+ENVIRONMENT_SCHEMA = {
+    "port": (int, None),
+    "workers": (int, 2),
+    "env": (dict, {}),
+    "promote_from": (str, ""),
+    "required_gates": (list, []),
+}
 SECTIONS = {
     "lint": LINT_SCHEMA,
     "test": TEST_SCHEMA,
     "security": SECURITY_SCHEMA,
     "build": BUILD_SCHEMA,
+    "deploy": DEPLOY_SCHEMA,
 }
+SPECIAL_SECTIONS = ("environments",)
 ENGINES = ("AUTO", "DOCKER", "PODMAN", "NONE")
 LEVELS = ("LOW", "MEDIUM", "HIGH")
 VULN_LEVELS = ("ANY", "LOW", "MEDIUM", "HIGH", "CRITICAL")
@@ -101,6 +115,25 @@ class BuildConfig:
 
 
 @dataclass(frozen=True)
+class DeployConfig:
+    preflight_timeout: int
+    cutover_timeout: int
+    lock_timeout: int
+
+
+@dataclass(frozen=True)
+class EnvironmentConfig:
+    """One local environment: a gunicorn server on 127.0.0.1:port."""
+
+    name: str
+    port: int
+    workers: int
+    env: dict  # service environment variables, deployed and recorded with each release
+    promote_from: str  # the environment a release must have passed first, or ""
+    required_gates: tuple  # gates it must have passed there
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     path: Path
     root: Path
@@ -111,6 +144,14 @@ class PipelineConfig:
     test: PytestConfig
     security: SecurityConfig
     build: BuildConfig
+    deploy: DeployConfig
+    environments: dict
+
+    def environment(self, name):
+        if name not in self.environments:
+            known = ", ".join(self.environments) or "none configured"
+            raise ConfigError(f"unknown environment {name!r} (known: {known})")
+        return self.environments[name]
 
     @property
     def reports_dir(self):
@@ -172,7 +213,7 @@ def _section(table, where, schema):
         value = table[key]
         if not isinstance(value, kind) or (kind is str and not value.strip()):
             raise ConfigError(f"{where}: {key} must be a non-empty {kind.__name__}, got {value!r}")
-        if kind is list and key != "waivers" and not _strings(value):
+        if kind is list and key not in ("waivers", "required_gates") and not _strings(value):
             raise ConfigError(f"{where}: {key} must be a non-empty list of strings, got {value!r}")
         if kind is int and (isinstance(value, bool) or value < 1):
             raise ConfigError(f"{where}: {key} must be a whole number >= 1, got {value!r}")
@@ -241,6 +282,39 @@ def _security(values, where):
     )
 
 
+def _environments(table, where):
+    if not isinstance(table, dict) or not table:
+        raise ConfigError(f"{where}: define at least one [{TABLE}.environments.NAME] table")
+    environments = {}
+    for name, entry in table.items():
+        here = f"{where}.{name}"
+        values = _section(entry, here, ENVIRONMENT_SCHEMA)
+        if not 1024 <= values["port"] <= 65535:
+            raise ConfigError(f"{here}: port must be 1024-65535, got {values['port']}")
+        env = values["env"]
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+            raise ConfigError(f"{here}: env must map names to strings, got {env!r}")
+        if not all(isinstance(g, str) and g for g in values["required_gates"]):
+            raise ConfigError(f"{here}: required_gates must be a list of gate names")
+        environments[name] = EnvironmentConfig(
+            name,
+            values["port"],
+            values["workers"],
+            dict(env),
+            values["promote_from"],
+            tuple(values["required_gates"]),
+        )
+    ports = [e.port for e in environments.values()]
+    if len(set(ports)) != len(ports):
+        raise ConfigError(f"{where}: two environments share a port ({sorted(ports)})")
+    for env in environments.values():
+        if env.promote_from and env.promote_from not in environments:
+            raise ConfigError(
+                f"{where}.{env.name}: promote_from {env.promote_from!r} is not an environment"
+            )
+    return environments
+
+
 def _coverage_fail_under(document, path):
     value = document.get("tool", {}).get("coverage", {}).get("report", {}).get("fail_under")
     if value is None:
@@ -263,7 +337,7 @@ def load_config(explicit=None, start=None, environ=None):
     table = document.get("tool", {}).get("pipeline")
     if table is None:
         raise ConfigError(f"{path}: no [{TABLE}] table; add one (see README.md, Configuration)")
-    root_table = {k: v for k, v in table.items() if k not in SECTIONS}
+    root_table = {k: v for k, v in table.items() if k not in (*SECTIONS, *SPECIAL_SECTIONS)}
     values = _section(root_table, f"{path} [{TABLE}]", ROOT_SCHEMA)
     sections = {
         name: _section(table.get(name, {}), f"{path} [{TABLE}.{name}]", schema)
@@ -298,4 +372,6 @@ def load_config(explicit=None, start=None, environ=None):
             ).lower(),
             timeout=sections["build"]["timeout"],
         ),
+        deploy=DeployConfig(**sections["deploy"]),
+        environments=_environments(table.get("environments", {}), f"{path} [{TABLE}.environments"),
     )

@@ -14,6 +14,9 @@ paths = ["mini.py", "tests"]
 bandit_paths = ["mini.py"]
 {security}
 
+[tool.pipeline.environments.staging]
+port = 18101
+
 [tool.coverage.run]
 source = ["mini"]
 branch = true

@@ -89,3 +89,16 @@ def test_settings_from_environment_are_parsed():
     config = load_config(environ={"SLO_LATENCY_SECONDS": "0.3", "LOG_LEVEL": "debug"})
     assert config["SLO_LATENCY_SECONDS"] == 0.3
     assert config["LOG_LEVEL"] == "DEBUG"
+
+
+def test_release_id_is_answered_when_deployed():
+    client = create_app({"RELEASE_ID": "abc123"}).test_client()
+    response = client.get("/ready")
+    assert response.headers["X-Release-ID"] == "abc123"
+    assert response.get_json()["release"] == "abc123"
+    assert client.get("/api/data").headers["X-Release-ID"] == "abc123"
+
+
+def test_no_release_header_outside_a_deploy(client):
+    assert "X-Release-ID" not in client.get("/health").headers
+    assert client.get("/ready").get_json()["release"] is None

@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
+from gates.ledger import Ledger
 from gates.outcome import MeasurementError
 from gates.release import container, source
 from gates.release.install import install, uv_binary
@@ -26,6 +27,7 @@ from gates.release.store import (
     LATEST,
     MANIFEST,
     describe_artifact,
+    load_manifest,
     release_id,
     releases_dir,
     sha256_file,
@@ -101,6 +103,8 @@ class Build:
         dependencies = self.collect_dependencies(tree, wheel)
         shutil.copy2(tree / self.config.service_dir.name / "Dockerfile", self.stage / "Dockerfile")
         sbom_components = self.install_and_describe(tree)
+        if sbom_components is None:
+            return
         artifacts = self.artifacts(wheel)
         rid = release_id(artifacts)
         image = self.container_image(rid)
@@ -199,11 +203,26 @@ class Build:
         venv = self.work / "verify-venv"
         install(self.stage, venv, timeout=self.timeout, verify_first=False)
         python = str(venv / "bin" / "python")
-        self.tool(
+        imported = run_tool(
             "import check",
             [python, "-c", "from techcorp_api import create_app; create_app()"],
             self.work,
+            echo=False,
+            timeout=self.timeout,
         )
+        self.report.add(
+            "offline install",
+            imported.returncode == 0,
+            (
+                "installed with --no-index and hashes checked; app factory ran"
+                if imported.returncode == 0
+                else f"installed, but create_app() failed: {imported.tail(1)}"
+            ),
+            "installs and builds the app",
+            "fresh virtualenv",
+        )
+        if imported.returncode != 0:
+            return None
         sbom = self.stage / "sbom.cdx.json"
         self.tool(
             "cyclonedx-py",
@@ -221,15 +240,7 @@ class Build:
             ],
             self.work,
         )
-        components = json.loads(sbom.read_text()).get("components", [])
-        self.report.add(
-            "offline install",
-            True,
-            "installed with --no-index and hashes checked; app factory ran",
-            "installs and imports",
-            "fresh virtualenv",
-        )
-        return len(components)
+        return len(json.loads(sbom.read_text()).get("components", []))
 
     def artifacts(self, wheel):
         kinds = {"requirements.txt": "requirements", "Dockerfile": "dockerfile"}
@@ -313,6 +324,7 @@ class Build:
         else:
             os.replace(self.stage, final)
         verify(final)
+        Ledger.open(self.config).record_build(load_manifest(final))
         pointer = releases_dir(self.config) / LATEST
         pointer.with_suffix(".tmp").write_text(rid + "\n")
         os.replace(pointer.with_suffix(".tmp"), pointer)

@@ -28,10 +28,19 @@ def defaults():
         "SLO_LATENCY_SECONDS": 0.2,
         # False for services that warm up before they may take traffic.
         "READY_ON_START": True,
+        # Set by the pipeline's deploys: answered in X-Release-ID, so a cutover can tell
+        # which release served a request.
+        "RELEASE_ID": "",
     }
 
 
-ENVIRONMENT_KEYS = ("ENVIRONMENT", "APP_VERSION", "LOG_LEVEL", "SLO_LATENCY_SECONDS")
+ENVIRONMENT_KEYS = (
+    "ENVIRONMENT",
+    "APP_VERSION",
+    "LOG_LEVEL",
+    "SLO_LATENCY_SECONDS",
+    "RELEASE_ID",
+)
 
 
 def load_config(overrides=None, environ=None):
@@ -47,6 +56,8 @@ def validate(config):
     for key in ("ENVIRONMENT", "APP_VERSION"):
         if not isinstance(config[key], str) or not config[key].strip():
             raise ConfigError(f"{key} must be a non-empty string, got {config[key]!r}")
+    if not isinstance(config["RELEASE_ID"], str):
+        raise ConfigError(f"RELEASE_ID must be a string, got {config['RELEASE_ID']!r}")
     level = str(config["LOG_LEVEL"]).upper()
     if level not in LOG_LEVELS:
         raise ConfigError(

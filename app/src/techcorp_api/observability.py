@@ -11,6 +11,7 @@ from techcorp_api.logs import ACCESS_LOGGER
 from techcorp_api.metrics import UNMATCHED_ROUTE
 
 REQUEST_ID_HEADER = "X-Request-ID"
+RELEASE_ID_HEADER = "X-Release-ID"
 # Ids clients may set: short, and safe to echo into headers and logs.
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 SECURITY_HEADERS = {
@@ -49,6 +50,8 @@ def register_request_hooks(app):
     def finish_request(response):
         seconds = time.perf_counter() - g.get("started", time.perf_counter())
         response.headers[REQUEST_ID_HEADER] = current_request_id()
+        if current_app.config["RELEASE_ID"]:
+            response.headers[RELEASE_ID_HEADER] = current_app.config["RELEASE_ID"]
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         route = route_label()

@@ -31,7 +31,12 @@ def data():
 def ready():
     readiness = current_app.extensions["readiness"]
     status = 200 if readiness.is_ready else 503
-    return {"status": readiness.state, "version": current_app.config["APP_VERSION"]}, status
+    body = {
+        "status": readiness.state,
+        "version": current_app.config["APP_VERSION"],
+        "release": current_app.config["RELEASE_ID"] or None,
+    }
+    return body, status
 
 
 @bp.get("/metrics")

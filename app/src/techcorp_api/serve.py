@@ -8,9 +8,12 @@ from techcorp_api.envvars import USAGE_ERROR, check_all
 CONFIG = "python:techcorp_api.gunicorn_conf"
 
 
-def gunicorn_argv(args):
-    """gunicorn's argv: our config first, so flags given on the command line win."""
-    return ["techcorp-api", "--config", CONFIG, *args]
+def gunicorn_argv(program, args):
+    """gunicorn's argv: our config first, so flags given on the command line win.
+
+    ``program`` stays argv[0] unchanged: a USR2 binary upgrade re-executes it.
+    """
+    return [program, "--config", CONFIG, *args]
 
 
 def main(argv=None):
@@ -24,5 +27,5 @@ def main(argv=None):
         sys.exit(USAGE_ERROR)
     from gunicorn.app.wsgiapp import run
 
-    sys.argv = gunicorn_argv(sys.argv[1:] if argv is None else argv)
+    sys.argv = gunicorn_argv(sys.argv[0], sys.argv[1:] if argv is None else argv)
     run()

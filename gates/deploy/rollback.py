@@ -1,0 +1,57 @@
+"""``gates rollback``: return an environment to the last release that was good there.
+
+Good: deployed there successfully and failed no gate there. The release already installed
+in the environment is used, with the deployment config recorded with that deploy, so code
+and config return together. The release rolled back from is recorded as failed (gate
+``rollback``), so it is never a rollback target itself.
+"""
+
+import json
+
+from gates.deploy.converge import converge
+from gates.deploy.deploy import Deployer, DeployFailed
+from gates.deploy.environment import Environment
+from gates.ledger import Ledger
+from gates.release import store
+
+HELP = "return an environment to its last good release (code and config), verified"
+
+
+def add_arguments(parser):
+    parser.add_argument("--environment", required=True, help="e.g. production")
+    parser.add_argument("--reason", required=True, help="why (recorded in the ledger)")
+
+
+def run(config, report, args):
+    env = Environment(config, args.environment)
+    ledger = Ledger.open(config)
+    with env.lock(config.deploy.lock_timeout):
+        live = converge(env, ledger)
+        current = live.release_id if live else None
+        target = ledger.last_good(env.name, exclude_release=current or "")
+        if target is None:
+            report.add(
+                "rollback", False, "no earlier good release", "a release to return to", "ledger"
+            )
+            raise DeployFailed(
+                f"nothing to roll back to in {env.name}: no earlier release deployed there "
+                "succeeded without failing a gate; the environment was not touched"
+            )
+        release_dir = store.resolve(config, target["release_id"])
+        manifest = store.verify(release_dir)
+        recorded = json.loads(target["config"])
+        print(
+            f"gates rollback: {env.name}: {current or 'nothing'} -> {target['release_id']} "
+            f"(deployed #{target['id']} at {target['started_at']}); reason: {args.reason}"
+        )
+        if current:
+            ledger.record_gate(env.name, current, "rollback", "rolled back", 1, args.reason)
+        Deployer(config, env, ledger, report).deploy(
+            manifest,
+            release_dir,
+            recorded["env"],
+            recorded["workers"],
+            live,
+            args,
+            kind="rollback",
+        )

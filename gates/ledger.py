@@ -1,0 +1,227 @@
+"""The ledger: one SQLite database, the single record of builds, deploys, gates and rollbacks.
+
+Every write is one transaction, so a process killed at any point leaves it consistent: a
+deploy row is ``started`` (or ``switching``/``verified``) until its outcome is recorded, and
+the next deploy or status call resolves such rows (see gates.deploy.converge).
+"""
+
+import json
+import sqlite3
+from contextlib import closing
+from datetime import datetime, timezone
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS builds (
+    release_id TEXT PRIMARY KEY,
+    service TEXT NOT NULL,
+    version TEXT NOT NULL,
+    commit_sha TEXT NOT NULL,
+    commit_time TEXT NOT NULL,
+    built_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deploys (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    environment TEXT NOT NULL,
+    release_id TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('deploy', 'rollback')),
+    state TEXT NOT NULL
+        CHECK (state IN ('started', 'switching', 'verified', 'succeeded', 'failed')),
+    previous_release TEXT,
+    commit_sha TEXT,
+    config TEXT NOT NULL,
+    reason TEXT,
+    override TEXT,
+    error TEXT,
+    started_at TEXT NOT NULL,
+    finished_at TEXT
+);
+CREATE TABLE IF NOT EXISTS gate_results (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    environment TEXT NOT NULL,
+    release_id TEXT NOT NULL,
+    gate TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    exit_code INTEGER NOT NULL,
+    summary TEXT,
+    recorded_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    environment TEXT NOT NULL,
+    event TEXT NOT NULL,
+    detail TEXT,
+    recorded_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deploys_by_env ON deploys (environment, id);
+CREATE INDEX IF NOT EXISTS gates_by_release ON gate_results (environment, release_id, gate);
+"""
+IN_FLIGHT = ("started", "switching", "verified")
+
+
+def now():
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+class Ledger:
+    def __init__(self, path):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.executescript(SCHEMA)  # idempotent; each statement is atomic
+
+    @classmethod
+    def open(cls, config):
+        return cls(config.state_dir / "ledger.sqlite")
+
+    def close(self):
+        self.db.close()
+
+    def transaction(self):
+        return _Transaction(self.db)
+
+    def _one(self, sql, *args):
+        with closing(self.db.execute(sql, args)) as cursor:
+            return cursor.fetchone()
+
+    def _all(self, sql, *args):
+        with closing(self.db.execute(sql, args)) as cursor:
+            return cursor.fetchall()
+
+    # builds ---------------------------------------------------------------------------
+    def record_build(self, manifest):
+        with self.transaction():
+            self.db.execute(
+                "INSERT OR IGNORE INTO builds VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    manifest["release_id"],
+                    manifest["service"]["name"],
+                    manifest["service"]["version"],
+                    manifest["source"]["commit"],
+                    manifest["source"]["commit_time"],
+                    manifest["build"]["time"],
+                ),
+            )
+
+    def build(self, release_id):
+        return self._one("SELECT * FROM builds WHERE release_id = ?", release_id)
+
+    # deploys --------------------------------------------------------------------------
+    def start_deploy(
+        self,
+        environment,
+        release_id,
+        kind,
+        config,
+        previous,
+        commit=None,
+        reason=None,
+        override=None,
+    ):
+        with self.transaction():
+            cursor = self.db.execute(
+                "INSERT INTO deploys (environment, release_id, kind, state, previous_release,"
+                " commit_sha, config, reason, override, started_at)"
+                " VALUES (?, ?, ?, 'started', ?, ?, ?, ?, ?, ?)",
+                (
+                    environment,
+                    release_id,
+                    kind,
+                    previous,
+                    commit,
+                    json.dumps(config, sort_keys=True),
+                    reason,
+                    override,
+                    now(),
+                ),
+            )
+            return cursor.lastrowid
+
+    def set_state(self, deploy_id, state, error=None):
+        finished = now() if state in ("succeeded", "failed") else None
+        with self.transaction():
+            self.db.execute(
+                "UPDATE deploys SET state = ?, error = COALESCE(?, error),"
+                " finished_at = COALESCE(?, finished_at) WHERE id = ?",
+                (state, error, finished, deploy_id),
+            )
+
+    def deploys(self, environment=None):
+        if environment is None:
+            return self._all("SELECT * FROM deploys ORDER BY id")
+        return self._all("SELECT * FROM deploys WHERE environment = ? ORDER BY id", environment)
+
+    def in_flight(self, environment):
+        marks = ",".join("?" * len(IN_FLIGHT))
+        return self._all(
+            f"SELECT * FROM deploys WHERE environment = ? AND state IN ({marks}) ORDER BY id",
+            environment,
+            *IN_FLIGHT,
+        )
+
+    def last_succeeded(self, environment):
+        return self._one(
+            "SELECT * FROM deploys WHERE environment = ? AND state = 'succeeded'"
+            " ORDER BY id DESC LIMIT 1",
+            environment,
+        )
+
+    def succeeded_in(self, environment, release_id):
+        return self._one(
+            "SELECT * FROM deploys WHERE environment = ? AND release_id = ?"
+            " AND state = 'succeeded' ORDER BY id DESC LIMIT 1",
+            environment,
+            release_id,
+        )
+
+    def last_good(self, environment, exclude_release):
+        """The newest release that succeeded here and failed no gate here, other than one."""
+        return self._one(
+            "SELECT * FROM deploys d WHERE environment = ? AND state = 'succeeded'"
+            " AND release_id != ? AND NOT EXISTS (SELECT 1 FROM gate_results g"
+            "  WHERE g.environment = d.environment AND g.release_id = d.release_id"
+            "  AND g.exit_code != 0)"
+            " ORDER BY id DESC LIMIT 1",
+            environment,
+            exclude_release,
+        )
+
+    # gates and events -----------------------------------------------------------------
+    def record_gate(self, environment, release_id, gate, outcome, exit_code, summary=""):
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO gate_results (environment, release_id, gate, outcome, exit_code,"
+                " summary, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (environment, release_id, gate, outcome, exit_code, summary, now()),
+            )
+
+    def gate_results(self, environment, release_id):
+        return self._all(
+            "SELECT * FROM gate_results WHERE environment = ? AND release_id = ? ORDER BY id",
+            environment,
+            release_id,
+        )
+
+    def record_event(self, environment, event, detail=""):
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO events (environment, event, detail, recorded_at) VALUES (?,?,?,?)",
+                (environment, event, detail, now()),
+            )
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on error."""
+
+    def __init__(self, db):
+        self.db = db
+
+    def __enter__(self):
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, kind, value, traceback):
+        self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+        return False

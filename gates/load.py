@@ -1,0 +1,120 @@
+"""Open-loop, constant-rate HTTP load on 127.0.0.1.
+
+Requests are scheduled on a clock (request i at start + i/rate), not sent after the previous
+answer, and each latency is measured from the request's *scheduled* time, so a server stall
+shows up in the numbers instead of silently slowing the generator (coordinated omission).
+A request that could not even start within ``late_after`` of its slot counts as late: the
+generator fell behind and the run says so.
+"""
+
+import http.client
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Sample:
+    scheduled: float  # seconds since the run started
+    latency: float  # seconds from the scheduled time to the full answer
+    lag: float  # seconds from the scheduled time to the actual send
+    path: str
+    status: int  # 0 when no HTTP answer came
+    error: str = ""
+
+
+@dataclass
+class LoadResult:
+    rate: float
+    duration: float = 0.0
+    samples: list = field(default_factory=list)
+    late_after: float = 0.05
+
+    @property
+    def failures(self):
+        return [s for s in self.samples if not 200 <= s.status < 400]
+
+    @property
+    def late(self):
+        return [s for s in self.samples if s.lag > self.late_after]
+
+    @property
+    def achieved_rate(self):
+        return len(self.samples) / self.duration if self.duration else 0.0
+
+
+def request(port, path, timeout):
+    """One GET on a new connection: (status, error)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request("GET", path, headers={"Connection": "close"})
+        response = connection.getresponse()
+        response.read()
+        return response.status, ""
+    except (OSError, http.client.HTTPException) as exc:
+        return 0, f"{type(exc).__name__}: {exc}"
+    finally:
+        connection.close()
+
+
+class ConstantRateLoad:
+    """Run with ``run()`` (blocking) or ``start()``/``stop()`` around other work."""
+
+    def __init__(
+        self,
+        port,
+        paths=("/api/data",),
+        rate=50.0,
+        duration=None,
+        timeout=5.0,
+        concurrency=64,
+        late_after=0.05,
+    ):
+        if rate <= 0:
+            raise ValueError("rate must be > 0 requests/s")
+        self.port, self.paths, self.rate, self.duration = port, tuple(paths), rate, duration
+        self.timeout, self.concurrency = timeout, concurrency
+        self.result = LoadResult(rate, late_after=late_after)
+        self._stop = threading.Event()
+        self._thread = None
+        self._lock = threading.Lock()
+
+    def _one(self, index, start, path):
+        scheduled = index / self.rate
+        sent = time.monotonic()
+        status, error = request(self.port, path, self.timeout)
+        done = time.monotonic()
+        sample = Sample(
+            scheduled, done - (start + scheduled), sent - (start + scheduled), path, status, error
+        )
+        with self._lock:
+            self.result.samples.append(sample)
+
+    def run(self):
+        start = time.monotonic()
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            index = 0
+            while not self._stop.is_set():
+                due = start + index / self.rate
+                if self.duration is not None and due - start >= self.duration:
+                    break
+                delay = due - time.monotonic()
+                if delay > 0 and self._stop.wait(delay):
+                    break
+                pool.submit(self._one, index, start, self.paths[index % len(self.paths)])
+                index += 1
+        self.result.duration = time.monotonic() - start
+        self.result.samples.sort(key=lambda s: s.scheduled)
+        return self.result
+
+    def start(self):
+        self._thread = threading.Thread(target=self.run, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.timeout + 30)
+        return self.result

@@ -1,0 +1,185 @@
+"""Deploys, cutovers and rollbacks of real releases to real local environments, under load.
+
+One scenario in order (module-scoped environments): each test starts from what the previous
+one left, as an operator's day would.
+"""
+
+import signal
+import time
+
+import pytest
+
+from deploy_fixture import make_checkout
+from gates.deploy import probe
+from gates.ledger import Ledger
+from gates.load import ConstantRateLoad
+
+pytestmark = pytest.mark.e2e
+RATE = 60  # requests/s through the environment's port while it changes
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    checkout = make_checkout(tmp_path_factory.mktemp("deploy") / "repo")
+    yield checkout
+    for environment in ("staging", "production"):
+        checkout.gates("down", "--environment", environment, check=False)
+    checkout.kill_leftovers()
+    assert not checkout.masters("staging") and not checkout.masters("production")
+
+
+def serving(repo, environment):
+    return probe.get("/ready", port=repo.port(environment)).release
+
+
+def under_load(repo, environment, *gates_args, check=True):
+    """Run a gates command while ConstantRateLoad hits the environment; (result, load)."""
+    load = ConstantRateLoad(repo.port(environment), rate=RATE).start()
+    time.sleep(1.0)  # some traffic before the change, too
+    try:
+        done = repo.gates(*gates_args, check=check)
+        time.sleep(1.0)
+    finally:
+        result = load.stop()
+    return done, result
+
+
+def assert_no_failures(result, minimum_seconds=2):
+    assert len(result.samples) >= RATE * minimum_seconds
+    assert result.achieved_rate >= 50
+    failures = [(s.status, s.error) for s in result.failures]
+    assert failures == [], f"{len(failures)} failed of {len(result.samples)}: {failures[:5]}"
+
+
+def ledger(repo):
+    return Ledger(repo.state / "ledger.sqlite")
+
+
+def test_first_deploys_start_both_environments(repo):
+    a = repo.releases["A"]
+    repo.gates("deploy", "--environment", "staging", "--release", a)
+    assert serving(repo, "staging") == a
+    repo.gates("deploy", "--environment", "production")  # promotes what staging runs
+    assert serving(repo, "production") == a
+    status = repo.gates("status").stdout
+    assert f"staging      {a}" in status and "healthy" in status
+
+
+def test_redeploying_the_live_release_is_a_noop(repo):
+    done = repo.gates("deploy", "--environment", "staging", "--release", repo.releases["A"])
+    assert "already live in staging with this config; nothing to do" in done.stdout
+    assert len(repo.masters("staging")) == 1
+
+
+def test_promotion_refused_for_a_release_that_skipped_staging(repo):
+    b = repo.releases["B"]
+    done = repo.gates("deploy", "--environment", "production", "--release", b, check=False)
+    assert done.returncode == 1
+    assert f"{b} lacks a successful deploy to staging" in done.stderr
+    assert serving(repo, "production") == repo.releases["A"]
+
+
+@pytest.mark.parametrize("broken", ["CRASH", "NOTREADY"])
+def test_broken_release_never_takes_traffic(repo, broken):
+    release = repo.releases[broken]
+    done, load = under_load(
+        repo, "staging", "deploy", "--environment", "staging", "--release", release, check=False
+    )
+    assert done.returncode == 1
+    assert f"release {release} failed pre-flight and never took traffic" in done.stderr
+    assert_no_failures(load)
+    assert serving(repo, "staging") == repo.releases["A"]
+    row = ledger(repo).deploys("staging")[-1]
+    assert (row["release_id"], row["state"]) == (release, "failed")
+    if broken == "CRASH":
+        assert "broken release" in done.stderr  # the tail of the new release's log
+
+
+def test_deploy_under_load_has_zero_failed_requests(repo):
+    b = repo.releases["B"]
+    done, load = under_load(repo, "staging", "deploy", "--environment", "staging", "--release", b)
+    assert_no_failures(load)
+    assert serving(repo, "staging") == b
+    assert len(repo.masters("staging")) == 1
+    served = {s.status for s in load.samples}
+    assert served == {200}
+    row = ledger(repo).deploys("staging")[-1]
+    assert (row["release_id"], row["state"], row["previous_release"]) == (
+        b,
+        "succeeded",
+        repo.releases["A"],
+    )
+
+
+def test_promotion_after_staging_then_rollback_under_load(repo):
+    a, b = repo.releases["A"], repo.releases["B"]
+    repo.gates("deploy", "--environment", "production")
+    assert serving(repo, "production") == b
+    done, load = under_load(
+        repo, "production", "rollback", "--environment", "production", "--reason", "drill"
+    )
+    assert_no_failures(load)
+    assert serving(repo, "production") == a
+    rows = ledger(repo).deploys("production")
+    assert (rows[-1]["kind"], rows[-1]["release_id"], rows[-1]["reason"]) == (
+        "rollback",
+        a,
+        "drill",
+    )
+    results = ledger(repo).gate_results("production", b)
+    assert [(r["gate"], r["exit_code"]) for r in results] == [("rollback", 1)]
+
+
+def test_rollback_with_nothing_good_to_return_to(repo):
+    # production's history: A (live now), B (rolled back from, so not good).
+    done = repo.gates("rollback", "--environment", "production", "--reason", "again", check=False)
+    assert done.returncode == 1
+    assert "nothing to roll back to in production" in done.stderr
+    assert serving(repo, "production") == repo.releases["A"]
+
+
+def test_concurrent_deploys_do_not_corrupt_anything(repo):
+    a = repo.releases["A"]
+    first = repo.popen("deploy", "--environment", "staging", "--release", a)
+    second = repo.popen("deploy", "--environment", "staging", "--release", a)
+    outputs = [p.communicate(timeout=120)[0] for p in (first, second)]
+    codes = sorted(p.returncode for p in (first, second))
+    # One deploys; the other either waited and found it live (0) or gave up busy (3).
+    assert codes in ([0, 0], [0, 3]), outputs
+    assert serving(repo, "staging") == a
+    assert len(repo.masters("staging")) == 1
+    states = [r["state"] for r in ledger(repo).deploys("staging")]
+    assert "started" not in states and "switching" not in states
+
+
+@pytest.mark.parametrize("after", ["pre-flight of", "cutting over from"])
+def test_kill_9_mid_deploy_then_status_and_deploy_converge(repo, after):
+    current = serving(repo, "staging")
+    target = repo.releases["B"] if current == repo.releases["A"] else repo.releases["A"]
+    process = repo.popen("deploy", "--environment", "staging", "--release", target)
+    for line in process.stdout:
+        if after in line:
+            process.send_signal(signal.SIGKILL)
+            break
+    process.wait(timeout=30)
+    process.stdout.close()
+    assert process.returncode == -signal.SIGKILL
+
+    interrupted = ledger(repo).in_flight("staging")
+    assert [r["release_id"] for r in interrupted] == [target]
+    status = repo.gates("status", "--environment", "staging").stdout
+    assert "interrupted" in status
+    live = repo.masters("staging")
+    assert len(live) == 1, (status, live)
+    assert serving(repo, "staging") == live[0]["release_id"] in (current, target)
+    assert not ledger(repo).in_flight("staging")
+
+    repo.gates("deploy", "--environment", "staging", "--release", target)
+    assert serving(repo, "staging") == target
+    assert len(repo.masters("staging")) == 1
+
+
+def test_down_stops_the_environment(repo):
+    repo.gates("down", "--environment", "staging")
+    assert repo.masters("staging") == []
+    assert probe.get("/health", port=repo.port("staging")).status == 0
