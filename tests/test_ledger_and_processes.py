@@ -1,0 +1,182 @@
+"""The ledger's queries and transactions, process identity checks, and converge's decisions."""
+
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+
+import pytest
+
+from gates.deploy import processes
+from gates.deploy.converge import converge
+from gates.ledger import Ledger
+
+
+@pytest.fixture
+def ledger(tmp_path):
+    book = Ledger(tmp_path / "ledger.sqlite")
+    yield book
+    book.close()
+
+
+def deploy(ledger, env, release, state="succeeded", kind="deploy", previous=None):
+    row = ledger.start_deploy(env, release, kind, {"env": {}, "workers": 1}, previous)
+    if state != "started":
+        ledger.set_state(row, state, "boom" if state == "failed" else None)
+    return row
+
+
+def test_last_good_skips_failed_deploys_and_releases_that_failed_a_gate(ledger):
+    deploy(ledger, "prod", "A")
+    deploy(ledger, "prod", "B")
+    deploy(ledger, "prod", "C", state="failed")
+    deploy(ledger, "prod", "D")
+    ledger.record_gate("prod", "B", "smoke", "failed", 1)
+    assert ledger.last_good("prod", exclude_release="D")["release_id"] == "A"
+    assert ledger.last_good("prod", exclude_release="A")["release_id"] == "D"
+    assert ledger.last_good("staging", exclude_release="") is None
+
+
+def test_in_flight_and_promotion_queries(ledger):
+    started = deploy(ledger, "staging", "A", state="started")
+    assert [r["id"] for r in ledger.in_flight("staging")] == [started]
+    ledger.set_state(started, "succeeded")
+    assert ledger.in_flight("staging") == []
+    assert ledger.succeeded_in("staging", "A")["finished_at"]
+    assert ledger.succeeded_in("staging", "B") is None
+    assert ledger.last_succeeded("staging")["release_id"] == "A"
+
+
+def test_a_failed_transaction_leaves_nothing_behind(ledger):
+    with pytest.raises(RuntimeError):
+        with ledger.transaction() as db:
+            db.execute(
+                "INSERT INTO events (environment, event, recorded_at) VALUES ('x', 'y', 'z')"
+            )
+            raise RuntimeError("crash mid-transaction")
+    assert ledger.db.execute("SELECT count(*) FROM events").fetchone()[0] == 0
+
+
+def test_builds_are_recorded_once(ledger):
+    manifest = {
+        "release_id": "r1",
+        "service": {"name": "techcorp-api", "version": "1.0.0"},
+        "source": {"commit": "abc", "commit_time": "2026-01-01T00:00:00+00:00"},
+        "build": {"time": "2026-01-01T00:01:00+00:00"},
+    }
+    ledger.record_build(manifest)
+    ledger.record_build(manifest)
+    assert ledger.build("r1")["commit_sha"] == "abc"
+    assert ledger.db.execute("SELECT count(*) FROM builds").fetchone()[0] == 1
+
+
+@pytest.fixture
+def sleeper():
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    yield process
+    process.kill()
+    process.wait(10)
+
+
+def test_identity_is_pid_and_start_time(sleeper):
+    ticks = processes.start_ticks(sleeper.pid)
+    assert processes.is_running(sleeper.pid, ticks)
+    assert sleeper.pid in processes.children(processes.os.getpid())
+    # A recorded start time that differs means another process now has this pid.
+    assert not processes.is_running(sleeper.pid, ticks + 1)
+    assert not processes.send(sleeper.pid, ticks + 1, signal.SIGTERM)
+    assert sleeper.poll() is None
+    assert processes.stop(sleeper.pid, ticks, timeout=10)
+    assert not processes.is_running(sleeper.pid)
+
+
+def test_stop_escalates_to_kill(tmp_path):
+    stubborn = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import signal, time\n"
+            "signal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint('ready', flush=True)\n"
+            "time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert stubborn.stdout.readline().strip() == "ready"
+    try:
+        ticks = processes.start_ticks(stubborn.pid)
+        assert processes.stop(stubborn.pid, ticks, timeout=0.5)  # TERM ignored: KILL
+        assert not processes.is_running(stubborn.pid, ticks)
+    finally:
+        stubborn.stdout.close()
+        stubborn.wait(10)
+
+
+def test_unknown_pid_is_not_running():
+    assert processes.start_ticks(2**22 + 12345) is None
+    assert not processes.is_running(2**22 + 12345)
+
+
+@dataclass(frozen=True)
+class FakeMaster:
+    pid: int
+    release_id: str
+    deployment: str
+    role: str = "live"
+
+
+class FakeEnvironment:
+    """Stands in for an environment's processes; records what converge does to them."""
+
+    name = "staging"
+
+    def __init__(self, masters, current):
+        self.live, self.current, self.stopped = list(masters), current, []
+
+    def masters(self, role=None):
+        return [m for m in self.live if role in (None, m.role)]
+
+    def stop_master(self, master):
+        self.stopped.append(master.pid)
+        self.live.remove(master)
+        return True
+
+    def switch_current(self, key):
+        self.current = key
+
+    def current_deployment(self):
+        return self.current
+
+
+OLD = FakeMaster(10, "A", "A-1")
+NEW = FakeMaster(11, "B", "B-1")
+
+
+def test_deploy_killed_before_verification_is_undone(ledger):
+    row = deploy(ledger, "staging", "B", state="switching", previous="A")
+    env = FakeEnvironment([OLD, NEW, FakeMaster(12, "B", "B-1", role="preflight")], "B-1")
+    kept = converge(env, ledger, say=lambda _: None)
+    assert kept == OLD and env.current == "A-1" and sorted(env.stopped) == [11, 12]
+    assert ledger.deploys("staging")[-1]["state"] == "failed"
+    assert ledger.deploys("staging")[-1]["id"] == row
+
+
+def test_deploy_killed_after_verification_is_completed(ledger):
+    deploy(ledger, "staging", "B", state="verified", previous="A")
+    env = FakeEnvironment([OLD, NEW], "B-1")
+    assert converge(env, ledger, say=lambda _: None) == NEW
+    assert env.stopped == [10] and env.current == "B-1"
+    assert ledger.deploys("staging")[-1]["state"] == "succeeded"
+
+
+def test_stray_second_master_is_stopped_keeping_current(ledger):
+    env = FakeEnvironment([OLD, NEW], "A-1")
+    assert converge(env, ledger, say=lambda _: None) == OLD
+    assert env.stopped == [11]
+
+
+def test_a_pointer_that_drifted_is_pointed_back(ledger):
+    env = FakeEnvironment([OLD], "B-1")
+    assert converge(env, ledger, say=lambda _: None) == OLD
+    assert env.current == "A-1"
