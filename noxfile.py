@@ -13,7 +13,10 @@ nox.options.sessions = [
     "security",
     "build",
     "deploy-staging",
+    "smoke",
+    "perf",
     "deploy-prod",
+    "slo",
 ]
 nox.options.error_on_missing_interpreters = True
 
@@ -72,12 +75,33 @@ def deploy_staging(session):
     session.run("python", "-m", "gates", "deploy", "--environment", "staging", *session.posargs)
 
 
+@nox.session
+def smoke(session):
+    """Every endpoint over HTTP against its contract (default: staging; -- --environment E)."""
+    install_locked(session, "deploy")
+    session.run("python", "-m", "gates", "smoke", *session.posargs)
+
+
+@nox.session
+def perf(session):
+    """Open-loop load on staging: p50-p99, errors, regression (-- --duration S --rate R)."""
+    install_locked(session, "deploy")
+    session.run("python", "-m", "gates", "perf", *session.posargs)
+
+
 @nox.session(name="deploy-prod")
 def deploy_prod(session):
     """Promote the release live in staging to production (only if it passed staging)."""
     install_locked(session, "deploy")
     args = session.posargs or []
     session.run("python", "-m", "gates", "deploy", "--environment", "production", *args)
+
+
+@nox.session
+def slo(session):
+    """Availability and latency SLIs of production over a window (-- --window 15min)."""
+    install_locked(session, "deploy")
+    session.run("python", "-m", "gates", "slo", *session.posargs)
 
 
 @nox.session

@@ -7,11 +7,12 @@ import sys
 import traceback
 from dataclasses import asdict
 
-from gates import lint, testsuite
+from gates import lint, perf, slo, smoke, testsuite
 from gates.deploy import commands as environment_commands, deploy, rollback
 from gates.release import build, commands as release_commands
 from gates.security import gate as security
 from gates.config import load_config
+from gates.ledger import Ledger
 from gates.outcome import COULD_NOT_MEASURE, USAGE_ERROR, ConfigError, GateError
 from gates.report import Report
 
@@ -27,6 +28,9 @@ STAGES = {
     "build": build,
     "deploy": deploy,
     "rollback": rollback,
+    "smoke": smoke,
+    "perf": perf,
+    "slo": slo,
 }
 COMMANDS = {
     "status": environment_commands.status,
@@ -52,6 +56,18 @@ def build_parser():
     environment_commands.add_parsers(commands)
     commands.add_parser("config", help="validate the pipeline configuration and print it")
     return parser
+
+
+def record_gate(config, stage, report):
+    """Verification gates record their verdict per release and environment in the ledger."""
+    release, environment = report.details.get("release_id"), report.details.get("environment")
+    if getattr(STAGES[stage], "RECORDS_GATE", False) and release and environment:
+        summary = report.error or "; ".join(
+            f"{c.name}: {c.measured}" for c in report.checks if not c.passed
+        )
+        Ledger.open(config).record_gate(
+            environment, release, stage, report.outcome, report.exit_code, summary[:2000]
+        )
 
 
 def split_passthrough(argv):
@@ -95,6 +111,7 @@ def run_stage(stage, config, args):
         report.fail(COULD_NOT_MEASURE, f"internal error in the {stage} gate: {exc!r}")
         report.details["traceback"] = traceback.format_exc()
     json_path, _ = report.write(config.reports_dir)
+    record_gate(config, stage, report)
     for check in report.checks:
         verdict = "pass" if check.passed else "FAIL"
         print(f"gates {stage}: {verdict} {check.name}: {check.measured} (limit {check.limit})")

@@ -56,7 +56,27 @@ ENVIRONMENT_SCHEMA = {
     "promote_from": (str, ""),
     "required_gates": (list, []),
 }
+SLO_SCHEMA = {
+    "objectives": (str, "slo/objectives.yaml"),
+    "window": (str, "30s"),
+    "min_requests": (int, 300),
+    "probe_rate": (int, 50),
+    "probe_max_seconds": (int, 30),
+}
+PERF_SCHEMA = {
+    "rate": (int, 50),
+    "duration": (int, 10),
+    "paths": (dict, {"/api/data": 4, "/health": 1}),
+    "p95_ms": (int, 200),
+    "max_error_rate": (float, 0.001),
+    "max_late_ratio": (float, 0.01),
+    "regression_alpha": (float, 0.01),
+    "regression_min_ratio": (float, 0.2),
+    "regression_min_ms": (float, 5.0),
+}
 SECTIONS = {
+    "perf": PERF_SCHEMA,
+    "slo": SLO_SCHEMA,
     "lint": LINT_SCHEMA,
     "test": TEST_SCHEMA,
     "security": SECURITY_SCHEMA,
@@ -122,6 +142,28 @@ class DeployConfig:
 
 
 @dataclass(frozen=True)
+class PerfConfig:
+    rate: int  # requests/s, open loop
+    duration: int  # seconds
+    paths: dict  # path -> weight in the mix
+    p95_ms: int
+    max_error_rate: float
+    max_late_ratio: float  # share of requests the generator may send late before "invalid"
+    regression_alpha: float  # Mann-Whitney U significance
+    regression_min_ratio: float  # and the p50 must be this much slower (0.2 = 20 %)...
+    regression_min_ms: float  # ...and this many ms slower, or it is noise
+
+
+@dataclass(frozen=True)
+class SloConfig:
+    objectives: Path
+    window: str  # default evaluation window, e.g. "30s" or "15min"
+    min_requests: int  # fewer than this in the window: probe, then exit 3 if still short
+    probe_rate: int  # synthetic requests/s when traffic is too low
+    probe_max_seconds: int
+
+
+@dataclass(frozen=True)
 class EnvironmentConfig:
     """One local environment: a gunicorn server on 127.0.0.1:port."""
 
@@ -146,6 +188,8 @@ class PipelineConfig:
     build: BuildConfig
     deploy: DeployConfig
     environments: dict
+    slo: SloConfig
+    perf: PerfConfig
 
     def environment(self, name):
         if name not in self.environments:
@@ -211,6 +255,8 @@ def _section(table, where, schema):
             values[key] = default
             continue
         value = table[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
         if not isinstance(value, kind) or (kind is str and not value.strip()):
             raise ConfigError(f"{where}: {key} must be a non-empty {kind.__name__}, got {value!r}")
         if kind is list and key not in ("waivers", "required_gates") and not _strings(value):
@@ -315,6 +361,19 @@ def _environments(table, where):
     return environments
 
 
+def _perf(values, where):
+    paths = values["paths"]
+    if not paths or not all(
+        isinstance(p, str) and p.startswith("/") and isinstance(w, int) and w > 0
+        for p, w in paths.items()
+    ):
+        raise ConfigError(f"{where}: paths must map URL paths to whole-number weights")
+    for key in ("max_error_rate", "max_late_ratio", "regression_alpha"):
+        if not 0 <= values[key] < 1:
+            raise ConfigError(f"{where}: {key} must be between 0 and 1, got {values[key]}")
+    return PerfConfig(**values)
+
+
 def _coverage_fail_under(document, path):
     value = document.get("tool", {}).get("coverage", {}).get("report", {}).get("fail_under")
     if value is None:
@@ -374,4 +433,6 @@ def load_config(explicit=None, start=None, environ=None):
         ),
         deploy=DeployConfig(**sections["deploy"]),
         environments=_environments(table.get("environments", {}), f"{path} [{TABLE}.environments"),
+        slo=SloConfig(**{**sections["slo"], "objectives": root / sections["slo"]["objectives"]}),
+        perf=_perf(sections["perf"], f"{path} [{TABLE}.perf]"),
     )

@@ -108,6 +108,10 @@ class ConstantRateLoad:
         self.result.samples.sort(key=lambda s: s.scheduled)
         return self.result
 
+    @property
+    def running(self):
+        return self._thread is not None and self._thread.is_alive()
+
     def start(self):
         self._thread = threading.Thread(target=self.run, daemon=True)
         self._thread.start()

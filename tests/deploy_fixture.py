@@ -108,22 +108,41 @@ def configure(checkout):
             rf"(\[tool\.pipeline\.environments\.{name}\]\nport = )\d+", rf"\g<1>{port}", text
         )
     text = text.replace("lock_timeout = 120", "lock_timeout = 5")
+    text = text.replace("duration = 10", "duration = 3")  # perf runs in the tests
     text = text.replace("preflight_timeout = 30", "preflight_timeout = 10")
     pyproject.write_text(text)
 
 
-def make_checkout(directory):
+def clone_and_build_a(directory):
     run(["git", "clone", "--quiet", str(ROOT), str(directory)], ROOT)
     checkout = Checkout(directory)
-    releases = {"A": checkout.build()}
+    checkout.releases = {"A": checkout.build()}
+    return checkout
+
+
+def variant(checkout, name, path, change, date):
+    """Commit ``change(text)`` to ``path``, build it as release ``name``, then revert."""
+    target = checkout.path / path
+    original = target.read_text()
+    checkout.commit(path, change(original), date)
+    checkout.releases[name] = checkout.build()
+    checkout.commit(path, original, date.replace("00:00:00", "00:00:01"))
+
+
+FACTORY = "app/src/techcorp_api/factory.py"
+
+
+def make_checkout(directory):
+    """Releases A, B (a later commit), CRASH (fails once deployed), NOTREADY."""
+    checkout = clone_and_build_a(directory)
     checkout.commit("app/README.md", "release B\n", "2030-01-01T00:00:00+00:00")
-    releases["B"] = checkout.build()
-    factory = directory / "app" / "src" / "techcorp_api" / "factory.py"
-    original = factory.read_text()
-    checkout.commit(
-        "app/src/techcorp_api/factory.py",
-        # Builds and imports fine; crashes once deployed (deploys set RELEASE_ID).
-        original.replace(
+    checkout.releases["B"] = checkout.build()
+    # Builds and imports fine; crashes once deployed (deploys set RELEASE_ID).
+    variant(
+        checkout,
+        "CRASH",
+        FACTORY,
+        lambda text: text.replace(
             '    app = Flask("techcorp_api")',
             '    if __import__("os").environ.get("RELEASE_ID"):\n'
             '        raise RuntimeError("broken release")\n'
@@ -131,16 +150,13 @@ def make_checkout(directory):
         ),
         "2030-01-02T00:00:00+00:00",
     )
-    releases["CRASH"] = checkout.build()
-    readiness = directory / "app" / "src" / "techcorp_api" / "readiness.py"
-    checkout.commit("app/src/techcorp_api/factory.py", original, "2030-01-03T00:00:00+00:00")
     # Starts, but never reports ready.
-    checkout.commit(
+    variant(
+        checkout,
+        "NOTREADY",
         "app/src/techcorp_api/readiness.py",
-        readiness.read_text().replace("if self._state == STARTING:", "if False:"),
-        "2030-01-03T00:00:01+00:00",
+        lambda text: text.replace("if self._state == STARTING:", "if False:"),
+        "2030-01-03T00:00:00+00:00",
     )
-    releases["NOTREADY"] = checkout.build()
     configure(checkout)
-    checkout.releases = releases
     return checkout

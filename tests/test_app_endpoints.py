@@ -102,3 +102,29 @@ def test_release_id_is_answered_when_deployed():
 def test_no_release_header_outside_a_deploy(client):
     assert "X-Release-ID" not in client.get("/health").headers
     assert client.get("/ready").get_json()["release"] is None
+
+
+def test_faults_are_off_by_default(client):
+    assert not client.application.extensions["faults"].active
+    assert all(client.get("/api/data").status_code == 200 for _ in range(50))
+
+
+def test_injected_error_rate_is_exact_and_spares_health(monkeypatch):
+    monkeypatch.setenv("FAULT_ERROR_RATE", "0.05")
+    client = create_app().test_client()
+    codes = [client.get("/api/data").status_code for _ in range(100)]
+    assert codes.count(500) == 5 and codes.count(200) == 95
+    assert client.get("/health").status_code == 200 and client.get("/ready").status_code == 200
+
+
+def test_injected_latency_delays_data_only():
+    client = create_app({"FAULT_LATENCY_MS": 60}).test_client()
+    started = time.perf_counter()
+    client.get("/api/data")
+    assert time.perf_counter() - started >= 0.06
+
+
+@pytest.mark.parametrize("key, value", [("FAULT_ERROR_RATE", 2), ("FAULT_LATENCY_MS", "slow")])
+def test_bad_fault_settings_are_refused(key, value):
+    with pytest.raises(ConfigError, match=key):
+        load_config({key: value}, environ={})

@@ -55,10 +55,16 @@ def ledger(repo):
     return Ledger(repo.state / "ledger.sqlite")
 
 
+def pass_staging_gates(repo):
+    repo.gates("smoke", "--environment", "staging")
+    repo.gates("perf", "--environment", "staging")
+
+
 def test_first_deploys_start_both_environments(repo):
     a = repo.releases["A"]
     repo.gates("deploy", "--environment", "staging", "--release", a)
     assert serving(repo, "staging") == a
+    pass_staging_gates(repo)
     repo.gates("deploy", "--environment", "production")  # promotes what staging runs
     assert serving(repo, "production") == a
     status = repo.gates("status").stdout
@@ -76,6 +82,7 @@ def test_promotion_refused_for_a_release_that_skipped_staging(repo):
     done = repo.gates("deploy", "--environment", "production", "--release", b, check=False)
     assert done.returncode == 1
     assert f"{b} lacks a successful deploy to staging" in done.stderr
+    assert "a passing smoke gate in staging (not run)" in done.stderr
     assert serving(repo, "production") == repo.releases["A"]
 
 
@@ -113,6 +120,7 @@ def test_deploy_under_load_has_zero_failed_requests(repo):
 
 def test_promotion_after_staging_then_rollback_under_load(repo):
     a, b = repo.releases["A"], repo.releases["B"]
+    pass_staging_gates(repo)
     repo.gates("deploy", "--environment", "production")
     assert serving(repo, "production") == b
     done, load = under_load(

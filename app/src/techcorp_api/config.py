@@ -31,6 +31,9 @@ def defaults():
         # Set by the pipeline's deploys: answered in X-Release-ID, so a cutover can tell
         # which release served a request.
         "RELEASE_ID": "",
+        # Fault injection for drills (see techcorp_api.faults); off unless set.
+        "FAULT_LATENCY_MS": 0.0,
+        "FAULT_ERROR_RATE": 0.0,
     }
 
 
@@ -40,6 +43,8 @@ ENVIRONMENT_KEYS = (
     "LOG_LEVEL",
     "SLO_LATENCY_SECONDS",
     "RELEASE_ID",
+    "FAULT_LATENCY_MS",
+    "FAULT_ERROR_RATE",
 )
 
 
@@ -74,4 +79,12 @@ def validate(config):
             f"got {config['SLO_LATENCY_SECONDS']!r}"
         )
     config["SLO_LATENCY_SECONDS"] = threshold
+    for key, upper in (("FAULT_LATENCY_MS", 60000.0), ("FAULT_ERROR_RATE", 1.0)):
+        try:
+            value = float(config[key])
+        except (TypeError, ValueError):
+            value = -1.0
+        if not 0 <= value <= upper:
+            raise ConfigError(f"{key} must be a number from 0 to {upper:g}, got {config[key]!r}")
+        config[key] = value
     return config

@@ -4,6 +4,7 @@ from flask import Flask
 
 from techcorp_api.config import load_config
 from techcorp_api.errors import register_error_handlers
+from techcorp_api.faults import Faults
 from techcorp_api.logs import configure_logging
 from techcorp_api.metrics import RequestMetrics
 from techcorp_api.observability import register_request_hooks
@@ -22,6 +23,9 @@ def create_app(config=None):
 
     app.extensions["readiness"] = Readiness()
     app.extensions["metrics"] = RequestMetrics(app.config["SLO_LATENCY_SECONDS"])
+    app.extensions["faults"] = Faults(
+        app.config["FAULT_LATENCY_MS"], app.config["FAULT_ERROR_RATE"]
+    )
     register_request_hooks(app)
     register_error_handlers(app)
     app.register_blueprint(bp)

@@ -20,6 +20,7 @@ def health():
 
 @bp.get("/api/data")
 def data():
+    current_app.extensions["faults"].apply()
     return {
         "message": "Hello from TechCorp API",
         "environment": current_app.config["ENVIRONMENT"],

@@ -1,0 +1,230 @@
+"""``gates slo``: SLIs from the service's real metrics over a window, judged against the
+objectives file: objective met, and burn rate under the alert threshold.
+
+Scrape mode (default): /metrics is scraped at the start and the end of the window and the
+SLIs come from the deltas. When the window saw fewer than ``min_requests`` requests, a
+bounded synthetic probe adds traffic (and the report says so); still too few: exit 3.
+With ``--prometheus-url``, the same selectors are asked of Prometheus as
+``sum(increase(selector[window]))``.
+"""
+
+import http.client
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import replace
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from gates import slo_objectives
+from gates.load import ConstantRateLoad
+from gates.outcome import ConfigError, MeasurementError
+from gates.target import live_target
+
+HELP = "availability and latency SLIs over a window; error budget and burn rate"
+RECORDS_GATE = True
+PROBE_PATHS = ("/api/data", "/health")
+
+
+def add_arguments(parser):
+    parser.add_argument("--environment", default="production", help="default: production")
+    parser.add_argument("--window", help="evaluation window, e.g. 30s or 15min")
+    parser.add_argument(
+        "--availability-target",
+        type=float,
+        metavar="PERCENT",
+        help="override the availability objective, e.g. 99.9",
+    )
+    parser.add_argument(
+        "--latency-target",
+        type=float,
+        metavar="MS",
+        help="override the latency threshold in ms, e.g. 200",
+    )
+    parser.add_argument("--prometheus-url", help="take the SLIs from this Prometheus server")
+
+
+def scrape(port):
+    """{(sample name, sorted label items): value} from one /metrics scrape."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("GET", "/metrics", headers={"Connection": "close"})
+        response = connection.getresponse()
+        body = response.read().decode()
+    except (OSError, http.client.HTTPException) as exc:
+        raise MeasurementError(f"cannot scrape 127.0.0.1:{port}/metrics: {exc}") from None
+    finally:
+        connection.close()
+    if response.status != 200:
+        raise MeasurementError(f"127.0.0.1:{port}/metrics answered {response.status}")
+    try:
+        return {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(body)
+            for s in family.samples
+        }
+    except Exception as exc:  # the parser raises several types on bad input
+        raise MeasurementError(f"/metrics is not Prometheus text: {exc}") from None
+
+
+def delta(start, end):
+    """Per-series increase; MeasurementError when a counter went down (a restart or deploy)."""
+    changes = {}
+    for key, value in end.items():
+        before = start.get(key, 0.0)
+        if value < before:
+            raise MeasurementError(
+                f"counter {key[0]} went down during the window ({before:g} -> {value:g}): "
+                "the service restarted or was redeployed; measure again"
+            )
+        changes[key] = value - before
+    missing = [k for k in start if k not in end]
+    if missing:
+        raise MeasurementError(f"series {missing[0][0]} vanished during the window: restarted?")
+    return changes
+
+
+def objectives_for(config, args):
+    objectives = slo_objectives.load(config.slo.objectives)
+    slos = []
+    for slo in objectives.slos:
+        if slo.name == "availability" and args.availability_target is not None:
+            if not 0 < args.availability_target < 100:
+                raise ConfigError("--availability-target is a percentage between 0 and 100")
+            slo = replace(slo, target=args.availability_target / 100)
+        if slo.name == "latency" and args.latency_target is not None:
+            if args.latency_target <= 0:
+                raise ConfigError("--latency-target is a positive number of milliseconds")
+            threshold = f"{args.latency_target / 1000:g}"
+            good = replace(
+                slo.good,
+                matchers=tuple(
+                    (label, op, threshold if label == "le" else value)
+                    for label, op, value in slo.good.matchers
+                ),
+            )
+            slo = replace(slo, good=good)
+        slos.append(slo)
+    return replace(objectives, slos=tuple(slos))
+
+
+def measure_scrape(config, target, window, objectives, report):
+    start = scrape(target.port)
+    began = time.monotonic()
+    print(f"gates slo: measuring {target.environment} ({target.release_id}) for {window:g} s")
+    while (left := window - (time.monotonic() - began)) > 0:
+        time.sleep(min(left, 5.0))
+        if time.monotonic() - began < window:
+            seen = objectives.slos[0].total.total(delta(start, scrape(target.port)))
+            print(f"gates slo: {time.monotonic() - began:.0f}/{window:g} s, {seen:g} requests")
+    changes = delta(start, scrape(target.port))
+    seen = min(slo.total.total(changes) for slo in objectives.slos)
+    if seen < config.slo.min_requests:
+        needed = config.slo.min_requests - seen
+        seconds = min(needed / config.slo.probe_rate + 1, config.slo.probe_max_seconds)
+        print(
+            f"gates slo: only {seen:g} requests in the window; driving a synthetic probe of "
+            f"{config.slo.probe_rate} requests/s for up to {seconds:.0f} s"
+        )
+        probe = ConstantRateLoad(
+            target.port, PROBE_PATHS, rate=config.slo.probe_rate, duration=seconds
+        ).run()
+        report.details["synthetic_probe"] = {
+            "requests": len(probe.samples),
+            "seconds": round(probe.duration, 1),
+            "reason": f"{seen:g} requests in the window, {config.slo.min_requests} needed",
+        }
+        changes = delta(start, scrape(target.port))
+    report.details["window_seconds"] = round(time.monotonic() - began, 1)
+    return {
+        slo.name: (slo.good.total(changes), slo.total.total(changes)) for slo in objectives.slos
+    }
+
+
+def prometheus_value(url, selector, window):
+    query = f"sum(increase({selector.text}[{int(window)}s]))"
+    address = f"{url.rstrip('/')}/api/v1/query?{urllib.parse.urlencode({'query': query})}"
+    try:
+        with urllib.request.urlopen(address, timeout=30) as response:  # nosec B310
+            data = json.loads(response.read())
+    except (OSError, ValueError, urllib.error.URLError) as exc:
+        raise MeasurementError(f"Prometheus at {url} did not answer {query!r}: {exc}") from None
+    result = data.get("data", {}).get("result") if isinstance(data, dict) else None
+    if data.get("status") != "success" or not result:
+        raise MeasurementError(f"Prometheus has no data for {query!r}")
+    try:
+        return float(result[0]["value"][1])
+    except (KeyError, IndexError, TypeError, ValueError):
+        raise MeasurementError(f"Prometheus answered {query!r} with {result!r}") from None
+
+
+def measure_prometheus(url, window, objectives):
+    return {
+        slo.name: (
+            prometheus_value(url, slo.good, window),
+            prometheus_value(url, slo.total, window),
+        )
+        for slo in objectives.slos
+    }
+
+
+def judge(report, objectives, counts, window, config):
+    threshold = objectives.burn_rate_threshold
+    for slo in objectives.slos:
+        good, total = counts[slo.name]
+        if total < config.slo.min_requests:
+            raise MeasurementError(
+                f"{slo.display}: {total:g} requests in the window, {config.slo.min_requests} "
+                "needed to decide; never a pass without data"
+            )
+        if good > total:
+            raise MeasurementError(f"{slo.display}: {good:g} good of {total:g}: series mismatch")
+        sli = good / total
+        burn = (1 - sli) / (1 - slo.target)
+        budget_share = burn * window / slo.window_seconds
+        report.details.setdefault("slis", {})[slo.name] = {
+            "good": good,
+            "total": total,
+            "sli": sli,
+            "target": slo.target,
+            "burn_rate": burn,
+            "budget_consumed_of_slo_window": budget_share,
+            "good_query": slo.good.text,
+            "total_query": slo.total.text,
+        }
+        report.add(
+            slo.display,
+            sli >= slo.target,
+            f"{sli:.4%} ({total - good:g} bad of {total:g})",
+            f">= {slo.target:.2%}",
+            slo.good.text,
+        )
+        report.add(
+            f"{slo.display} burn rate",
+            burn <= threshold,
+            f"{burn:.2f}x ({budget_share:.4%} of the {slo.window_seconds / 86400:g}-day budget)",
+            f"<= {threshold:g}x",
+            "error ratio / (1 - objective)",
+        )
+
+
+def run(config, report, args):
+    objectives = objectives_for(config, args)
+    window = slo_objectives.seconds(args.window or config.slo.window, "--window")
+    target = live_target(config, args.environment)
+    report.details.update(release_id=target.release_id, environment=target.environment)
+    if args.prometheus_url:
+        counts = measure_prometheus(args.prometheus_url, window, objectives)
+        report.details["source"] = f"Prometheus {args.prometheus_url}"
+    else:
+        counts = measure_scrape(config, target, window, objectives, report)
+        report.details["source"] = f"{target.base_url}/metrics deltas"
+    judge(report, objectives, counts, window, config)
+    probe = report.details.get("synthetic_probe")
+    if probe:
+        report.sections.append(
+            f"Traffic was too low ({probe['reason']}): the gate drove a synthetic probe of "
+            f"{probe['requests']} requests over {probe['seconds']} s.\n"
+        )

@@ -1,0 +1,159 @@
+"""``gates smoke``: every endpoint over real HTTP, each response checked against its contract.
+
+Connection failures are retried until a short start-up deadline (then exit 3: unreachable);
+a response that breaks its contract fails at once (exit 1).
+"""
+
+import http.client
+import json
+import time
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from gates.outcome import MeasurementError
+from gates.target import live_target
+
+HELP = "call every endpoint of an environment and check each response's contract"
+RECORDS_GATE = True
+STARTUP_DEADLINE = 10.0
+
+
+def add_arguments(parser):
+    parser.add_argument("--environment", default="staging", help="default: staging")
+
+
+def fetch(port, path, method="GET", deadline=STARTUP_DEADLINE):
+    """(status, headers, body bytes); retries refused connections until ``deadline`` s."""
+    stop = time.monotonic() + deadline
+    while True:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        try:
+            connection.request(method, path, headers={"Connection": "close"})
+            response = connection.getresponse()
+            return (
+                response.status,
+                {k.lower(): v for k, v in response.getheaders()},
+                response.read(),
+            )
+        except (ConnectionRefusedError, ConnectionResetError) as exc:
+            if time.monotonic() >= stop:
+                raise MeasurementError(
+                    f"127.0.0.1:{port} unreachable for {deadline:g} s ({exc.strerror})"
+                ) from None
+            time.sleep(0.2)
+        except (OSError, http.client.HTTPException) as exc:
+            raise MeasurementError(f"127.0.0.1:{port}{path}: {type(exc).__name__}: {exc}") from None
+        finally:
+            connection.close()
+
+
+def json_body(status, headers, body, expected_status=200):
+    problems = []
+    if status != expected_status:
+        problems.append(f"status {status}, expected {expected_status}")
+    if not headers.get("content-type", "").startswith("application/json"):
+        problems.append(f"content type {headers.get('content-type')!r}, expected JSON")
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None, problems + ["body is not JSON"]
+    if not isinstance(data, dict):
+        return None, problems + ["body is not a JSON object"]
+    return data, problems
+
+
+def fields(data, spec):
+    """Problems with required fields: spec is {name: type or exact value}."""
+    problems = []
+    for name, want in spec.items():
+        if name not in data:
+            problems.append(f"field {name!r} missing")
+        elif isinstance(want, type):
+            if not isinstance(data[name], want) or isinstance(data[name], bool):
+                problems.append(
+                    f"field {name!r} is {type(data[name]).__name__}, not {want.__name__}"
+                )
+        elif data[name] != want:
+            problems.append(f"field {name!r} is {data[name]!r}, expected {want!r}")
+    return problems
+
+
+def check_health(target, response):
+    data, problems = json_body(*response)
+    if data is not None:
+        problems += fields(data, {"status": "healthy", "timestamp": int, "version": target.version})
+        if isinstance(data.get("timestamp"), int) and abs(data["timestamp"] - time.time()) > 300:
+            problems.append(f"timestamp {data['timestamp']} is not the current time")
+    return problems
+
+
+def check_data(target, response):
+    data, problems = json_body(*response)
+    if data is not None:
+        environment = target.service_env.get("ENVIRONMENT", "development")
+        problems += fields(
+            data,
+            {
+                "message": "Hello from TechCorp API",
+                "environment": environment,
+                "version": target.version,
+            },
+        )
+    return problems
+
+
+def check_ready(target, response):
+    data, problems = json_body(*response)
+    if data is not None:
+        problems += fields(data, {"status": "ready", "release": target.release_id})
+    if response[1].get("x-release-id") != target.release_id:
+        problems.append(
+            f"X-Release-ID {response[1].get('x-release-id')!r}, expected " f"{target.release_id}"
+        )
+    return problems
+
+
+def check_metrics(target, response):
+    status, headers, body = response
+    problems = [] if status == 200 else [f"status {status}, expected 200"]
+    if not headers.get("content-type", "").startswith("text/plain"):
+        problems.append(f"content type {headers.get('content-type')!r}, expected text/plain")
+    try:
+        names = {f.name for f in text_string_to_metric_families(body.decode())}
+    except Exception as exc:  # the parser raises several types on bad input
+        return problems + [f"not Prometheus text: {exc}"]
+    for family in ("http_requests", "http_request_duration_seconds"):
+        if family not in names:
+            problems.append(f"metric family {family} missing")
+    return problems
+
+
+def check_not_found(target, response):
+    data, problems = json_body(*response, expected_status=404)
+    if data is not None:
+        problems += fields(data, {"status": 404, "error": str, "request_id": str})
+    return problems
+
+
+CHECKS = (
+    ("GET /health", "/health", check_health),
+    ("GET /api/data", "/api/data", check_data),
+    ("GET /ready", "/ready", check_ready),
+    ("GET /metrics", "/metrics", check_metrics),
+    ("GET unknown path -> JSON 404", "/smoke-test/no-such-path", check_not_found),
+)
+
+
+def run(config, report, args):
+    target = live_target(config, args.environment)
+    report.details.update(release_id=target.release_id, environment=target.environment)
+    for name, path, check in CHECKS:
+        response = fetch(target.port, path)
+        problems = check(target, response)
+        report.add(
+            name,
+            not problems,
+            "; ".join(problems) or f"{response[0]}, contract holds",
+            "status, content type and fields per contract",
+            f"{target.base_url}{path}",
+        )

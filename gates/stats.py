@@ -1,0 +1,44 @@
+"""Percentiles and the Mann-Whitney U test, for latency samples."""
+
+import math
+
+
+def percentile(sorted_values, q):
+    """Nearest-rank percentile (q in 0..100) of an already sorted list."""
+    if not sorted_values:
+        raise ValueError("no values")
+    rank = max(1, math.ceil(q / 100 * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def mann_whitney_greater(new, base):
+    """One-sided Mann-Whitney U: is ``new`` stochastically greater than ``base``?
+
+    Returns (U of new, p-value, probability that a new value exceeds a base value). Normal
+    approximation with tie correction and continuity correction (fine for samples > 20).
+    """
+    n1, n2 = len(new), len(base)
+    if n1 < 2 or n2 < 2:
+        raise ValueError("each sample needs at least 2 values")
+    combined = sorted([(v, 0) for v in new] + [(v, 1) for v in base])
+    ranks = [0.0] * len(combined)
+    tie_term = 0.0
+    i = 0
+    while i < len(combined):
+        j = i
+        while j + 1 < len(combined) and combined[j + 1][0] == combined[i][0]:
+            j += 1
+        average = (i + j) / 2 + 1
+        for k in range(i, j + 1):
+            ranks[k] = average
+        ties = j - i + 1
+        tie_term += ties**3 - ties
+        i = j + 1
+    rank_sum = sum(r for r, (_, group) in zip(ranks, combined) if group == 0)
+    u = rank_sum - n1 * (n1 + 1) / 2
+    n = n1 + n2
+    variance = n1 * n2 / 12 * ((n + 1) - tie_term / (n * (n - 1)))
+    if variance <= 0:
+        return u, 1.0, u / (n1 * n2)
+    z = (u - n1 * n2 / 2 - 0.5) / math.sqrt(variance)
+    return u, 0.5 * math.erfc(z / math.sqrt(2)), u / (n1 * n2)

@@ -1,0 +1,147 @@
+"""smoke, perf and slo against real gunicorn environments serving real releases.
+
+Faults come from test code: a release built from a commit that drops a field, and the
+service's opt-in fault switches (FAULT_LATENCY_MS, FAULT_ERROR_RATE) set in an environment's
+deployment config, as a bad config push would.
+"""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from deploy_fixture import clone_and_build_a, configure, variant
+from gates.ledger import Ledger
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    checkout = clone_and_build_a(tmp_path_factory.mktemp("gates") / "repo")
+    variant(
+        checkout,
+        "LOSTFIELD",
+        "app/src/techcorp_api/routes.py",
+        lambda text: text.replace('"environment": current_app.config["ENVIRONMENT"],', ""),
+        "2030-02-01T00:00:00+00:00",
+    )
+    configure(checkout)
+    a = checkout.releases["A"]
+    checkout.gates("deploy", "--environment", "staging", "--release", a)
+    checkout.gates(
+        "deploy",
+        "--environment",
+        "production",
+        "--release",
+        a,
+        "--override-promotion",
+        "verification gate tests start here",
+    )
+    yield checkout
+    for environment in ("staging", "production"):
+        checkout.gates("down", "--environment", environment, check=False)
+    checkout.kill_leftovers()
+
+
+def set_fault(repo, environment, fault=None):
+    """Rewrite an environment's deployment config (env table) and redeploy release A."""
+    pyproject = repo.path / "pyproject.toml"
+    extra = f', {fault[0]} = "{fault[1]}"' if fault else ""
+    text = re.sub(
+        rf"(\[tool\.pipeline\.environments\.{environment}\]\nport = \d+\nworkers = \d+\n)env = .*",
+        rf'\g<1>env = {{ ENVIRONMENT = "{environment}"{extra} }}',
+        pyproject.read_text(),
+    )
+    pyproject.write_text(text)
+    repo.gates(
+        "deploy",
+        "--environment",
+        environment,
+        "--release",
+        repo.releases["A"],
+        "--override-promotion",
+        "fault drill",
+    )
+
+
+def checks(repo, report):
+    return {c["name"]: c for c in repo.report(report)["checks"]}
+
+
+def test_smoke_passes_a_healthy_release_and_records_it(repo):
+    done = repo.gates("smoke", "--environment", "staging")
+    assert "smoke: passed" in done.stdout
+    assert all(c["passed"] for c in checks(repo, "smoke-staging").values())
+    results = Ledger(repo.state / "ledger.sqlite").gate_results("staging", repo.releases["A"])
+    assert [(r["gate"], r["exit_code"]) for r in results] == [("smoke", 0)]
+
+
+def test_smoke_catches_a_release_that_lost_a_field(repo):
+    repo.gates("deploy", "--environment", "staging", "--release", repo.releases["LOSTFIELD"])
+    done = repo.gates("smoke", "--environment", "staging", check=False)
+    assert done.returncode == 1
+    data = checks(repo, "smoke-staging")["GET /api/data"]
+    assert not data["passed"] and "field 'environment' missing" in data["measured"]
+    assert checks(repo, "smoke-staging")["GET /health"]["passed"]
+    repo.gates("deploy", "--environment", "staging", "--release", repo.releases["A"])
+
+
+def test_perf_passes_an_unchanged_release_twice_in_a_row(repo):
+    for run in (1, 2):
+        done = repo.gates("perf", "--environment", "staging")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "gates perf:" in done.stdout and "done" in done.stdout  # progress lines
+    report = repo.report("perf-staging")
+    assert checks(repo, "perf-staging")["regression"]["passed"]
+    summary = report["details"]["summary"]
+    assert summary["late"] == 0 and summary["errors"] == 0
+    assert summary["p50"] <= summary["p90"] <= summary["p95"] <= summary["p99"] <= summary["max"]
+    chart = Path(report["details"]["chart"]).read_text()
+    assert chart.startswith("<svg") and "p95 limit" in chart
+
+
+def test_perf_fails_a_release_with_150ms_more_latency(repo):
+    set_fault(repo, "staging", ("FAULT_LATENCY_MS", "150"))
+    try:
+        done = repo.gates("perf", "--environment", "staging", check=False)
+        assert done.returncode == 1
+        regression = checks(repo, "perf-staging")["regression"]
+        assert not regression["passed"]
+        details = repo.report("perf-staging")["details"]["regression"]
+        assert details["p50_ms"] - details["baseline_p50_ms"] >= 140
+        assert details["p_value"] < 0.01
+    finally:
+        set_fault(repo, "staging")
+
+
+def test_slo_passes_a_healthy_release(repo):
+    done = repo.gates("slo", "--environment", "production", "--window", "2s")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "driving a synthetic probe" in done.stdout  # nothing else sends it traffic
+    slis = repo.report("slo-production")["details"]["slis"]
+    assert slis["availability"]["sli"] == 1.0 and slis["availability"]["total"] >= 300
+
+
+def test_slo_fails_a_release_returning_errors(repo):
+    set_fault(repo, "production", ("FAULT_ERROR_RATE", "0.05"))
+    try:
+        done = repo.gates("slo", "--environment", "production", "--window", "2s", check=False)
+        assert done.returncode == 1
+        found = checks(repo, "slo-production")
+        assert not found["Availability"]["passed"]
+        assert not found["Availability burn rate"]["passed"]
+        burn = repo.report("slo-production")["details"]["slis"]["availability"]["burn_rate"]
+        assert burn > 14.4
+    finally:
+        set_fault(repo, "production")
+
+
+@pytest.mark.parametrize(
+    "gate, environment", [("smoke", "staging"), ("perf", "staging"), ("slo", "production")]
+)
+def test_unreachable_target_is_exit_3(repo, gate, environment):
+    repo.gates("down", "--environment", environment)
+    done = repo.gates(gate, "--environment", environment, check=False)
+    assert done.returncode == 3
+    assert f"nothing is running in {environment}" in done.stderr
