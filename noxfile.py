@@ -17,7 +17,9 @@ nox.options.sessions = [
     "perf",
     "deploy-prod",
     "slo",
+    "summary",
 ]
+nox.options.stop_on_first_error = True
 nox.options.error_on_missing_interpreters = True
 
 
@@ -102,6 +104,27 @@ def slo(session):
     """Availability and latency SLIs of production over a window (-- --window 15min)."""
     install_locked(session, "deploy")
     session.run("python", "-m", "gates", "slo", *session.posargs)
+
+
+@nox.session
+def summary(session):
+    """One table for the rehearsal: stage, outcome, duration, key figure; production now."""
+    install_locked(session, "deploy")
+    session.run("python", "-m", "gates", "summary")
+
+
+@nox.session(name="failure-drill")
+def failure_drill(session):
+    """Bad config push to production, SLO detection, automatic rollback, times reported."""
+    install_locked(session, "deploy")
+    session.run("python", "-m", "gates", "drill", *session.posargs)
+
+
+@nox.session
+def dora(session):
+    """DORA metrics from the ledger (-- --window 30d --environment production)."""
+    install_locked(session, "deploy")
+    session.run("python", "-m", "gates", "dora", *session.posargs)
 
 
 @nox.session

@@ -7,7 +7,7 @@ import sys
 import traceback
 from dataclasses import asdict
 
-from gates import lint, perf, slo, smoke, testsuite
+from gates import dora, drill, lint, perf, slo, smoke, summary, testsuite
 from gates.deploy import commands as environment_commands, deploy, rollback
 from gates.release import build, commands as release_commands
 from gates.security import gate as security
@@ -31,11 +31,14 @@ STAGES = {
     "smoke": smoke,
     "perf": perf,
     "slo": slo,
+    "drill": drill,
+    "dora": dora,
 }
 COMMANDS = {
     "status": environment_commands.status,
     "down": environment_commands.down,
     "release": release_commands.run,
+    "summary": summary.run,
 }
 
 
@@ -54,6 +57,7 @@ def build_parser():
             module.add_arguments(stage)
     release_commands.add_parser(commands)
     environment_commands.add_parsers(commands)
+    commands.add_parser("summary", help="one table for the whole rehearsal, from the reports")
     commands.add_parser("config", help="validate the pipeline configuration and print it")
     return parser
 
@@ -66,7 +70,13 @@ def record_gate(config, stage, report):
             f"{c.name}: {c.measured}" for c in report.checks if not c.passed
         )
         Ledger.open(config).record_gate(
-            environment, release, stage, report.outcome, report.exit_code, summary[:2000]
+            environment,
+            release,
+            stage,
+            report.outcome,
+            report.exit_code,
+            summary[:2000],
+            deployment=report.details.get("deployment"),
         )
 
 

@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS gate_results (
     environment TEXT NOT NULL,
     release_id TEXT NOT NULL,
     gate TEXT NOT NULL,
+    deployment TEXT,
     outcome TEXT NOT NULL,
     exit_code INTEGER NOT NULL,
     summary TEXT,
@@ -176,25 +177,28 @@ class Ledger:
             release_id,
         )
 
-    def last_good(self, environment, exclude_release):
-        """The newest release that succeeded here and failed no gate here, other than one."""
+    def last_good(self, environment, exclude_deployment):
+        """The newest deployment (release + config) that succeeded here and failed no gate
+        here, other than ``exclude_deployment`` (normally the live one)."""
         return self._one(
             "SELECT * FROM deploys d WHERE environment = ? AND state = 'succeeded'"
-            " AND release_id != ? AND NOT EXISTS (SELECT 1 FROM gate_results g"
-            "  WHERE g.environment = d.environment AND g.release_id = d.release_id"
-            "  AND g.exit_code != 0)"
+            " AND json_extract(config, '$.key') != ? AND NOT EXISTS ("
+            "  SELECT 1 FROM gate_results g WHERE g.environment = d.environment"
+            "  AND g.deployment = json_extract(d.config, '$.key') AND g.exit_code != 0)"
             " ORDER BY id DESC LIMIT 1",
             environment,
-            exclude_release,
+            exclude_deployment,
         )
 
     # gates and events -----------------------------------------------------------------
-    def record_gate(self, environment, release_id, gate, outcome, exit_code, summary=""):
+    def record_gate(
+        self, environment, release_id, gate, outcome, exit_code, summary="", deployment=None
+    ):
         with self.transaction():
             self.db.execute(
-                "INSERT INTO gate_results (environment, release_id, gate, outcome, exit_code,"
-                " summary, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (environment, release_id, gate, outcome, exit_code, summary, now()),
+                "INSERT INTO gate_results (environment, release_id, gate, deployment, outcome,"
+                " exit_code, summary, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (environment, release_id, gate, deployment, outcome, exit_code, summary, now()),
             )
 
     def gate_results(self, environment, release_id):

@@ -164,7 +164,11 @@ def regression(report, perf, latencies, base_path, base):
 def run(config, report, args):
     perf = config.perf
     target = live_target(config, args.environment)
-    report.details.update(release_id=target.release_id, environment=target.environment)
+    report.details.update(
+        release_id=target.release_id,
+        environment=target.environment,
+        deployment=target.deployment,
+    )
     rate, duration = args.rate or perf.rate, args.duration or perf.duration
     if rate < 1 or duration < 1:
         raise MeasurementError("--rate and --duration must be at least 1")

@@ -214,7 +214,11 @@ def run(config, report, args):
     objectives = objectives_for(config, args)
     window = slo_objectives.seconds(args.window or config.slo.window, "--window")
     target = live_target(config, args.environment)
-    report.details.update(release_id=target.release_id, environment=target.environment)
+    report.details.update(
+        release_id=target.release_id,
+        environment=target.environment,
+        deployment=target.deployment,
+    )
     if args.prometheus_url:
         counts = measure_prometheus(args.prometheus_url, window, objectives)
         report.details["source"] = f"Prometheus {args.prometheus_url}"

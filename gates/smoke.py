@@ -146,7 +146,11 @@ CHECKS = (
 
 def run(config, report, args):
     target = live_target(config, args.environment)
-    report.details.update(release_id=target.release_id, environment=target.environment)
+    report.details.update(
+        release_id=target.release_id,
+        environment=target.environment,
+        deployment=target.deployment,
+    )
     for name, path, check in CHECKS:
         response = fetch(target.port, path)
         problems = check(target, response)

@@ -15,6 +15,7 @@ class Target:
     release_id: str
     version: str  # what /health and /api/data must report
     service_env: dict  # the deployment config's environment variables
+    deployment: str  # release + config key
 
     @property
     def base_url(self):
@@ -45,4 +46,4 @@ def live_target(config, name):
         service_env = {
             k: v for k, v in json.loads(deployed.read_text())["env"].items() if k != "RELEASE_ID"
         }
-    return Target(name, env.config.port, master.release_id, version, service_env)
+    return Target(name, env.config.port, master.release_id, version, service_env, master.deployment)

@@ -14,7 +14,7 @@ from gates.outcome import ConfigError, MeasurementError
 from gates.report import Report
 from gates.target import Target
 
-TARGET = Target("staging", 1, "rel1", "1.0.0", {"ENVIRONMENT": "staging"})
+TARGET = Target("staging", 1, "rel1", "1.0.0", {"ENVIRONMENT": "staging"}, "rel1-abc")
 JSON = {"content-type": "application/json"}
 
 

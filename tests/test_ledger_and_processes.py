@@ -19,22 +19,26 @@ def ledger(tmp_path):
     book.close()
 
 
-def deploy(ledger, env, release, state="succeeded", kind="deploy", previous=None):
-    row = ledger.start_deploy(env, release, kind, {"env": {}, "workers": 1}, previous)
+def deploy(ledger, env, release, state="succeeded", kind="deploy", previous=None, key=None):
+    config = {"env": {}, "workers": 1, "key": key or f"{release}-k"}
+    row = ledger.start_deploy(env, release, kind, config, previous)
     if state != "started":
         ledger.set_state(row, state, "boom" if state == "failed" else None)
     return row
 
 
-def test_last_good_skips_failed_deploys_and_releases_that_failed_a_gate(ledger):
+def test_last_good_skips_failed_deploys_and_deployments_that_failed_a_gate(ledger):
     deploy(ledger, "prod", "A")
     deploy(ledger, "prod", "B")
     deploy(ledger, "prod", "C", state="failed")
     deploy(ledger, "prod", "D")
-    ledger.record_gate("prod", "B", "smoke", "failed", 1)
-    assert ledger.last_good("prod", exclude_release="D")["release_id"] == "A"
-    assert ledger.last_good("prod", exclude_release="A")["release_id"] == "D"
-    assert ledger.last_good("staging", exclude_release="") is None
+    deploy(ledger, "prod", "D", key="D-badconfig")
+    ledger.record_gate("prod", "B", "smoke", "failed", 1, deployment="B-k")
+    ledger.record_gate("prod", "D", "slo", "failed", 1, deployment="D-badconfig")
+    # The same release with its earlier, good config is a rollback target.
+    assert ledger.last_good("prod", exclude_deployment="D-badconfig")["release_id"] == "D"
+    assert ledger.last_good("prod", exclude_deployment="D-k")["release_id"] == "A"
+    assert ledger.last_good("staging", exclude_deployment="") is None
 
 
 def test_in_flight_and_promotion_queries(ledger):

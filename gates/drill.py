@@ -1,0 +1,198 @@
+"""``gates drill``: the failure drill. With a good release live, push a bad configuration
+(the service's FAULT_ERROR_RATE switch), let the SLO measurement detect it, roll back
+automatically, verify the good deployment serves again, and report the times.
+
+Exit 0 only when detection and restoration both happened within their targets.
+"""
+
+import json
+import time
+from argparse import Namespace
+
+from gates import slo
+from gates.deploy.converge import converge
+from gates.deploy.deploy import Deployer
+from gates.deploy.environment import LIVE, Environment
+from gates.deploy.rollback import roll_back
+from gates.ledger import Ledger
+from gates.load import ConstantRateLoad
+from gates.outcome import GateError, MeasurementError
+from gates.release import store
+from gates.report import Report
+
+HELP = "failure drill: bad config push, SLO detection, automatic rollback, verified restore"
+RECORDS_GATE = False
+
+
+def add_arguments(parser):
+    parser.add_argument("--environment", default="production", help="default: production")
+    parser.add_argument(
+        "--error-rate",
+        type=float,
+        default=0.05,
+        help="the bad config's FAULT_ERROR_RATE (default 0.05)",
+    )
+    parser.add_argument("--rate", type=int, default=80, help="user traffic, requests/s")
+    parser.add_argument(
+        "--check-window",
+        type=float,
+        default=5.0,
+        help="seconds per SLO evaluation window while watching",
+    )
+    parser.add_argument("--detect-target", type=float, default=30.0, help="seconds")
+    parser.add_argument("--restore-target", type=float, default=10.0, help="seconds")
+
+
+def max_ids(ledger):
+    return {
+        table: ledger.db.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}").fetchone()[0]
+        for table in ("deploys", "gate_results")
+    }
+
+
+def new_rows(ledger, before):
+    rows = {}
+    for table, last in before.items():
+        found = ledger.db.execute(f"SELECT * FROM {table} WHERE id > ? ORDER BY id", (last,))
+        rows[table] = [dict(row) for row in found]
+    return rows
+
+
+def detect(config, env, ledger, objectives, args, deadline, deployment, release):
+    """Evaluate the SLOs over consecutive short windows until one fails; its time or None."""
+    port = env.config.port
+    while time.monotonic() < deadline:
+        start = slo.scrape(port)
+        time.sleep(args.check_window)
+        verdict = Report("slo")
+        try:
+            slo.judge(
+                verdict,
+                objectives,
+                {
+                    o.name: (o.good.total(c), o.total.total(c))
+                    for o in objectives.slos
+                    for c in [slo.delta(start, slo.scrape(port))]
+                },
+                args.check_window,
+                config,
+            )
+        except MeasurementError as exc:
+            print(f"gates drill: no verdict yet ({exc})")
+            continue
+        failed = [c for c in verdict.checks if not c.passed]
+        if failed:
+            summary = "; ".join(f"{c.name}: {c.measured}" for c in failed)
+            ledger.record_gate(
+                env.name, release, "slo", "failed", 1, summary, deployment=deployment
+            )
+            print(f"gates drill: SLO gate FAILED: {summary}")
+            return time.monotonic(), summary
+        print("gates drill: SLOs still met")
+    return None, None
+
+
+def run(config, report, args):
+    env = Environment(config, args.environment)
+    ledger = Ledger.open(config)
+    objectives = slo.objectives_for(
+        config, Namespace(availability_target=None, latency_target=None)
+    )
+    with env.lock(config.deploy.lock_timeout):
+        good = converge(env, ledger)
+        if good is None:
+            raise MeasurementError(f"nothing is live in {env.name}; deploy a good release first")
+        report.details.update(
+            environment=env.name, good_release=good.release_id, good_deployment=good.deployment
+        )
+        before = max_ids(ledger)
+        deployed = env.deployment_dir(good.deployment) / "deployment.json"
+        recorded = json.loads(deployed.read_text())
+        bad_env = {k: v for k, v in recorded["env"].items() if k != "RELEASE_ID"}
+        bad_env["FAULT_ERROR_RATE"] = str(args.error_rate)
+        release_dir = store.resolve(config, good.release_id)
+        load = ConstantRateLoad(env.config.port, ("/api/data",), rate=args.rate).start()
+        began = time.monotonic()
+        try:
+            print(
+                f"gates drill: pushing a bad config (FAULT_ERROR_RATE={args.error_rate}) "
+                f"to {env.name} under {args.rate} requests/s"
+            )
+            Deployer(config, env, ledger, Report("drill-deploy")).deploy(
+                store.verify(release_dir),
+                release_dir,
+                bad_env,
+                recorded["workers"],
+                good,
+                Namespace(
+                    reason="failure drill: bad config push", override_promotion="failure drill"
+                ),
+                kind="deploy",
+            )
+            live_at = time.monotonic()
+            bad = env.masters(LIVE)[-1]
+            detected_at, why = detect(
+                config,
+                env,
+                ledger,
+                objectives,
+                args,
+                live_at + args.detect_target * 2,
+                bad.deployment,
+                bad.release_id,
+            )
+            restored_at = None
+            if detected_at is not None:
+                roll_back(
+                    config,
+                    env,
+                    ledger,
+                    Report("drill-rollback"),
+                    bad,
+                    f"failure drill: SLO gate failed ({why})",
+                )
+                serving = env.masters(LIVE)
+                if serving and serving[-1].deployment == good.deployment:
+                    restored_at = time.monotonic()
+        except GateError:
+            load.stop()
+            raise
+        time.sleep(1.0)
+        result = load.stop()
+
+    window_failures = [
+        s
+        for s in result.failures
+        if live_at - began <= s.scheduled <= (restored_at or time.monotonic()) - began
+    ]
+    detect_s = None if detected_at is None else round(detected_at - live_at, 2)
+    restore_s = None if restored_at is None else round(restored_at - detected_at, 2)
+    report.add(
+        "detected",
+        detect_s is not None and detect_s <= args.detect_target,
+        f"{detect_s} s after the bad config went live" if detect_s is not None else "not detected",
+        f"<= {args.detect_target:g} s",
+        "SLO gate on /metrics",
+    )
+    report.add(
+        "restored",
+        restore_s is not None and restore_s <= args.restore_target,
+        (
+            f"{restore_s} s from detection to the good deployment verified serving"
+            if restore_s is not None
+            else "not restored"
+        ),
+        f"<= {args.restore_target:g} s",
+        "automatic rollback",
+    )
+    report.details.update(
+        time_to_detect_s=detect_s,
+        time_to_restore_s=restore_s,
+        failed_requests=len(window_failures),
+        requests_sent=len(result.samples),
+        ledger_entries=new_rows(ledger, before),
+    )
+    print(
+        f"gates drill: detect {detect_s} s, restore {restore_s} s, "
+        f"{len(window_failures)} failed requests of {len(result.samples)} sent"
+    )

@@ -1,0 +1,94 @@
+"""``gates summary``: one table for a whole rehearsal, from the stages' reports, and where
+production now stands."""
+
+import json
+import os
+from datetime import datetime
+
+from gates.deploy.environment import LIVE, Environment
+from gates.deploy.probe import get
+from gates.report import STEP_SUMMARY_ENV
+
+STAGES = (
+    ("lint", "lint"),
+    ("test", "test"),
+    ("security", "security"),
+    ("build", "build"),
+    ("deploy-staging", "deploy-staging"),
+    ("smoke", "smoke-staging"),
+    ("perf", "perf-staging"),
+    ("deploy-prod", "deploy-production"),
+    ("slo", "slo-production"),
+)
+
+
+def key_figure(stage, report):
+    details = report.get("details", {})
+    checks = {c["name"]: c for c in report.get("checks", [])}
+    if report.get("error"):
+        return report["error"][:80]
+    if stage == "test" and "coverage" in checks:
+        return f"{checks['tests']['measured']}; coverage {checks['coverage']['measured']}"
+    if stage == "security":
+        return "; ".join(f"{n}: {c['measured']}" for n, c in checks.items())[:100]
+    if stage in ("build", "deploy-staging", "deploy-prod"):
+        return f"release {details.get('release_id', '?')}" + (
+            " (already live)" if details.get("noop") else ""
+        )
+    if stage == "perf" and "summary" in details:
+        return f"p95 {details['summary']['p95']:.1f} ms, {details['summary']['errors']} errors"
+    if stage == "slo" and "slis" in details:
+        slis = details["slis"]
+        return (
+            f"availability {slis['availability']['sli']:.3%}, "
+            f"latency {slis['latency']['sli']:.3%}"
+        )
+    passed = sum(1 for c in checks.values() if c["passed"])
+    return f"{passed}/{len(checks)} checks passed"
+
+
+def duration(report):
+    try:
+        seconds = (
+            datetime.fromisoformat(report["finished_at"])
+            - datetime.fromisoformat(report["started_at"])
+        ).total_seconds()
+    except (KeyError, ValueError):
+        return "?"
+    return f"{seconds:.0f} s"
+
+
+def production_line(config):
+    if "production" not in config.environments:
+        return "no production environment configured"
+    env = Environment(config, "production")
+    live = env.masters(LIVE)
+    if not live:
+        return "production: not running"
+    health = get("/health", port=env.config.port)
+    state = "healthy" if health.ok else f"UNHEALTHY ({health.status or health.error})"
+    return (
+        f"production: release {live[-1].release_id} on 127.0.0.1:{env.config.port}, "
+        f"pid {live[-1].pid}, {state}"
+    )
+
+
+def run(config, args):
+    lines = ["| stage | outcome | duration | key figure |", "|---|---|---|---|"]
+    for stage, name in STAGES:
+        path = config.reports_dir / f"{name}.json"
+        if not path.is_file():
+            lines.append(f"| {stage} | not run | | |")
+            continue
+        report = json.loads(path.read_text())
+        lines.append(
+            f"| {stage} | {report['outcome']} | {duration(report)} | "
+            f"{key_figure(stage, report)} |"
+        )
+    text = "\n".join(lines) + f"\n\n{production_line(config)}\n"
+    print(text)
+    (config.reports_dir / "rehearsal.md").write_text(text)
+    if os.environ.get(STEP_SUMMARY_ENV):
+        with open(os.environ[STEP_SUMMARY_ENV], "a") as handle:
+            handle.write("### Pipeline\n\n" + text)
+    return 0

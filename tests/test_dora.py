@@ -1,0 +1,147 @@
+"""DORA metrics from a ledger with known events: every figure checked."""
+
+import json
+import subprocess
+import sys
+from datetime import datetime, timezone
+
+import pytest
+
+from gates.dora import band, compute
+from gates.ledger import Ledger
+
+NOW = datetime(2026, 11, 20, tzinfo=timezone.utc)
+WINDOW = 10 * 86400
+
+
+def t(text):
+    return f"2026-11-{text}:00+00:00"
+
+
+@pytest.fixture
+def ledger(tmp_path):
+    book = Ledger(tmp_path / "ledger.sqlite")
+    for release, commit in (
+        ("r0", "01T00:00"),
+        ("r1", "10T00:00"),
+        ("r2", "12T00:00"),
+        ("r3", "15T00:00"),
+    ):
+        book.db.execute(
+            "INSERT INTO builds VALUES (?, 'techcorp-api', '1.0.0', ?, ?, ?)",
+            (release, f"sha-{release}", t(commit), t(commit)),
+        )
+    deploys = [
+        # release, kind, state, started, finished
+        ("r0", "deploy", "succeeded", "01T01:00", "01T02:00"),  # outside the window
+        ("r1", "deploy", "succeeded", "10T01:00", "10T02:00"),  # lead 2 h
+        ("r2", "deploy", "succeeded", "12T00:00", "12T06:00"),  # lead 6 h, then fails
+        ("r1", "rollback", "succeeded", "12T07:10", "12T07:30"),  # restored 30 min after
+        ("r3", "deploy", "failed", "15T00:00", "15T00:05"),
+        ("r3", "deploy", "succeeded", "15T02:00", "15T04:00"),  # lead 4 h
+    ]
+    for release, kind, state, started, finished in deploys:
+        book.db.execute(
+            "INSERT INTO deploys (environment, release_id, kind, state, config, started_at,"
+            " finished_at) VALUES ('production', ?, ?, ?, ?, ?, ?)",
+            (release, kind, state, json.dumps({"key": f"{release}-k"}), t(started), t(finished)),
+        )
+    book.db.execute(
+        "INSERT INTO gate_results (environment, release_id, gate, deployment, outcome, exit_code,"
+        " recorded_at) VALUES ('production', 'r2', 'slo', 'r2-k', 'failed', 1, ?)",
+        (t("12T07:00"),),
+    )
+    yield book
+    book.close()
+
+
+def test_every_figure_from_known_events(ledger):
+    metrics = compute(ledger, "production", NOW, WINDOW)
+    assert metrics["deployments"] == 3
+    assert metrics["failed_deployments"] == 1
+    assert metrics["deployment_frequency_per_day"] == pytest.approx(0.3)
+    assert metrics["lead_time_seconds"] == 4 * 3600
+    assert metrics["failed_changes"] == 1
+    assert metrics["change_failure_rate"] == pytest.approx(1 / 3)
+    assert metrics["time_to_restore_seconds"] == 30 * 60
+    assert metrics["deployment_success_rate"] == pytest.approx(0.75)
+    assert metrics["bands"] == {
+        "deployment_frequency": "high",
+        "lead_time": "high",
+        "change_failure_rate": "medium",
+        "time_to_restore": "elite",
+        "deployment_success_rate": "below 99.9 %",
+    }
+
+
+def test_empty_window_has_no_data_rather_than_perfect_scores(ledger):
+    metrics = compute(ledger, "staging", NOW, WINDOW)
+    assert metrics["deployments"] == 0
+    assert metrics["change_failure_rate"] is None
+    assert set(metrics["bands"].values()) == {"no data"}
+
+
+@pytest.mark.parametrize(
+    "value, limits, better, expected",
+    [
+        (2, (1, 0.5, 0.1), True, "elite"),
+        (0.05, (1, 0.5, 0.1), True, "low"),
+        (30, (60, 600, 6000), False, "elite"),
+        (7000, (60, 600, 6000), False, "low"),
+    ],
+)
+def test_bands(value, limits, better, expected):
+    assert band(value, limits, better) == expected
+
+
+def test_command_prints_table_and_writes_json(tmp_path):
+    from pipeline_project import make_project
+
+    config = make_project(tmp_path)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gates",
+            "--config",
+            str(config),
+            "dora",
+            "--window",
+            "7d",
+            "--environment",
+            "staging",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "deployment frequency" in done.stdout and "no data" in done.stdout
+    report = json.loads((tmp_path / ".pipeline" / "reports" / "dora-staging.json").read_text())
+    assert report["details"]["window_days"] == 7
+
+
+def test_rehearsal_summary_reads_every_stage_report(tmp_path):
+    from pipeline_project import make_project
+    from gates.report import Report
+
+    config = make_project(tmp_path)
+    reports = tmp_path / ".pipeline" / "reports"
+    passed = Report("test")
+    passed.add("tests", True, "3 passed, 0 failed, 0 skipped")
+    passed.add("coverage", True, "95.00%")
+    passed.write(reports)
+    broken = Report("security")
+    broken.fail(3, "bandit exited 2: boom")
+    broken.write(reports)
+    done = subprocess.run(
+        [sys.executable, "-m", "gates", "--config", str(config), "summary"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "| test | passed |" in done.stdout and "coverage 95.00%" in done.stdout
+    assert "| security | could not measure |" in done.stdout and "bandit exited 2" in done.stdout
+    assert "| perf | not run |" in done.stdout
+    assert "no production environment configured" in done.stdout
