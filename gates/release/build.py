@@ -120,6 +120,10 @@ class Build:
             str(final),
         )
         self.report.details.update(release_id=rid, release_dir=str(final), manifest=manifest)
+        if os.environ.get("GITHUB_OUTPUT"):
+            # Later jobs deploy exactly this release.
+            with open(os.environ["GITHUB_OUTPUT"], "a") as handle:
+                handle.write(f"release_id={rid}\n")
 
     def lock_matches(self, tree):
         uv = uv_binary()

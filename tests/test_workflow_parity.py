@@ -1,0 +1,152 @@
+"""The workflow and the noxfile stay one pipeline: every run step is a nox session that
+exists, every pipeline stage is in the workflow, and `needs:` follows the pipeline order."""
+
+import copy
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOW = ROOT / ".github" / "workflows" / "ci-cd.yml"
+PIPELINE = (
+    "lint",
+    "test",
+    "security",
+    "build",
+    "deploy-staging",
+    "smoke",
+    "perf",
+    "deploy-prod",
+    "slo",
+    "rollback",
+)
+BOOTSTRAP = "python -m pip install -r bootstrap-requirements.txt"
+NOX_CALL = re.compile(r"^nox -s ([a-z][a-z-]*)(?: -- .*)?$")
+
+
+@pytest.fixture(scope="module")
+def sessions():
+    nox = shutil.which("nox")
+    assert nox, "nox is not on PATH (the README's bootstrap installs it)"
+    # -k with an always-true expression lists every session, not only the default ones.
+    listed = subprocess.run(
+        [nox, "-l", "--json", "-k", "not no_such_session"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    return {entry["session"] for entry in json.loads(listed)}
+
+
+def workflow():
+    return yaml.safe_load(WORKFLOW.read_text())
+
+
+def job_sessions(job):
+    """The nox sessions a job runs, in order; problems with any other run step."""
+    found, problems = [], []
+    for step in job.get("steps", []):
+        command = step.get("run")
+        if command is None:
+            continue
+        command = command.strip()
+        match = NOX_CALL.match(command)
+        if match:
+            found.append(match.group(1))
+        elif command != BOOTSTRAP:
+            problems.append(f"run step is not a nox call: {command!r}")
+    return found, problems
+
+
+def parity_problems(document, sessions):
+    problems = []
+    jobs = document["jobs"]
+    first_stage = {}
+    covered = set()
+    for name, job in jobs.items():
+        found, bad = job_sessions(job)
+        problems += [f"{name}: {p}" for p in bad]
+        for session in found:
+            if session not in sessions:
+                problems.append(f"{name}: nox session {session!r} does not exist")
+        covered.update(found)
+        stages = [PIPELINE.index(s) for s in found if s in PIPELINE]
+        if stages:
+            first_stage[name] = min(stages)
+    for stage in PIPELINE:
+        if stage not in covered:
+            problems.append(f"pipeline stage {stage!r} is not in the workflow")
+
+    def ancestors(name, seen=None):
+        seen = set() if seen is None else seen
+        needs = jobs[name].get("needs", [])
+        for need in [needs] if isinstance(needs, str) else needs:
+            if need not in jobs:
+                problems.append(f"{name}: needs unknown job {need!r}")
+            elif need not in seen:
+                seen.add(need)
+                ancestors(need, seen)
+        return seen
+
+    for name, stage in first_stage.items():
+        before = ancestors(name)
+        for other, other_stage in first_stage.items():
+            if other_stage < stage and other not in before:
+                problems.append(
+                    f"{name} ({PIPELINE[stage]}) does not wait for "
+                    f"{other} ({PIPELINE[other_stage]})"
+                )
+    return sorted(set(problems))
+
+
+def test_workflow_matches_the_noxfile(sessions):
+    assert parity_problems(workflow(), sessions) == []
+
+
+def test_pipeline_sessions_exist_in_the_noxfile(sessions):
+    assert set(PIPELINE) <= sessions
+
+
+def edited(change):
+    document = copy.deepcopy(workflow())
+    change(document["jobs"])
+    return document
+
+
+@pytest.mark.parametrize(
+    "change, problem",
+    [
+        (
+            lambda jobs: jobs["test"]["steps"].append({"run": "pytest -q"}),
+            "test: run step is not a nox call: 'pytest -q'",
+        ),
+        (
+            lambda jobs: jobs["lint"]["steps"].append({"run": "nox -s lnit"}),
+            "lint: nox session 'lnit' does not exist",
+        ),
+        (
+            lambda jobs: jobs["deploy-staging"]["steps"].__setitem__(
+                slice(None),
+                [s for s in jobs["deploy-staging"]["steps"] if "perf" not in s.get("run", "")],
+            ),
+            "pipeline stage 'perf' is not in the workflow",
+        ),
+        (
+            lambda jobs: jobs["build"].__setitem__("needs", "lint"),
+            "build (build) does not wait for security (security)",
+        ),
+        (
+            lambda jobs: jobs["deploy-production"].__setitem__("needs", ["build", "nope"]),
+            "deploy-production: needs unknown job 'nope'",
+        ),
+    ],
+)
+def test_an_edit_that_breaks_parity_is_caught(sessions, change, problem):
+    assert problem in parity_problems(edited(change), sessions)
