@@ -9,32 +9,13 @@ import pytest
 import requests
 
 from conftest import Server, free_port
+from deploy_fixture import ROOT as FIXTURE_ROOT
+from deploy_fixture import run
 from gates.release.install import InstallFailed, install
 
 pytestmark = pytest.mark.e2e
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TIMEOUT = 600
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Test",
-    "GIT_AUTHOR_EMAIL": "test@example.invalid",
-    "GIT_COMMITTER_NAME": "Test",
-    "GIT_COMMITTER_EMAIL": "test@example.invalid",
-}
-
-
-def run(argv, cwd, env=None, check=True):
-    done = subprocess.run(
-        argv,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        env={**os.environ, **GIT_ENV, **(env or {})},
-    )
-    if check and done.returncode != 0:
-        raise AssertionError(f"{argv} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
-    return done
+ROOT = str(FIXTURE_ROOT)
 
 
 def clone(destination):
