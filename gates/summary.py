@@ -30,7 +30,7 @@ def key_figure(stage, report):
     if stage == "test" and "coverage" in checks:
         return f"{checks['tests']['measured']}; coverage {checks['coverage']['measured']}"
     if stage == "security":
-        return "; ".join(f"{n}: {c['measured']}" for n, c in checks.items())[:100]
+        return "; ".join(f"{n}: {c['measured'].split(',')[0]}" for n, c in checks.items())
     if stage in ("build", "deploy-staging", "deploy-prod"):
         return f"release {details.get('release_id', '?')}" + (
             " (already live)" if details.get("noop") else ""
