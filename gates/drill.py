@@ -154,6 +154,16 @@ def run(config, report, args):
                 serving = env.masters(LIVE)
                 if serving and serving[-1].deployment == good.deployment:
                     restored_at = time.monotonic()
+            else:
+                # Not detected: the drill failed, but production must not stay broken.
+                roll_back(
+                    config,
+                    env,
+                    ledger,
+                    Report("drill-rollback"),
+                    bad,
+                    "failure drill: the SLO gate did not detect the bad config; restoring",
+                )
         except GateError:
             load.stop()
             raise
