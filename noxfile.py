@@ -42,111 +42,101 @@ def install_locked(session, *groups):
     )
 
 
+def run_gate(session, group, *args):
+    """Install the workspace and ``group`` from the lock, then run one gates command."""
+    install_locked(session, group)
+    session.run("python", "-m", "gates", *args)
+
+
 @nox.session
 def lint(session):
     """black --check and flake8 over the code; zizmor and actionlint over the workflows."""
-    install_locked(session, "lint")
-    session.run("python", "-m", "gates", "lint", "--", *session.posargs)
+    run_gate(session, "lint", "lint", "--", *session.posargs)
 
 
 @nox.session
 def test(session):
     """Run pytest with coverage >= the threshold; JUnit and coverage XML in .pipeline/reports."""
-    install_locked(session, "test")
-    session.run("python", "-m", "gates", "test", "--", *session.posargs)
+    run_gate(session, "test", "test", "--", *session.posargs)
 
 
 @nox.session
 def security(session):
     """bandit over the code, safety over the locked runtime deps; SARIF. posargs: --offline."""
-    install_locked(session, "security")
-    session.run("python", "-m", "gates", "security", *session.posargs)
+    run_gate(session, "security", "security", *session.posargs)
 
 
 @nox.session
 def build(session):
     """Reproducible release of HEAD: wheel, wheelhouse, SBOM, manifest (posargs: --ref REF)."""
-    install_locked(session, "build")
-    session.run("python", "-m", "gates", "build", *session.posargs)
+    run_gate(session, "build", "build", *session.posargs)
 
 
 @nox.session(name="deploy-staging")
 def deploy_staging(session):
     """Deploy the latest build to staging: pre-flight, zero-downtime cutover, ledger."""
-    install_locked(session, "deploy")
-    session.run("python", "-m", "gates", "deploy", "--environment", "staging", *session.posargs)
+    run_gate(session, "deploy", "deploy", "--environment", "staging", *session.posargs)
 
 
 @nox.session
 def smoke(session):
     """Every endpoint over HTTP against its contract (default: staging; -- --environment E)."""
-    install_locked(session, "deploy")
-    session.run("python", "-m", "gates", "smoke", *session.posargs)
+    run_gate(session, "deploy", "smoke", *session.posargs)
 
 
 @nox.session
 def perf(session):
     """Open-loop load on staging: p50-p99, errors, regression (-- --duration S --rate R)."""
-    install_locked(session, "deploy")
-    session.run("python", "-m", "gates", "perf", *session.posargs)
+    run_gate(session, "deploy", "perf", *session.posargs)
 
 
 @nox.session(name="deploy-prod")
 def deploy_prod(session):
     """Promote the release live in staging to production (only if it passed staging)."""
-    install_locked(session, "deploy")
-    args = session.posargs or []
-    session.run("python", "-m", "gates", "deploy", "--environment", "production", *args)
+    run_gate(session, "deploy", "deploy", "--environment", "production", *session.posargs)
 
 
 @nox.session
 def slo(session):
     """Availability and latency SLIs of production over a window (-- --window 15min)."""
-    install_locked(session, "deploy")
-    session.run("python", "-m", "gates", "slo", *session.posargs)
+    run_gate(session, "deploy", "slo", *session.posargs)
 
 
 @nox.session
 def summary(session):
     """One table for the rehearsal: stage, outcome, duration, key figure; production now."""
-    install_locked(session, "deploy")
-    session.run("python", "-m", "gates", "summary")
+    run_gate(session, "deploy", "summary")
 
 
 @nox.session(name="failure-drill")
 def failure_drill(session):
     """Bad config push to production, SLO detection, automatic rollback, times reported."""
-    install_locked(session, "deploy")
-    session.run("python", "-m", "gates", "drill", *session.posargs)
+    run_gate(session, "deploy", "drill", *session.posargs)
 
 
 @nox.session
 def dora(session):
     """DORA metrics from the ledger (-- --window 30d --environment production)."""
-    install_locked(session, "deploy")
-    session.run("python", "-m", "gates", "dora", *session.posargs)
+    run_gate(session, "deploy", "dora", *session.posargs)
 
 
 @nox.session
 def rollback(session):
     """Return an environment to its last good release: -- --environment E --reason WHY."""
-    install_locked(session, "deploy")
     args = session.posargs or ["--environment", "production", "--reason", "manual rollback"]
-    session.run("python", "-m", "gates", "rollback", *args)
+    run_gate(session, "deploy", "rollback", *args)
 
 
 @nox.session
 def status(session):
     """What runs where: release, version, since when, pid, health."""
-    install_locked(session, "deploy")
-    session.run("python", "-m", "gates", "status", *session.posargs)
+    run_gate(session, "deploy", "status", *session.posargs)
 
 
 @nox.session
 def down(session):
     """Stop an environment's server cleanly: -- --environment E (default: staging)."""
-    install_locked(session, "deploy")
-    session.run("python", "-m", "gates", "down", *(session.posargs or ["--environment", "staging"]))
+    run_gate(session, "deploy", "down", *(session.posargs or ["--environment", "staging"]))
 
 
 @nox.session(venv_backend="none")

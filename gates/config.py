@@ -17,14 +17,38 @@ STATE_DIR_ENV = "PIPELINE_STATE_DIR"
 CONFIG_ENV = "PIPELINE_CONFIG"
 TABLE = "tool.pipeline"
 
-# key -> (type, default); a default of None means the key is required.
+
+class ListOf:
+    """A schema kind: a list whose items all pass ``valid``; empty only if ``may_be_empty``."""
+
+    def __init__(self, what, valid, may_be_empty):
+        self.what, self.valid, self.may_be_empty = what, valid, may_be_empty
+
+    def accepts(self, value):
+        return (
+            isinstance(value, list)
+            and (self.may_be_empty or bool(value))
+            and all(self.valid(v) for v in value)
+        )
+
+
+def _name(value):
+    return isinstance(value, str) and bool(value)
+
+
+PATHS = ListOf("non-empty list of strings", _name, may_be_empty=False)
+NAMES = ListOf("list of names", _name, may_be_empty=True)
+# Each table is validated by its own reader (see _waiver).
+TABLES = ListOf("list of tables", lambda value: True, may_be_empty=True)
+
+# key -> (type or ListOf, default); a default of None means the key is required.
 ROOT_SCHEMA = {
     "state_dir": (str, ".pipeline"),
     "service": (str, None),
     "service_dir": (str, None),
 }
 LINT_SCHEMA = {
-    "paths": (list, ["."]),
+    "paths": (PATHS, ["."]),
     "workflows": (str, ".github/workflows"),
 }
 TEST_SCHEMA = {
@@ -32,13 +56,13 @@ TEST_SCHEMA = {
     "coverage_xml": (str, "reports/coverage.xml"),
 }
 SECURITY_SCHEMA = {
-    "bandit_paths": (list, ["."]),
+    "bandit_paths": (PATHS, ["."]),
     "bandit_fail_severity": (str, "HIGH"),
     "bandit_fail_confidence": (str, "MEDIUM"),
     "safety_fail_severity": (str, "ANY"),
     "offline_db": (str, ""),
     "scanner_timeout": (int, 600),
-    "waivers": (list, []),
+    "waivers": (TABLES, []),
 }
 BUILD_SCHEMA = {
     "container_engine": (str, "auto"),
@@ -54,7 +78,7 @@ ENVIRONMENT_SCHEMA = {
     "workers": (int, 2),
     "env": (dict, {}),
     "promote_from": (str, ""),
-    "required_gates": (list, []),
+    "required_gates": (NAMES, []),
 }
 SLO_SCHEMA = {
     "objectives": (str, "slo/objectives.yaml"),
@@ -255,20 +279,19 @@ def _section(table, where, schema):
             values[key] = default
             continue
         value = table[key]
+        if isinstance(kind, ListOf):
+            if not kind.accepts(value):
+                raise ConfigError(f"{where}: {key} must be a {kind.what}, got {value!r}")
+            values[key] = value
+            continue
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, kind) or (kind is str and not value.strip()):
             raise ConfigError(f"{where}: {key} must be a non-empty {kind.__name__}, got {value!r}")
-        if kind is list and key not in ("waivers", "required_gates") and not _strings(value):
-            raise ConfigError(f"{where}: {key} must be a non-empty list of strings, got {value!r}")
         if kind is int and (isinstance(value, bool) or value < 1):
             raise ConfigError(f"{where}: {key} must be a whole number >= 1, got {value!r}")
         values[key] = value
     return values
-
-
-def _strings(value):
-    return bool(value) and all(isinstance(v, str) and v for v in value)
 
 
 def _choice(values, key, choices, where):
@@ -340,8 +363,6 @@ def _environments(table, where):
         env = values["env"]
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
             raise ConfigError(f"{here}: env must map names to strings, got {env!r}")
-        if not all(isinstance(g, str) and g for g in values["required_gates"]):
-            raise ConfigError(f"{here}: required_gates must be a list of gate names")
         environments[name] = EnvironmentConfig(
             name,
             values["port"],

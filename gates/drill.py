@@ -5,7 +5,6 @@ automatically, verify the good deployment serves again, and report the times.
 Exit 0 only when detection and restoration both happened within their targets.
 """
 
-import json
 import time
 from argparse import Namespace
 
@@ -21,7 +20,6 @@ from gates.release import store
 from gates.report import Report
 
 HELP = "failure drill: bad config push, SLO detection, automatic rollback, verified restore"
-RECORDS_GATE = False
 
 
 def add_arguments(parser):
@@ -106,10 +104,8 @@ def run(config, report, args):
             environment=env.name, good_release=good.release_id, good_deployment=good.deployment
         )
         before = max_ids(ledger)
-        deployed = env.deployment_dir(good.deployment) / "deployment.json"
-        recorded = json.loads(deployed.read_text())
-        bad_env = {k: v for k, v in recorded["env"].items() if k != "RELEASE_ID"}
-        bad_env["FAULT_ERROR_RATE"] = str(args.error_rate)
+        good_env, workers = env.recorded_deployment(good.deployment)
+        bad_env = {**good_env, "FAULT_ERROR_RATE": str(args.error_rate)}
         release_dir = store.resolve(config, good.release_id)
         load = ConstantRateLoad(env.config.port, ("/api/data",), rate=args.rate).start()
         began = time.monotonic()
@@ -122,7 +118,7 @@ def run(config, report, args):
                 store.verify(release_dir),
                 release_dir,
                 bad_env,
-                recorded["workers"],
+                workers,
                 good,
                 Namespace(
                     reason="failure drill: bad config push", override_promotion="failure drill"

@@ -7,11 +7,12 @@ A request that could not even start within ``late_after`` of its slot counts as 
 generator fell behind and the run says so.
 """
 
-import http.client
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+
+from gates import httpget
 
 
 @dataclass
@@ -46,16 +47,10 @@ class LoadResult:
 
 def request(port, path, timeout):
     """One GET on a new connection: (status, error)."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        connection.request("GET", path, headers={"Connection": "close"})
-        response = connection.getresponse()
-        response.read()
-        return response.status, ""
-    except (OSError, http.client.HTTPException) as exc:
+        return httpget.fetch(path, port=port, timeout=timeout)[0], ""
+    except httpget.FAILURES as exc:
         return 0, f"{type(exc).__name__}: {exc}"
-    finally:
-        connection.close()
 
 
 class ConstantRateLoad:

@@ -87,7 +87,7 @@ class Report:
             for c in self.checks:
                 verdict = "pass" if c.passed else "**FAIL**"
                 cells = [c.name, verdict, c.measured, c.limit, c.source]
-                lines.append("| " + " | ".join(_cell(x) for x in cells) + " |")
+                lines.append("| " + " | ".join(markdown_cell(x) for x in cells) + " |")
             lines.append("")
         lines += [section for section in self.sections if section]
         return "\n".join(lines)
@@ -108,7 +108,7 @@ class Report:
         return json_path, md_path
 
 
-def _cell(text):
+def markdown_cell(text):
     return str(text).replace("|", "\\|").replace("\n", " ") or " "
 
 

@@ -8,7 +8,6 @@ With ``--prometheus-url``, the same selectors are asked of Prometheus as
 ``sum(increase(selector[window]))``.
 """
 
-import http.client
 import json
 import time
 import urllib.error
@@ -18,7 +17,7 @@ from dataclasses import replace
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from gates import slo_objectives
+from gates import httpget, slo_objectives
 from gates.load import ConstantRateLoad
 from gates.outcome import ConfigError, MeasurementError
 from gates.target import live_target
@@ -48,17 +47,13 @@ def add_arguments(parser):
 
 def scrape(port):
     """{(sample name, sorted label items): value} from one /metrics scrape."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     try:
-        connection.request("GET", "/metrics", headers={"Connection": "close"})
-        response = connection.getresponse()
-        body = response.read().decode()
-    except (OSError, http.client.HTTPException) as exc:
+        status, _, raw = httpget.fetch("/metrics", port=port)
+    except httpget.FAILURES as exc:
         raise MeasurementError(f"cannot scrape 127.0.0.1:{port}/metrics: {exc}") from None
-    finally:
-        connection.close()
-    if response.status != 200:
-        raise MeasurementError(f"127.0.0.1:{port}/metrics answered {response.status}")
+    body = raw.decode(errors="replace")
+    if status != 200:
+        raise MeasurementError(f"127.0.0.1:{port}/metrics answered {status}")
     try:
         return {
             (s.name, tuple(sorted(s.labels.items()))): s.value

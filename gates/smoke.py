@@ -4,12 +4,12 @@ Connection failures are retried until a short start-up deadline (then exit 3: un
 a response that breaks its contract fails at once (exit 1).
 """
 
-import http.client
 import json
 import time
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from gates import httpget
 from gates.outcome import MeasurementError
 from gates.target import live_target
 
@@ -22,29 +22,20 @@ def add_arguments(parser):
     parser.add_argument("--environment", default="staging", help="default: staging")
 
 
-def fetch(port, path, method="GET", deadline=STARTUP_DEADLINE):
+def fetch(port, path, deadline=STARTUP_DEADLINE):
     """(status, headers, body bytes); retries refused connections until ``deadline`` s."""
     stop = time.monotonic() + deadline
     while True:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         try:
-            connection.request(method, path, headers={"Connection": "close"})
-            response = connection.getresponse()
-            return (
-                response.status,
-                {k.lower(): v for k, v in response.getheaders()},
-                response.read(),
-            )
+            return httpget.fetch(path, port=port)
         except (ConnectionRefusedError, ConnectionResetError) as exc:
             if time.monotonic() >= stop:
                 raise MeasurementError(
                     f"127.0.0.1:{port} unreachable for {deadline:g} s ({exc.strerror})"
                 ) from None
             time.sleep(0.2)
-        except (OSError, http.client.HTTPException) as exc:
+        except httpget.FAILURES as exc:
             raise MeasurementError(f"127.0.0.1:{port}{path}: {type(exc).__name__}: {exc}") from None
-        finally:
-            connection.close()
 
 
 def json_body(status, headers, body, expected_status=200):

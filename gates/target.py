@@ -1,6 +1,5 @@
 """What a verification gate measures: the release live in an environment, and its port."""
 
-import json
 from dataclasses import dataclass
 
 from gates.deploy.environment import LIVE, Environment
@@ -40,10 +39,6 @@ def live_target(config, name):
             raise MeasurementError(
                 f"cannot tell which version {master.release_id} should report: {exc}"
             ) from None
-    deployed = env.deployment_dir(master.deployment) / "deployment.json"
-    service_env = dict(env.config.env)
-    if deployed.is_file():
-        service_env = {
-            k: v for k, v in json.loads(deployed.read_text())["env"].items() if k != "RELEASE_ID"
-        }
+    recorded = env.recorded_deployment(master.deployment)
+    service_env = recorded[0] if recorded else dict(env.config.env)
     return Target(name, env.config.port, master.release_id, version, service_env, master.deployment)

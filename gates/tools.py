@@ -1,5 +1,6 @@
 """Running the external tools a gate judges, and telling "found problems" from "crashed"."""
 
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -50,6 +51,14 @@ def executable(name):
             f"{name} is not installed in {sys.prefix}; run this stage through nox"
         )
     return str(path)
+
+
+def uv_binary():
+    """The uv executable the bootstrap installed; MeasurementError when it is missing."""
+    uv = shutil.which("uv")
+    if uv is None:
+        raise MeasurementError("uv is not on PATH; install the bootstrap tools (README)")
+    return uv
 
 
 def run_module(name, args, cwd, echo=True, timeout=None):

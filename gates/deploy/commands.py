@@ -23,7 +23,7 @@ def status(config, args):
         try:
             live = env.masters(LIVE)[-1:] if busy else [m for m in [converge(env, ledger)] if m]
         finally:
-            env.__exit__()
+            env.unlock()
         row = ledger.last_succeeded(name)
         if not live:
             print(

@@ -171,15 +171,16 @@ class Deployer:
         self.say(f"{kind} of {rid} succeeded (ledger #{deploy_id})")
 
     def install(self, release_dir, rid):
+        """Install the release once per environment. Callers pass a manifest they verified
+        (store.verify); the install itself checks every wheel's hash again."""
         venv = self.env.venv_for(rid)
         done_marker = venv / ".installed-by-gates"
         if done_marker.is_file():
-            store.verify(release_dir)
             self.say(f"release {rid} is already installed")
             return
         # A missing marker means no install, or one that was interrupted: start afresh.
         self.say(f"installing release {rid} (offline, hashes checked)")
-        install(release_dir, venv, timeout=self.config.build.timeout)
+        install(release_dir, venv, timeout=self.config.build.timeout, verify_first=False)
         done_marker.write_text(rid + "\n")
 
     def preflight(self, key, rid):
@@ -248,12 +249,11 @@ class Deployer:
             )
 
     def _serving(self, rid):
-        answer = processes.wait_until(
-            lambda: (lambda a: a if a.ok and a.release == rid else None)(self.env.probe_port()),
-            self.timeouts.cutover_timeout,
-            0.1,
-        )
-        return answer is not None
+        def answered_by_release():
+            answer = self.env.probe_port()
+            return answer.ok and answer.release == rid
+
+        return processes.wait_until(answered_by_release, self.timeouts.cutover_timeout, 0.1)
 
     def cutover(self, old, key, rid, deploy_id):
         self.say(f"cutting over from {old.release_id} to {rid} (gunicorn USR2 handover)")

@@ -74,35 +74,19 @@ class Environment:
 
         flock is released by the kernel when the holder dies, kill -9 included.
         """
-        handle = open(self.root / "lock", "a+")
         deadline = time.monotonic() + timeout
         announced = False
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    handle.close()
-                    raise Busy(
-                        f"environment {self.name} is busy: another deploy, rollback or down "
-                        f"held it for {timeout} s; try again when it finishes"
-                    ) from None
-                if not announced:
-                    print(f"gates: waiting up to {timeout} s for another command on {self.name}")
-                    announced = True
-                time.sleep(0.2)
-        self._lock_handle = handle
+        while not self.try_lock():
+            if time.monotonic() >= deadline:
+                raise Busy(
+                    f"environment {self.name} is busy: another deploy, rollback or down "
+                    f"held it for {timeout} s; try again when it finishes"
+                )
+            if not announced:
+                print(f"gates: waiting up to {timeout} s for another command on {self.name}")
+                announced = True
+            time.sleep(0.2)
         return self
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self._lock_handle is not None:
-            self._lock_handle.close()
-            self._lock_handle = None
-        return False
 
     def try_lock(self):
         """Take the lock if it is free (True), without waiting."""
@@ -114,6 +98,18 @@ class Environment:
             return False
         self._lock_handle = handle
         return True
+
+    def unlock(self):
+        if self._lock_handle is not None:
+            self._lock_handle.close()
+            self._lock_handle = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.unlock()
+        return False
 
     # masters ------------------------------------------------------------------------
     def masters(self, role=None):
@@ -179,6 +175,16 @@ class Environment:
         (directory / "gunicorn.conf.py").write_text(gunicorn_config.render(deployment))
         (directory / "deployment.json").write_text(json.dumps(deployment, indent=2) + "\n")
         return directory
+
+    def recorded_deployment(self, key):
+        """A deployment's (service environment, workers) as written at deploy time, without
+        the RELEASE_ID the pipeline adds; None when the deployment directory is gone."""
+        path = self.deployment_dir(key) / "deployment.json"
+        if not path.is_file():
+            return None
+        deployment = json.loads(path.read_text())
+        service_env = {k: v for k, v in deployment["env"].items() if k != "RELEASE_ID"}
+        return service_env, deployment["workers"]
 
     def command(self, base):
         """argv running a deployment's gunicorn through ``base`` (a deployment dir or current).

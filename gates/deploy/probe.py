@@ -1,22 +1,11 @@
 """Small HTTP probes over TCP or a unix socket, for health and readiness checks."""
 
-import http.client
 import json
-import socket
 from dataclasses import dataclass
 
+from gates.httpget import FAILURES, fetch
+
 RELEASE_HEADER = "X-Release-ID"
-
-
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path, timeout):
-        super().__init__("localhost", timeout=timeout)
-        self.socket_path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.socket_path)
 
 
 @dataclass
@@ -33,20 +22,12 @@ class Answer:
 
 def get(path, port=None, unix_socket=None, timeout=2.0):
     """GET ``path``; an Answer with status 0 and the error when nothing answered."""
-    if unix_socket:
-        connection = _UnixConnection(str(unix_socket), timeout)
-    else:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        connection.request("GET", path, headers={"Connection": "close"})
-        response = connection.getresponse()
-        raw = response.read()
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            body = {}
-        return Answer(response.status, body, response.getheader(RELEASE_HEADER, ""))
-    except (OSError, http.client.HTTPException) as exc:
+        status, headers, raw = fetch(path, port, unix_socket, timeout)
+    except FAILURES as exc:
         return Answer(0, {}, "", f"{type(exc).__name__}: {exc}")
-    finally:
-        connection.close()
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        body = {}
+    return Answer(status, body, headers.get(RELEASE_HEADER.lower(), ""))

@@ -22,7 +22,7 @@ from pathlib import Path
 from gates.ledger import Ledger
 from gates.outcome import MeasurementError
 from gates.release import container, source
-from gates.release.install import install, uv_binary
+from gates.release.install import install
 from gates.release.store import (
     LATEST,
     MANIFEST,
@@ -33,7 +33,7 @@ from gates.release.store import (
     sha256_file,
     verify,
 )
-from gates.tools import executable, run_tool
+from gates.tools import executable, run_tool, uv_binary
 
 HELP = "reproducible release: wheel, locked wheelhouse, SBOM, manifest; image if an engine runs"
 REQUIREMENT = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", re.M)

@@ -5,18 +5,11 @@ import sys
 
 from gates.outcome import FAILED, GateError, MeasurementError
 from gates.release.store import verify
-from gates.tools import run_tool
+from gates.tools import run_tool, uv_binary
 
 
 class InstallFailed(GateError):
     exit_code = FAILED
-
-
-def uv_binary():
-    uv = shutil.which("uv")
-    if uv is None:
-        raise MeasurementError("uv is not on PATH; install the bootstrap tools (README)")
-    return uv
 
 
 def install(release_dir, venv, python=None, timeout=600, verify_first=True):

@@ -1,12 +1,11 @@
 """safety 2.x over the service's locked runtime dependencies, online first, offline after."""
 
-import shutil
 from dataclasses import dataclass
 
 from gates.outcome import MeasurementError
 from gates.security import advisory_db
 from gates.security.findings import Finding, malformed, read_json_report, require
-from gates.tools import run_module, run_tool
+from gates.tools import run_module, run_tool, uv_binary
 
 SCANNER = "safety"
 NO_VULNERABILITIES = 0
@@ -17,9 +16,7 @@ ONLINE = "online advisory service (safety's free database)"
 
 def export_requirements(config, destination):
     """The service's runtime dependencies exactly as uv.lock pins them, as a requirements file."""
-    uv = shutil.which("uv")
-    if uv is None:
-        raise MeasurementError("uv is not on PATH; install the bootstrap tools (README)")
+    uv = uv_binary()
     argv = [uv, "export", "--frozen", "--package", config.service, "--no-default-groups"]
     argv += ["--no-emit-workspace", "--no-hashes", "--no-header", "-o", str(destination)]
     done = run_tool("uv export", argv, config.root, echo=False, timeout=120)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from gates.outcome import ConfigError
 from gates.security import bandit_scan, dependency_audit, policy, sarif
+from gates.report import markdown_cell
 from gates.security.findings import BELOW_THRESHOLD, FAILING, WAIVED
 
 HELP = "bandit + safety (locked runtime deps), one fail-closed policy; SARIF"
@@ -133,10 +134,6 @@ def _waiver_row(use, today):
     }
 
 
-def _cell(text):
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
 def _findings_markdown(findings):
     if not findings:
         return "No findings.\n"
@@ -151,7 +148,7 @@ def _findings_markdown(findings):
         severity = f.severity + (f" / {f.confidence}" if f.confidence else "")
         title = f.title[:120] + (f" — {f.note}" if f.note else "")
         cells = [status, f.scanner, f.location, f.rule_id, severity, f.fix or "unknown", title]
-        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+        lines.append("| " + " | ".join(markdown_cell(c) for c in cells) + " |")
     if len(rows) > MAX_TABLE_ROWS:
         lines.append(f"\n…and {len(rows) - MAX_TABLE_ROWS} more in the JSON report.")
     return "\n".join(lines) + "\n"
@@ -164,5 +161,5 @@ def _waivers_markdown(uses, today):
     for use in uses:
         w = use.waiver
         cells = [f"{w.scanner} {w.id}", w.target, w.expires, use.state(today), w.reason]
-        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+        lines.append("| " + " | ".join(markdown_cell(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
