@@ -163,6 +163,8 @@ def run(config, report, args):
         except GateError:
             load.stop()
             raise
+        # Keep the user traffic a moment past the restore, so the failed-request count
+        # covers the whole cutover back.
         time.sleep(1.0)
         result = load.stop()
 

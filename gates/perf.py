@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 from gates import stats
 from gates.load import ConstantRateLoad
-from gates.outcome import MeasurementError
+from gates.outcome import ConfigError, MeasurementError
 from gates.target import live_target
 
 HELP = "open-loop load: latency percentiles, errors, regression vs the last good result"
@@ -163,15 +163,16 @@ def regression(report, perf, latencies, base_path, base):
 
 def run(config, report, args):
     perf = config.perf
+    rate = perf.rate if args.rate is None else args.rate
+    duration = perf.duration if args.duration is None else args.duration
+    if rate < 1 or duration < 1:
+        raise ConfigError("--rate and --duration must be whole numbers of at least 1")
     target = live_target(config, args.environment)
     report.details.update(
         release_id=target.release_id,
         environment=target.environment,
         deployment=target.deployment,
     )
-    rate, duration = args.rate or perf.rate, args.duration or perf.duration
-    if rate < 1 or duration < 1:
-        raise MeasurementError("--rate and --duration must be at least 1")
     base_path, base = baseline(config, target.environment)
     print(
         f"gates perf: {rate} requests/s for {duration} s against {target.base_url} "
