@@ -141,5 +141,18 @@ def down(session):
 
 @nox.session(venv_backend="none")
 def lock(session):
-    """Refresh uv.lock from the pyproject files (the only command that changes the lock)."""
-    session.run("uv", "lock", *session.posargs)
+    """Refresh uv.lock and the hash-pinned bootstrap (the only command that changes them)."""
+    uv = nox.virtualenv.UV  # the uv nox itself uses, found beside nox when not on PATH
+    session.run(uv, "lock", *session.posargs)
+    session.run(
+        uv,
+        "pip",
+        "compile",
+        "--quiet",
+        "--universal",
+        "--python-version=3.11",
+        "--generate-hashes",
+        "--custom-compile-command=nox -s lock",
+        "bootstrap-requirements.in",
+        "--output-file=bootstrap-requirements.txt",
+    )

@@ -54,16 +54,23 @@ def executable(name):
 
 
 def uv_binary():
-    """The uv executable the bootstrap installed; MeasurementError when it is missing."""
+    """The uv this environment was built with: the locked one beside the interpreter (what
+    nox installs into each session), else the first on PATH; MeasurementError when neither."""
+    beside = Path(sys.executable).parent / "uv"
+    if beside.is_file():
+        return str(beside)
     uv = shutil.which("uv")
     if uv is None:
-        raise MeasurementError("uv is not on PATH; install the bootstrap tools (README)")
+        raise MeasurementError(
+            f"uv is neither in {sys.prefix} nor on PATH; run this stage through nox (README)"
+        )
     return uv
 
 
-def run_module(name, args, cwd, echo=True, timeout=None):
+def run_module(name, args, cwd, echo=True, timeout=None, env=None):
     """Run ``python -m name args`` from the gate's own environment."""
-    result = run_tool(name, [sys.executable, "-m", name, *args], cwd, echo=echo, timeout=timeout)
+    argv = [sys.executable, "-m", name, *args]
+    result = run_tool(name, argv, cwd, echo=echo, timeout=timeout, env=env)
     if result.returncode != 0 and f"No module named {name}" in result.output:
         raise MeasurementError(
             f"{name} is not installed in {sys.prefix}; run this stage through nox"

@@ -45,5 +45,22 @@ def export_tree(root, commit, destination):
     archive = _git(root, "archive", "--format=tar", commit.sha, binary=True)
     destination.mkdir(parents=True)
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(destination, filter="data")
+        tar.extractall(destination, members=_contained(tar, destination), **_DATA_FILTER)
     return destination
+
+
+# tarfile's "data" filter exists from Python 3.11.4; Debian 12's 3.11.2 lacks it, so members
+# are also checked here: regular files, directories and links that stay inside the tree.
+_DATA_FILTER = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+
+
+def _contained(tar, destination):
+    root = destination.resolve()
+    for member in tar.getmembers():
+        path = (root / member.name).resolve()
+        target = (path.parent / member.linkname).resolve() if member.issym() else path
+        if not (member.isfile() or member.isdir() or member.issym()) or not all(
+            p == root or root in p.parents for p in (path, target)
+        ):
+            raise ConfigError(f"git archive of {root.name}: unsafe member {member.name!r}")
+        yield member
