@@ -1,7 +1,7 @@
 """The delivery pipeline: one session per stage, each a thin call into ``python -m gates``.
 
 ``nox`` runs the default sessions in pipeline order; ``nox -s <stage>`` runs one;
-``nox -l`` lists them. Every session installs exactly what uv.lock pins.
+``nox -t tests`` runs the test suites and the coverage decision; ``nox -l`` lists them. Every session installs exactly what uv.lock pins.
 """
 
 import nox
@@ -10,6 +10,8 @@ nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.sessions = [
     "lint",
     "test",
+    "e2e",
+    "coverage",
     "security",
     "build",
     "deploy-staging",
@@ -54,10 +56,22 @@ def lint(session):
     run_gate(session, "lint", "lint", "--", *session.posargs)
 
 
-@nox.session
+@nox.session(tags=["tests"])
 def test(session):
-    """Run pytest with coverage >= the threshold; JUnit and coverage XML in .pipeline/reports."""
+    """Unit and in-process integration tests on every core (posargs go to pytest)."""
     run_gate(session, "test", "test", "--", *session.posargs)
+
+
+@nox.session(tags=["tests"])
+def e2e(session):
+    """End-to-end scenarios: real builds, deploys, cutovers, drill, scanners (posargs: pytest)."""
+    run_gate(session, "test", "e2e", "--", *session.posargs)
+
+
+@nox.session(tags=["tests"])
+def coverage(session):
+    """Combine the coverage data of test and e2e; one decision against fail_under."""
+    run_gate(session, "coverage", "coverage")
 
 
 @nox.session

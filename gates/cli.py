@@ -7,7 +7,7 @@ import sys
 import traceback
 from dataclasses import asdict
 
-from gates import dora, drill, lint, perf, slo, smoke, summary, testsuite
+from gates import combined_coverage, dora, drill, lint, perf, slo, smoke, summary, testsuite
 from gates.deploy import commands as environment_commands, deploy, rollback
 from gates.release import build, commands as release_commands
 from gates.security import gate as security
@@ -18,12 +18,14 @@ from gates.report import Report
 
 EPILOG = """exit codes: 0 passed, 1 the gate failed, 2 usage or configuration error,
 3 the gate could not measure. Reports: <state_dir>/reports/<stage>.{json,md}.
-Arguments after `--` go to the underlying tool (pytest for `test`, paths for `lint`)."""
+Arguments after `--` go to the underlying tool (pytest for `test` and `e2e`, paths for `lint`)."""
 
 # stage -> module with HELP, run(config, report, args) and optionally add_arguments(parser)
 STAGES = {
     "lint": lint,
     "test": testsuite,
+    "e2e": testsuite,
+    "coverage": combined_coverage,
     "security": security,
     "build": build,
     "deploy": deploy,

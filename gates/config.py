@@ -52,9 +52,11 @@ LINT_SCHEMA = {
     "workflows": (str, ".github/workflows"),
 }
 TEST_SCHEMA = {
-    "junit_xml": (str, "reports/junit.xml"),
+    # suite (a gates stage: test, e2e) -> its pytest arguments; coverage is decided over all
+    "suites": (dict, {"test": []}),
     "coverage_xml": (str, "reports/coverage.xml"),
 }
+SUITES = ("test", "e2e")
 SECURITY_SCHEMA = {
     "bandit_paths": (PATHS, ["."]),
     "bandit_fail_severity": (str, "HIGH"),
@@ -125,9 +127,25 @@ class LintConfig:
 
 @dataclass(frozen=True)
 class PytestConfig:
-    junit_xml: Path
+    suites: dict  # suite name -> tuple of pytest arguments
+    reports_dir: Path
+    coverage_dir: Path  # one subdirectory of coverage data per suite
     coverage_xml: Path
     coverage_fail_under: float
+
+    def suite_args(self, suite):
+        if suite not in self.suites:
+            raise ConfigError(
+                f"no {suite!r} suite in [{TABLE}.test] suites (configured: "
+                f"{', '.join(self.suites)}); add e.g. {suite} = [\"-m\", \"{suite}\"]"
+            )
+        return self.suites[suite]
+
+    def junit_xml(self, suite):
+        return self.reports_dir / f"junit-{suite}.xml"
+
+    def coverage_data(self, suite):
+        return self.coverage_dir / suite
 
 
 @dataclass(frozen=True)
@@ -395,6 +413,18 @@ def _perf(values, where):
     return PerfConfig(**values)
 
 
+def _suites(table, where):
+    if not table or not all(
+        name in SUITES and isinstance(args, list) and all(isinstance(a, str) for a in args)
+        for name, args in table.items()
+    ):
+        raise ConfigError(
+            f"{where}: suites must map suite names ({', '.join(SUITES)}) to lists of pytest "
+            f"arguments, got {table!r}"
+        )
+    return {name: tuple(args) for name, args in table.items()}
+
+
 def _coverage_fail_under(document, path):
     value = document.get("tool", {}).get("coverage", {}).get("report", {}).get("fail_under")
     if value is None:
@@ -441,7 +471,9 @@ def load_config(explicit=None, start=None, environ=None):
             workflows=root / sections["lint"]["workflows"],
         ),
         test=PytestConfig(
-            junit_xml=state_dir / sections["test"]["junit_xml"],
+            suites=_suites(sections["test"]["suites"], f"{path} [{TABLE}.test]"),
+            reports_dir=state_dir / "reports",
+            coverage_dir=state_dir / "coverage",
             coverage_xml=state_dir / sections["test"]["coverage_xml"],
             coverage_fail_under=_coverage_fail_under(document, path),
         ),

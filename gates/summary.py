@@ -12,6 +12,8 @@ from gates.report import STEP_SUMMARY_ENV
 STAGES = (
     ("lint", "lint"),
     ("test", "test"),
+    ("e2e", "e2e"),
+    ("coverage", "coverage"),
     ("security", "security"),
     ("build", "build"),
     ("deploy-staging", "deploy-staging"),
@@ -27,8 +29,10 @@ def key_figure(stage, report):
     checks = {c["name"]: c for c in report.get("checks", [])}
     if report.get("error"):
         return report["error"][:80]
-    if stage == "test" and "coverage" in checks:
-        return f"{checks['tests']['measured']}; coverage {checks['coverage']['measured']}"
+    if stage in ("test", "e2e") and "tests" in checks:
+        return checks["tests"]["measured"]
+    if stage == "coverage" and "coverage" in checks:
+        return checks["coverage"]["measured"]
     if stage == "security":
         return "; ".join(f"{n}: {c['measured'].split(',')[0]}" for n, c in checks.items())
     if stage in ("build", "deploy-staging", "deploy-prod"):

@@ -1,4 +1,11 @@
-"""The test gate: pytest with coverage; judged from its JUnit and coverage XML files."""
+"""The test suites (``test``, ``e2e``): pytest judged from its JUnit XML, coverage data kept.
+
+Each suite runs the pytest arguments its config names and leaves its coverage data in its own
+directory; ``gates coverage`` combines every suite's data and decides the threshold once.
+"""
+
+import os
+import shutil
 
 # Parses only the reports this gate's own pytest run just wrote, never outside input.
 import xml.etree.ElementTree as ET  # nosec B405
@@ -6,7 +13,7 @@ import xml.etree.ElementTree as ET  # nosec B405
 from gates.outcome import ConfigError, MeasurementError
 from gates.tools import run_module
 
-HELP = "pytest with coverage threshold, JUnit and coverage XML"
+HELP = "a pytest suite (its arguments from config); JUnit XML and coverage data"
 # pytest's exit codes that mean "ran and judged": 0 all passed, 1 something failed.
 JUDGED = {0, 1}
 PYTEST_USAGE_ERROR = 4
@@ -14,20 +21,28 @@ PYTEST_NO_TESTS = 5
 MAX_LISTED_FAILURES = 20
 
 
-def pytest_args(config, extra_args):
+def pytest_args(config, suite, extra_args):
     return [
-        f"--junitxml={config.test.junit_xml}",
+        *config.test.suite_args(suite),
+        f"--junitxml={config.test.junit_xml(suite)}",
         "--cov",
-        f"--cov-report=xml:{config.test.coverage_xml}",
-        "--cov-report=term",
+        "--cov-report=",  # the threshold is decided once over all suites: `gates coverage`
+        "--cov-fail-under=0",
         *extra_args,
     ]
 
 
 def run(config, report, args):
-    for stale in (config.test.junit_xml, config.test.coverage_xml):
-        stale.unlink(missing_ok=True)  # only this run's files may be judged
-    result = run_module("pytest", pytest_args(config, args.passthrough), cwd=config.root)
+    suite = args.command
+    pytest = pytest_args(config, suite, args.passthrough)
+    junit, data = config.test.junit_xml(suite), config.test.coverage_data(suite)
+    junit.unlink(missing_ok=True)  # only this run's files may be judged
+    shutil.rmtree(data, ignore_errors=True)
+    data.mkdir(parents=True)
+    # named like a parallel part, so `coverage combine` finds it in the directory
+    env = {**os.environ, "COVERAGE_FILE": str(data / f".coverage.{suite}")}
+    print(f"gates {suite}: pytest {' '.join(pytest)}", flush=True)
+    result = run_module("pytest", pytest, cwd=config.root, env=env)
     if result.returncode == PYTEST_USAGE_ERROR:
         raise ConfigError(f"pytest rejected its arguments: {result.tail(1)}")
     if result.returncode == PYTEST_NO_TESTS:
@@ -35,9 +50,8 @@ def run(config, report, args):
     if result.returncode not in JUDGED:
         raise MeasurementError(f"pytest exited {result.returncode}: {result.tail(1)}")
 
-    tests = read_junit(config.test.junit_xml)
-    coverage = read_coverage(config.test.coverage_xml)
-    report.details.update(tests=tests, coverage=coverage)
+    tests = read_junit(junit)
+    report.details.update(suite=suite, tests=tests, coverage_data=str(data))
     report.add("pytest", result.returncode == 0, f"exit {result.returncode}", "exit 0")
     failed = tests["failures"] + tests["errors"]
     report.add(
@@ -45,15 +59,7 @@ def run(config, report, args):
         failed == 0,
         f"{tests['passed']} passed, {failed} failed, {tests['skipped']} skipped",
         "0 failed",
-        config.test.junit_xml,
-    )
-    threshold = config.test.coverage_fail_under
-    report.add(
-        "coverage",
-        coverage["percent"] >= threshold,
-        f"{coverage['percent']:.2f}%",
-        f">= {threshold:g}%",
-        config.test.coverage_xml,
+        junit,
     )
 
 

@@ -129,8 +129,10 @@ def test_rehearsal_summary_reads_every_stage_report(tmp_path):
     reports = tmp_path / ".pipeline" / "reports"
     passed = Report("test")
     passed.add("tests", True, "3 passed, 0 failed, 0 skipped")
-    passed.add("coverage", True, "95.00%")
     passed.write(reports)
+    covered = Report("coverage")
+    covered.add("coverage", True, "95.00% over test + e2e")
+    covered.write(reports)
     broken = Report("security")
     broken.fail(3, "bandit exited 2: boom")
     broken.write(reports)
@@ -141,7 +143,9 @@ def test_rehearsal_summary_reads_every_stage_report(tmp_path):
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    assert "| test | passed |" in done.stdout and "coverage 95.00%" in done.stdout
+    assert "| test | passed |" in done.stdout and "3 passed, 0 failed" in done.stdout
+    assert "| coverage | passed |" in done.stdout and "95.00% over test + e2e" in done.stdout
+    assert "| e2e | not run |" in done.stdout
     assert "| security | could not measure |" in done.stdout and "bandit exited 2" in done.stdout
     assert "| perf | not run |" in done.stdout
     assert "no production environment configured" in done.stdout

@@ -16,7 +16,8 @@ def test_loads_project_config_with_defaults(tmp_path):
     assert config.state_dir == tmp_path / ".pipeline"
     assert config.service == "mini"
     assert config.lint.paths == ("mini.py", "tests")
-    assert config.test.junit_xml == tmp_path / ".pipeline" / "reports" / "junit.xml"
+    assert config.test.suites == {"test": ()}  # one suite, every test, by default
+    assert config.test.junit_xml("test") == tmp_path / ".pipeline" / "reports" / "junit-test.xml"
     assert config.test.coverage_fail_under == 90.0
 
 
@@ -36,6 +37,9 @@ def test_repository_config_is_valid():
     config = load_config(start=Path(__file__).parent, environ={})
     assert config.service == "techcorp-api"
     assert config.test.coverage_fail_under >= 90
+    # the suites split the tests by cost; the coverage decision covers both
+    assert set(config.test.suites) == {"test", "e2e"}
+    assert "not e2e" in config.test.suites["test"] and "e2e" in config.test.suites["e2e"]
 
 
 def rewrite(path, old, new):
@@ -56,6 +60,21 @@ def rewrite(path, old, new):
         ("fail_under = 90", "fail_under = 120", "fail_under must be a number 0-100"),
         ("fail_under = 90", "", "fail_under is not set"),
         ('service = "mini"', 'service = "mini', "not valid TOML"),
+        (
+            "[tool.pipeline.lint]",
+            "[tool.pipeline.test]\nsuites = {}\n[tool.pipeline.lint]",
+            "suites must map suite names",
+        ),
+        (
+            "[tool.pipeline.lint]",
+            "[tool.pipeline.test.suites]\nunit = []\n[tool.pipeline.lint]",
+            "suites must map suite names \\(test, e2e\\)",
+        ),
+        (
+            "[tool.pipeline.lint]",
+            '[tool.pipeline.test.suites]\ne2e = "-m e2e"\n' "[tool.pipeline.lint]",
+            "lists of pytest arguments",
+        ),
     ],
 )
 def test_invalid_config_is_refused_naming_file_and_key(tmp_path, old, new, message):

@@ -1,4 +1,5 @@
-"""The lint and test gates, run for real (black, flake8, pytest) against a miniature project."""
+"""The lint, test and coverage gates, run for real (black, flake8, pytest, coverage) against a
+miniature project."""
 
 import json
 import subprocess
@@ -8,7 +9,8 @@ import pytest
 
 from pipeline_project import make_project
 
-TIMEOUT = 120
+pytestmark = pytest.mark.e2e  # real linters and pytest runs on real trees
+TIMEOUT = 300
 
 
 def gates(config_path, *args, env=None):
@@ -40,9 +42,35 @@ def test_test_gate_passes_a_fully_covered_passing_suite(tmp_path):
     data = report(config, "test")
     assert data["outcome"] == "passed"
     assert checks(data)["tests"]["measured"] == "2 passed, 0 failed, 0 skipped"
-    assert checks(data)["coverage"]["measured"] == "100.00%"
-    assert (tmp_path / ".pipeline" / "reports" / "junit.xml").is_file()
+    assert "coverage" not in checks(data)  # decided once, over every suite
+    assert (tmp_path / ".pipeline" / "reports" / "junit-test.xml").is_file()
+    done = gates(config, "coverage")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert checks(report(config, "coverage"))["coverage"]["measured"] == "100.00% over test"
     assert (tmp_path / ".pipeline" / "reports" / "coverage.xml").is_file()
+    # combining consumed the suite's data: a second decision needs a new run
+    done = gates(config, "coverage")
+    assert done.returncode == 3 and "run `nox -s test` first" in done.stderr
+
+
+def test_coverage_gate_needs_every_suite(tmp_path):
+    config = make_project(tmp_path)
+    text = config.read_text().replace(
+        "[tool.pipeline.lint]",
+        '[tool.pipeline.test.suites]\ntest = ["-k", "double"]\ne2e = ["-k", "half"]\n\n'
+        "[tool.pipeline.lint]",
+    )
+    config.write_text(text)
+    assert gates(config, "test").returncode == 0
+    done = gates(config, "coverage")
+    assert done.returncode == 3
+    assert "no coverage data from the e2e suite(s)" in done.stderr
+    assert "run `nox -s e2e` first" in done.stderr
+    assert gates(config, "e2e").returncode == 0
+    done = gates(config, "coverage")
+    assert done.returncode == 0, done.stdout + done.stderr
+    measured = checks(report(config, "coverage"))["coverage"]["measured"]
+    assert measured == "100.00% over test + e2e"  # neither suite covers it all alone
 
 
 def test_test_gate_fails_on_a_failing_test_and_names_it(tmp_path):
@@ -57,16 +85,22 @@ def test_test_gate_fails_on_a_failing_test_and_names_it(tmp_path):
     assert data["details"]["tests"]["failing"] == ["tests.test_mini::test_bad"]
 
 
-def test_test_gate_fails_below_the_coverage_threshold(tmp_path):
+def test_a_suite_that_is_not_configured_is_a_usage_error(tmp_path):
+    done = gates(make_project(tmp_path), "e2e")
+    assert done.returncode == 2
+    assert "no 'e2e' suite in [tool.pipeline.test] suites" in done.stderr
+
+
+def test_coverage_gate_fails_below_the_threshold(tmp_path):
     config = make_project(
         tmp_path, tests="from mini import double\n\n\ndef test_d():\n    assert double(1) == 2\n"
     )
-    done = gates(config, "test")
+    assert gates(config, "test").returncode == 0  # the suite passes; its coverage is low
+    done = gates(config, "coverage")
     assert done.returncode == 1
-    coverage = checks(report(config, "test"))["coverage"]
+    coverage = checks(report(config, "coverage"))["coverage"]
     assert not coverage["passed"] and coverage["limit"] == ">= 90%"
-    assert float(coverage["measured"].rstrip("%")) < 90
-    assert checks(report(config, "test"))["tests"]["passed"]
+    assert float(coverage["measured"].split("%")[0]) < 90
 
 
 def test_test_gate_with_no_tests_could_not_measure(tmp_path):

@@ -4,8 +4,8 @@ exists, every pipeline stage is in the workflow, and `needs:` follows the pipeli
 import copy
 import json
 import re
-import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,8 @@ WORKFLOW = ROOT / ".github" / "workflows" / "ci-cd.yml"
 PIPELINE = (
     "lint",
     "test",
+    "e2e",
+    "coverage",
     "security",
     "build",
     "deploy-staging",
@@ -26,16 +28,15 @@ PIPELINE = (
     "rollback",
 )
 BOOTSTRAP = "python -m pip install -r bootstrap-requirements.txt"
-NOX_CALL = re.compile(r"^nox -s ([a-z][a-z-]*)(?: -- .*)?$")
+NOX_CALL = re.compile(r"^nox -s ([a-z][a-z0-9-]*)(?: -- .*)?$")
 
 
 @pytest.fixture(scope="module")
 def sessions():
-    nox = shutil.which("nox")
-    assert nox, "nox is not on PATH (the README's bootstrap installs it)"
-    # -k with an always-true expression lists every session, not only the default ones.
+    # nox is in the test group of the lock; -k with an always-true expression lists every
+    # session, not only the default ones.
     listed = subprocess.run(
-        [nox, "-l", "--json", "-k", "not no_such_session"],
+        [sys.executable, "-m", "nox", "-l", "--json", "-k", "not no_such_session"],
         cwd=ROOT,
         capture_output=True,
         text=True,
