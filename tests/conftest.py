@@ -2,6 +2,7 @@
 
 import logging
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -10,12 +11,19 @@ import time
 
 import pytest
 import requests
+from hypothesis import HealthCheck, settings
 
 from techcorp_api import create_app
 from techcorp_api.logs import ACCESS_LOGGER, SERVICE_LOGGER, JsonFormatter
 
-START_TIMEOUT = 20.0
-STOP_TIMEOUT = 15.0
+# Property tests judge what the code does, never how fast a (possibly busy) machine runs it.
+settings.register_profile("suite", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("suite")
+
+# Bounds on hangs, generous enough for a machine busy with other work; never latency limits.
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 30.0
+HANG = 10.0
 
 
 @pytest.fixture
@@ -60,10 +68,31 @@ def service_lines():
     yield from collect_lines(SERVICE_LOGGER)
 
 
+# Ports for the servers tests start: below the kernel's ephemeral range (32768 and up on
+# Linux, 49152 and up on macOS), so no client connection can take one between choosing and
+# binding it, and split between xdist workers, so two workers never choose the same one.
+PORTS = range(20000, 32768)
+_handed_out = set()
+
+
 def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:])
+    share = len(PORTS) // workers
+    first = PORTS.start + worker * share
+    start = random.randrange(share)
+    for offset in range(share):
+        port = first + (start + offset) % share
+        if port in _handed_out:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free port in {first}-{first + share - 1}")
 
 
 class Server:
@@ -90,10 +119,10 @@ class Server:
             if self.process.poll() is not None:
                 raise AssertionError(f"gunicorn exited {self.process.returncode}:\n{self.log()}")
             try:
-                if requests.get(self.url("/ready"), timeout=1).status_code == 200:
+                if requests.get(self.url("/ready"), timeout=HANG).status_code == 200:
                     return
-            except requests.ConnectionError:
-                pass
+            except requests.RequestException:
+                pass  # not listening yet, or too busy to answer: ask again
             time.sleep(0.1)
         raise AssertionError(f"gunicorn not ready within {timeout} s:\n{self.log()}")
 
@@ -139,3 +168,32 @@ def gunicorn_server(tmp_path):
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_releases(tmp_path_factory, worker_id):
+    """Releases built once per test run (shared by all xdist workers), see deploy_fixture."""
+    from deploy_fixture import SharedReleases
+
+    base = tmp_path_factory.getbasetemp()
+    return SharedReleases(base if worker_id == "master" else base.parent)
+
+
+@pytest.fixture
+def scenario(tmp_path, shared_releases):
+    """Factory: a clone with its own ports and copies of the named releases; afterwards every
+    environment it started is stopped (`gates down`, then by pid) and checked gone."""
+    from deploy_fixture import scenario as make
+
+    made = []
+
+    def start(*names):
+        made.append(make(tmp_path / f"repo{len(made)}", shared_releases, *names))
+        return made[-1]
+
+    yield start
+    for checkout in made:
+        for environment in ("staging", "production"):
+            checkout.gates("down", "--environment", environment, check=False)
+        checkout.kill_leftovers()
+        assert not checkout.masters("staging") and not checkout.masters("production")

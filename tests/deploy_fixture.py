@@ -1,16 +1,19 @@
-"""A clone of this repository with four releases built from it, for deploy tests.
+"""Clones of this repository for end-to-end scenarios, and the releases they deploy.
 
-A: HEAD. B: a later commit (a README change). CRASH: the app factory raises at start-up.
-NOTREADY: /ready never turns 200. Environments get free loopback ports.
+Releases (see VARIANTS) are built once per test run and shared; each scenario gets its own
+clone, state directory and free loopback ports, so scenarios run in parallel.
 """
 
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
+
+from filelock import FileLock
 
 from conftest import free_port
 
@@ -44,6 +47,7 @@ class Checkout:
     def __init__(self, path):
         self.path = path
         self.state = path / ".pipeline"
+        self.releases = {}
 
     def gates_argv(self, *args):
         return [sys.executable, "-m", "gates", "--config", str(self.path / "pyproject.toml"), *args]
@@ -66,9 +70,10 @@ class Checkout:
         return json.loads((self.state / "reports" / f"{stage}.json").read_text())
 
     def commit(self, path, text, date):
+        """Commit ``text`` to ``path`` (only that file; test config stays uncommitted)."""
         (self.path / path).write_text(text)
         run(
-            ["git", "commit", "--quiet", "-am", f"change {path}"],
+            ["git", "commit", "--quiet", "-m", f"change {path}", "--", path],
             self.path,
             env={"GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date},
         )
@@ -99,9 +104,9 @@ class Checkout:
 
 
 def configure(checkout):
-    """Free ports for both environments, short timeouts for the tests."""
+    """Free ports for both environments, short perf runs, no container image."""
     pyproject = checkout.path / "pyproject.toml"
-    text = pyproject.read_text()
+    text = no_container_engine(pyproject.read_text())
     checkout.ports = {"staging": free_port(), "production": free_port()}
     for name, port in checkout.ports.items():
         text = re.sub(
@@ -109,38 +114,27 @@ def configure(checkout):
         )
     text = text.replace("lock_timeout = 120", "lock_timeout = 5")
     text = text.replace("duration = 10", "duration = 3")  # perf runs in the tests
-    text = text.replace("preflight_timeout = 30", "preflight_timeout = 10")
     pyproject.write_text(text)
 
 
-def clone_and_build_a(directory):
+def no_container_engine(text):
+    """Test builds never depend on whichever container engine the machine happens to have."""
+    return text.replace('container_engine = "auto"', 'container_engine = "none"')
+
+
+def clone(directory):
     run(["git", "clone", "--quiet", str(ROOT), str(directory)], ROOT)
-    checkout = Checkout(directory)
-    checkout.releases = {"A": checkout.build()}
-    return checkout
-
-
-def variant(checkout, name, path, change, date):
-    """Commit ``change(text)`` to ``path``, build it as release ``name``, then revert."""
-    target = checkout.path / path
-    original = target.read_text()
-    checkout.commit(path, change(original), date)
-    checkout.releases[name] = checkout.build()
-    checkout.commit(path, original, date.replace("00:00:00", "00:00:01"))
+    return Checkout(directory)
 
 
 FACTORY = "app/src/techcorp_api/factory.py"
-
-
-def make_checkout(directory):
-    """Releases A, B (a later commit), CRASH (fails once deployed), NOTREADY."""
-    checkout = clone_and_build_a(directory)
-    checkout.commit("app/README.md", "release B\n", "2030-01-01T00:00:00+00:00")
-    checkout.releases["B"] = checkout.build()
-    # Builds and imports fine; crashes once deployed (deploys set RELEASE_ID).
-    variant(
-        checkout,
-        "CRASH",
+# Release name -> (path, change(text), commit date) committed on top of HEAD; A is HEAD.
+VARIANTS = {
+    "A": None,
+    # a later commit that changes the release's content
+    "B": ("app/README.md", lambda text: "release B\n", "2030-01-01T00:00:00+00:00"),
+    # builds and imports fine; crashes once deployed (deploys set RELEASE_ID)
+    "CRASH": (
         FACTORY,
         lambda text: text.replace(
             '    app = Flask("techcorp_api")',
@@ -149,14 +143,76 @@ def make_checkout(directory):
             '    app = Flask("techcorp_api")',
         ),
         "2030-01-02T00:00:00+00:00",
-    )
-    # Starts, but never reports ready.
-    variant(
-        checkout,
-        "NOTREADY",
+    ),
+    # starts, but never reports ready
+    "NOTREADY": (
         "app/src/techcorp_api/readiness.py",
         lambda text: text.replace("if self._state == STARTING:", "if False:"),
         "2030-01-03T00:00:00+00:00",
-    )
+    ),
+    # /api/data lost a field of its contract
+    "LOSTFIELD": (
+        "app/src/techcorp_api/routes.py",
+        lambda text: text.replace('"environment": current_app.config["ENVIRONMENT"],', ""),
+        "2030-02-01T00:00:00+00:00",
+    ),
+}
+
+
+class SharedReleases:
+    """Releases built once per test run, whichever xdist worker asks first.
+
+    Each release is built in its own clone under ``root`` (keyed by this tree's commit) while
+    holding a file lock named after it, so two workers build different releases at the same
+    time and never the same one twice. Scenarios get copies: content addressing and
+    ``verify()`` (which every deploy runs) make the reuse safe.
+    """
+
+    def __init__(self, root):
+        head = run(["git", "rev-parse", "HEAD"], ROOT).stdout.strip()
+        self.root = root / f"releases-{head[:12]}"
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def release_dir(self, name):
+        with FileLock(self.root / f"{name}.lock"):
+            built = self.root / f"{name}.release"
+            if not built.is_file():
+                release = self._build(name)
+                partial = built.with_suffix(".partial")
+                partial.write_text(str(release))
+                partial.replace(built)
+            return Path(built.read_text())
+
+    def _build(self, name):
+        shutil.rmtree(self.root / name, ignore_errors=True)  # what a failed attempt left
+        checkout = clone(self.root / name)
+        pyproject = checkout.path / "pyproject.toml"
+        pyproject.write_text(no_container_engine(pyproject.read_text()))
+        if VARIANTS[name]:
+            path, change, date = VARIANTS[name]
+            checkout.commit(path, change((checkout.path / path).read_text()), date)
+        return checkout.state / "releases" / checkout.build()
+
+    def build_report(self, name):
+        """The build gate's report from building ``name``."""
+        state = self.release_dir(name).parent.parent
+        return json.loads((state / "reports" / "build.json").read_text())
+
+    def copy_into(self, checkout, *names):
+        """Copies of the named releases in the checkout's own store; {name: release id}."""
+        releases = checkout.state / "releases"
+        releases.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            source = self.release_dir(name)
+            shutil.copytree(source, releases / source.name)
+            checkout.releases[name] = source.name
+        (releases / "latest").write_text(checkout.releases[names[-1]] + "\n")
+        return checkout.releases
+
+
+def scenario(directory, shared, *names):
+    """A clone with its own ports and state, holding copies of the named shared releases."""
+    checkout = clone(directory)
     configure(checkout)
+    shared.copy_into(checkout, *names)
     return checkout

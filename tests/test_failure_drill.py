@@ -2,27 +2,16 @@
 
 import pytest
 
-from deploy_fixture import clone_and_build_a, configure
-
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory):
-    checkout = clone_and_build_a(tmp_path_factory.mktemp("drill") / "repo")
-    configure(checkout)
-    a = checkout.releases["A"]
-    checkout.gates("deploy", "--environment", "staging", "--release", a)
-    checkout.gates("smoke", "--environment", "staging")
-    checkout.gates("perf", "--environment", "staging")
-    checkout.gates("deploy", "--environment", "production")
-    yield checkout
-    for environment in ("staging", "production"):
-        checkout.gates("down", "--environment", environment, check=False)
-    checkout.kill_leftovers()
-
-
-def test_drill_detects_rolls_back_and_records_it(repo):
+def test_drill_detects_rolls_back_and_records_it(scenario):
+    repo = scenario("A")
+    a = repo.releases["A"]
+    repo.gates("deploy", "--environment", "staging", "--release", a)
+    repo.gates("smoke", "--environment", "staging")
+    repo.gates("perf", "--environment", "staging")
+    repo.gates("deploy", "--environment", "production")
     good = repo.masters("production")[0]
     done = repo.gates("drill", "--environment", "production")
     assert done.returncode == 0, done.stdout + done.stderr
@@ -46,7 +35,10 @@ def test_drill_detects_rolls_back_and_records_it(repo):
     assert 0 < details["failed_requests"] < details["requests_sent"] * 0.1
 
 
-def test_drill_needs_a_live_release(repo):
+def test_drill_needs_a_live_release(scenario):
+    repo = scenario("A")
+    a = repo.releases["A"]
+    repo.gates("deploy", "--environment", "production", "--release", a, "--override-promotion", "x")
     repo.gates("down", "--environment", "production")
     done = repo.gates("drill", "--environment", "production", check=False)
     assert done.returncode == 3

@@ -11,13 +11,15 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from conftest import HANG
+
 pytestmark = pytest.mark.e2e
 
 REQUESTS = 200
 
 
 def scrape(server):
-    response = requests.get(server.url("/metrics"), timeout=5)
+    response = requests.get(server.url("/metrics"), timeout=HANG)
     assert response.status_code == 200
     values = {}
     for family in text_string_to_metric_families(response.text):
@@ -38,27 +40,27 @@ def worker_pids_with_samples(metrics_dir):
 
 def get_fresh_connection(url):
     # A new connection per request, so the kernel spreads them over the workers.
-    return requests.get(url, timeout=5, headers={"Connection": "close"})
+    return requests.get(url, timeout=HANG, headers={"Connection": "close"})
 
 
 def test_contracts_over_http(gunicorn_server):
     server = gunicorn_server(env={"ENVIRONMENT": "e2e", "APP_VERSION": "7.7.7"})
-    health = requests.get(server.url("/health"), timeout=5)
+    health = requests.get(server.url("/health"), timeout=HANG)
     assert health.status_code == 200
     assert health.json()["status"] == "healthy" and health.json()["version"] == "7.7.7"
     assert isinstance(health.json()["timestamp"], int)
-    data = requests.get(server.url("/api/data"), headers={"X-Request-ID": "e2e-1"}, timeout=5)
+    data = requests.get(server.url("/api/data"), headers={"X-Request-ID": "e2e-1"}, timeout=HANG)
     assert data.json() == {
         "message": "Hello from TechCorp API",
         "environment": "e2e",
         "version": "7.7.7",
     }
     assert data.headers["X-Request-ID"] == "e2e-1"
-    missing = requests.get(server.url("/missing"), timeout=5)
+    missing = requests.get(server.url("/missing"), timeout=HANG)
     assert (missing.status_code, missing.headers["Content-Type"]) == (404, "application/json")
-    wrong = requests.delete(server.url("/api/data"), timeout=5)
+    wrong = requests.delete(server.url("/api/data"), timeout=HANG)
     assert (wrong.status_code, wrong.json()["status"]) == (405, 405)
-    assert requests.get(server.url("/ready"), timeout=5).json()["status"] == "ready"
+    assert requests.get(server.url("/ready"), timeout=HANG).json()["status"] == "ready"
 
 
 def test_metrics_count_every_request_across_two_workers(gunicorn_server, tmp_path):
@@ -83,8 +85,8 @@ def test_metrics_count_every_request_across_two_workers(gunicorn_server, tmp_pat
 
 def test_structured_access_log_from_gunicorn(gunicorn_server):
     server = gunicorn_server()
-    requests.get(server.url("/api/data"), headers={"X-Request-ID": "log-me"}, timeout=5)
-    deadline = time.monotonic() + 5
+    requests.get(server.url("/api/data"), headers={"X-Request-ID": "log-me"}, timeout=HANG)
+    deadline = time.monotonic() + HANG
     while '"request_id": "log-me"' not in server.log() and time.monotonic() < deadline:
         time.sleep(0.05)
     line = next(x for x in server.log().splitlines() if '"request_id": "log-me"' in x)
@@ -93,7 +95,7 @@ def test_structured_access_log_from_gunicorn(gunicorn_server):
 
 def test_sigterm_stops_master_and_workers(gunicorn_server):
     server = gunicorn_server("--workers", "2")
-    assert requests.get(server.url("/health"), timeout=5).status_code == 200
+    assert requests.get(server.url("/health"), timeout=HANG).status_code == 200
     server.process.send_signal(signal.SIGTERM)
     assert server.process.wait(15) == 0
     with pytest.raises(requests.ConnectionError):

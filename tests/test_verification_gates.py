@@ -10,38 +10,29 @@ from pathlib import Path
 
 import pytest
 
-from deploy_fixture import clone_and_build_a, configure, variant
 from gates.ledger import Ledger
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory):
-    checkout = clone_and_build_a(tmp_path_factory.mktemp("gates") / "repo")
-    variant(
-        checkout,
-        "LOSTFIELD",
-        "app/src/techcorp_api/routes.py",
-        lambda text: text.replace('"environment": current_app.config["ENVIRONMENT"],', ""),
-        "2030-02-01T00:00:00+00:00",
-    )
-    configure(checkout)
-    a = checkout.releases["A"]
-    checkout.gates("deploy", "--environment", "staging", "--release", a)
-    checkout.gates(
-        "deploy",
-        "--environment",
-        "production",
-        "--release",
-        a,
-        "--override-promotion",
-        "verification gate tests start here",
-    )
-    yield checkout
-    for environment in ("staging", "production"):
-        checkout.gates("down", "--environment", environment, check=False)
-    checkout.kill_leftovers()
+def deployed(repo, *environments):
+    """Release A live in each of ``environments`` (production forced: not what is tested)."""
+    for environment in environments:
+        repo.gates(
+            "deploy", "--environment", environment, "--release", repo.releases["A"],
+            "--override-promotion", "verification gate tests start here",
+        )  # fmt: skip
+    return repo
+
+
+@pytest.fixture
+def staging(scenario):
+    return deployed(scenario("A"), "staging")
+
+
+@pytest.fixture
+def production(scenario):
+    return deployed(scenario("A"), "production")
 
 
 def set_fault(repo, environment, fault=None):
@@ -69,7 +60,8 @@ def checks(repo, report):
     return {c["name"]: c for c in repo.report(report)["checks"]}
 
 
-def test_smoke_passes_a_healthy_release_and_records_it(repo):
+def test_smoke_passes_a_healthy_release_and_records_it(staging):
+    repo = staging
     done = repo.gates("smoke", "--environment", "staging")
     assert "smoke: passed" in done.stdout
     assert all(c["passed"] for c in checks(repo, "smoke-staging").values())
@@ -77,17 +69,18 @@ def test_smoke_passes_a_healthy_release_and_records_it(repo):
     assert [(r["gate"], r["exit_code"]) for r in results] == [("smoke", 0)]
 
 
-def test_smoke_catches_a_release_that_lost_a_field(repo):
+def test_smoke_catches_a_release_that_lost_a_field(scenario):
+    repo = deployed(scenario("A", "LOSTFIELD"), "staging")
     repo.gates("deploy", "--environment", "staging", "--release", repo.releases["LOSTFIELD"])
     done = repo.gates("smoke", "--environment", "staging", check=False)
     assert done.returncode == 1
     data = checks(repo, "smoke-staging")["GET /api/data"]
     assert not data["passed"] and "field 'environment' missing" in data["measured"]
     assert checks(repo, "smoke-staging")["GET /health"]["passed"]
-    repo.gates("deploy", "--environment", "staging", "--release", repo.releases["A"])
 
 
-def test_perf_passes_an_unchanged_release_twice_in_a_row(repo):
+def test_perf_passes_an_unchanged_release_twice_in_a_row(staging):
+    repo = staging
     for run in (1, 2):
         done = repo.gates("perf", "--environment", "staging")
         assert done.returncode == 0, done.stdout + done.stderr
@@ -101,21 +94,21 @@ def test_perf_passes_an_unchanged_release_twice_in_a_row(repo):
     assert chart.startswith("<svg") and "p95 limit" in chart
 
 
-def test_perf_fails_a_release_with_150ms_more_latency(repo):
+def test_perf_fails_a_release_with_150ms_more_latency(staging):
+    repo = staging
+    assert repo.gates("perf", "--environment", "staging").returncode == 0  # the baseline
     set_fault(repo, "staging", ("FAULT_LATENCY_MS", "150"))
-    try:
-        done = repo.gates("perf", "--environment", "staging", check=False)
-        assert done.returncode == 1
-        regression = checks(repo, "perf-staging")["regression"]
-        assert not regression["passed"]
-        details = repo.report("perf-staging")["details"]["regression"]
-        assert details["p50_ms"] - details["baseline_p50_ms"] >= 140
-        assert details["p_value"] < 0.01
-    finally:
-        set_fault(repo, "staging")
+    done = repo.gates("perf", "--environment", "staging", check=False)
+    assert done.returncode == 1
+    regression = checks(repo, "perf-staging")["regression"]
+    assert not regression["passed"]
+    details = repo.report("perf-staging")["details"]["regression"]
+    assert details["p50_ms"] - details["baseline_p50_ms"] >= 140
+    assert details["p_value"] < 0.01
 
 
-def test_slo_passes_a_healthy_release(repo):
+def test_slo_passes_a_healthy_release(production):
+    repo = production
     done = repo.gates("slo", "--environment", "production", "--window", "2s")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "driving a synthetic probe" in done.stdout  # nothing else sends it traffic
@@ -123,24 +116,23 @@ def test_slo_passes_a_healthy_release(repo):
     assert slis["availability"]["sli"] == 1.0 and slis["availability"]["total"] >= 300
 
 
-def test_slo_fails_a_release_returning_errors(repo):
+def test_slo_fails_a_release_returning_errors(production):
+    repo = production
     set_fault(repo, "production", ("FAULT_ERROR_RATE", "0.05"))
-    try:
-        done = repo.gates("slo", "--environment", "production", "--window", "2s", check=False)
-        assert done.returncode == 1
-        found = checks(repo, "slo-production")
-        assert not found["Availability"]["passed"]
-        assert not found["Availability burn rate"]["passed"]
-        burn = repo.report("slo-production")["details"]["slis"]["availability"]["burn_rate"]
-        assert burn > 14.4
-    finally:
-        set_fault(repo, "production")
+    done = repo.gates("slo", "--environment", "production", "--window", "2s", check=False)
+    assert done.returncode == 1
+    found = checks(repo, "slo-production")
+    assert not found["Availability"]["passed"]
+    assert not found["Availability burn rate"]["passed"]
+    burn = repo.report("slo-production")["details"]["slis"]["availability"]["burn_rate"]
+    assert burn > 14.4
 
 
 @pytest.mark.parametrize(
     "gate, environment", [("smoke", "staging"), ("perf", "staging"), ("slo", "production")]
 )
-def test_unreachable_target_is_exit_3(repo, gate, environment):
+def test_unreachable_target_is_exit_3(scenario, gate, environment):
+    repo = deployed(scenario("A"), environment)
     repo.gates("down", "--environment", environment)
     done = repo.gates(gate, "--environment", environment, check=False)
     assert done.returncode == 3
