@@ -102,9 +102,10 @@ def time_sessions(args):
     for name, times in rows.items():
         cold = " / ".join(f"{t:.0f}" for t in times["cold"])
         warm = " / ".join(f"{t:.0f}" for t in times["warm"])
+        medians = [statistics.median(times[kind]) for kind in ("cold", "warm")]
         print(
-            f"| `nox -s {name}` | {cold} s | {warm} s | **{statistics.median(times['cold']):.0f} s**"
-            f" | **{statistics.median(times['warm']):.0f} s** | {times.get('failed', 0)} |"
+            f"| `nox -s {name}` | {cold} s | {warm} s | **{medians[0]:.0f} s** "
+            f"| **{medians[1]:.0f} s** | {times.get('failed', 0)} |"
         )
 
 
