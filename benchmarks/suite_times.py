@@ -73,6 +73,7 @@ class Clone:
         """Seconds the nox command took; a failed run is reported (its summary lines) and
         its time kept but marked, so a flaky suite still gets measured."""
         seconds, code = sh([self.nox, *args], self.path, self.env, self.log)
+        self.last_code = code
         if code != 0:
             lines = self.log.read_text(errors="replace").splitlines()
             failed = [line for line in lines if line.startswith(("FAILED", "ERROR"))]
