@@ -1,7 +1,8 @@
 """The delivery pipeline: one session per stage, each a thin call into ``python -m gates``.
 
 ``nox`` runs the default sessions in pipeline order; ``nox -s <stage>`` runs one;
-``nox -t tests`` runs the test suites and the coverage decision; ``nox -l`` lists them. Every session installs exactly what uv.lock pins.
+``nox -t tests`` runs the test suites and the coverage decision; ``nox -l`` lists them.
+Every session installs exactly what uv.lock pins.
 """
 
 import nox
