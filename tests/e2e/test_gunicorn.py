@@ -13,8 +13,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import HANG
 
-pytestmark = pytest.mark.e2e
-
 REQUESTS = 200
 
 

@@ -11,7 +11,6 @@ import pytest
 from advisory_db import FLASK_ADVISORY, make_advisory_db
 from pipeline_project import make_project
 
-pytestmark = pytest.mark.e2e  # real bandit and safety runs on real trees
 TIMEOUT = 300
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -14,7 +14,6 @@ from gates.deploy import probe
 from gates.ledger import Ledger
 from gates.load import ConstantRateLoad
 
-pytestmark = pytest.mark.e2e
 RATE = 60  # requests/s through the environment's port while it changes
 
 

@@ -12,8 +12,6 @@ import pytest
 
 from gates.ledger import Ledger
 
-pytestmark = pytest.mark.e2e
-
 
 def deployed(repo, *environments):
     """Release A live in each of ``environments`` (production forced: not what is tested)."""

@@ -9,7 +9,6 @@ import pytest
 
 from pipeline_project import make_project
 
-pytestmark = pytest.mark.e2e  # real linters and pytest runs on real trees
 TIMEOUT = 300
 
 

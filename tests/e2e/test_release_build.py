@@ -11,8 +11,6 @@ from conftest import HANG, Server, free_port
 from deploy_fixture import clone, no_container_engine
 from gates.release.install import InstallFailed, install
 
-pytestmark = pytest.mark.e2e
-
 
 def test_same_commit_twice_gives_identical_release(shared_releases, tmp_path):
     """A real build in a fresh clone equals the shared release A, built in another clone."""

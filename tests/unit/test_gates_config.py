@@ -39,7 +39,8 @@ def test_repository_config_is_valid():
     assert config.test.coverage_fail_under >= 90
     # the suites split the tests by cost; the coverage decision covers both
     assert set(config.test.suites) == {"test", "e2e"}
-    assert "not e2e" in config.test.suites["test"] and "e2e" in config.test.suites["e2e"]
+    assert config.test.suites["e2e"][0] == "tests/e2e"
+    assert "tests/e2e" not in config.test.suites["test"]
 
 
 def rewrite(path, old, new):

@@ -1,9 +1,5 @@
 """The failure drill end to end: bad config push, SLO detection, automatic rollback."""
 
-import pytest
-
-pytestmark = pytest.mark.e2e
-
 
 def test_drill_detects_rolls_back_and_records_it(scenario):
     repo = scenario("A")
