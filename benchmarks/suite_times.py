@@ -55,7 +55,8 @@ class Clone:
         self.env.pop("VIRTUAL_ENV", None)
         venv = self.path / ".venv"
         subprocess.run([python, "-m", "venv", str(venv)], check=True)
-        bootstrap = ["--require-hashes"] if "--hash" in self.bootstrap_text() else []
+        pinned = (self.path / "bootstrap-requirements.txt").read_text()
+        bootstrap = ["--require-hashes"] if "--hash" in pinned else []
         subprocess.run(
             [str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check",
              *bootstrap, "-r", "bootstrap-requirements.txt"],
@@ -65,9 +66,6 @@ class Clone:
             self.env["PATH"] = f"{venv / 'bin'}{os.pathsep}{self.env['PATH']}"
         self.nox = str(venv / "bin" / "nox")
         self.failures = 0
-
-    def bootstrap_text(self):
-        return (self.path / "bootstrap-requirements.txt").read_text()
 
     def run(self, *args):
         """Seconds the nox command took; a failed run is reported (its summary lines) and

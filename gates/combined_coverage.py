@@ -32,8 +32,12 @@ def suite_parts(config):
     return parts
 
 
+def combined_data(config):
+    return config.test.coverage_dir / ".coverage"
+
+
 def coverage(config, *args, echo=False):
-    data_file = config.test.coverage_dir / ".coverage"
+    data_file = combined_data(config)
     result = run_module(
         "coverage", [args[0], f"--data-file={data_file}", *args[1:]], config.root, echo=echo
     )
@@ -44,7 +48,7 @@ def coverage(config, *args, echo=False):
 
 def run(config, report, args):
     parts = suite_parts(config)
-    (config.test.coverage_dir / ".coverage").unlink(missing_ok=True)
+    combined_data(config).unlink(missing_ok=True)
     config.test.coverage_xml.unlink(missing_ok=True)
     coverage(config, "combine", *(str(directory) for directory in parts.values()))
     coverage(config, "xml", "--fail-under=0", "-o", str(config.test.coverage_xml))

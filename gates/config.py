@@ -137,7 +137,7 @@ class PytestConfig:
         if suite not in self.suites:
             raise ConfigError(
                 f"no {suite!r} suite in [{TABLE}.test] suites (configured: "
-                f"{', '.join(self.suites)}); add e.g. {suite} = [\"-m\", \"{suite}\"]"
+                f"{', '.join(self.suites)}); add e.g. {suite} = [\"tests/{suite}\"]"
             )
         return self.suites[suite]
 

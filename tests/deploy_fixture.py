@@ -174,29 +174,31 @@ class SharedReleases:
         self.root.mkdir(parents=True, exist_ok=True)
 
     def release_dir(self, name):
+        """The built release ``name``; built now, under its lock, if no worker built it yet.
+        A finished build is its clone's ``latest`` pointer, which the build gate writes last."""
         with FileLock(self.root / f"{name}.lock"):
-            built = self.root / f"{name}.release"
-            if not built.is_file():
-                release = self._build(name)
-                partial = built.with_suffix(".partial")
-                partial.write_text(str(release))
-                partial.replace(built)
-            return Path(built.read_text())
+            latest = self.root / name / ".pipeline" / "releases" / "latest"
+            if not latest.is_file():
+                self._build(name)
+            return latest.parent / latest.read_text().strip()
 
     def _build(self, name):
-        shutil.rmtree(self.root / name, ignore_errors=True)  # what a failed attempt left
         checkout = clone(self.root / name)
         pyproject = checkout.path / "pyproject.toml"
         pyproject.write_text(no_container_engine(pyproject.read_text()))
-        if VARIANTS[name]:
-            path, change, date = VARIANTS[name]
-            checkout.commit(path, change((checkout.path / path).read_text()), date)
-        return checkout.state / "releases" / checkout.build()
+        try:
+            if VARIANTS[name]:
+                path, change, date = VARIANTS[name]
+                checkout.commit(path, change((checkout.path / path).read_text()), date)
+            checkout.build()
+        except BaseException:
+            shutil.rmtree(checkout.path, ignore_errors=True)  # no half-built "latest" to reuse
+            raise
 
     def build_report(self, name):
         """The build gate's report from building ``name``."""
-        state = self.release_dir(name).parent.parent
-        return json.loads((state / "reports" / "build.json").read_text())
+        self.release_dir(name)
+        return Checkout(self.root / name).report("build")
 
     def copy_into(self, checkout, *names):
         """Copies of the named releases in the checkout's own store; {name: release id}."""

@@ -40,6 +40,11 @@ def head_commit(root, ref="HEAD"):
     return Commit(sha, epoch, dirty)
 
 
+# tarfile's "data" filter exists from Python 3.11.4; Debian 12's 3.11.2 lacks it, so members
+# are also checked here: regular files, directories and links that stay inside the tree.
+_DATA_FILTER = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+
+
 def export_tree(root, commit, destination):
     """Write the commit's files (exactly, nothing uncommitted) into ``destination``."""
     archive = _git(root, "archive", "--format=tar", commit.sha, binary=True)
@@ -47,11 +52,6 @@ def export_tree(root, commit, destination):
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(destination, members=_contained(tar, destination), **_DATA_FILTER)
     return destination
-
-
-# tarfile's "data" filter exists from Python 3.11.4; Debian 12's 3.11.2 lacks it, so members
-# are also checked here: regular files, directories and links that stay inside the tree.
-_DATA_FILTER = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
 
 
 def _contained(tar, destination):
