@@ -11,8 +11,6 @@ from gates.outcome import MeasurementError
 from gates.testsuite import read_coverage
 from gates.tools import run_module
 
-HELP = "combine every suite's coverage data; one threshold decision"
-
 
 def suite_parts(config):
     """{suite: its data directory}; MeasurementError naming the suites that left none."""

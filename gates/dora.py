@@ -22,13 +22,11 @@ from datetime import datetime, timedelta, timezone
 from gates.ledger import Ledger
 from gates.slo_objectives import seconds
 
-HELP = "DORA metrics from the ledger over a window, with their performance bands"
 HOUR, DAY, WEEK = 3600, 86400, 7 * 86400
 
 
 def add_arguments(parser):
     parser.add_argument("--window", default="30d", help="e.g. 7d, 30d, 12h (default 30d)")
-    parser.add_argument("--environment", default="production", help="default: production")
 
 
 def when(text):

@@ -19,11 +19,8 @@ from gates.outcome import GateError, MeasurementError
 from gates.release import store
 from gates.report import Report
 
-HELP = "failure drill: bad config push, SLO detection, automatic rollback, verified restore"
-
 
 def add_arguments(parser):
-    parser.add_argument("--environment", default="production", help="default: production")
     parser.add_argument(
         "--error-rate",
         type=float,

@@ -8,8 +8,6 @@ from typing import Callable
 from gates.outcome import MeasurementError
 from gates.tools import executable, run_tool
 
-HELP = "black --check and flake8 over the code; zizmor and actionlint over the workflows"
-
 
 def _lines_starting(prefix):
     return lambda run: sum(1 for line in run.output.splitlines() if line.startswith(prefix))

@@ -14,13 +14,10 @@ from gates.load import ConstantRateLoad
 from gates.outcome import ConfigError, MeasurementError
 from gates.target import live_target
 
-HELP = "open-loop load: latency percentiles, errors, regression vs the last good result"
-RECORDS_GATE = True
 PERCENTILES = (50, 90, 95, 99)
 
 
 def add_arguments(parser):
-    parser.add_argument("--environment", default="staging", help="default: staging")
     parser.add_argument("--duration", type=int, help="seconds of load (default from config)")
     parser.add_argument("--rate", type=int, help="requests per second (default from config)")
 

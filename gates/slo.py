@@ -22,13 +22,10 @@ from gates.load import ConstantRateLoad
 from gates.outcome import ConfigError, MeasurementError
 from gates.target import live_target
 
-HELP = "availability and latency SLIs over a window; error budget and burn rate"
-RECORDS_GATE = True
 PROBE_PATHS = ("/api/data", "/health")
 
 
 def add_arguments(parser):
-    parser.add_argument("--environment", default="production", help="default: production")
     parser.add_argument("--window", help="evaluation window, e.g. 30s or 15min")
     parser.add_argument(
         "--availability-target",

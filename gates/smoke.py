@@ -13,13 +13,7 @@ from gates import httpget
 from gates.outcome import MeasurementError
 from gates.target import live_target
 
-HELP = "call every endpoint of an environment and check each response's contract"
-RECORDS_GATE = True
 STARTUP_DEADLINE = 10.0
-
-
-def add_arguments(parser):
-    parser.add_argument("--environment", default="staging", help="default: staging")
 
 
 def fetch(port, path, deadline=STARTUP_DEADLINE):

@@ -8,20 +8,7 @@ from datetime import datetime
 from gates.deploy.environment import LIVE, Environment
 from gates.deploy.probe import get
 from gates.report import STEP_SUMMARY_ENV
-
-STAGES = (
-    ("lint", "lint"),
-    ("test", "test"),
-    ("e2e", "e2e"),
-    ("coverage", "coverage"),
-    ("security", "security"),
-    ("build", "build"),
-    ("deploy-staging", "deploy-staging"),
-    ("smoke", "smoke-staging"),
-    ("perf", "perf-staging"),
-    ("deploy-prod", "deploy-production"),
-    ("slo", "slo-production"),
-)
+from gates.stages import PIPELINE
 
 
 def key_figure(stage, report):
@@ -35,7 +22,7 @@ def key_figure(stage, report):
         return checks["coverage"]["measured"]
     if stage == "security":
         return "; ".join(f"{n}: {c['measured'].split(',')[0]}" for n, c in checks.items())
-    if stage in ("build", "deploy-staging", "deploy-prod"):
+    if stage in ("build", "deploy"):
         return f"release {details.get('release_id', '?')}" + (
             " (already live)" if details.get("noop") else ""
         )
@@ -79,15 +66,17 @@ def production_line(config):
 
 def run(config, args):
     lines = ["| stage | outcome | duration | key figure |", "|---|---|---|---|"]
-    for stage, name in STAGES:
-        path = config.reports_dir / f"{name}.json"
+    for step in PIPELINE:
+        if step.report is None:
+            continue
+        path = config.reports_dir / f"{step.report}.json"
         if not path.is_file():
-            lines.append(f"| {stage} | not run | | |")
+            lines.append(f"| {step.session} | not run | | |")
             continue
         report = json.loads(path.read_text())
         lines.append(
-            f"| {stage} | {report['outcome']} | {duration(report)} | "
-            f"{key_figure(stage, report)} |"
+            f"| {step.session} | {report['outcome']} | {duration(report)} | "
+            f"{key_figure(step.stage.name, report)} |"
         )
     text = "\n".join(lines) + f"\n\n{production_line(config)}\n"
     print(text)

@@ -13,7 +13,6 @@ import xml.etree.ElementTree as ET  # nosec B405
 from gates.outcome import ConfigError, MeasurementError
 from gates.tools import run_module
 
-HELP = "a pytest suite (its arguments from config); JUnit XML and coverage data"
 # pytest's exit codes that mean "ran and judged": 0 all passed, 1 something failed.
 JUDGED = {0, 1}
 PYTEST_USAGE_ERROR = 4

@@ -6,13 +6,6 @@ from gates.ledger import Ledger
 from gates.outcome import PASSED
 
 
-def add_parsers(commands):
-    status = commands.add_parser("status", help="what runs where: release, pid, health")
-    status.add_argument("--environment", help="one environment (default: all)")
-    down = commands.add_parser("down", help="stop an environment's server cleanly")
-    down.add_argument("--environment", required=True)
-
-
 def status(config, args):
     ledger = Ledger.open(config)
     names = [args.environment] if args.environment else list(config.environments)

@@ -20,15 +20,12 @@ from gates.outcome import FAILED, ConfigError, GateError
 from gates.release import store
 from gates.release.install import install
 
-HELP = "install a verified release into an environment and cut over with no failed request"
-
 
 class DeployFailed(GateError):
     exit_code = FAILED
 
 
 def add_arguments(parser):
-    parser.add_argument("--environment", required=True, help="e.g. staging or production")
     parser.add_argument(
         "--release",
         help="release id or 'latest' (default: latest; for an environment with promote_from, "

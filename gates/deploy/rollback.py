@@ -16,11 +16,8 @@ from gates.deploy.environment import Environment
 from gates.ledger import Ledger
 from gates.release import store
 
-HELP = "return an environment to its last good release (code and config), verified"
-
 
 def add_arguments(parser):
-    parser.add_argument("--environment", required=True, help="e.g. production")
     parser.add_argument("--reason", required=True, help="why (recorded in the ledger)")
 
 

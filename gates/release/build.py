@@ -35,7 +35,6 @@ from gates.release.store import (
 )
 from gates.tools import executable, run_tool, uv_binary
 
-HELP = "reproducible release: wheel, locked wheelhouse, SBOM, manifest; image if an engine runs"
 REQUIREMENT = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", re.M)
 
 

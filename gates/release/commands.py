@@ -8,8 +8,7 @@ from gates.release import store
 from gates.release.install import install
 
 
-def add_parser(commands):
-    parser = commands.add_parser("release", help="list, show, verify or install built releases")
+def add_arguments(parser):
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     actions.add_parser("list", help="releases on disk, newest first")
     for name, text in (

@@ -9,7 +9,6 @@ from gates.security import bandit_scan, dependency_audit, policy, sarif
 from gates.report import markdown_cell
 from gates.security.findings import BELOW_THRESHOLD, FAILING, WAIVED
 
-HELP = "bandit + safety (locked runtime deps), one fail-closed policy; SARIF"
 MAX_TABLE_ROWS = 100
 
 

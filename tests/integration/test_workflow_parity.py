@@ -11,22 +11,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from gates import stages
+
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / ".github" / "workflows" / "ci-cd.yml"
-PIPELINE = (
-    "lint",
-    "test",
-    "e2e",
-    "coverage",
-    "security",
-    "build",
-    "deploy-staging",
-    "smoke",
-    "perf",
-    "deploy-prod",
-    "slo",
-    "rollback",
-)
+# The pipeline's order as the registry declares it; the workflow's recovery path besides.
+PIPELINE = tuple(step.session for step in stages.PIPELINE) + stages.WORKFLOW_ONLY
 BOOTSTRAP = "python -m pip install -r bootstrap-requirements.txt"
 NOX_CALL = re.compile(r"^nox -s ([a-z][a-z0-9-]*)(?: -- .*)?$")
 

@@ -1,0 +1,27 @@
+"""``gates config``: validate the pipeline configuration and print it, or its JSON Schema."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+from typing import TYPE_CHECKING
+
+from gates.config import load_config
+from gates.outcome import PASSED
+
+if TYPE_CHECKING:
+    from gates.config import PipelineConfig
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--schema",
+        action="store_true",
+        help="print the JSON Schema of the [tool.pipeline] table (for editors), not the config",
+    )
+
+
+def run(config: PipelineConfig | None, args: argparse.Namespace) -> int:
+    print(json.dumps(asdict(load_config(args.config)), indent=2, default=str))
+    return PASSED

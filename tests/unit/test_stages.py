@@ -1,0 +1,62 @@
+"""The stage registry: one declaration per stage, read by the CLI, the noxfile and summary."""
+
+import subprocess
+import sys
+
+import pytest
+
+from gates import cli, stages
+
+
+@pytest.mark.parametrize("stage", stages.STAGES, ids=lambda s: s.name)
+def test_every_entry_point_the_registry_names_exists(stage):
+    assert callable(cli.entry_point(stage.run))
+    if stage.arguments:
+        assert callable(cli.entry_point(stage.arguments))
+
+
+def test_names_are_unique_at_every_layer():
+    names = [s.name for s in stages.STAGES]
+    sessions = [s.name for s in stages.sessions()]
+    assert len(set(names)) == len(names)
+    assert len(set(sessions)) == len(sessions)
+
+
+def test_a_session_bound_to_an_environment_has_the_name_of_its_report():
+    deploy = {s.name: s for s in stages.sessions()}["deploy-production"]
+    assert deploy.gates_args([]) == ["deploy", "--environment", "production"]
+    step = [s for s in stages.PIPELINE if s.session == "deploy-production"][0]
+    assert step.report == "deploy-production"
+
+
+def test_posargs_reach_the_tool_after_a_double_dash_only_where_declared():
+    by_name = {s.name: s for s in stages.sessions()}
+    assert by_name["test"].gates_args(["-k", "x"]) == ["test", "--", "-k", "x"]
+    assert by_name["perf"].gates_args(["--rate", "9"]) == ["perf", "--rate", "9"]
+    assert by_name["rollback"].gates_args([])[:3] == ["rollback", "--environment", "production"]
+
+
+def test_every_pipeline_step_is_a_session():
+    sessions = {s.name for s in stages.sessions()}
+    assert [s.session for s in stages.PIPELINE if s.session not in sessions] == []
+
+
+def test_the_registry_needs_nothing_outside_the_standard_library():
+    # The noxfile imports it before any session has installed the project's dependencies.
+    code = (
+        "import sys; before = set(sys.modules); import gates.stages; "
+        "print(sorted(m for m in set(sys.modules) - before "
+        "if m.split('.')[0] not in sys.stdlib_module_names))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "['gates', 'gates.stages']"
+
+
+def test_an_environment_stage_reports_under_its_environment(tmp_path, capsys):
+    from pipeline_project import make_project
+
+    config = make_project(tmp_path)
+    assert cli.main(["--config", str(config), "smoke", "--environment", "nowhere"]) == 2
+    assert (tmp_path / ".pipeline" / "reports" / "smoke-nowhere.json").is_file()
