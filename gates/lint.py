@@ -1,4 +1,9 @@
-"""The lint gate: black and flake8 over the code; zizmor and actionlint over the workflows."""
+"""The lint gate: black, flake8 and mypy over the code; zizmor and actionlint over the workflows.
+
+mypy takes its targets and strictness from the project's own ``[tool.mypy]`` table (``files``,
+``strict``, overrides), the way a developer runs it; paths after ``--`` replace the targets.
+A project without mypy targets is not "clean": mypy exits 2 and the gate could not measure.
+"""
 
 import json
 import sys
@@ -11,6 +16,10 @@ from gates.tools import executable, run_tool
 
 def _lines_starting(prefix):
     return lambda run: sum(1 for line in run.output.splitlines() if line.startswith(prefix))
+
+
+def _lines_containing(text):
+    return lambda run: sum(1 for line in run.output.splitlines() if text in line)
 
 
 def _nonblank_lines(run):
@@ -51,6 +60,7 @@ class Linter:
     finding_codes: frozenset  # exit codes meaning "ran and found problems"
     count: Callable  # ToolRun -> number of findings
     json_output: bool = False
+    own_targets: str = ""  # where the tool reads its default targets, if not from our paths
 
     def run(self, targets, cwd):
         result = run_tool(
@@ -84,6 +94,13 @@ PYTHON_LINTERS = (
         frozenset({1}),
         _nonblank_lines,
     ),
+    Linter(
+        "mypy",
+        lambda paths: [sys.executable, "-m", "mypy", *paths],
+        frozenset({1}),
+        _lines_containing(": error:"),
+        own_targets="[tool.mypy] files",
+    ),
 )
 WORKFLOW_LINTERS = (
     # --offline: no GitHub API calls; exit 10-14 is "findings" by highest severity.
@@ -116,14 +133,18 @@ def workflow_files(config):
 
 def run(config, report, args):
     """Lint the paths after ``--`` (default: the configured ones); every linter always runs."""
-    paths = list(args.passthrough or config.lint.paths)
-    jobs = [(linter, paths) for linter in PYTHON_LINTERS]
-    if not args.passthrough:
+    given = list(args.passthrough)
+    jobs = [
+        (linter, given or ([] if linter.own_targets else list(config.lint.paths)))
+        for linter in PYTHON_LINTERS
+    ]
+    if not given:
         workflows = workflow_files(config)
         jobs += [(linter, workflows) for linter in WORKFLOW_LINTERS]
     for linter, targets in jobs:
         result, count = linter.run(targets, config.root)
-        report.add(linter.name, count == 0, f"{count} finding(s)", "0 findings", " ".join(targets))
+        source = " ".join(targets) or linter.own_targets
+        report.add(linter.name, count == 0, f"{count} finding(s)", "0 findings", source)
         report.details[linter.name] = {"exit_code": result.returncode, "output": result.tail(50)}
         if count and linter.json_output:
             print(f"{linter.name} findings:\n{result.tail(50)}")

@@ -26,6 +26,9 @@ fail_under = {fail_under}
 
 [tool.pytest.ini_options]
 testpaths = ["tests"]
+
+[tool.mypy]
+files = ["mini.py"]
 """
 
 MODULE = """\

@@ -121,7 +121,13 @@ def test_lint_gate_passes_clean_code(tmp_path):
     config = make_project(tmp_path)
     done = gates(config, "lint")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert set(checks(report(config, "lint"))) == {"black", "flake8", "zizmor", "actionlint"}
+    assert set(checks(report(config, "lint"))) == {
+        "black",
+        "flake8",
+        "mypy",
+        "zizmor",
+        "actionlint",
+    }
 
 
 def test_lint_gate_fails_on_formatting_and_style_and_runs_both(tmp_path):
@@ -132,6 +138,26 @@ def test_lint_gate_fails_on_formatting_and_style_and_runs_both(tmp_path):
     assert found["black"]["measured"] == "1 finding(s)"
     assert not found["flake8"]["passed"]
     assert "F401" in report(config, "lint")["details"]["flake8"]["output"]
+
+
+def test_lint_gate_fails_on_a_wrong_type(tmp_path):
+    wrong = 'def double(x: int) -> int:\n    return "two" * x\n'
+    config = make_project(tmp_path, module=wrong)
+    done = gates(config, "lint")
+    assert done.returncode == 1
+    found = checks(report(config, "lint"))
+    assert found["black"]["passed"] and found["flake8"]["passed"]
+    assert not found["mypy"]["passed"] and found["mypy"]["source"] == "[tool.mypy] files"
+    output = report(config, "lint")["details"]["mypy"]["output"]
+    assert 'mini.py:2: error: Incompatible return value type (got "str", expected "int")' in output
+
+
+def test_lint_gate_without_mypy_targets_could_not_measure(tmp_path):
+    config = make_project(tmp_path)
+    config.write_text(config.read_text().replace('[tool.mypy]\nfiles = ["mini.py"]\n', ""))
+    done = gates(config, "lint")
+    assert done.returncode == 3
+    assert "mypy exited 2 without judging the code" in done.stderr
 
 
 INJECTABLE_WORKFLOW = """\
