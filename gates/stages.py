@@ -269,3 +269,31 @@ def sessions() -> list[Session]:
         for stage in STAGES
         for name, environment in stage.session_names()
     ]
+
+
+def markdown_table() -> str:
+    """The registry as the Markdown table docs/architecture.md carries (a test keeps it equal)."""
+    order = {step.session: str(n) for n, step in enumerate(PIPELINE, 1)}
+    rows = [
+        "| step of `nox` | gates command | nox session(s) | report(s) | `--environment` "
+        "| records a gate | installs | what it does |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for stage in STAGES:
+        names = [name for name, _ in stage.session_names()]
+        option = stage.environment
+        if not stage.writes_report:
+            reports = "—"
+        elif stage.sessions:
+            reports = ", ".join(f"`{stage.report_name(env)}`" for env in stage.sessions)
+        elif option is not None:
+            reports = f"`{stage.name}-<environment>`"
+        else:
+            reports = f"`{stage.name}`"
+        steps = ", ".join(order[n] for n in names if n in order) or "—"
+        rows.append(
+            f"| {steps} | `{stage.name}` | {', '.join(f'`{n}`' for n in names)} | {reports} "
+            f"| {option.describe() if option else '—'} | {'yes' if stage.records_gate else '—'} "
+            f"| `{stage.group}` | {stage.help} |"
+        )
+    return "\n".join(rows) + "\n"

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -60,3 +61,8 @@ def test_an_environment_stage_reports_under_its_environment(tmp_path, capsys):
     config = make_project(tmp_path)
     assert cli.main(["--config", str(config), "smoke", "--environment", "nowhere"]) == 2
     assert (tmp_path / ".pipeline" / "reports" / "smoke-nowhere.json").is_file()
+
+
+def test_the_architecture_doc_carries_the_registry_table():
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "architecture.md").read_text()
+    assert stages.markdown_table() in doc
