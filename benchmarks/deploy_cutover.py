@@ -13,36 +13,32 @@ wall time (install, pre-flight, handover, verification); rollback time is `gates
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the tests' gates CLI runner
 
 from gates.config import load_config  # noqa: E402
 from gates.deploy import probe  # noqa: E402
 from gates.load import ConstantRateLoad  # noqa: E402
+from support.gates_cli import run_gates  # noqa: E402
 
 
-def gates(state, *args):
+def gates(state: Path, *args: str) -> float:
     started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "gates", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "PIPELINE_STATE_DIR": str(state)},
-    )
+    done = run_gates(None, *args, state_dir=state, timeout=600)
     if done.returncode != 0:
         sys.exit(f"gates {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
     return time.monotonic() - started
 
 
-def under_load(port, rate, action):
+def under_load(port: int, rate: float, action: Callable[[], float]) -> tuple[float, int, int]:
     load = ConstantRateLoad(port, rate=rate).start()
     time.sleep(1.0)
     seconds = action()
@@ -51,7 +47,7 @@ def under_load(port, rate, action):
     return seconds, len(result.failures), len(result.samples)
 
 
-def main():
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--rate", type=float, default=100.0)
@@ -60,16 +56,16 @@ def main():
     if probe.get("/health", port=port).status:
         sys.exit(f"something already answers on 127.0.0.1:{port}; stop it (nox -s down)")
 
-    with tempfile.TemporaryDirectory(prefix="bench-deploy-") as state:
-        state = Path(state)
-        ids = {}
+    with tempfile.TemporaryDirectory(prefix="bench-deploy-") as directory:
+        state = Path(directory)
+        ids: dict[str, str] = {}
         for name, ref in (("A", "HEAD"), ("B", "HEAD~1")):
             gates(state, "build", "--ref", ref)
             ids[name] = json.loads((state / "reports" / "build.json").read_text())["details"][
                 "release_id"
             ]
         first = gates(state, "deploy", "--environment", "staging", "--release", ids["A"])
-        rows = []
+        rows: list[tuple[int, tuple[float, int, int], tuple[float, int, int]]] = []
         try:
             for round_ in range(1, args.rounds + 1):
                 deploy = under_load(

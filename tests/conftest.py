@@ -1,18 +1,27 @@
-"""Fixtures: the Flask app and client (in-process), and real gunicorn servers on 127.0.0.1."""
+"""Fixtures and pytest settings only; the helpers they use live in ``support`` (and beside this
+file: ``deploy_fixture``, ``pipeline_project``, ``advisory_db``), imported normally.
+
+Fixtures: the Flask app and client (in-process), real gunicorn servers on 127.0.0.1, the gates
+CLI runner, and end-to-end scenarios (clones of this repository with their own releases).
+"""
 
 import logging
 import os
-import random
-import signal
-import socket
 import subprocess
 import sys
-import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
-import requests
+from flask import Flask
+from flask.testing import FlaskClient
 from hypothesis import HealthCheck, settings
 
+from deploy_fixture import Checkout, SharedReleases
+from deploy_fixture import scenario as make_scenario
+from support.gates_cli import run_gates
+from support.ports import free_port
+from support.servers import Server
 from techcorp_api import create_app
 from techcorp_api.logs import ACCESS_LOGGER, SERVICE_LOGGER, JsonFormatter
 
@@ -20,35 +29,30 @@ from techcorp_api.logs import ACCESS_LOGGER, SERVICE_LOGGER, JsonFormatter
 settings.register_profile("suite", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("suite")
 
-# Bounds on hangs, generous enough for a machine busy with other work; never latency limits.
-START_TIMEOUT = 60.0
-STOP_TIMEOUT = 30.0
-HANG = 10.0
-
 
 @pytest.fixture
-def app():
+def app() -> Flask:
     return create_app({"ENVIRONMENT": "test", "APP_VERSION": "9.9.9-test"})
 
 
 @pytest.fixture
-def client(app):
+def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
 class LineCollector(logging.Handler):
     """Keeps formatted log lines in memory."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
-        self.lines = []
+        self.lines: list[str] = []
         self.setFormatter(JsonFormatter())
 
-    def emit(self, record):
+    def emit(self, record: logging.LogRecord) -> None:
         self.lines.append(self.format(record))
 
 
-def collect_lines(logger_name):
+def collect_lines(logger_name: str) -> Iterator[list[str]]:
     collector = LineCollector()
     logger = logging.getLogger(logger_name)
     logger.addHandler(collector)
@@ -57,93 +61,23 @@ def collect_lines(logger_name):
 
 
 @pytest.fixture
-def access_lines():
+def access_lines() -> Iterator[list[str]]:
     """JSON lines the access log writes during the test."""
     yield from collect_lines(ACCESS_LOGGER)
 
 
 @pytest.fixture
-def service_lines():
+def service_lines() -> Iterator[list[str]]:
     """JSON lines the service's own logger writes during the test."""
     yield from collect_lines(SERVICE_LOGGER)
 
 
-# Ports for the servers tests start: below the kernel's ephemeral range (32768 and up on
-# Linux, 49152 and up on macOS), so no client connection can take one between choosing and
-# binding it, and split between xdist workers, so two workers never choose the same one.
-PORTS = range(20000, 32768)
-_handed_out = set()
-
-
-def free_port():
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:])
-    share = len(PORTS) // workers
-    first = PORTS.start + worker * share
-    start = random.randrange(share)
-    for offset in range(share):
-        port = first + (start + offset) % share
-        if port in _handed_out:
-            continue
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        _handed_out.add(port)
-        return port
-    raise RuntimeError(f"no free port in {first}-{first + share - 1}")
-
-
-class Server:
-    """A gunicorn master this test started; stopped by its own pid."""
-
-    def __init__(self, process, base_url, log_path):
-        self.process = process
-        self.base_url = base_url
-        self.log_path = log_path
-
-    @property
-    def pid(self):
-        return self.process.pid
-
-    def url(self, path):
-        return self.base_url + path
-
-    def log(self):
-        return self.log_path.read_text(errors="replace")
-
-    def wait_ready(self, timeout=START_TIMEOUT):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"gunicorn exited {self.process.returncode}:\n{self.log()}")
-            try:
-                if requests.get(self.url("/ready"), timeout=HANG).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass  # not listening yet, or too busy to answer: ask again
-            time.sleep(0.1)
-        raise AssertionError(f"gunicorn not ready within {timeout} s:\n{self.log()}")
-
-    def stop(self):
-        if self.process.poll() is None:
-            os.kill(self.pid, signal.SIGTERM)
-            try:
-                self.process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                # The session holds the master and its workers: end them all.
-                os.killpg(self.pid, signal.SIGKILL)
-                self.process.wait(STOP_TIMEOUT)
-        return self.process.returncode
-
-
 @pytest.fixture
-def gunicorn_server(tmp_path):
+def gunicorn_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     """Factory: start ``python -m techcorp_api`` on a free loopback port; stops it afterwards."""
-    started = []
+    started: list[Server] = []
 
-    def start(*args, env=None, wait=True):
+    def start(*args: str, env: dict[str, str] | None = None, wait: bool = True) -> Server:
         port = free_port()
         log_path = tmp_path / f"gunicorn-{port}.log"
         environ = {
@@ -170,25 +104,28 @@ def gunicorn_server(tmp_path):
         server.stop()
 
 
-@pytest.fixture(scope="session")
-def shared_releases(tmp_path_factory, worker_id):
-    """Releases built once per test run (shared by all xdist workers), see deploy_fixture."""
-    from deploy_fixture import SharedReleases
+@pytest.fixture
+def gates() -> Callable[..., "subprocess.CompletedProcess[str]"]:
+    """``gates(config_path, *args, env=, state_dir=, cwd=, timeout=, check=)``: runs
+    ``python -m gates`` as a subprocess; see ``support.gates_cli.run_gates``."""
+    return run_gates
 
+
+@pytest.fixture(scope="session")
+def shared_releases(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> SharedReleases:
+    """Releases built once per test run (shared by all xdist workers), see deploy_fixture."""
     base = tmp_path_factory.getbasetemp()
     return SharedReleases(base if worker_id == "master" else base.parent)
 
 
 @pytest.fixture
-def scenario(tmp_path, shared_releases):
+def scenario(tmp_path: Path, shared_releases: SharedReleases) -> Iterator[Callable[..., Checkout]]:
     """Factory: a clone with its own ports and copies of the named releases; afterwards every
     environment it started is stopped (`gates down`, then by pid) and checked gone."""
-    from deploy_fixture import scenario as make
+    made: list[Checkout] = []
 
-    made = []
-
-    def start(*names):
-        made.append(make(tmp_path / f"repo{len(made)}", shared_releases, *names))
+    def start(*names: str) -> Checkout:
+        made.append(make_scenario(tmp_path / f"repo{len(made)}", shared_releases, *names))
         return made[-1]
 
     yield start

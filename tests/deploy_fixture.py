@@ -10,15 +10,18 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from filelock import FileLock
 
-from conftest import free_port
+from support.gates_cli import popen_gates, run_gates
+from support.ports import free_port
+from support.timeouts import GATES_TIMEOUT
 
 ROOT = Path(__file__).resolve().parent.parent
-TIMEOUT = 600
+TIMEOUT = GATES_TIMEOUT
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Test",
     "GIT_AUTHOR_EMAIL": "test@example.invalid",
@@ -27,7 +30,13 @@ GIT_ENV = {
 }
 
 
-def run(argv, cwd, env=None, check=True, timeout=TIMEOUT):
+def run(
+    argv: list[str],
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    check: bool = True,
+    timeout: float = TIMEOUT,
+) -> "subprocess.CompletedProcess[str]":
     done = subprocess.run(
         argv,
         cwd=cwd,
@@ -44,32 +53,27 @@ def run(argv, cwd, env=None, check=True, timeout=TIMEOUT):
 class Checkout:
     """This tree's gates, run against a clone with its own state directory."""
 
-    def __init__(self, path):
+    def __init__(self, path: Path) -> None:
         self.path = path
         self.state = path / ".pipeline"
-        self.releases = {}
+        self.releases: dict[str, str] = {}
+        self.ports: dict[str, int] = {}
 
-    def gates_argv(self, *args):
-        return [sys.executable, "-m", "gates", "--config", str(self.path / "pyproject.toml"), *args]
-
-    def gates(self, *args, check=True, timeout=TIMEOUT):
-        env = {"PIPELINE_STATE_DIR": str(self.state)}
-        return run(self.gates_argv(*args), ROOT, env, check, timeout)
-
-    def popen(self, *args):
-        return subprocess.Popen(
-            self.gates_argv(*args),
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, "PIPELINE_STATE_DIR": str(self.state)},
+    def gates(
+        self, *args: str, check: bool = True, timeout: float = TIMEOUT
+    ) -> "subprocess.CompletedProcess[str]":
+        config = self.path / "pyproject.toml"
+        return run_gates(
+            config, *args, env=GIT_ENV, state_dir=self.state, cwd=ROOT, timeout=timeout, check=check
         )
 
-    def report(self, stage):
+    def popen(self, *args: str) -> "subprocess.Popen[str]":
+        return popen_gates(self.path / "pyproject.toml", *args, state_dir=self.state, cwd=ROOT)
+
+    def report(self, stage: str) -> Any:
         return json.loads((self.state / "reports" / f"{stage}.json").read_text())
 
-    def commit(self, path, text, date):
+    def commit(self, path: str, text: str, date: str) -> None:
         """Commit ``text`` to ``path`` (only that file; test config stays uncommitted)."""
         (self.path / path).write_text(text)
         run(
@@ -78,23 +82,24 @@ class Checkout:
             env={"GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date},
         )
 
-    def build(self):
+    def build(self) -> str:
         self.gates("build")
-        return self.report("build")["details"]["release_id"]
+        release_id: str = self.report("build")["details"]["release_id"]
+        return release_id
 
-    def port(self, environment):
+    def port(self, environment: str) -> int:
         return self.ports[environment]
 
-    def masters(self, environment):
+    def masters(self, environment: str) -> list[dict[str, Any]]:
         run_dir = self.state / "environments" / environment / "run"
-        found = []
+        found: list[dict[str, Any]] = []
         for record in run_dir.glob("master-*.json"):
             data = json.loads(record.read_text())
             if Path(f"/proc/{data['pid']}").exists():
                 found.append(data)
         return found
 
-    def kill_leftovers(self):
+    def kill_leftovers(self) -> None:
         """Last resort after `gates down`: end masters this checkout started, by pid."""
         for environment in ("staging", "production"):
             for data in self.masters(environment):
@@ -103,7 +108,7 @@ class Checkout:
                     os.killpg(data["pid"], signal.SIGKILL)
 
 
-def configure(checkout):
+def configure(checkout: Checkout) -> None:
     """Free ports for both environments, short perf runs, no container image."""
     pyproject = checkout.path / "pyproject.toml"
     text = no_container_engine(pyproject.read_text())
@@ -117,19 +122,19 @@ def configure(checkout):
     pyproject.write_text(text)
 
 
-def no_container_engine(text):
+def no_container_engine(text: str) -> str:
     """Test builds never depend on whichever container engine the machine happens to have."""
     return text.replace('container_engine = "auto"', 'container_engine = "none"')
 
 
-def clone(directory):
+def clone(directory: Path) -> Checkout:
     run(["git", "clone", "--quiet", str(ROOT), str(directory)], ROOT)
     return Checkout(directory)
 
 
 FACTORY = "app/src/techcorp_api/factory.py"
 # Release name -> (path, change(text), commit date) committed on top of HEAD; A is HEAD.
-VARIANTS = {
+VARIANTS: dict[str, tuple[str, Callable[[str], str], str] | None] = {
     "A": None,
     # a later commit that changes the release's content
     "B": ("app/README.md", lambda text: "release B\n", "2030-01-01T00:00:00+00:00"),
@@ -168,12 +173,12 @@ class SharedReleases:
     ``verify()`` (which every deploy runs) make the reuse safe.
     """
 
-    def __init__(self, root):
+    def __init__(self, root: Path) -> None:
         head = run(["git", "rev-parse", "HEAD"], ROOT).stdout.strip()
         self.root = root / f"releases-{head[:12]}"
         self.root.mkdir(parents=True, exist_ok=True)
 
-    def release_dir(self, name):
+    def release_dir(self, name: str) -> Path:
         """The built release ``name``; built now, under its lock, if no worker built it yet.
         A finished build is its clone's ``latest`` pointer, which the build gate writes last."""
         with FileLock(self.root / f"{name}.lock"):
@@ -182,25 +187,26 @@ class SharedReleases:
                 self._build(name)
             return latest.parent / latest.read_text().strip()
 
-    def _build(self, name):
+    def _build(self, name: str) -> None:
         checkout = clone(self.root / name)
         pyproject = checkout.path / "pyproject.toml"
         pyproject.write_text(no_container_engine(pyproject.read_text()))
         try:
-            if VARIANTS[name]:
-                path, change, date = VARIANTS[name]
+            variant = VARIANTS[name]
+            if variant:
+                path, change, date = variant
                 checkout.commit(path, change((checkout.path / path).read_text()), date)
             checkout.build()
         except BaseException:
             shutil.rmtree(checkout.path, ignore_errors=True)  # no half-built "latest" to reuse
             raise
 
-    def build_report(self, name):
+    def build_report(self, name: str) -> Any:
         """The build gate's report from building ``name``."""
         self.release_dir(name)
         return Checkout(self.root / name).report("build")
 
-    def copy_into(self, checkout, *names):
+    def copy_into(self, checkout: Checkout, *names: str) -> dict[str, str]:
         """Copies of the named releases in the checkout's own store; {name: release id}."""
         releases = checkout.state / "releases"
         releases.mkdir(parents=True, exist_ok=True)
@@ -212,7 +218,7 @@ class SharedReleases:
         return checkout.releases
 
 
-def scenario(directory, shared, *names):
+def scenario(directory: Path, shared: SharedReleases, *names: str) -> Checkout:
     """A clone with its own ports and state, holding copies of the named shared releases."""
     checkout = clone(directory)
     configure(checkout)

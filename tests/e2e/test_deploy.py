@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from conftest import HANG
 from gates.deploy import probe
 from gates.ledger import Ledger
 from gates.load import ConstantRateLoad
+from support.timeouts import HANG
 
 RATE = 60  # requests/s through the environment's port while it changes
 

@@ -2,14 +2,13 @@
 
 import json
 import os
-import subprocess
-import sys
 from datetime import date, timedelta
 
 import pytest
 
 from advisory_db import FLASK_ADVISORY, make_advisory_db
 from pipeline_project import make_project
+from support.gates_cli import run_gates
 
 TIMEOUT = 300
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -41,11 +40,11 @@ def project(tmp_path, module=None, security="", requirements="flask==1.0\n", adv
 def security_gate(config, *args, env=None, requirements=True):
     """``python -m gates security --offline`` with the project's test database."""
     root = config.parent
-    argv = [sys.executable, "-m", "gates", "--config", str(config), "security", *args]
+    argv = ["security", *args]
     if requirements:
         argv += ["--requirements", str(root / "requirements.txt")]
-    environ = {**os.environ, "PIPELINE_SAFETY_DB": str(root / "advisories"), **(env or {})}
-    return subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT, env=environ)
+    environ = {"PIPELINE_SAFETY_DB": str(root / "advisories"), **(env or {})}
+    return run_gates(config, *argv, env=environ, timeout=TIMEOUT)
 
 
 def security_report(config):
@@ -239,13 +238,14 @@ def test_repository_lock_is_audited_through_uv_export(tmp_path):
     db = make_advisory_db(
         tmp_path / "db", {"werkzeug": [("90002", None, "<99", "test advisory for werkzeug")]}
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "gates", "security", "--offline"],
+    done = run_gates(
+        None,
+        "security",
+        "--offline",
         cwd=ROOT,
-        capture_output=True,
-        text=True,
+        env={"PIPELINE_SAFETY_DB": str(db)},
+        state_dir=tmp_path,
         timeout=TIMEOUT,
-        env={**os.environ, "PIPELINE_SAFETY_DB": str(db), "PIPELINE_STATE_DIR": str(tmp_path)},
     )
     assert done.returncode == 1, done.stdout + done.stderr
     data = json.loads((tmp_path / "reports" / "security.json").read_text())

@@ -2,28 +2,16 @@
 miniature project."""
 
 import json
-import subprocess
-import sys
+from functools import partial
 
 import pytest
 
 from pipeline_project import make_project
+from support.gates_cli import run_gates
 
 TIMEOUT = 300
 
-
-def gates(config_path, *args, env=None):
-    """Run ``python -m gates --config <path> args`` the way nox does."""
-    import os
-
-    done = subprocess.run(
-        [sys.executable, "-m", "gates", "--config", str(config_path), *args],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        env={**os.environ, **(env or {})},
-    )
-    return done
+gates = partial(run_gates, timeout=TIMEOUT)
 
 
 def report(config_path, stage):

@@ -11,7 +11,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import HANG
+from support.timeouts import HANG
 
 REQUESTS = 200
 

@@ -7,9 +7,11 @@ import subprocess
 import pytest
 import requests
 
-from conftest import HANG, Server, free_port
 from deploy_fixture import clone, no_container_engine
 from gates.release.install import InstallFailed, install
+from support.ports import free_port
+from support.servers import Server
+from support.timeouts import HANG
 
 
 def test_same_commit_twice_gives_identical_release(shared_releases, tmp_path):

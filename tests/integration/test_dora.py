@@ -1,8 +1,6 @@
 """DORA metrics from a ledger with known events: every figure checked."""
 
 import json
-import subprocess
-import sys
 from datetime import datetime, timezone
 
 import pytest
@@ -94,34 +92,18 @@ def test_bands(value, limits, better, expected):
     assert band(value, limits, better) == expected
 
 
-def test_command_prints_table_and_writes_json(tmp_path):
+def test_command_prints_table_and_writes_json(tmp_path, gates):
     from pipeline_project import make_project
 
     config = make_project(tmp_path)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gates",
-            "--config",
-            str(config),
-            "dora",
-            "--window",
-            "7d",
-            "--environment",
-            "staging",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = gates(config, "dora", "--window", "7d", "--environment", "staging", timeout=60)
     assert done.returncode == 0, done.stderr
     assert "deployment frequency" in done.stdout and "no data" in done.stdout
     report = json.loads((tmp_path / ".pipeline" / "reports" / "dora-staging.json").read_text())
     assert report["details"]["window_days"] == 7
 
 
-def test_rehearsal_summary_reads_every_stage_report(tmp_path):
+def test_rehearsal_summary_reads_every_stage_report(tmp_path, gates):
     from pipeline_project import make_project
     from gates.report import Report
 
@@ -136,12 +118,7 @@ def test_rehearsal_summary_reads_every_stage_report(tmp_path):
     broken = Report("security")
     broken.fail(3, "bandit exited 2: boom")
     broken.write(reports)
-    done = subprocess.run(
-        [sys.executable, "-m", "gates", "--config", str(config), "summary"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = gates(config, "summary", timeout=60)
     assert done.returncode == 0, done.stderr
     assert "| test | passed |" in done.stdout and "3 passed, 0 failed" in done.stdout
     assert "| coverage | passed |" in done.stdout and "95.00% over test + e2e" in done.stdout

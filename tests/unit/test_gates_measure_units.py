@@ -215,26 +215,9 @@ def test_endpoint_mix_is_interleaved_by_weight():
     assert perf.mix({"/a": 3, "/b": 1}) == ("/a", "/b", "/a", "/a")
 
 
-def test_perf_refuses_a_zero_rate_before_looking_for_a_target(tmp_path):
-    import subprocess
-    import sys
-
+def test_perf_refuses_a_zero_rate_before_looking_for_a_target(tmp_path, gates):
     from pipeline_project import make_project
 
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gates",
-            "--config",
-            str(make_project(tmp_path)),
-            "perf",
-            "--rate",
-            "0",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = gates(make_project(tmp_path), "perf", "--rate", "0", timeout=60)
     assert done.returncode == 2
     assert "--rate and --duration must be whole numbers of at least 1" in done.stderr

@@ -1,0 +1,13 @@
+"""Plain helper modules for the tests, imported normally (``from support.ports import free_port``).
+
+pytest (import mode ``prepend``, its default) puts ``tests/`` on ``sys.path`` when it loads
+``tests/conftest.py``, because ``tests/`` has no ``__init__.py``; so this package, like
+``pipeline_project`` and ``deploy_fixture`` beside it, is importable from every test and from
+``conftest.py``. Benchmarks add ``tests/`` to ``sys.path`` themselves. ``conftest.py`` holds only
+fixtures and settings and is never imported as a module (pytest's docs advise against it).
+
+- ``timeouts``: bounds on hangs (never latency limits).
+- ``ports``: free loopback ports for the servers tests start, split between xdist workers.
+- ``servers``: ``Server``, a gunicorn master a test started and stops by its own pid.
+- ``gates_cli``: the one runner of ``python -m gates`` as a subprocess.
+"""
