@@ -1,5 +1,5 @@
 """Fixtures and pytest settings only; the helpers they use live in ``support`` (and beside this
-file: ``deploy_fixture``, ``pipeline_project``, ``advisory_db``), imported normally.
+file: ``deploy_fixture``), imported normally.
 
 Fixtures: the Flask app and client (in-process), real gunicorn servers on 127.0.0.1, the gates
 CLI runner, and end-to-end scenarios (clones of this repository with their own releases).

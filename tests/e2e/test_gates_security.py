@@ -6,8 +6,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from advisory_db import FLASK_ADVISORY, make_advisory_db
-from pipeline_project import make_project
+from support.advisory_db import FLASK_ADVISORY, make_advisory_db
+from support.pipeline_project import make_project
 from support.gates_cli import run_gates
 
 TIMEOUT = 300

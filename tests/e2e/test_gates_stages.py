@@ -6,7 +6,7 @@ from functools import partial
 
 import pytest
 
-from pipeline_project import make_project
+from support.pipeline_project import make_project
 from support.gates_cli import run_gates
 
 TIMEOUT = 300

@@ -93,7 +93,7 @@ def test_bands(value, limits, better, expected):
 
 
 def test_command_prints_table_and_writes_json(tmp_path, gates):
-    from pipeline_project import make_project
+    from support.pipeline_project import make_project
 
     config = make_project(tmp_path)
     done = gates(config, "dora", "--window", "7d", "--environment", "staging", timeout=60)
@@ -104,7 +104,7 @@ def test_command_prints_table_and_writes_json(tmp_path, gates):
 
 
 def test_rehearsal_summary_reads_every_stage_report(tmp_path, gates):
-    from pipeline_project import make_project
+    from support.pipeline_project import make_project
     from gates.report import Report
 
     config = make_project(tmp_path)

@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 from gates import cli, lint, stages
-from pipeline_project import make_project
+from support.pipeline_project import make_project
 
 
 def test_help_lists_the_stages():

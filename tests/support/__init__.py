@@ -2,7 +2,7 @@
 
 pytest (import mode ``prepend``, its default) puts ``tests/`` on ``sys.path`` when it loads
 ``tests/conftest.py``, because ``tests/`` has no ``__init__.py``; so this package, like
-``pipeline_project`` and ``deploy_fixture`` beside it, is importable from every test and from
+``deploy_fixture`` beside it, is importable from every test and from
 ``conftest.py``. Benchmarks add ``tests/`` to ``sys.path`` themselves. ``conftest.py`` holds only
 fixtures and settings and is never imported as a module (pytest's docs advise against it).
 
@@ -10,4 +10,6 @@ fixtures and settings and is never imported as a module (pytest's docs advise ag
 - ``ports``: free loopback ports for the servers tests start, split between xdist workers.
 - ``servers``: ``Server``, a gunicorn master a test started and stops by its own pid.
 - ``gates_cli``: the one runner of ``python -m gates`` as a subprocess.
+- ``pipeline_project``: a miniature repository with a ``[tool.pipeline]`` table to run gates on.
+- ``advisory_db``: an offline vulnerability database in safety 2's format.
 """

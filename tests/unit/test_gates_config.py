@@ -6,7 +6,7 @@ import pytest
 
 from gates.config import load_config
 from gates.outcome import ConfigError
-from pipeline_project import make_project
+from support.pipeline_project import make_project
 
 
 def test_loads_project_config_with_defaults(tmp_path):

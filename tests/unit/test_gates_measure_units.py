@@ -216,7 +216,7 @@ def test_endpoint_mix_is_interleaved_by_weight():
 
 
 def test_perf_refuses_a_zero_rate_before_looking_for_a_target(tmp_path, gates):
-    from pipeline_project import make_project
+    from support.pipeline_project import make_project
 
     done = gates(make_project(tmp_path), "perf", "--rate", "0", timeout=60)
     assert done.returncode == 2

@@ -56,7 +56,7 @@ def test_the_registry_needs_nothing_outside_the_standard_library():
 
 
 def test_an_environment_stage_reports_under_its_environment(tmp_path, capsys):
-    from pipeline_project import make_project
+    from support.pipeline_project import make_project
 
     config = make_project(tmp_path)
     assert cli.main(["--config", str(config), "smoke", "--environment", "nowhere"]) == 2
