@@ -8,23 +8,36 @@ With ``--prometheus-url``, the same selectors are asked of Prometheus as
 ``sum(increase(selector[window]))``.
 """
 
+from __future__ import annotations
+
 import json
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from gates import httpget, slo_objectives
 from gates.load import ConstantRateLoad
 from gates.outcome import ConfigError, MeasurementError
-from gates.target import live_target
+from gates.report import Report
+from gates.selectors import SampleKey, Samples, Selector
+from gates.slo_objectives import Objectives
+from gates.target import Target, live_target
+
+if TYPE_CHECKING:
+    from argparse import Namespace
+
+    from gates.config import PipelineConfig
 
 HELP = "availability and latency SLIs over a window; error budget and burn rate"
 RECORDS_GATE = True
 PROBE_PATHS = ("/api/data", "/health")
+# SLO name -> (good events, all events) in the window
+Counts = dict[str, tuple[float, float]]
 
 
 def add_arguments(parser):
@@ -45,7 +58,7 @@ def add_arguments(parser):
     parser.add_argument("--prometheus-url", help="take the SLIs from this Prometheus server")
 
 
-def scrape(port):
+def scrape(port: int) -> dict[SampleKey, float]:
     """{(sample name, sorted label items): value} from one /metrics scrape."""
     try:
         status, _, raw = httpget.fetch("/metrics", port=port)
@@ -64,9 +77,9 @@ def scrape(port):
         raise MeasurementError(f"/metrics is not Prometheus text: {exc}") from None
 
 
-def delta(start, end):
+def delta(start: Samples, end: Samples) -> dict[SampleKey, float]:
     """Per-series increase; MeasurementError when a counter went down (a restart or deploy)."""
-    changes = {}
+    changes: dict[SampleKey, float] = {}
     for key, value in end.items():
         before = start.get(key, 0.0)
         if value < before:
@@ -81,7 +94,7 @@ def delta(start, end):
     return changes
 
 
-def objectives_for(config, args):
+def objectives_for(config: PipelineConfig, args: Namespace) -> Objectives:
     objectives = slo_objectives.load(config.slo.objectives)
     slos = []
     for slo in objectives.slos:
@@ -105,7 +118,9 @@ def objectives_for(config, args):
     return replace(objectives, slos=tuple(slos))
 
 
-def measure_scrape(config, target, window, objectives, report):
+def measure_scrape(
+    config: PipelineConfig, target: Target, window: float, objectives: Objectives, report: Report
+) -> Counts:
     start = scrape(target.port)
     began = time.monotonic()
     print(f"gates slo: measuring {target.environment} ({target.release_id}) for {window:g} s")
@@ -138,7 +153,7 @@ def measure_scrape(config, target, window, objectives, report):
     }
 
 
-def prometheus_value(url, selector, window):
+def prometheus_value(url: str, selector: Selector, window: float) -> float:
     query = f"sum(increase({selector.text}[{int(window)}s]))"
     address = f"{url.rstrip('/')}/api/v1/query?{urllib.parse.urlencode({'query': query})}"
     try:
@@ -155,7 +170,7 @@ def prometheus_value(url, selector, window):
         raise MeasurementError(f"Prometheus answered {query!r} with {result!r}") from None
 
 
-def measure_prometheus(url, window, objectives):
+def measure_prometheus(url: str, window: float, objectives: Objectives) -> Counts:
     return {
         slo.name: (
             prometheus_value(url, slo.good, window),
@@ -165,7 +180,13 @@ def measure_prometheus(url, window, objectives):
     }
 
 
-def judge(report, objectives, counts, window, config):
+def judge(
+    report: Report,
+    objectives: Objectives,
+    counts: Counts,
+    window: float,
+    config: PipelineConfig,
+) -> None:
     threshold = objectives.burn_rate_threshold
     for slo in objectives.slos:
         good, total = counts[slo.name]
@@ -205,7 +226,7 @@ def judge(report, objectives, counts, window, config):
         )
 
 
-def run(config, report, args):
+def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
     objectives = objectives_for(config, args)
     window = slo_objectives.seconds(args.window or config.slo.window, "--window")
     target = live_target(config, args.environment)
