@@ -158,11 +158,12 @@ def prometheus_value(url: str, selector: Selector, window: float) -> float:
     address = f"{url.rstrip('/')}/api/v1/query?{urllib.parse.urlencode({'query': query})}"
     try:
         with urllib.request.urlopen(address, timeout=30) as response:  # nosec B310
-            data = json.loads(response.read())
+            data: object = json.loads(response.read())
     except (OSError, ValueError, urllib.error.URLError) as exc:
         raise MeasurementError(f"Prometheus at {url} did not answer {query!r}: {exc}") from None
-    result = data.get("data", {}).get("result") if isinstance(data, dict) else None
-    if data.get("status") != "success" or not result:
+    body = data.get("data") if isinstance(data, dict) else None
+    result = body.get("result") if isinstance(body, dict) else None
+    if not isinstance(data, dict) or data.get("status") != "success" or not result:
         raise MeasurementError(f"Prometheus has no data for {query!r}")
     try:
         return float(result[0]["value"][1])
