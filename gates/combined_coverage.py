@@ -7,12 +7,23 @@ decision never reuses old data), writes coverage XML and judges the total agains
 ``[tool.coverage.report] fail_under``.
 """
 
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 from gates.outcome import MeasurementError
+from gates.report import Report
 from gates.testsuite import read_coverage
-from gates.tools import run_module
+from gates.tools import ToolRun, run_module
+
+if TYPE_CHECKING:
+    from argparse import Namespace
+
+    from gates.config import PipelineConfig
 
 
-def suite_parts(config):
+def suite_parts(config: PipelineConfig) -> dict[str, Path]:
     """{suite: its data directory}; MeasurementError naming the suites that left none."""
     parts = {suite: config.test.coverage_data(suite) for suite in config.test.suites}
     missing = [
@@ -30,11 +41,11 @@ def suite_parts(config):
     return parts
 
 
-def combined_data(config):
+def combined_data(config: PipelineConfig) -> Path:
     return config.test.coverage_dir / ".coverage"
 
 
-def coverage(config, *args, echo=False):
+def coverage(config: PipelineConfig, *args: str, echo: bool = False) -> ToolRun:
     data_file = combined_data(config)
     result = run_module(
         "coverage", [args[0], f"--data-file={data_file}", *args[1:]], config.root, echo=echo
@@ -44,7 +55,7 @@ def coverage(config, *args, echo=False):
     return result
 
 
-def run(config, report, args):
+def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
     parts = suite_parts(config)
     combined_data(config).unlink(missing_ok=True)
     config.test.coverage_xml.unlink(missing_ok=True)

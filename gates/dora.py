@@ -15,25 +15,60 @@ time: < 1 week), medium < 1 week (lead time: < 6 months); change failure rate el
 high <= 30 %, medium <= 45 %.
 """
 
+from __future__ import annotations
+
 import json
+import sqlite3
 import statistics
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, TypedDict
 
 from gates.ledger import Ledger
+from gates.report import Report
 from gates.slo_objectives import seconds
 
+if TYPE_CHECKING:
+    from argparse import Namespace
+
+    from gates.config import PipelineConfig
+
 HOUR, DAY, WEEK = 3600, 86400, 7 * 86400
+
+
+class Bands(TypedDict):
+    deployment_frequency: str
+    lead_time: str
+    change_failure_rate: str
+    time_to_restore: str
+    deployment_success_rate: str
+
+
+class DoraMetrics(TypedDict):
+    """What ``compute`` measures; None where the window has no data for a metric."""
+
+    environment: str
+    window_days: float
+    deployments: int
+    failed_deployments: int
+    deployment_frequency_per_day: float
+    lead_time_seconds: float | None
+    change_failure_rate: float | None
+    failed_changes: int
+    time_to_restore_seconds: float | None
+    deployment_success_rate: float | None
+    bands: Bands
 
 
 def add_arguments(parser):
     parser.add_argument("--window", default="30d", help="e.g. 7d, 30d, 12h (default 30d)")
 
 
-def when(text):
+def when(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-def band(value, limits, higher_is_better=False):
+def band(value: float | None, limits: Sequence[float], higher_is_better: bool = False) -> str:
     """The first band whose limit the value meets, from elite down; low otherwise."""
     if value is None:
         return "no data"
@@ -43,10 +78,10 @@ def band(value, limits, higher_is_better=False):
     return "low"
 
 
-def compute(ledger, environment, now, window_seconds):
+def compute(ledger: Ledger, environment: str, now: datetime, window_seconds: float) -> DoraMetrics:
     since = now - timedelta(seconds=window_seconds)
     rows = [r for r in ledger.deploys(environment) if when(r["started_at"]) >= since]
-    gates = ledger.db.execute(
+    gates: list[sqlite3.Row] = ledger.db.execute(
         "SELECT * FROM gate_results WHERE environment = ? AND exit_code != 0 ORDER BY id",
         (environment,),
     ).fetchall()
@@ -54,7 +89,7 @@ def compute(ledger, environment, now, window_seconds):
     succeeded = [r for r in deploys if r["state"] == "succeeded"]
     failed = [r for r in deploys if r["state"] == "failed"]
 
-    lead_times = []
+    lead_times: list[float] = []
     for row in succeeded:
         build = ledger.build(row["release_id"])
         if build is not None:
@@ -62,7 +97,8 @@ def compute(ledger, environment, now, window_seconds):
                 (when(row["finished_at"]) - when(build["commit_time"])).total_seconds()
             )
 
-    failures, restores = 0, []
+    failures = 0
+    restores: list[float] = []
     for row in succeeded:
         finished = when(row["finished_at"])
         later = [r for r in rows if r["id"] > row["id"]]
@@ -124,11 +160,12 @@ def compute(ledger, environment, now, window_seconds):
     }
 
 
-def _key(row):
-    return json.loads(row["config"]).get("key")
+def _key(row: sqlite3.Row) -> str | None:
+    key: str | None = json.loads(row["config"]).get("key")
+    return key
 
 
-def duration(value):
+def duration(value: float | None) -> str:
     if value is None:
         return "no data"
     if value < 120:
@@ -140,11 +177,11 @@ def duration(value):
     return f"{value / DAY:.1f} days"
 
 
-def percent(value):
+def percent(value: float | None) -> str:
     return "no data" if value is None else f"{value:.1%}"
 
 
-def run(config, report, args):
+def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
     window = seconds(args.window, "--window")
     metrics = compute(Ledger.open(config), args.environment, datetime.now(timezone.utc), window)
     bands = metrics["bands"]

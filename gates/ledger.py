@@ -5,10 +5,19 @@ deploy row is ``started`` (or ``switching``/``verified``) until its outcome is r
 the next deploy or status call resolves such rows (see gates.deploy.converge).
 """
 
+from __future__ import annotations
+
 import json
 import sqlite3
+from collections.abc import Mapping
 from contextlib import closing
 from datetime import datetime, timezone
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from gates.config import PipelineConfig
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS builds (
@@ -56,15 +65,18 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS deploys_by_env ON deploys (environment, id);
 CREATE INDEX IF NOT EXISTS gates_by_release ON gate_results (environment, release_id, gate);
 """
-IN_FLIGHT = ("started", "switching", "verified")
+# The values the schema's CHECK constraints allow.
+DeployKind = Literal["deploy", "rollback"]
+DeployState = Literal["started", "switching", "verified", "succeeded", "failed"]
+IN_FLIGHT: tuple[DeployState, ...] = ("started", "switching", "verified")
 
 
-def now():
+def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 class Ledger:
-    def __init__(self, path):
+    def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
@@ -74,25 +86,27 @@ class Ledger:
         self.db.executescript(SCHEMA)  # idempotent; each statement is atomic
 
     @classmethod
-    def open(cls, config):
+    def open(cls, config: PipelineConfig) -> Ledger:
         return cls(config.state_dir / "ledger.sqlite")
 
-    def close(self):
+    def close(self) -> None:
         self.db.close()
 
-    def transaction(self):
+    def transaction(self) -> _Transaction:
         return _Transaction(self.db)
 
-    def _one(self, sql, *args):
+    def _one(self, sql: str, *args: object) -> sqlite3.Row | None:
         with closing(self.db.execute(sql, args)) as cursor:
-            return cursor.fetchone()
+            row: sqlite3.Row | None = cursor.fetchone()
+            return row
 
-    def _all(self, sql, *args):
+    def _all(self, sql: str, *args: object) -> list[sqlite3.Row]:
         with closing(self.db.execute(sql, args)) as cursor:
-            return cursor.fetchall()
+            rows: list[sqlite3.Row] = cursor.fetchall()
+            return rows
 
     # builds ---------------------------------------------------------------------------
-    def record_build(self, manifest):
+    def record_build(self, manifest: Mapping[str, Any]) -> None:
         with self.transaction():
             self.db.execute(
                 "INSERT OR IGNORE INTO builds VALUES (?, ?, ?, ?, ?, ?)",
@@ -106,21 +120,21 @@ class Ledger:
                 ),
             )
 
-    def build(self, release_id):
+    def build(self, release_id: str) -> sqlite3.Row | None:
         return self._one("SELECT * FROM builds WHERE release_id = ?", release_id)
 
     # deploys --------------------------------------------------------------------------
     def start_deploy(
         self,
-        environment,
-        release_id,
-        kind,
-        config,
-        previous,
-        commit=None,
-        reason=None,
-        override=None,
-    ):
+        environment: str,
+        release_id: str,
+        kind: DeployKind,
+        config: Mapping[str, Any],
+        previous: str | None,
+        commit: str | None = None,
+        reason: str | None = None,
+        override: str | None = None,
+    ) -> int:
         with self.transaction():
             cursor = self.db.execute(
                 "INSERT INTO deploys (environment, release_id, kind, state, previous_release,"
@@ -138,9 +152,11 @@ class Ledger:
                     now(),
                 ),
             )
+            if cursor.lastrowid is None:  # never after an INSERT; typed as optional
+                raise sqlite3.DatabaseError("the deploy row was inserted without a row id")
             return cursor.lastrowid
 
-    def set_state(self, deploy_id, state, error=None):
+    def set_state(self, deploy_id: int, state: DeployState, error: str | None = None) -> None:
         finished = now() if state in ("succeeded", "failed") else None
         with self.transaction():
             self.db.execute(
@@ -149,12 +165,12 @@ class Ledger:
                 (state, error, finished, deploy_id),
             )
 
-    def deploys(self, environment=None):
+    def deploys(self, environment: str | None = None) -> list[sqlite3.Row]:
         if environment is None:
             return self._all("SELECT * FROM deploys ORDER BY id")
         return self._all("SELECT * FROM deploys WHERE environment = ? ORDER BY id", environment)
 
-    def in_flight(self, environment):
+    def in_flight(self, environment: str) -> list[sqlite3.Row]:
         marks = ",".join("?" * len(IN_FLIGHT))
         return self._all(
             f"SELECT * FROM deploys WHERE environment = ? AND state IN ({marks}) ORDER BY id",
@@ -162,14 +178,14 @@ class Ledger:
             *IN_FLIGHT,
         )
 
-    def last_succeeded(self, environment):
+    def last_succeeded(self, environment: str) -> sqlite3.Row | None:
         return self._one(
             "SELECT * FROM deploys WHERE environment = ? AND state = 'succeeded'"
             " ORDER BY id DESC LIMIT 1",
             environment,
         )
 
-    def succeeded_in(self, environment, release_id):
+    def succeeded_in(self, environment: str, release_id: str) -> sqlite3.Row | None:
         return self._one(
             "SELECT * FROM deploys WHERE environment = ? AND release_id = ?"
             " AND state = 'succeeded' ORDER BY id DESC LIMIT 1",
@@ -177,7 +193,7 @@ class Ledger:
             release_id,
         )
 
-    def last_good(self, environment, exclude_deployment):
+    def last_good(self, environment: str, exclude_deployment: str) -> sqlite3.Row | None:
         """The newest deployment (release + config) that succeeded here and failed no gate
         here, other than ``exclude_deployment`` (normally the live one)."""
         return self._one(
@@ -192,8 +208,15 @@ class Ledger:
 
     # gates and events -----------------------------------------------------------------
     def record_gate(
-        self, environment, release_id, gate, outcome, exit_code, summary="", deployment=None
-    ):
+        self,
+        environment: str,
+        release_id: str,
+        gate: str,
+        outcome: str,
+        exit_code: int,
+        summary: str = "",
+        deployment: str | None = None,
+    ) -> None:
         with self.transaction():
             self.db.execute(
                 "INSERT INTO gate_results (environment, release_id, gate, deployment, outcome,"
@@ -201,14 +224,14 @@ class Ledger:
                 (environment, release_id, gate, deployment, outcome, exit_code, summary, now()),
             )
 
-    def gate_results(self, environment, release_id):
+    def gate_results(self, environment: str, release_id: str) -> list[sqlite3.Row]:
         return self._all(
             "SELECT * FROM gate_results WHERE environment = ? AND release_id = ? ORDER BY id",
             environment,
             release_id,
         )
 
-    def record_event(self, environment, event, detail=""):
+    def record_event(self, environment: str, event: str, detail: str = "") -> None:
         with self.transaction():
             self.db.execute(
                 "INSERT INTO events (environment, event, detail, recorded_at) VALUES (?,?,?,?)",
@@ -219,13 +242,18 @@ class Ledger:
 class _Transaction:
     """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on error."""
 
-    def __init__(self, db):
+    def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
 
-    def __enter__(self):
+    def __enter__(self) -> sqlite3.Connection:
         self.db.execute("BEGIN IMMEDIATE")
         return self.db
 
-    def __exit__(self, kind, value, traceback):
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> Literal[False]:
         self.db.execute("COMMIT" if kind is None else "ROLLBACK")
         return False

@@ -5,31 +5,44 @@ mypy takes its targets and strictness from the project's own ``[tool.mypy]`` tab
 A project without mypy targets is not "clean": mypy exits 2 and the gate could not measure.
 """
 
+from __future__ import annotations
+
 import json
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from gates.outcome import MeasurementError
-from gates.tools import executable, run_tool
+from gates.report import Report
+from gates.tools import ToolRun, executable, run_tool
+
+if TYPE_CHECKING:
+    from argparse import Namespace
+
+    from gates.config import PipelineConfig
+
+# Reads a linter's run: how many findings it reported.
+Counter = Callable[[ToolRun], int]
 
 
-def _lines_starting(prefix):
+def _lines_starting(prefix: str) -> Counter:
     return lambda run: sum(1 for line in run.output.splitlines() if line.startswith(prefix))
 
 
-def _lines_containing(text):
+def _lines_containing(text: str) -> Counter:
     return lambda run: sum(1 for line in run.output.splitlines() if text in line)
 
 
-def _nonblank_lines(run):
+def _nonblank_lines(run: ToolRun) -> int:
     return sum(1 for line in run.output.splitlines() if line.strip())
 
 
-def _json_findings(describe):
+def _json_findings(describe: Callable[[dict[str, Any]], str]) -> Counter:
     """Count a JSON list of findings, keeping one readable line per finding."""
 
-    def count(run):
+    def count(run: ToolRun) -> int:
         try:
             findings = json.loads(run.output or "null")
         except ValueError:
@@ -42,11 +55,11 @@ def _json_findings(describe):
     return count
 
 
-def _zizmor_line(finding):
+def _zizmor_line(finding: dict[str, Any]) -> str:
     return f"{finding.get('ident', '?')}: {finding.get('desc', '')}"
 
 
-def _actionlint_line(finding):
+def _actionlint_line(finding: dict[str, Any]) -> str:
     return (
         f"{finding.get('filepath', '?')}:{finding.get('line', '?')}: "
         f"{finding.get('message', '')} [{finding.get('kind', '?')}]"
@@ -56,13 +69,13 @@ def _actionlint_line(finding):
 @dataclass(frozen=True)
 class Linter:
     name: str
-    command: Callable  # targets -> argv
-    finding_codes: frozenset  # exit codes meaning "ran and found problems"
-    count: Callable  # ToolRun -> number of findings
+    command: Callable[[Sequence[str]], list[str]]  # targets -> argv
+    finding_codes: frozenset[int]  # exit codes meaning "ran and found problems"
+    count: Counter
     json_output: bool = False
     own_targets: str = ""  # where the tool reads its default targets, if not from our paths
 
-    def run(self, targets, cwd):
+    def run(self, targets: Sequence[str], cwd: Path) -> tuple[ToolRun, int]:
         result = run_tool(
             self.name,
             self.command(targets),
@@ -121,7 +134,7 @@ WORKFLOW_LINTERS = (
 )
 
 
-def workflow_files(config):
+def workflow_files(config: PipelineConfig) -> list[str]:
     directory = config.lint.workflows
     files = sorted([*directory.glob("*.yml"), *directory.glob("*.yaml")])
     if not files:
@@ -131,7 +144,7 @@ def workflow_files(config):
     return [str(f.relative_to(config.root)) for f in files]
 
 
-def run(config, report, args):
+def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
     """Lint the paths after ``--`` (default: the configured ones); every linter always runs."""
     given = list(args.passthrough)
     jobs = [

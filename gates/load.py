@@ -9,8 +9,10 @@ generator fell behind and the run says so.
 
 import threading
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Self
 
 from gates import httpget
 
@@ -29,23 +31,23 @@ class Sample:
 class LoadResult:
     rate: float
     duration: float = 0.0
-    samples: list = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)
     late_after: float = 0.05
 
     @property
-    def failures(self):
+    def failures(self) -> list[Sample]:
         return [s for s in self.samples if not 200 <= s.status < 400]
 
     @property
-    def late(self):
+    def late(self) -> list[Sample]:
         return [s for s in self.samples if s.lag > self.late_after]
 
     @property
-    def achieved_rate(self):
+    def achieved_rate(self) -> float:
         return len(self.samples) / self.duration if self.duration else 0.0
 
 
-def request(port, path, timeout):
+def request(port: int, path: str, timeout: float) -> tuple[int, str]:
     """One GET on a new connection: (status, error)."""
     try:
         return httpget.fetch(path, port=port, timeout=timeout)[0], ""
@@ -58,24 +60,24 @@ class ConstantRateLoad:
 
     def __init__(
         self,
-        port,
-        paths=("/api/data",),
-        rate=50.0,
-        duration=None,
-        timeout=5.0,
-        concurrency=64,
-        late_after=0.05,
-    ):
+        port: int,
+        paths: Iterable[str] = ("/api/data",),
+        rate: float = 50.0,
+        duration: float | None = None,
+        timeout: float = 5.0,
+        concurrency: int = 64,
+        late_after: float = 0.05,
+    ) -> None:
         if rate <= 0:
             raise ValueError("rate must be > 0 requests/s")
         self.port, self.paths, self.rate, self.duration = port, tuple(paths), rate, duration
         self.timeout, self.concurrency = timeout, concurrency
         self.result = LoadResult(rate, late_after=late_after)
         self._stop = threading.Event()
-        self._thread = None
+        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def _one(self, index, start, path):
+    def _one(self, index: int, start: float, path: str) -> None:
         scheduled = index / self.rate
         sent = time.monotonic()
         status, error = request(self.port, path, self.timeout)
@@ -86,7 +88,7 @@ class ConstantRateLoad:
         with self._lock:
             self.result.samples.append(sample)
 
-    def run(self):
+    def run(self) -> LoadResult:
         start = time.monotonic()
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             index = 0
@@ -104,15 +106,15 @@ class ConstantRateLoad:
         return self.result
 
     @property
-    def running(self):
+    def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def start(self):
+    def start(self) -> Self:
         self._thread = threading.Thread(target=self.run, daemon=True)
         self._thread.start()
         return self
 
-    def stop(self):
+    def stop(self) -> LoadResult:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=self.timeout + 30)

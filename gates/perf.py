@@ -5,14 +5,25 @@ Latency is measured from each request's scheduled time (see gates.load), so stal
 hidden. A run in which the generator itself fell behind is not a pass (exit 3).
 """
 
+from __future__ import annotations
+
 import json
 import time
+from collections.abc import Mapping
 from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from gates import stats
-from gates.load import ConstantRateLoad
+from gates.load import ConstantRateLoad, LoadResult
 from gates.outcome import ConfigError, MeasurementError
-from gates.target import live_target
+from gates.report import Report
+from gates.target import Target, live_target
+
+if TYPE_CHECKING:
+    from argparse import Namespace
+
+    from gates.config import PerfConfig, PipelineConfig
 
 PERCENTILES = (50, 90, 95, 99)
 
@@ -22,9 +33,9 @@ def add_arguments(parser):
     parser.add_argument("--rate", type=int, help="requests per second (default from config)")
 
 
-def mix(paths):
+def mix(paths: Mapping[str, int]) -> tuple[str, ...]:
     """The weighted endpoint mix as a repeating list, interleaved."""
-    order = []
+    order: list[str] = []
     remaining = dict(paths)
     while any(remaining.values()):
         for path in paths:
@@ -34,7 +45,7 @@ def mix(paths):
     return tuple(order)
 
 
-def summarize(result):
+def summarize(result: LoadResult) -> dict[str, float]:
     latencies = sorted(s.latency * 1000 for s in result.samples)
     if not latencies:
         raise MeasurementError("no request completed; nothing to judge")
@@ -53,7 +64,7 @@ def summarize(result):
     return summary
 
 
-def run_load(target, rate, duration, paths):
+def run_load(target: Target, rate: int, duration: int, paths: Mapping[str, int]) -> LoadResult:
     load = ConstantRateLoad(target.port, mix(paths), rate=rate, duration=duration).start()
     began = time.monotonic()
     while load.running:
@@ -70,11 +81,13 @@ def run_load(target, rate, duration, paths):
     return load.stop()
 
 
-def samples_dir(config, environment):
+def samples_dir(config: PipelineConfig, environment: str) -> Path:
     return config.state_dir / "perf" / environment
 
 
-def baseline(config, environment):
+def baseline(
+    config: PipelineConfig, environment: str
+) -> tuple[Path, dict[str, Any]] | tuple[None, None]:
     """The newest passing result in this environment, or None."""
     runs = sorted(samples_dir(config, environment).glob("*.json"), reverse=True)
     for path in runs:
@@ -87,17 +100,17 @@ def baseline(config, environment):
     return None, None
 
 
-def chart(result, p95_limit, path):
+def chart(result: LoadResult, p95_limit: float, path: Path) -> Path:
     """Latency over time as an SVG scatter (failures in red) with the p95 limit line."""
     width, height, pad = 900, 320, 45
     samples = result.samples
     top = max([s.latency * 1000 for s in samples] + [p95_limit * 1.2])
     span = max(result.duration, 1e-9)
 
-    def x(t):
+    def x(t: float) -> float:
         return pad + (width - 2 * pad) * t / span
 
-    def y(ms):
+    def y(ms: float) -> float:
         return height - pad - (height - 2 * pad) * ms / top
 
     dots = "".join(
@@ -125,7 +138,13 @@ def chart(result, p95_limit, path):
     return path
 
 
-def regression(report, perf, latencies, base_path, base):
+def regression(
+    report: Report,
+    perf: PerfConfig,
+    latencies: list[float],
+    base_path: Path | None,
+    base: dict[str, Any] | None,
+) -> None:
     if base is None:
         report.details["regression"] = "no earlier passing result in this environment"
         return
@@ -158,7 +177,7 @@ def regression(report, perf, latencies, base_path, base):
     )
 
 
-def run(config, report, args):
+def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
     perf = config.perf
     rate = perf.rate if args.rate is None else args.rate
     duration = perf.duration if args.duration is None else args.duration

@@ -9,6 +9,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from gates.outcome import FAILED, OUTCOME_NAMES, PASSED
 
@@ -16,7 +17,7 @@ STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 ICONS = {PASSED: "✅", FAILED: "❌"}
 
 
-def utc_now():
+def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
@@ -34,24 +35,27 @@ class Check:
 @dataclass
 class Report:
     stage: str
-    checks: list = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
     # Set when the gate could not judge; overrides the checks.
     error: str = ""
     error_code: int = 0
-    details: dict = field(default_factory=dict)
+    # JSON-ready data for machines; each gate puts its own measurements here.
+    details: dict[str, Any] = field(default_factory=dict)
     # Extra Markdown (tables of findings, notes) shown after the checks.
-    sections: list = field(default_factory=list)
+    sections: list[str] = field(default_factory=list)
     started_at: str = field(default_factory=utc_now)
 
-    def add(self, name, passed, measured, limit="", source=""):
+    def add(
+        self, name: str, passed: bool, measured: object, limit: object = "", source: object = ""
+    ) -> None:
         self.checks.append(Check(name, bool(passed), str(measured), str(limit), str(source)))
 
-    def fail(self, exit_code, message):
+    def fail(self, exit_code: int, message: str) -> None:
         """Record that the gate could not judge (exit 2 or 3) and why."""
         self.error_code, self.error = exit_code, message
 
     @property
-    def exit_code(self):
+    def exit_code(self) -> int:
         if self.error:
             return self.error_code
         if not self.checks:
@@ -60,10 +64,10 @@ class Report:
         return PASSED if all(c.passed for c in self.checks) else FAILED
 
     @property
-    def outcome(self):
+    def outcome(self) -> str:
         return OUTCOME_NAMES[self.exit_code]
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         return {
             "stage": self.stage,
             "outcome": self.outcome,
@@ -75,7 +79,7 @@ class Report:
             "details": self.details,
         }
 
-    def to_markdown(self):
+    def to_markdown(self) -> str:
         icon = ICONS.get(self.exit_code, "⚠️")
         lines = [f"### {icon} {self.stage}: {self.outcome}", ""]
         if self.error:
@@ -92,7 +96,7 @@ class Report:
         lines += [section for section in self.sections if section]
         return "\n".join(lines)
 
-    def write(self, reports_dir):
+    def write(self, reports_dir: str | Path) -> tuple[Path, Path]:
         """Write the JSON and Markdown files; return their paths."""
         reports_dir = Path(reports_dir)
         reports_dir.mkdir(parents=True, exist_ok=True)
@@ -108,11 +112,11 @@ class Report:
         return json_path, md_path
 
 
-def markdown_cell(text):
+def markdown_cell(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ") or " "
 
 
-def _atomic_write(path, text):
+def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)

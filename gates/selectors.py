@@ -5,6 +5,7 @@ same expressions a Prometheus server would be asked for.
 """
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gates.outcome import ConfigError
@@ -12,14 +13,20 @@ from gates.outcome import ConfigError
 SELECTOR = re.compile(r"^\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(?:\{(.*)\})?\s*$")
 MATCHER = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*(,|$)')
 
+# One scrape: {(sample name, sorted (label, value) pairs): value}
+SampleKey = tuple[str, tuple[tuple[str, str], ...]]
+Samples = Mapping[SampleKey, float]
+# (label, operator, value)
+Matcher = tuple[str, str, str]
+
 
 @dataclass(frozen=True)
 class Selector:
     text: str
     name: str
-    matchers: tuple  # (label, op, value)
+    matchers: tuple[Matcher, ...]
 
-    def matches(self, name, labels):
+    def matches(self, name: str, labels: Mapping[str, str]) -> bool:
         if name != self.name:
             return False
         for label, op, value in self.matchers:
@@ -34,17 +41,18 @@ class Selector:
                 return False
         return True
 
-    def total(self, samples):
+    def total(self, samples: Samples) -> float:
         """Sum of the matching samples in ``samples`` ({(name, labels tuple): value})."""
         return sum(v for (name, labels), v in samples.items() if self.matches(name, dict(labels)))
 
 
-def parse(text):
+def parse(text: str) -> Selector:
     match = SELECTOR.match(text)
     if not match:
         raise ConfigError(f"not a Prometheus series selector: {text!r}")
     name, body = match.group(1), match.group(2) or ""
-    matchers, position = [], 0
+    matchers: list[Matcher] = []
+    position = 0
     while position < len(body.strip()):
         found = MATCHER.match(body, position)
         if not found:

@@ -8,21 +8,34 @@ With ``--prometheus-url``, the same selectors are asked of Prometheus as
 ``sum(increase(selector[window]))``.
 """
 
+from __future__ import annotations
+
 import json
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from gates import httpget, slo_objectives
 from gates.load import ConstantRateLoad
 from gates.outcome import ConfigError, MeasurementError
-from gates.target import live_target
+from gates.report import Report
+from gates.selectors import SampleKey, Samples, Selector
+from gates.slo_objectives import Objectives
+from gates.target import Target, live_target
+
+if TYPE_CHECKING:
+    from argparse import Namespace
+
+    from gates.config import PipelineConfig
 
 PROBE_PATHS = ("/api/data", "/health")
+# SLO name -> (good events, all events) in the window
+Counts = dict[str, tuple[float, float]]
 
 
 def add_arguments(parser):
@@ -42,7 +55,7 @@ def add_arguments(parser):
     parser.add_argument("--prometheus-url", help="take the SLIs from this Prometheus server")
 
 
-def scrape(port):
+def scrape(port: int) -> dict[SampleKey, float]:
     """{(sample name, sorted label items): value} from one /metrics scrape."""
     try:
         status, _, raw = httpget.fetch("/metrics", port=port)
@@ -61,9 +74,9 @@ def scrape(port):
         raise MeasurementError(f"/metrics is not Prometheus text: {exc}") from None
 
 
-def delta(start, end):
+def delta(start: Samples, end: Samples) -> dict[SampleKey, float]:
     """Per-series increase; MeasurementError when a counter went down (a restart or deploy)."""
-    changes = {}
+    changes: dict[SampleKey, float] = {}
     for key, value in end.items():
         before = start.get(key, 0.0)
         if value < before:
@@ -78,7 +91,7 @@ def delta(start, end):
     return changes
 
 
-def objectives_for(config, args):
+def objectives_for(config: PipelineConfig, args: Namespace) -> Objectives:
     objectives = slo_objectives.load(config.slo.objectives)
     slos = []
     for slo in objectives.slos:
@@ -102,7 +115,9 @@ def objectives_for(config, args):
     return replace(objectives, slos=tuple(slos))
 
 
-def measure_scrape(config, target, window, objectives, report):
+def measure_scrape(
+    config: PipelineConfig, target: Target, window: float, objectives: Objectives, report: Report
+) -> Counts:
     start = scrape(target.port)
     began = time.monotonic()
     print(f"gates slo: measuring {target.environment} ({target.release_id}) for {window:g} s")
@@ -135,16 +150,17 @@ def measure_scrape(config, target, window, objectives, report):
     }
 
 
-def prometheus_value(url, selector, window):
+def prometheus_value(url: str, selector: Selector, window: float) -> float:
     query = f"sum(increase({selector.text}[{int(window)}s]))"
     address = f"{url.rstrip('/')}/api/v1/query?{urllib.parse.urlencode({'query': query})}"
     try:
         with urllib.request.urlopen(address, timeout=30) as response:  # nosec B310
-            data = json.loads(response.read())
+            data: object = json.loads(response.read())
     except (OSError, ValueError, urllib.error.URLError) as exc:
         raise MeasurementError(f"Prometheus at {url} did not answer {query!r}: {exc}") from None
-    result = data.get("data", {}).get("result") if isinstance(data, dict) else None
-    if data.get("status") != "success" or not result:
+    body = data.get("data") if isinstance(data, dict) else None
+    result = body.get("result") if isinstance(body, dict) else None
+    if not isinstance(data, dict) or data.get("status") != "success" or not result:
         raise MeasurementError(f"Prometheus has no data for {query!r}")
     try:
         return float(result[0]["value"][1])
@@ -152,7 +168,7 @@ def prometheus_value(url, selector, window):
         raise MeasurementError(f"Prometheus answered {query!r} with {result!r}") from None
 
 
-def measure_prometheus(url, window, objectives):
+def measure_prometheus(url: str, window: float, objectives: Objectives) -> Counts:
     return {
         slo.name: (
             prometheus_value(url, slo.good, window),
@@ -162,7 +178,13 @@ def measure_prometheus(url, window, objectives):
     }
 
 
-def judge(report, objectives, counts, window, config):
+def judge(
+    report: Report,
+    objectives: Objectives,
+    counts: Counts,
+    window: float,
+    config: PipelineConfig,
+) -> None:
     threshold = objectives.burn_rate_threshold
     for slo in objectives.slos:
         good, total = counts[slo.name]
@@ -202,7 +224,7 @@ def judge(report, objectives, counts, window, config):
         )
 
 
-def run(config, report, args):
+def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
     objectives = objectives_for(config, args)
     window = slo_objectives.seconds(args.window or config.slo.window, "--window")
     target = live_target(config, args.environment)

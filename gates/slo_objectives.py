@@ -1,7 +1,10 @@
 """The SLO objectives file (OpenSLO v1 YAML): SLOs with ratio SLIs, and a burn-rate alert."""
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -12,7 +15,7 @@ DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|m|min|h|d|w)?\s*$")
 UNITS = {"ms": 0.001, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
-def seconds(text, what="duration"):
+def seconds(text: object, what: str = "duration") -> float:
     """'30s', '15min', '1h', '28d' (a bare number is seconds) -> seconds."""
     match = DURATION.match(str(text))
     if not match or float(match.group(1)) <= 0:
@@ -32,11 +35,11 @@ class Objective:
 
 @dataclass(frozen=True)
 class Objectives:
-    slos: tuple
+    slos: tuple[Objective, ...]
     burn_rate_threshold: float
 
 
-def _get(node, path, where):
+def _get(node: Any, path: Sequence[str], where: str) -> Any:
     for key in path:
         if not isinstance(node, dict) or key not in node:
             raise ConfigError(f"{where}: missing {'.'.join(path)}")
@@ -44,12 +47,13 @@ def _get(node, path, where):
     return node
 
 
-def load(path):
+def load(path: Path) -> Objectives:
     try:
         documents = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"SLO objectives {path}: cannot read ({exc})") from None
-    slos, threshold = [], None
+    slos: list[Objective] = []
+    threshold: float | None = None
     for index, doc in enumerate(documents):
         where = f"{path} document {index + 1}"
         if not isinstance(doc, dict) or doc.get("apiVersion") != "openslo/v1":

@@ -4,19 +4,33 @@ Connection failures are retried until a short start-up deadline (then exit 3: un
 a response that breaks its contract fails at once (exit 1).
 """
 
+from __future__ import annotations
+
 import json
 import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from gates import httpget
+from gates.httpget import Response
 from gates.outcome import MeasurementError
-from gates.target import live_target
+from gates.report import Report
+from gates.target import Target, live_target
+
+if TYPE_CHECKING:
+    from argparse import Namespace
+
+    from gates.config import PipelineConfig
+
+# An endpoint's contract: the problems with one response, none when it holds.
+ContractCheck = Callable[[Target, Response], list[str]]
 
 STARTUP_DEADLINE = 10.0
 
 
-def fetch(port, path, deadline=STARTUP_DEADLINE):
+def fetch(port: int, path: str, deadline: float = STARTUP_DEADLINE) -> Response:
     """(status, headers, body bytes); retries refused connections until ``deadline`` s."""
     stop = time.monotonic() + deadline
     while True:
@@ -32,8 +46,10 @@ def fetch(port, path, deadline=STARTUP_DEADLINE):
             raise MeasurementError(f"127.0.0.1:{port}{path}: {type(exc).__name__}: {exc}") from None
 
 
-def json_body(status, headers, body, expected_status=200):
-    problems = []
+def json_body(
+    status: int, headers: Mapping[str, str], body: bytes, expected_status: int = 200
+) -> tuple[dict[str, Any] | None, list[str]]:
+    problems: list[str] = []
     if status != expected_status:
         problems.append(f"status {status}, expected {expected_status}")
     if not headers.get("content-type", "").startswith("application/json"):
@@ -47,9 +63,9 @@ def json_body(status, headers, body, expected_status=200):
     return data, problems
 
 
-def fields(data, spec):
+def fields(data: Mapping[str, Any], spec: Mapping[str, object]) -> list[str]:
     """Problems with required fields: spec is {name: type or exact value}."""
-    problems = []
+    problems: list[str] = []
     for name, want in spec.items():
         if name not in data:
             problems.append(f"field {name!r} missing")
@@ -63,7 +79,7 @@ def fields(data, spec):
     return problems
 
 
-def check_health(target, response):
+def check_health(target: Target, response: Response) -> list[str]:
     data, problems = json_body(*response)
     if data is not None:
         problems += fields(data, {"status": "healthy", "timestamp": int, "version": target.version})
@@ -72,7 +88,7 @@ def check_health(target, response):
     return problems
 
 
-def check_data(target, response):
+def check_data(target: Target, response: Response) -> list[str]:
     data, problems = json_body(*response)
     if data is not None:
         environment = target.service_env.get("ENVIRONMENT", "development")
@@ -87,7 +103,7 @@ def check_data(target, response):
     return problems
 
 
-def check_ready(target, response):
+def check_ready(target: Target, response: Response) -> list[str]:
     data, problems = json_body(*response)
     if data is not None:
         problems += fields(data, {"status": "ready", "release": target.release_id})
@@ -98,7 +114,7 @@ def check_ready(target, response):
     return problems
 
 
-def check_metrics(target, response):
+def check_metrics(target: Target, response: Response) -> list[str]:
     status, headers, body = response
     problems = [] if status == 200 else [f"status {status}, expected 200"]
     if not headers.get("content-type", "").startswith("text/plain"):
@@ -113,14 +129,14 @@ def check_metrics(target, response):
     return problems
 
 
-def check_not_found(target, response):
+def check_not_found(target: Target, response: Response) -> list[str]:
     data, problems = json_body(*response, expected_status=404)
     if data is not None:
         problems += fields(data, {"status": 404, "error": str, "request_id": str})
     return problems
 
 
-CHECKS = (
+CHECKS: tuple[tuple[str, str, ContractCheck], ...] = (
     ("GET /health", "/health", check_health),
     ("GET /api/data", "/api/data", check_data),
     ("GET /ready", "/ready", check_ready),
@@ -129,7 +145,7 @@ CHECKS = (
 )
 
 
-def run(config, report, args):
+def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
     target = live_target(config, args.environment)
     report.details.update(
         release_id=target.release_id,

@@ -1,9 +1,10 @@
 """Percentiles and the Mann-Whitney U test, for latency samples."""
 
 import math
+from collections.abc import Sequence
 
 
-def percentile(sorted_values, q):
+def percentile(sorted_values: Sequence[float], q: float) -> float:
     """Nearest-rank percentile (q in 0..100) of an already sorted list."""
     if not sorted_values:
         raise ValueError("no values")
@@ -11,7 +12,7 @@ def percentile(sorted_values, q):
     return sorted_values[rank - 1]
 
 
-def mann_whitney_greater(new, base):
+def mann_whitney_greater(new: Sequence[float], base: Sequence[float]) -> tuple[float, float, float]:
     """One-sided Mann-Whitney U: is ``new`` stochastically greater than ``base``?
 
     Returns (U of new, p-value, probability that a new value exceeds a base value). Normal

@@ -4,15 +4,25 @@ Each suite runs the pytest arguments its config names and leaves its coverage da
 directory; ``gates coverage`` combines every suite's data and decides the threshold once.
 """
 
+from __future__ import annotations
+
 import os
 import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict
 
 # Parses only the reports this gate's own pytest run just wrote, never outside input.
 import xml.etree.ElementTree as ET  # nosec B405
 
 from gates.outcome import ConfigError, MeasurementError
+from gates.report import Report
 from gates.tools import run_module
 
+if TYPE_CHECKING:
+    from argparse import Namespace
+
+    from gates.config import PipelineConfig
 # pytest's exit codes that mean "ran and judged": 0 all passed, 1 something failed.
 JUDGED = {0, 1}
 PYTEST_USAGE_ERROR = 4
@@ -20,7 +30,16 @@ PYTEST_NO_TESTS = 5
 MAX_LISTED_FAILURES = 20
 
 
-def pytest_args(config, suite, extra_args):
+class JunitTotals(TypedDict):
+    tests: int
+    failures: int
+    errors: int
+    skipped: int
+    passed: int
+    failing: list[str]  # test ids, the first MAX_LISTED_FAILURES
+
+
+def pytest_args(config: PipelineConfig, suite: str, extra_args: Sequence[str]) -> list[str]:
     return [
         *config.test.suite_args(suite),
         f"--junitxml={config.test.junit_xml(suite)}",
@@ -31,7 +50,7 @@ def pytest_args(config, suite, extra_args):
     ]
 
 
-def run(config, report, args):
+def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
     suite = args.command
     pytest = pytest_args(config, suite, args.passthrough)
     junit, data = config.test.junit_xml(suite), config.test.coverage_data(suite)
@@ -62,7 +81,7 @@ def run(config, report, args):
     )
 
 
-def _parse(path, what):
+def _parse(path: Path, what: str) -> ET.Element:
     if not path.is_file():
         raise MeasurementError(f"{what} {path} was not written; pytest did not finish its run")
     try:
@@ -71,7 +90,7 @@ def _parse(path, what):
         raise MeasurementError(f"{what} {path} is malformed: {exc}") from None
 
 
-def _int(element, name, path):
+def _int(element: ET.Element, name: str, path: Path) -> int:
     """A count attribute: a whole number >= 0, or MeasurementError."""
     raw = element.get(name, "").strip()
     if not raw.isdigit():
@@ -81,31 +100,37 @@ def _int(element, name, path):
     return int(raw)
 
 
-def read_junit(path):
+def read_junit(path: Path) -> JunitTotals:
     """Totals and failing test ids from a JUnit XML file."""
     root = _parse(path, "JUnit report")
     suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
     if root.tag not in ("testsuite", "testsuites") or not suites:
         raise MeasurementError(f"{path}: no <testsuite> element; not a JUnit report")
-    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     for suite in suites:
-        for key in totals:
-            totals[key] += _int(suite, key, path)
-    if totals["tests"] == 0:
+        for key in counts:
+            counts[key] += _int(suite, key, path)
+    if counts["tests"] == 0:
         raise MeasurementError(f"{path}: no tests ran; a gate that ran nothing cannot pass")
     failing = [
         f"{case.get('classname', '')}::{case.get('name', '')}"
         for case in root.iter("testcase")
         if case.find("failure") is not None or case.find("error") is not None
     ]
-    totals["passed"] = totals["tests"] - totals["failures"] - totals["errors"] - totals["skipped"]
-    if totals["passed"] < 0:
+    passed = counts["tests"] - counts["failures"] - counts["errors"] - counts["skipped"]
+    if passed < 0:
         raise MeasurementError(f"{path}: more failed and skipped tests than tests; not trusted")
-    totals["failing"] = failing[:MAX_LISTED_FAILURES]
-    return totals
+    return JunitTotals(
+        tests=counts["tests"],
+        failures=counts["failures"],
+        errors=counts["errors"],
+        skipped=counts["skipped"],
+        passed=passed,
+        failing=failing[:MAX_LISTED_FAILURES],
+    )
 
 
-def read_coverage(path):
+def read_coverage(path: Path) -> dict[str, float]:
     """Total coverage as coverage.py computes it: covered lines and branches over all."""
     root = _parse(path, "coverage report")
     if root.tag != "coverage":

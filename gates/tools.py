@@ -3,6 +3,7 @@
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,16 +13,24 @@ from gates.outcome import MeasurementError
 @dataclass
 class ToolRun:
     name: str
-    argv: list
+    argv: list[str]
     returncode: int
     output: str  # stdout, with stderr too unless it was kept apart
     stderr: str = ""
 
-    def tail(self, lines=20):
+    def tail(self, lines: int = 20) -> str:
         return "\n".join(self.output.rstrip().splitlines()[-lines:])
 
 
-def run_tool(name, argv, cwd, echo=True, timeout=None, separate_stderr=False, env=None):
+def run_tool(
+    name: str,
+    argv: list[str],
+    cwd: str | Path,
+    echo: bool = True,
+    timeout: float | None = None,
+    separate_stderr: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> ToolRun:
     """Run ``argv`` and capture its output; MeasurementError if it cannot run at all."""
     try:
         done = subprocess.run(
@@ -43,7 +52,7 @@ def run_tool(name, argv, cwd, echo=True, timeout=None, separate_stderr=False, en
     return ToolRun(name, argv, done.returncode, done.stdout, done.stderr or "")
 
 
-def executable(name):
+def executable(name: str) -> str:
     """A console script installed beside the running interpreter (the session's venv)."""
     path = Path(sys.executable).parent / name
     if not path.is_file():
@@ -53,7 +62,7 @@ def executable(name):
     return str(path)
 
 
-def uv_binary():
+def uv_binary() -> str:
     """The uv this environment was built with: the locked one beside the interpreter (what
     nox installs into each session), else the first on PATH; MeasurementError when neither."""
     beside = Path(sys.executable).parent / "uv"
@@ -67,7 +76,14 @@ def uv_binary():
     return uv
 
 
-def run_module(name, args, cwd, echo=True, timeout=None, env=None):
+def run_module(
+    name: str,
+    args: Sequence[str],
+    cwd: str | Path,
+    echo: bool = True,
+    timeout: float | None = None,
+    env: Mapping[str, str] | None = None,
+) -> ToolRun:
     """Run ``python -m name args`` from the gate's own environment."""
     argv = [sys.executable, "-m", name, *args]
     result = run_tool(name, argv, cwd, echo=echo, timeout=timeout, env=env)

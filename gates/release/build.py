@@ -6,6 +6,8 @@ prove it works offline, write the SBOM and the manifest, and build the container
 an engine is available. The release lands in ``<state_dir>/releases/<release id>/``.
 """
 
+from __future__ import annotations
+
 import getpass
 import json
 import os
@@ -15,17 +17,22 @@ import shutil
 import sys
 import tempfile
 import zipfile
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gates.ledger import Ledger
 from gates.outcome import MeasurementError
 from gates.release import container, source
+from gates.release.source import Commit
 from gates.release.install import install
 from gates.release.store import (
     LATEST,
     MANIFEST,
+    Artifact,
+    Manifest,
     describe_artifact,
     load_manifest,
     release_id,
@@ -33,7 +40,13 @@ from gates.release.store import (
     sha256_file,
     verify,
 )
-from gates.tools import executable, run_tool, uv_binary
+from gates.report import Report
+from gates.tools import ToolRun, executable, run_tool, uv_binary
+
+if TYPE_CHECKING:
+    from argparse import Namespace
+
+    from gates.config import PipelineConfig
 
 REQUIREMENT = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", re.M)
 
@@ -42,7 +55,7 @@ def add_arguments(parser):
     parser.add_argument("--ref", default="HEAD", help="the commit to build (default: HEAD)")
 
 
-def run(config, report, args):
+def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
     commit = source.head_commit(config.root, args.ref)
     if commit.dirty:
         print(
@@ -59,23 +72,25 @@ def run(config, report, args):
 
 
 class Build:
-    def __init__(self, config, report, commit, work):
+    def __init__(self, config: PipelineConfig, report: Report, commit: Commit, work: Path) -> None:
         self.config, self.report, self.commit, self.work = config, report, commit, work
         self.timeout = config.build.timeout
         self.stage = work / "release"
         self.wheelhouse = self.stage / "wheelhouse"
         self.env = {**os.environ, "SOURCE_DATE_EPOCH": str(commit.epoch)}
 
-    def step(self, message):
+    def step(self, message: str) -> None:
         print(f"gates build: {message}", flush=True)
 
-    def tool(self, name, argv, cwd, env=None):
+    def tool(
+        self, name: str, argv: list[str], cwd: Path, env: Mapping[str, str] | None = None
+    ) -> ToolRun:
         result = run_tool(name, argv, cwd, echo=False, timeout=self.timeout, env=env or self.env)
         if result.returncode != 0:
             raise MeasurementError(f"{name} failed (exit {result.returncode}): {result.tail(1)}")
         return result
 
-    def run(self):
+    def run(self) -> None:
         self.step(f"exporting commit {self.commit.sha[:12]} ({self.commit.time})")
         tree = source.export_tree(self.config.root, self.commit, self.work / "src")
         if not self.lock_matches(tree):
@@ -124,7 +139,7 @@ class Build:
             with open(os.environ["GITHUB_OUTPUT"], "a") as handle:
                 handle.write(f"release_id={rid}\n")
 
-    def lock_matches(self, tree):
+    def lock_matches(self, tree: Path) -> bool:
         uv = uv_binary()
         checked = run_tool(
             "uv lock --check",
@@ -146,7 +161,7 @@ class Build:
         )
         return checked.returncode == 0
 
-    def build_wheel(self, tree, out_dir):
+    def build_wheel(self, tree: Path, out_dir: Path) -> Path:
         argv = [uv_binary(), "build", "--quiet", "--wheel", "--package", self.config.service]
         self.tool("uv build", [*argv, "--out-dir", str(out_dir)], tree)
         wheels = list(out_dir.glob("*.whl"))
@@ -154,7 +169,7 @@ class Build:
             raise MeasurementError(f"uv build left {len(wheels)} wheels in {out_dir}, not 1")
         return wheels[0]
 
-    def check_wheel_contents(self, wheel):
+    def check_wheel_contents(self, wheel: Path) -> None:
         package = self.config.service.replace("-", "_")
         with zipfile.ZipFile(wheel) as archive:
             tops = {name.split("/", 1)[0] for name in archive.namelist()}
@@ -167,7 +182,7 @@ class Build:
             wheel.name,
         )
 
-    def collect_dependencies(self, tree, wheel):
+    def collect_dependencies(self, tree: Path, wheel: Path) -> list[dict[str, str]]:
         self.step("collecting the locked dependencies as hash-checked wheels")
         argv = [uv_binary(), "export", "--frozen", "--package", self.config.service]
         argv += ["--no-default-groups", "--no-emit-workspace", "--no-header"]
@@ -200,7 +215,7 @@ class Build:
         (self.stage / "requirements.txt").write_text(locked.rstrip("\n") + "\n" + service_line)
         return [{"name": n, "version": v} for n, v in REQUIREMENT.findall(locked)]
 
-    def install_and_describe(self, tree):
+    def install_and_describe(self, tree: Path) -> int | None:
         """Install the staged release offline into a new venv, import it, and write the SBOM."""
         self.step("installing the release offline into a fresh virtualenv")
         venv = self.work / "verify-venv"
@@ -245,10 +260,10 @@ class Build:
         )
         return len(json.loads(sbom.read_text()).get("components", []))
 
-    def artifacts(self, wheel):
+    def artifacts(self, wheel: Path) -> list[Artifact]:
         kinds = {"requirements.txt": "requirements", "Dockerfile": "dockerfile"}
         kinds["sbom.cdx.json"] = "sbom"
-        found = []
+        found: list[Artifact] = []
         for path in sorted(self.stage.rglob("*")):
             if not path.is_file() or path.name == MANIFEST:
                 continue
@@ -261,7 +276,7 @@ class Build:
             found.append(describe_artifact(self.stage, path, kind))
         return found
 
-    def container_image(self, rid):
+    def container_image(self, rid: str) -> dict[str, object]:
         engine, why_not = container.find_engine(self.config.build.container_engine)
         if engine is None:
             print(f"gates build: no container engine, image not built ({why_not})")
@@ -284,7 +299,14 @@ class Build:
             "error": error,
         }
 
-    def manifest(self, rid, wheel, artifacts, dependencies, image):
+    def manifest(
+        self,
+        rid: str,
+        wheel: Path,
+        artifacts: list[Artifact],
+        dependencies: list[dict[str, str]],
+        image: dict[str, object],
+    ) -> Manifest:
         return {
             "schema": 1,
             "release_id": rid,
@@ -312,14 +334,14 @@ class Build:
             "image": image,
         }
 
-    def security_reports(self):
+    def security_reports(self) -> dict[str, str] | None:
         candidates = [
             self.config.reports_dir / "security.json",
             self.config.state_dir / "security" / "security.sarif",
         ]
         return {str(p): sha256_file(p) for p in candidates if p.is_file()} or None
 
-    def publish(self, rid):
+    def publish(self, rid: str) -> Path:
         final = releases_dir(self.config) / rid
         if final.exists():
             verify(final)

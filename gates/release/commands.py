@@ -1,14 +1,23 @@
 """``gates release list|show|verify|install``: inspect and use built releases."""
 
+from __future__ import annotations
+
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from gates.outcome import PASSED
 from gates.release import store
 from gates.release.install import install
 
+if TYPE_CHECKING:
+    from argparse import ArgumentParser, Namespace
 
-def add_arguments(parser):
+    from gates.config import PipelineConfig
+
+
+def add_arguments(parser: ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     actions.add_parser("list", help="releases on disk, newest first")
     for name, text in (
@@ -24,7 +33,7 @@ def add_arguments(parser):
             action.add_argument("--venv", required=True, type=Path, help="virtualenv to create")
 
 
-def run(config, args):
+def run(config: PipelineConfig, args: Namespace) -> int:
     if args.action == "list":
         return list_releases(config)
     release_dir = store.resolve(config, args.release)
@@ -40,7 +49,7 @@ def run(config, args):
     return PASSED
 
 
-def list_releases(config):
+def list_releases(config: PipelineConfig) -> int:
     base = store.releases_dir(config)
     manifests = [store.load_manifest(p) for p in base.glob("*") if (p / store.MANIFEST).is_file()]
     if not manifests:
@@ -53,7 +62,7 @@ def list_releases(config):
     return PASSED
 
 
-def render(manifest, release_dir):
+def render(manifest: Mapping[str, Any], release_dir: Path) -> str:
     service, src, build = manifest["service"], manifest["source"], manifest["build"]
     image = manifest.get("image") or {}
     lines = [

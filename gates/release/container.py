@@ -1,17 +1,21 @@
 """The container image, built when an engine is available; said so in one line when not."""
 
 import shutil
+from pathlib import Path
 
 from gates.tools import run_tool
+
+# (the engine's binary, None), or (None, why there is none / what failed)
+Found = tuple[str, None] | tuple[None, str]
 
 ENGINES = ("docker", "podman")
 
 
-def find_engine(preference="auto"):
+def find_engine(preference: str = "auto") -> Found:
     """(engine, None) for a working engine, or (None, why there is none)."""
     if preference == "none":
         return None, "container builds are disabled ([tool.pipeline.build] container_engine)"
-    reasons = []
+    reasons: list[str] = []
     for engine in ENGINES if preference == "auto" else (preference,):
         binary = shutil.which(engine)
         if binary is None:
@@ -24,7 +28,7 @@ def find_engine(preference="auto"):
     return None, "; ".join(reasons)
 
 
-def build_image(engine, release_dir, tag, timeout):
+def build_image(engine: str, release_dir: Path, tag: str, timeout: float) -> Found:
     """Build the image from the release directory; (image id, None) or (None, error)."""
     argv = [engine, "build", "--file", str(release_dir / "Dockerfile"), "--tag", tag]
     built = run_tool("container build", [*argv, str(release_dir)], release_dir, timeout=timeout)

@@ -2,9 +2,10 @@
 
 import shutil
 import sys
+from pathlib import Path
 
 from gates.outcome import FAILED, GateError, MeasurementError
-from gates.release.store import verify
+from gates.release.store import Manifest, verify
 from gates.tools import run_tool, uv_binary
 
 
@@ -12,7 +13,13 @@ class InstallFailed(GateError):
     exit_code = FAILED
 
 
-def install(release_dir, venv, python=None, timeout=600, verify_first=True):
+def install(
+    release_dir: Path,
+    venv: Path,
+    python: str | None = None,
+    timeout: float = 600,
+    verify_first: bool = True,
+) -> Manifest | None:
     """Verify ``release_dir`` against its manifest, then install it into a new virtualenv.
 
     pip-style hash checking (``--require-hashes``) guards the install itself as well.

@@ -1,15 +1,34 @@
 """Where releases live, their manifests, digests and ids, and verifying them."""
 
+from __future__ import annotations
+
 import hashlib
 import json
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from gates.outcome import ConfigError, FAILED, GateError
+
+if TYPE_CHECKING:
+    from gates.config import PipelineConfig
 
 MANIFEST = "manifest.json"
 LATEST = "latest"
 # Artifacts whose bytes define what runs; their digests define the release id.
 IDENTITY_KINDS = ("service-wheel", "dependency-wheel", "requirements", "dockerfile")
+
+# A manifest as read from disk: JSON, checked where it is used (see verify).
+Manifest = dict[str, Any]
+
+
+class Artifact(TypedDict):
+    """One file of a release, as its manifest lists it."""
+
+    path: str  # relative to the release directory, POSIX separators
+    kind: str
+    sha256: str
+    size: int
 
 
 class TamperedRelease(GateError):
@@ -18,11 +37,11 @@ class TamperedRelease(GateError):
     exit_code = FAILED
 
 
-def releases_dir(config):
+def releases_dir(config: PipelineConfig) -> Path:
     return config.state_dir / "releases"
 
 
-def sha256_file(path):
+def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -30,7 +49,7 @@ def sha256_file(path):
     return digest.hexdigest()
 
 
-def describe_artifact(release_dir, path, kind):
+def describe_artifact(release_dir: Path, path: Path, kind: str) -> Artifact:
     return {
         "path": path.relative_to(release_dir).as_posix(),
         "kind": kind,
@@ -39,7 +58,7 @@ def describe_artifact(release_dir, path, kind):
     }
 
 
-def release_id(artifacts):
+def release_id(artifacts: Iterable[Artifact]) -> str:
     """16 hex digits of the sha256 over the identity artifacts' digests and paths."""
     lines = sorted(
         f"{a['sha256']}  {a['path']}\n" for a in artifacts if a["kind"] in IDENTITY_KINDS
@@ -47,7 +66,7 @@ def release_id(artifacts):
     return hashlib.sha256("".join(lines).encode()).hexdigest()[:16]
 
 
-def resolve(config, name):
+def resolve(config: PipelineConfig, name: str) -> Path:
     """The release directory for an id, a unique id prefix, or ``latest``."""
     base = releases_dir(config)
     if name == LATEST:
@@ -65,7 +84,7 @@ def resolve(config, name):
     return candidates[0]
 
 
-def load_manifest(release_dir):
+def load_manifest(release_dir: str | Path) -> Manifest:
     path = Path(release_dir) / MANIFEST
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
@@ -76,7 +95,7 @@ def load_manifest(release_dir):
     return manifest
 
 
-def verify(release_dir):
+def verify(release_dir: str | Path) -> Manifest:
     """Re-hash every artifact against the manifest; TamperedRelease on any difference."""
     release_dir = Path(release_dir)
     manifest = load_manifest(release_dir)

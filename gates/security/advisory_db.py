@@ -5,14 +5,21 @@ holding ``insecure.json`` and ``insecure_full.json``, or ``package:NAME`` for th
 of an installed Python package (``package:safety_db`` is the 2021 database on PyPI).
 """
 
+from __future__ import annotations
+
 import importlib.util
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gates.outcome import ConfigError, MeasurementError
+
+if TYPE_CHECKING:
+    from gates.config import PipelineConfig
 
 OFFLINE_DB_ENV = "PIPELINE_SAFETY_DB"
 FILES = ("insecure.json", "insecure_full.json")
@@ -25,22 +32,24 @@ class AdvisoryDb:
     path: Path  # the staged copy safety reads
     published: datetime
 
-    def age_days(self, now=None):
+    def age_days(self, now: datetime | None = None) -> int:
         return ((now or datetime.now(timezone.utc)) - self.published).days
 
-    def describe(self):
+    def describe(self) -> str:
         return (
             f"offline database {self.source}, dated {self.published.date().isoformat()} "
             f"({self.age_days()} days old)"
         )
 
 
-def named_db(config, environ=None):
-    """The offline database's directory, or None when none is named."""
+def named_db(
+    config: PipelineConfig, environ: Mapping[str, str] | None = None
+) -> tuple[str, Path] | None:
+    """(name, directory) of the offline database, or None when none is named."""
     environ = os.environ if environ is None else environ
     name = environ.get(OFFLINE_DB_ENV) or config.security.offline_db
     if not name:
-        return None, None
+        return None
     if name.startswith(PACKAGE_PREFIX):
         package = name[len(PACKAGE_PREFIX) :]
         # find_spec locates the package without running it (safety_db's own import fails).
@@ -61,28 +70,32 @@ def named_db(config, environ=None):
     return name, directory
 
 
-def stage(name, directory, destination):
+def stage(name: str, directory: Path, destination: Path) -> AdvisoryDb:
     """Copy the database to ``destination`` for safety, and read its publication time.
 
     safety 2.3's JSON output crashes on databases without ``$meta.base_domain`` (the 2021
     safety-db is one); the staged copy gets an empty one. Advisories are copied unchanged.
     """
     destination.mkdir(parents=True, exist_ok=True)
-    published = None
-    for filename in FILES:
-        try:
-            data = json.loads((directory / filename).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise MeasurementError(
-                f"offline advisory database {name}: {filename} is unreadable or not JSON ({exc})"
-            ) from None
-        meta = data.get("$meta") if isinstance(data, dict) else None
-        if not isinstance(meta, dict) or not isinstance(meta.get("timestamp"), int):
-            raise MeasurementError(
-                f"offline advisory database {name}: {filename} has no $meta.timestamp; "
-                "not a safety 2.x database"
-            )
-        meta.setdefault("base_domain", "")
-        published = datetime.fromtimestamp(meta["timestamp"], timezone.utc)
-        (destination / filename).write_text(json.dumps(data), encoding="utf-8")
-    return AdvisoryDb(name, destination, published)
+    # Every file is checked and copied; the last one's timestamp dates the database.
+    published = [_stage_file(name, directory, destination, filename) for filename in FILES]
+    return AdvisoryDb(name, destination, published[-1])
+
+
+def _stage_file(name: str, directory: Path, destination: Path, filename: str) -> datetime:
+    """Copy one database file with ``$meta.base_domain`` set; its publication time."""
+    try:
+        data = json.loads((directory / filename).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise MeasurementError(
+            f"offline advisory database {name}: {filename} is unreadable or not JSON ({exc})"
+        ) from None
+    meta = data.get("$meta") if isinstance(data, dict) else None
+    if not isinstance(meta, dict) or not isinstance(meta.get("timestamp"), int):
+        raise MeasurementError(
+            f"offline advisory database {name}: {filename} has no $meta.timestamp; "
+            "not a safety 2.x database"
+        )
+    meta.setdefault("base_domain", "")
+    (destination / filename).write_text(json.dumps(data), encoding="utf-8")
+    return datetime.fromtimestamp(meta["timestamp"], timezone.utc)

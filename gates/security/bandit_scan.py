@@ -1,8 +1,16 @@
 """bandit over the service and gates code: run it, then parse its JSON report strictly."""
 
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 from gates.outcome import MeasurementError
 from gates.security.findings import Finding, malformed, read_json_report, require
 from gates.tools import run_module
+
+if TYPE_CHECKING:
+    from gates.config import PipelineConfig
 
 SCANNER = "bandit"
 # bandit exits 0 when it found nothing and 1 when it found something; anything else is a crash.
@@ -10,7 +18,7 @@ JUDGED = {0, 1}
 LEVELS = {"LOW", "MEDIUM", "HIGH", "UNDEFINED"}
 
 
-def scan(config, report_path):
+def scan(config: PipelineConfig, report_path: Path) -> list[Finding]:
     report_path.unlink(missing_ok=True)  # only this run's report may be judged
     args = ["-r", *config.security.bandit_paths, "-f", "json", "-o", str(report_path), "-q"]
     result = run_module(
@@ -19,7 +27,7 @@ def scan(config, report_path):
     return parse(read_json_report(report_path, SCANNER, result, JUDGED))
 
 
-def parse(data):
+def parse(data: object) -> list[Finding]:
     """Findings from bandit's JSON; MeasurementError unless it is a complete, clean scan."""
     if not isinstance(data, dict):
         raise malformed(SCANNER, f"top level is {type(data).__name__}, not an object")
@@ -41,7 +49,7 @@ def parse(data):
     return [_finding(result, i) for i, result in enumerate(results)]
 
 
-def _finding(result, index):
+def _finding(result: object, index: int) -> Finding:
     where = f"results[{index}]"
     severity = require(result, "issue_severity", str, SCANNER, where).upper()
     confidence = require(result, "issue_confidence", str, SCANNER, where).upper()

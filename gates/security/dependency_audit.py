@@ -1,11 +1,19 @@
 """safety 2.x over the service's locked runtime dependencies, online first, offline after."""
 
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from gates.outcome import MeasurementError
 from gates.security import advisory_db
 from gates.security.findings import Finding, malformed, read_json_report, require
-from gates.tools import run_module, run_tool, uv_binary
+from gates.tools import ToolRun, run_module, run_tool, uv_binary
+
+if TYPE_CHECKING:
+    from gates.config import PipelineConfig
 
 SCANNER = "safety"
 NO_VULNERABILITIES = 0
@@ -14,7 +22,7 @@ ADVISORY_SERVICE_UNREACHABLE = 68  # safety 2.x: "unable to fetch vulnerability 
 ONLINE = "online advisory service (safety's free database)"
 
 
-def export_requirements(config, destination):
+def export_requirements(config: PipelineConfig, destination: Path) -> Path:
     """The service's runtime dependencies exactly as uv.lock pins them, as a requirements file."""
     uv = uv_binary()
     argv = [uv, "export", "--frozen", "--package", config.service, "--no-default-groups"]
@@ -29,13 +37,20 @@ def export_requirements(config, destination):
 
 @dataclass
 class Audit:
-    findings: list
+    findings: list[Finding]
     packages: int  # how many locked packages safety checked
     advisory: str  # which advisory data it used
     offline: bool
 
 
-def audit(config, requirements, report_path, offline_only=False, environ=None, notice=print):
+def audit(
+    config: PipelineConfig,
+    requirements: Path,
+    report_path: Path,
+    offline_only: bool = False,
+    environ: Mapping[str, str] | None = None,
+    notice: Callable[[str], object] = print,
+) -> Audit:
     """Run safety against the online service, or the offline database when it is unreachable."""
     if not offline_only:
         result = _safety(config, requirements, report_path)
@@ -45,20 +60,22 @@ def audit(config, requirements, report_path, offline_only=False, environ=None, n
             "gates security: the advisory service cannot be reached "
             f"({result.tail(1) or 'safety exit 68'}); falling back to the offline database"
         )
-    name, directory = advisory_db.named_db(config, environ)
-    if directory is None:
+    named = advisory_db.named_db(config, environ)
+    if named is None:
         raise MeasurementError(
             "safety: no advisory data: the online service was not used or not reachable and no "
             f"offline database is named (set ${advisory_db.OFFLINE_DB_ENV} or "
             "[tool.pipeline.security] offline_db)"
         )
-    db = advisory_db.stage(name, directory, report_path.parent / "advisory-db")
+    db = advisory_db.stage(*named, report_path.parent / "advisory-db")
     notice(f"gates security: WARNING: advisory data is the {db.describe()}")
     result = _safety(config, requirements, report_path, db.path)
     return Audit(*_judged(result, report_path), db.describe(), offline=True)
 
 
-def _safety(config, requirements, report_path, db_path=None):
+def _safety(
+    config: PipelineConfig, requirements: Path, report_path: Path, db_path: Path | None = None
+) -> ToolRun:
     report_path.unlink(missing_ok=True)
     args = ["check", "-r", str(requirements), "--output", "json", "--save-json", str(report_path)]
     if db_path is not None:
@@ -68,7 +85,7 @@ def _safety(config, requirements, report_path, db_path=None):
     )
 
 
-def _judged(result, report_path):
+def _judged(result: ToolRun, report_path: Path) -> tuple[list[Finding], int]:
     judged = (NO_VULNERABILITIES, VULNERABILITIES_FOUND)
     findings, packages = parse(read_json_report(report_path, SCANNER, result, judged))
     if (result.returncode == VULNERABILITIES_FOUND) != bool(findings):
@@ -78,7 +95,7 @@ def _judged(result, report_path):
     return findings, packages
 
 
-def parse(data):
+def parse(data: object) -> tuple[list[Finding], int]:
     """(findings, number of packages audited) from safety 2.x JSON; fail closed."""
     if not isinstance(data, dict):
         raise malformed(SCANNER, f"top level is {type(data).__name__}, not an object")
@@ -90,7 +107,7 @@ def parse(data):
     return [_finding(v, i) for i, v in enumerate(vulnerabilities)], packages
 
 
-def _finding(vuln, index):
+def _finding(vuln: Any, index: int) -> Finding:
     where = f"vulnerabilities[{index}]"
     cve = vuln.get("CVE") if isinstance(vuln, dict) else None
     return Finding(
@@ -105,17 +122,18 @@ def _finding(vuln, index):
     )
 
 
-def _severity(value):
+def _severity(value: object) -> str:
     """CVSS base severity when the database has one; UNKNOWN (judged as failing) otherwise."""
     if isinstance(value, dict):
         for key in ("cvssv3", "cvssv2"):
             entry = value.get(key)
-            if isinstance(entry, dict) and isinstance(entry.get("base_severity"), str):
-                return entry["base_severity"].upper()
+            severity = entry.get("base_severity") if isinstance(entry, dict) else None
+            if isinstance(severity, str):
+                return severity.upper()
     return "UNKNOWN"
 
 
-def _fix(vuln):
+def _fix(vuln: dict[str, Any]) -> str:
     fixed = vuln.get("fixed_versions")
     if isinstance(fixed, list) and fixed and all(isinstance(v, str) for v in fixed):
         return ", ".join(fixed)

@@ -1,9 +1,15 @@
 """What the scanners found, in one shape, and reading their JSON reports fail-closed."""
 
 import json
+from collections.abc import Container
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
 
 from gates.outcome import MeasurementError
+from gates.tools import ToolRun
+
+T = TypeVar("T")
 
 FAILING = "failing"
 WAIVED = "waived"
@@ -22,22 +28,24 @@ class Finding:
     package: str = ""  # safety: the vulnerable distribution
     version: str = ""
     fix: str = ""  # the fixed version, when known
-    aliases: tuple = ()  # other ids for the same advisory, e.g. a CVE
+    aliases: tuple[str, ...] = ()  # other ids for the same advisory, e.g. a CVE
     status: str = ""  # set by the policy
     note: str = ""  # why the status: waiver reason, expired waiver
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def location(self):
+    def location(self) -> str:
         if self.package:
             return f"{self.package}=={self.version}"
         return f"{self.path}:{self.line}"
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "aliases": list(self.aliases), "location": self.location}
 
 
-def read_json_report(path, scanner, run, judged_codes):
+def read_json_report(
+    path: Path, scanner: str, run: ToolRun, judged_codes: Container[int]
+) -> object:
     """The report of a scanner ``run``, or MeasurementError naming the scanner and the cause.
 
     Fails when the scanner exited with a code outside ``judged_codes`` (it crashed), or left
@@ -59,11 +67,11 @@ def read_json_report(path, scanner, run, judged_codes):
         raise MeasurementError(f"{scanner}: report {path} is not valid JSON ({exc})") from None
 
 
-def malformed(scanner, what):
+def malformed(scanner: str, what: str) -> MeasurementError:
     return MeasurementError(f"{scanner}: malformed report: {what}")
 
 
-def require(container, key, kind, scanner, where):
+def require(container: object, key: str, kind: type[T], scanner: str, where: str) -> T:
     """``container[key]`` when it is a ``kind``; MeasurementError otherwise."""
     if not isinstance(container, dict) or key not in container:
         raise malformed(scanner, f"{where} has no {key!r}")

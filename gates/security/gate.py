@@ -1,13 +1,24 @@
 """``gates security``: scan, evaluate against the policy, write JSON, Markdown and SARIF."""
 
-from datetime import datetime, timezone
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, timezone
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gates.outcome import ConfigError
 from gates.security import bandit_scan, dependency_audit, policy, sarif
-from gates.report import markdown_cell
-from gates.security.findings import BELOW_THRESHOLD, FAILING, WAIVED
+from gates.report import Report, markdown_cell
+from gates.security.dependency_audit import Audit
+from gates.security.findings import BELOW_THRESHOLD, FAILING, WAIVED, Finding
+from gates.security.policy import WaiverUse
+
+if TYPE_CHECKING:
+    from argparse import Namespace
+
+    from gates.config import PipelineConfig
 
 MAX_TABLE_ROWS = 100
 
@@ -25,7 +36,7 @@ def add_arguments(parser):
     )
 
 
-def run(config, report, args):
+def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
     out = config.state_dir / "security"
     out.mkdir(parents=True, exist_ok=True)
     today = datetime.now(timezone.utc).date()
@@ -79,7 +90,7 @@ def run(config, report, args):
             )
 
 
-def _advisory_markdown(audit, sarif_path):
+def _advisory_markdown(audit: Audit, sarif_path: Path) -> str:
     if audit.offline:
         note = (
             f"> ⚠️ **Advisory data: {audit.advisory}.** Vulnerabilities published after it "
@@ -90,7 +101,7 @@ def _advisory_markdown(audit, sarif_path):
     return f"{note}\n\nSARIF for code scanning: `{sarif_path}`\n"
 
 
-def _requirements(config, args, out):
+def _requirements(config: PipelineConfig, args: Namespace, out: Path) -> Path:
     if args.requirements:
         path = Path(args.requirements)
         if not path.is_file():
@@ -99,28 +110,28 @@ def _requirements(config, args, out):
     return dependency_audit.export_requirements(config, out / "requirements.txt")
 
 
-def _versions():
+def _versions() -> dict[str, str]:
     return {name: metadata.version(name) for name in ("bandit", "safety")}
 
 
-def _count(findings, status):
+def _count(findings: Iterable[Finding], status: str) -> int:
     return sum(1 for f in findings if f.status == status)
 
 
-def _summary(findings):
+def _summary(findings: Sequence[Finding]) -> str:
     return (
         f"{_count(findings, FAILING)} failing, {_count(findings, WAIVED)} waived, "
         f"{_count(findings, BELOW_THRESHOLD)} below threshold"
     )
 
 
-def _expiry_note(use, today):
+def _expiry_note(use: WaiverUse, today: date) -> str:
     if use.state(today) == "expired":
         return f" (expired {use.waiver.expires}); it no longer waives anything"
     return ": it matches no finding; remove it"
 
 
-def _waiver_row(use, today):
+def _waiver_row(use: WaiverUse, today: date) -> dict[str, object]:
     w = use.waiver
     return {
         "scanner": w.scanner,
@@ -133,7 +144,7 @@ def _waiver_row(use, today):
     }
 
 
-def _findings_markdown(findings):
+def _findings_markdown(findings: Sequence[Finding]) -> str:
     if not findings:
         return "No findings.\n"
     order = {FAILING: 0, WAIVED: 1, BELOW_THRESHOLD: 2}
@@ -153,7 +164,7 @@ def _findings_markdown(findings):
     return "\n".join(lines) + "\n"
 
 
-def _waivers_markdown(uses, today):
+def _waivers_markdown(uses: Sequence[WaiverUse], today: date) -> str:
     if not uses:
         return ""
     lines = ["| waiver | target | expires | state | reason |", "|---|---|---|---|---|"]

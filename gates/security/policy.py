@@ -1,26 +1,34 @@
 """One evaluator for every scanner: thresholds, then waivers, fail closed on the unknown."""
 
-import re
-from dataclasses import dataclass
-from fnmatch import fnmatch
+from __future__ import annotations
 
-from gates.security.findings import BELOW_THRESHOLD, FAILING, WAIVED
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from fnmatch import fnmatch
+from typing import TYPE_CHECKING
+
+from gates.security.findings import BELOW_THRESHOLD, FAILING, WAIVED, Finding
+
+if TYPE_CHECKING:
+    from gates.config import SecurityConfig, Waiver
 
 RANK = {"LOW": 1, "MEDIUM": 2, "HIGH": 3, "CRITICAL": 4}
 
 
 @dataclass
 class WaiverUse:
-    waiver: object
+    waiver: Waiver
     matched: int = 0
 
-    def state(self, today):
+    def state(self, today: date) -> str:
         if self.waiver.expires < today:
             return "expired"
         return "active" if self.matched else "stale"
 
 
-def over_threshold(finding, security):
+def over_threshold(finding: Finding, security: SecurityConfig) -> bool:
     """Whether policy says this finding fails the gate. Unknown severity always does."""
     if finding.scanner == "bandit":
         severity = RANK.get(finding.severity, 99)
@@ -34,11 +42,11 @@ def over_threshold(finding, security):
     return RANK.get(finding.severity, 99) >= RANK[security.safety_fail_severity]
 
 
-def _canonical(name):
+def _canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def matches(waiver, finding):
+def matches(waiver: Waiver, finding: Finding) -> bool:
     if waiver.scanner != finding.scanner:
         return False
     if finding.scanner == "bandit":
@@ -49,7 +57,7 @@ def matches(waiver, finding):
     ) == _canonical(finding.package)
 
 
-def evaluate(findings, security, today):
+def evaluate(findings: Iterable[Finding], security: SecurityConfig, today: date) -> list[WaiverUse]:
     """Set each finding's status and note; return how each waiver was used."""
     uses = [WaiverUse(w) for w in security.waivers]
     for finding in findings:

@@ -1,6 +1,11 @@
 """SARIF 2.1.0 for GitHub code scanning: one run per scanner, waived findings suppressed."""
 
 import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from gates.security.findings import Finding
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 TOOL_URIS = {
@@ -10,9 +15,9 @@ TOOL_URIS = {
 LEVELS = {"failing": "error", "waived": "error", "below threshold": "warning"}
 
 
-def lock_lines(lock_path):
+def lock_lines(lock_path: Path) -> dict[str, int]:
     """{package: line} of each package entry in uv.lock, to point dependency findings at."""
-    lines = {}
+    lines: dict[str, int] = {}
     if lock_path.is_file():
         for number, text in enumerate(lock_path.read_text().splitlines(), start=1):
             if text.startswith('name = "'):
@@ -20,7 +25,9 @@ def lock_lines(lock_path):
     return lines
 
 
-def _location(finding, lock_path, package_lines):
+def _location(
+    finding: Finding, lock_path: Path, package_lines: Mapping[str, int]
+) -> dict[str, Any]:
     if finding.scanner == "bandit":
         uri, line = finding.path, max(finding.line, 1)
     else:
@@ -28,11 +35,11 @@ def _location(finding, lock_path, package_lines):
     return {"physicalLocation": {"artifactLocation": {"uri": uri}, "region": {"startLine": line}}}
 
 
-def _result(finding, lock_path, package_lines):
+def _result(finding: Finding, lock_path: Path, package_lines: Mapping[str, int]) -> dict[str, Any]:
     text = f"{finding.title} ({finding.location}, severity {finding.severity})"
     if finding.fix:
         text += f"; fixed in {finding.fix}"
-    result = {
+    result: dict[str, Any] = {
         "ruleId": finding.rule_id,
         "level": LEVELS.get(finding.status, "error"),
         "message": {"text": text},
@@ -43,10 +50,12 @@ def _result(finding, lock_path, package_lines):
     return result
 
 
-def build(findings, scanners, lock_path):
+def build(
+    findings: Sequence[Finding], scanners: Mapping[str, str], lock_path: Path
+) -> dict[str, Any]:
     """The SARIF document: ``scanners`` is {name: version}; every scanner gets a run."""
     package_lines = lock_lines(lock_path)
-    runs = []
+    runs: list[dict[str, Any]] = []
     for name, version in scanners.items():
         own = [f for f in findings if f.scanner == name]
         rules = {f.rule_id: f.title for f in own}
@@ -69,6 +78,6 @@ def build(findings, scanners, lock_path):
     return {"$schema": SCHEMA, "version": "2.1.0", "runs": runs}
 
 
-def write(path, document):
+def write(path: Path, document: Mapping[str, Any]) -> Path:
     path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     return path

@@ -1,5 +1,6 @@
 """Units of the verification gates: contracts, selectors, objectives, statistics, PromQL."""
 
+import io
 import json
 import threading
 from argparse import Namespace
@@ -192,6 +193,17 @@ def test_promql_without_data_is_exit_3(prometheus):
     with pytest.raises(MeasurementError, match="no data"):
         slo.prometheus_value(prometheus, selectors.parse("nodata"), 60)
     with pytest.raises(MeasurementError, match="did not answer"):
+        slo.prometheus_value("http://127.0.0.1:9", selectors.parse("x"), 60)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [b"[]", b'"up"', b'{"status": "success", "data": "x"}', b'{"status": "success", "data": []}'],
+)
+def test_promql_answer_that_is_not_a_query_result_is_exit_3(monkeypatch, answer):
+    # Valid JSON of the wrong shape (another service on the port) used to raise AttributeError.
+    monkeypatch.setattr(slo.urllib.request, "urlopen", lambda *args, **kwargs: io.BytesIO(answer))
+    with pytest.raises(MeasurementError, match="no data"):
         slo.prometheus_value("http://127.0.0.1:9", selectors.parse("x"), 60)
 
 

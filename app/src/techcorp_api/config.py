@@ -1,7 +1,9 @@
 """Service settings: defaults, overridden by the environment, overridden by explicit values."""
 
 import os
+from collections.abc import Mapping
 from importlib import metadata
+from typing import Any
 
 DISTRIBUTION = "techcorp-api"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -11,7 +13,7 @@ class ConfigError(ValueError):
     """A setting has a value the service cannot run with."""
 
 
-def package_version():
+def package_version() -> str:
     """Version of the installed distribution, or a marker when running from a bare tree."""
     try:
         return metadata.version(DISTRIBUTION)
@@ -19,7 +21,7 @@ def package_version():
         return "0+unknown"
 
 
-def defaults():
+def defaults() -> dict[str, Any]:
     return {
         "ENVIRONMENT": "development",
         "APP_VERSION": package_version(),
@@ -48,7 +50,9 @@ ENVIRONMENT_KEYS = (
 )
 
 
-def load_config(overrides=None, environ=None):
+def load_config(
+    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """Return the validated settings as a dict."""
     environ = os.environ if environ is None else environ
     config = defaults()
@@ -57,7 +61,7 @@ def load_config(overrides=None, environ=None):
     return validate(config)
 
 
-def validate(config):
+def validate(config: dict[str, Any]) -> dict[str, Any]:
     for key in ("ENVIRONMENT", "APP_VERSION"):
         if not isinstance(config[key], str) or not config[key].strip():
             raise ConfigError(f"{key} must be a non-empty string, got {config[key]!r}")

@@ -2,6 +2,7 @@
 
 import os
 import sys
+from collections.abc import Mapping
 
 # name -> default. gunicorn itself reads WEB_CONCURRENCY when it is imported, so these are
 # checked before gunicorn starts (``techcorp-api``) as well as in the gunicorn config.
@@ -14,7 +15,7 @@ INT_SETTINGS = {
 USAGE_ERROR = 2
 
 
-def read_int(name, environ=None):
+def read_int(name: str, environ: Mapping[str, str] | None = None) -> int:
     """The setting's value, or exit 2 naming the variable and a good value."""
     environ = os.environ if environ is None else environ
     default = INT_SETTINGS[name]
@@ -31,5 +32,5 @@ def read_int(name, environ=None):
     sys.exit(USAGE_ERROR)
 
 
-def check_all(environ=None):
+def check_all(environ: Mapping[str, str] | None = None) -> dict[str, int]:
     return {name: read_int(name, environ) for name in INT_SETTINGS}

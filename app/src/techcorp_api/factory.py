@@ -1,5 +1,8 @@
 """The application factory."""
 
+from collections.abc import Mapping
+from typing import Any
+
 from flask import Flask
 
 from techcorp_api.config import load_config
@@ -12,7 +15,7 @@ from techcorp_api.readiness import Readiness
 from techcorp_api.routes import bp
 
 
-def create_app(config=None):
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the Flask application.
 
     Settings are the defaults, then the environment, then ``config`` (a mapping).
@@ -21,7 +24,8 @@ def create_app(config=None):
     app.config.update(load_config(config))
     configure_logging(app.config["LOG_LEVEL"])
 
-    app.extensions["readiness"] = Readiness()
+    readiness = Readiness()
+    app.extensions["readiness"] = readiness
     app.extensions["metrics"] = RequestMetrics(app.config["SLO_LATENCY_SECONDS"])
     app.extensions["faults"] = Faults(
         app.config["FAULT_LATENCY_MS"], app.config["FAULT_ERROR_RATE"]
@@ -31,5 +35,5 @@ def create_app(config=None):
     app.register_blueprint(bp)
 
     if app.config["READY_ON_START"]:
-        app.extensions["readiness"].mark_ready()
+        readiness.mark_ready()
     return app

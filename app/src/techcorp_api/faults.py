@@ -16,17 +16,17 @@ from werkzeug.exceptions import InternalServerError
 
 
 class Faults:
-    def __init__(self, latency_ms=0.0, error_rate=0.0):
+    def __init__(self, latency_ms: float = 0.0, error_rate: float = 0.0) -> None:
         self.latency = latency_ms / 1000.0
         self.error_every = round(1 / error_rate) if error_rate > 0 else 0
         self._count = 0
         self._lock = threading.Lock()
 
     @property
-    def active(self):
+    def active(self) -> bool:
         return bool(self.latency or self.error_every)
 
-    def apply(self):
+    def apply(self) -> None:
         if self.latency:
             time.sleep(self.latency)
         if self.error_every:

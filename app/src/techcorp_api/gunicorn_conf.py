@@ -5,13 +5,24 @@ Command-line flags and ``GUNICORN_CMD_ARGS`` override everything here; the envir
 variables below set the defaults.
 """
 
+from __future__ import annotations
+
 import os
 import shutil
 import signal
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from techcorp_api.envvars import read_int
+
+if TYPE_CHECKING:
+    from types import FrameType
+
+    from gunicorn.arbiter import Arbiter
+    from gunicorn.workers.base import Worker
+
+    from techcorp_api.readiness import Readiness
 
 # Must happen before any worker imports prometheus_client: the library picks its
 # multiprocess value store at import time.
@@ -29,7 +40,7 @@ timeout = read_int("GUNICORN_TIMEOUT")
 graceful_timeout = read_int("GUNICORN_GRACEFUL_TIMEOUT")
 keepalive = 5
 # The application writes its own structured JSON access log to stdout.
-accesslog = None
+accesslog: str | None = None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 proc_name = "techcorp-api"
@@ -37,7 +48,7 @@ proc_name = "techcorp-api"
 control_socket_disable = True
 
 
-def on_starting(server):
+def on_starting(server: Arbiter) -> None:
     """Start with an empty metrics directory so counters from an earlier run do not leak in."""
     directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     directory.mkdir(parents=True, exist_ok=True)
@@ -45,12 +56,12 @@ def on_starting(server):
         stale.unlink()
 
 
-def post_worker_init(worker):
+def post_worker_init(worker: Worker) -> None:
     """Report draining on /ready as soon as the worker is told to stop."""
-    readiness = worker.wsgi.extensions["readiness"]
+    readiness: Readiness = worker.wsgi.extensions["readiness"]
     previous = signal.getsignal(signal.SIGTERM)
 
-    def drain_then_stop(signum, frame):
+    def drain_then_stop(signum: int, frame: FrameType | None) -> None:
         readiness.mark_draining()
         if callable(previous):
             previous(signum, frame)
@@ -59,12 +70,12 @@ def post_worker_init(worker):
     readiness.mark_ready()
 
 
-def child_exit(server, worker):
+def child_exit(server: Arbiter, worker: Worker) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
 
 
-def on_exit(server):
+def on_exit(server: Arbiter) -> None:
     if os.environ.get("TECHCORP_OWNS_METRICS_DIR") == "1":
         shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

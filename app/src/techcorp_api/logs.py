@@ -4,6 +4,7 @@ import json
 import logging
 import sys
 from datetime import datetime, timezone
+from typing import TextIO
 
 ACCESS_LOGGER = "techcorp_api.access"
 SERVICE_LOGGER = "techcorp_api"
@@ -13,8 +14,8 @@ _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asct
 class JsonFormatter(logging.Formatter):
     """Formats a record as JSON; fields passed with ``extra=`` become top-level keys."""
 
-    def format(self, record):
-        line = {
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, object] = {
             "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(
                 timespec="milliseconds"
             ),
@@ -28,14 +29,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
-def configure_logging(level):
+class JsonStdoutHandler(logging.StreamHandler[TextIO]):
+    """The service's own handler, recognised so that it is attached once."""
+
+
+def configure_logging(level: str) -> logging.Logger:
     """Attach one JSON handler on stdout to the service's loggers (idempotent)."""
     logger = logging.getLogger(SERVICE_LOGGER)
     logger.setLevel(level)
-    if not any(getattr(h, "_techcorp_json", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stdout)
+    if not any(isinstance(h, JsonStdoutHandler) for h in logger.handlers):
+        handler = JsonStdoutHandler(sys.stdout)
         handler.setFormatter(JsonFormatter())
-        handler._techcorp_json = True
         logger.addHandler(handler)
         logger.propagate = False
     return logger

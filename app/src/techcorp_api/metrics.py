@@ -20,21 +20,21 @@ KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPT
 BASE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
-def method_label(method):
+def method_label(method: str) -> str:
     return method if method in KNOWN_METHODS else "OTHER"
 
 
-def latency_buckets(slo_latency_seconds):
+def latency_buckets(slo_latency_seconds: float) -> tuple[float, ...]:
     """The default buckets plus the SLO threshold, so the latency SLI is exact."""
     return tuple(sorted(set(BASE_BUCKETS) | {slo_latency_seconds}))
 
 
-def multiprocess_dir():
+def multiprocess_dir() -> str | None:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
 class RequestMetrics:
-    def __init__(self, slo_latency_seconds):
+    def __init__(self, slo_latency_seconds: float) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "http_requests",
@@ -50,12 +50,12 @@ class RequestMetrics:
             registry=self.registry,
         )
 
-    def observe(self, route, method, status, seconds):
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         method = method_label(method)
         self.requests.labels(route, method, str(status)).inc()
         self.duration.labels(route, method).observe(seconds)
 
-    def exposition(self):
+    def exposition(self) -> bytes:
         """The text exposition: all workers' samples in multiprocess mode, else this process's."""
         directory = multiprocess_dir()
         if directory is None:

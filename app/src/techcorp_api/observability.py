@@ -5,10 +5,10 @@ import re
 import time
 import uuid
 
-from flask import current_app, g, request
+from flask import Flask, Response, current_app, g, request
 
 from techcorp_api.logs import ACCESS_LOGGER
-from techcorp_api.metrics import UNMATCHED_ROUTE
+from techcorp_api.metrics import UNMATCHED_ROUTE, RequestMetrics
 
 REQUEST_ID_HEADER = "X-Request-ID"
 RELEASE_ID_HEADER = "X-Release-ID"
@@ -25,29 +25,30 @@ SECURITY_HEADERS = {
 access_log = logging.getLogger(ACCESS_LOGGER)
 
 
-def request_id_from(header_value):
+def request_id_from(header_value: str | None) -> str:
     """The client's id when it is sane, otherwise a fresh one."""
     if header_value and SANE_REQUEST_ID.fullmatch(header_value):
         return header_value
     return uuid.uuid4().hex
 
 
-def current_request_id():
-    return g.get("request_id") or "-"
+def current_request_id() -> str:
+    request_id: str = g.get("request_id") or "-"
+    return request_id
 
 
-def route_label():
+def route_label() -> str:
     return request.url_rule.rule if request.url_rule is not None else UNMATCHED_ROUTE
 
 
-def register_request_hooks(app):
+def register_request_hooks(app: Flask) -> None:
     @app.before_request
-    def start_request():
+    def start_request() -> None:
         g.started = time.perf_counter()
         g.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
 
     @app.after_request
-    def finish_request(response):
+    def finish_request(response: Response) -> Response:
         seconds = time.perf_counter() - g.get("started", time.perf_counter())
         response.headers[REQUEST_ID_HEADER] = current_request_id()
         if current_app.config["RELEASE_ID"]:
@@ -55,9 +56,8 @@ def register_request_hooks(app):
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         route = route_label()
-        current_app.extensions["metrics"].observe(
-            route, request.method, response.status_code, seconds
-        )
+        metrics: RequestMetrics = current_app.extensions["metrics"]
+        metrics.observe(route, request.method, response.status_code, seconds)
         access_log.info(
             "request",
             extra={

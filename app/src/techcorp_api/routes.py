@@ -4,13 +4,15 @@ import time
 
 from flask import Blueprint, Response, current_app
 
-from techcorp_api.metrics import CONTENT_TYPE_LATEST
+from techcorp_api.faults import Faults
+from techcorp_api.metrics import CONTENT_TYPE_LATEST, RequestMetrics
+from techcorp_api.readiness import Readiness
 
 bp = Blueprint("api", __name__)
 
 
 @bp.get("/health")
-def health():
+def health() -> dict[str, object]:
     return {
         "status": "healthy",
         "timestamp": int(time.time()),
@@ -19,8 +21,9 @@ def health():
 
 
 @bp.get("/api/data")
-def data():
-    current_app.extensions["faults"].apply()
+def data() -> dict[str, object]:
+    faults: Faults = current_app.extensions["faults"]
+    faults.apply()
     return {
         "message": "Hello from TechCorp API",
         "environment": current_app.config["ENVIRONMENT"],
@@ -29,8 +32,8 @@ def data():
 
 
 @bp.get("/ready")
-def ready():
-    readiness = current_app.extensions["readiness"]
+def ready() -> tuple[dict[str, object], int]:
+    readiness: Readiness = current_app.extensions["readiness"]
     status = 200 if readiness.is_ready else 503
     body = {
         "status": readiness.state,
@@ -41,6 +44,7 @@ def ready():
 
 
 @bp.get("/metrics")
-def metrics():
-    body = current_app.extensions["metrics"].exposition()
+def metrics() -> Response:
+    request_metrics: RequestMetrics = current_app.extensions["metrics"]
+    body = request_metrics.exposition()
     return Response(body, content_type=CONTENT_TYPE_LATEST)

@@ -1,6 +1,7 @@
 """``techcorp-api``: serve the service with gunicorn and its bundled configuration."""
 
 import sys
+from collections.abc import Sequence
 
 from techcorp_api.config import ConfigError, load_config
 from techcorp_api.envvars import USAGE_ERROR, check_all
@@ -8,7 +9,7 @@ from techcorp_api.envvars import USAGE_ERROR, check_all
 CONFIG = "python:techcorp_api.gunicorn_conf"
 
 
-def gunicorn_argv(program, args):
+def gunicorn_argv(program: str, args: Sequence[str]) -> list[str]:
     """gunicorn's argv: our config first, so flags given on the command line win.
 
     ``program`` stays argv[0] unchanged: a USR2 binary upgrade re-executes it.
@@ -16,7 +17,7 @@ def gunicorn_argv(program, args):
     return [program, "--config", CONFIG, *args]
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> None:
     # Refuse bad settings with one line before gunicorn starts: its own import reads
     # WEB_CONCURRENCY, and a worker that cannot build the app would only log a traceback.
     check_all()
