@@ -29,7 +29,7 @@ from gates.report import Report
 from gates.slo_objectives import seconds
 
 if TYPE_CHECKING:
-    from argparse import Namespace
+    from argparse import ArgumentParser, Namespace
 
     from gates.config import PipelineConfig
 
@@ -60,7 +60,7 @@ class DoraMetrics(TypedDict):
     bands: Bands
 
 
-def add_arguments(parser):
+def add_arguments(parser: ArgumentParser) -> None:
     parser.add_argument("--window", default="30d", help="e.g. 7d, 30d, 12h (default 30d)")
 
 

@@ -21,14 +21,14 @@ from gates.report import Report
 from gates.target import Target, live_target
 
 if TYPE_CHECKING:
-    from argparse import Namespace
+    from argparse import ArgumentParser, Namespace
 
     from gates.config import PerfConfig, PipelineConfig
 
 PERCENTILES = (50, 90, 95, 99)
 
 
-def add_arguments(parser):
+def add_arguments(parser: ArgumentParser) -> None:
     parser.add_argument("--duration", type=int, help="seconds of load (default from config)")
     parser.add_argument("--rate", type=int, help="requests per second (default from config)")
 

@@ -29,7 +29,7 @@ from gates.slo_objectives import Objectives
 from gates.target import Target, live_target
 
 if TYPE_CHECKING:
-    from argparse import Namespace
+    from argparse import ArgumentParser, Namespace
 
     from gates.config import PipelineConfig
 
@@ -38,7 +38,7 @@ PROBE_PATHS = ("/api/data", "/health")
 Counts = dict[str, tuple[float, float]]
 
 
-def add_arguments(parser):
+def add_arguments(parser: ArgumentParser) -> None:
     parser.add_argument("--window", help="evaluation window, e.g. 30s or 15min")
     parser.add_argument(
         "--availability-target",

@@ -1,25 +1,33 @@
 """``gates summary``: one table for a whole rehearsal, from the stages' reports, and where
 production now stands."""
 
+from __future__ import annotations
+
 import json
 import os
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from gates.deploy.environment import LIVE, Environment
 from gates.deploy.probe import get
 from gates.report import STEP_SUMMARY_ENV
 from gates.stages import PIPELINE
 
+if TYPE_CHECKING:
+    from argparse import Namespace
 
-def key_figure(stage, report):
+    from gates.config import PipelineConfig
+
+
+def key_figure(stage: str, report: dict[str, Any]) -> str:
     details = report.get("details", {})
     checks = {c["name"]: c for c in report.get("checks", [])}
     if report.get("error"):
-        return report["error"][:80]
+        return str(report["error"])[:80]
     if stage in ("test", "e2e") and "tests" in checks:
-        return checks["tests"]["measured"]
+        return str(checks["tests"]["measured"])
     if stage == "coverage" and "coverage" in checks:
-        return checks["coverage"]["measured"]
+        return str(checks["coverage"]["measured"])
     if stage == "security":
         return "; ".join(f"{n}: {c['measured'].split(',')[0]}" for n, c in checks.items())
     if stage in ("build", "deploy"):
@@ -38,7 +46,7 @@ def key_figure(stage, report):
     return f"{passed}/{len(checks)} checks passed"
 
 
-def duration(report):
+def elapsed(report: dict[str, Any]) -> str:
     try:
         seconds = (
             datetime.fromisoformat(report["finished_at"])
@@ -49,7 +57,7 @@ def duration(report):
     return f"{seconds:.0f} s"
 
 
-def production_line(config):
+def production_line(config: PipelineConfig) -> str:
     if "production" not in config.environments:
         return "no production environment configured"
     env = Environment(config, "production")
@@ -64,7 +72,7 @@ def production_line(config):
     )
 
 
-def run(config, args):
+def run(config: PipelineConfig, args: Namespace) -> int:
     lines = ["| stage | outcome | duration | key figure |", "|---|---|---|---|"]
     for step in PIPELINE:
         if step.report is None:
@@ -75,7 +83,7 @@ def run(config, args):
             continue
         report = json.loads(path.read_text())
         lines.append(
-            f"| {step.session} | {report['outcome']} | {duration(report)} | "
+            f"| {step.session} | {report['outcome']} | {elapsed(report)} | "
             f"{key_figure(step.stage.name, report)} |"
         )
     text = "\n".join(lines) + f"\n\n{production_line(config)}\n"

@@ -44,14 +44,14 @@ from gates.report import Report
 from gates.tools import ToolRun, executable, run_tool, uv_binary
 
 if TYPE_CHECKING:
-    from argparse import Namespace
+    from argparse import ArgumentParser, Namespace
 
     from gates.config import PipelineConfig
 
 REQUIREMENT = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", re.M)
 
 
-def add_arguments(parser):
+def add_arguments(parser: ArgumentParser) -> None:
     parser.add_argument("--ref", default="HEAD", help="the commit to build (default: HEAD)")
 
 

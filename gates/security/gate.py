@@ -16,14 +16,14 @@ from gates.security.findings import BELOW_THRESHOLD, FAILING, WAIVED, Finding
 from gates.security.policy import WaiverUse
 
 if TYPE_CHECKING:
-    from argparse import Namespace
+    from argparse import ArgumentParser, Namespace
 
     from gates.config import PipelineConfig
 
 MAX_TABLE_ROWS = 100
 
 
-def add_arguments(parser):
+def add_arguments(parser: ArgumentParser) -> None:
     parser.add_argument(
         "--offline",
         action="store_true",
