@@ -6,7 +6,7 @@ from importlib import metadata
 import pytest
 
 from techcorp_api import create_app
-from techcorp_api.config import ConfigError, load_config
+from techcorp_api.settings import SettingsError, load_settings
 
 
 def test_health_contract(client):
@@ -81,12 +81,12 @@ def test_ready_on_start_by_default(client):
     ],
 )
 def test_bad_settings_are_refused_with_a_clear_message(overrides, message):
-    with pytest.raises(ConfigError, match=message):
-        load_config(overrides, environ={})
+    with pytest.raises(SettingsError, match=message):
+        load_settings(overrides, environ={})
 
 
 def test_settings_from_environment_are_parsed():
-    config = load_config(environ={"SLO_LATENCY_SECONDS": "0.3", "LOG_LEVEL": "debug"})
+    config = load_settings(environ={"SLO_LATENCY_SECONDS": "0.3", "LOG_LEVEL": "debug"})
     assert config["SLO_LATENCY_SECONDS"] == 0.3
     assert config["LOG_LEVEL"] == "DEBUG"
 
@@ -126,5 +126,5 @@ def test_injected_latency_delays_data_only():
 
 @pytest.mark.parametrize("key, value", [("FAULT_ERROR_RATE", 2), ("FAULT_LATENCY_MS", "slow")])
 def test_bad_fault_settings_are_refused(key, value):
-    with pytest.raises(ConfigError, match=key):
-        load_config({key: value}, environ={})
+    with pytest.raises(SettingsError, match=key):
+        load_settings({key: value}, environ={})

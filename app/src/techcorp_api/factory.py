@@ -5,7 +5,7 @@ from typing import Any
 
 from flask import Flask
 
-from techcorp_api.config import load_config
+from techcorp_api.settings import load_settings
 from techcorp_api.errors import register_error_handlers
 from techcorp_api.faults import Faults
 from techcorp_api.logs import configure_logging
@@ -21,7 +21,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     Settings are the defaults, then the environment, then ``config`` (a mapping).
     """
     app = Flask("techcorp_api")
-    app.config.update(load_config(config))
+    app.config.update(load_settings(config))
     configure_logging(app.config["LOG_LEVEL"])
 
     readiness = Readiness()

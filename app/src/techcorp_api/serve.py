@@ -3,7 +3,7 @@
 import sys
 from collections.abc import Sequence
 
-from techcorp_api.config import ConfigError, load_config
+from techcorp_api.settings import SettingsError, load_settings
 from techcorp_api.envvars import USAGE_ERROR, check_all
 
 CONFIG = "python:techcorp_api.gunicorn_conf"
@@ -22,8 +22,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     # WEB_CONCURRENCY, and a worker that cannot build the app would only log a traceback.
     check_all()
     try:
-        load_config()
-    except ConfigError as exc:
+        load_settings()
+    except SettingsError as exc:
         print(f"techcorp-api: configuration error: {exc}", file=sys.stderr)
         sys.exit(USAGE_ERROR)
     from gunicorn.app.wsgiapp import run

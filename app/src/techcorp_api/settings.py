@@ -9,7 +9,7 @@ DISTRIBUTION = "techcorp-api"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
-class ConfigError(ValueError):
+class SettingsError(ValueError):
     """A setting has a value the service cannot run with."""
 
 
@@ -50,7 +50,7 @@ ENVIRONMENT_KEYS = (
 )
 
 
-def load_config(
+def load_settings(
     overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
     """Return the validated settings as a dict."""
@@ -64,12 +64,12 @@ def load_config(
 def validate(config: dict[str, Any]) -> dict[str, Any]:
     for key in ("ENVIRONMENT", "APP_VERSION"):
         if not isinstance(config[key], str) or not config[key].strip():
-            raise ConfigError(f"{key} must be a non-empty string, got {config[key]!r}")
+            raise SettingsError(f"{key} must be a non-empty string, got {config[key]!r}")
     if not isinstance(config["RELEASE_ID"], str):
-        raise ConfigError(f"RELEASE_ID must be a string, got {config['RELEASE_ID']!r}")
+        raise SettingsError(f"RELEASE_ID must be a string, got {config['RELEASE_ID']!r}")
     level = str(config["LOG_LEVEL"]).upper()
     if level not in LOG_LEVELS:
-        raise ConfigError(
+        raise SettingsError(
             f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {config['LOG_LEVEL']!r}"
         )
     config["LOG_LEVEL"] = level
@@ -78,7 +78,7 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
     except (TypeError, ValueError):
         threshold = -1.0
     if not 0 < threshold < 60:
-        raise ConfigError(
+        raise SettingsError(
             "SLO_LATENCY_SECONDS must be a number of seconds between 0 and 60, "
             f"got {config['SLO_LATENCY_SECONDS']!r}"
         )
@@ -89,6 +89,6 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
         except (TypeError, ValueError):
             value = -1.0
         if not 0 <= value <= upper:
-            raise ConfigError(f"{key} must be a number from 0 to {upper:g}, got {config[key]!r}")
+            raise SettingsError(f"{key} must be a number from 0 to {upper:g}, got {config[key]!r}")
         config[key] = value
     return config
