@@ -207,8 +207,8 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         "release",
         "list, show, verify or install built releases",
-        run="gates.release.commands:run",
-        arguments="gates.release.commands:add_arguments",
+        run="gates.release.catalog:run",
+        arguments="gates.release.catalog:add_arguments",
         writes_report=False,
     ),
     Stage(
