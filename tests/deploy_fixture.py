@@ -13,9 +13,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 from filelock import FileLock
 
 from conftest import free_port
+from gates.deploy import processes
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 600
@@ -90,7 +92,7 @@ class Checkout:
         found = []
         for record in run_dir.glob("master-*.json"):
             data = json.loads(record.read_text())
-            if Path(f"/proc/{data['pid']}").exists():
+            if psutil.pid_exists(data["pid"]):
                 found.append(data)
         return found
 
@@ -98,8 +100,7 @@ class Checkout:
         """Last resort after `gates down`: end masters this checkout started, by pid."""
         for environment in ("staging", "production"):
             for data in self.masters(environment):
-                stat = Path(f"/proc/{data['pid']}/stat").read_text().rsplit(")", 1)[1].split()
-                if int(stat[19]) == data["start_ticks"] and stat[0] != "Z":
+                if processes.registered(data["pid"], data["recorded_at"]) is not None:
                     os.killpg(data["pid"], signal.SIGKILL)
 
 

@@ -192,10 +192,13 @@ class Deployer:
         process = self.env.spawn(
             self.env.deployment_dir(key), ["--bind", f"unix:{socket_path}"], role=PREFLIGHT
         )
+        # Our own child: its pid cannot be reused before we reap it below.
+        identity = processes.identify(process.pid)
         try:
             problem = self._preflight_problem(process, socket_path, rid)
         finally:
-            processes.stop(process.pid, processes.start_ticks(process.pid), 20)
+            if identity is not None:
+                processes.stop(identity, 20)
             process.wait(timeout=10)
             shutil.rmtree(socket_dir, ignore_errors=True)
         self.report.add(

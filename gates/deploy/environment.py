@@ -13,42 +13,21 @@ import fcntl
 import hashlib
 import json
 import os
-import signal
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from gates.deploy import gunicorn_config, processes, probe
+from gates.deploy import gunicorn_config, masters, probe
+from gates.deploy.masters import LIVE, PREFLIGHT
 from gates.outcome import COULD_NOT_MEASURE, GateError
 
-PREFLIGHT = "preflight"
-LIVE = "live"
+__all__ = ["LIVE", "PREFLIGHT", "Busy", "Environment", "deployment_key"]
 
 
 class Busy(GateError):
     """Another command holds the environment."""
 
     exit_code = COULD_NOT_MEASURE
-
-
-@dataclass(frozen=True)
-class Master:
-    pid: int
-    start_ticks: int
-    role: str
-    release_id: str
-    deployment: str
-    record: Path
-
-    def running(self):
-        return processes.is_running(self.pid, self.start_ticks)
-
-    def signal(self, sig):
-        return processes.send(self.pid, self.start_ticks, sig)
-
-    def workers(self):
-        return processes.children(self.pid) if self.running() else []
 
 
 def deployment_key(release_id, service_env, workers):
@@ -114,27 +93,7 @@ class Environment:
     # masters ------------------------------------------------------------------------
     def masters(self, role=None):
         """Running masters registered in run/; records of dead ones are removed."""
-        found = []
-        for record in sorted(self.run_dir.glob("master-*.json")):
-            try:
-                data = json.loads(record.read_text())
-                master = Master(
-                    data["pid"],
-                    data["start_ticks"],
-                    data["role"],
-                    data["release_id"],
-                    data["deployment"],
-                    record,
-                )
-            except (OSError, ValueError, KeyError, TypeError):
-                record.unlink(missing_ok=True)
-                continue
-            if not master.running():
-                record.unlink(missing_ok=True)
-                continue
-            if role in (None, master.role):
-                found.append(master)
-        return found
+        return masters.running(self.run_dir, role)
 
     def current_deployment(self):
         return os.readlink(self.current).rsplit("/", 1)[-1] if self.current.is_symlink() else None
@@ -219,15 +178,7 @@ class Environment:
 
     def wait_for_master(self, process, role, deployment, timeout):
         """The master a spawn (or a USR2) produced, once it has registered itself."""
-
-        def registered():
-            if process is not None and process.poll() is not None:
-                return "exited"
-            matches = [m for m in self.masters(role) if m.deployment == deployment]
-            return matches[-1] if matches else None
-
-        found = processes.wait_until(registered, timeout)
-        return found if isinstance(found, Master) else None
+        return masters.wait_for(self.run_dir, process, role, deployment, timeout)
 
     def log_tail(self, key, lines=40):
         path = self.log_path(key)
@@ -240,7 +191,4 @@ class Environment:
 
     def stop_master(self, master, timeout=30):
         """Graceful stop: TERM lets the workers finish their requests; KILL after ``timeout``."""
-        master.signal(signal.SIGTERM)
-        return processes.wait_until(lambda: not master.running(), timeout) or processes.stop(
-            master.pid, master.start_ticks, 10
-        )
+        return master.stop(timeout)
