@@ -4,10 +4,11 @@ production now stands."""
 import json
 import os
 from datetime import datetime
+from urllib.parse import urlsplit
 
-from gates.deploy.environment import LIVE, Environment
-from gates.deploy.probe import get
+from gates.config import PipelineConfig
 from gates.report import STEP_SUMMARY_ENV
+from gates.target import target_for
 
 STAGES = (
     ("lint", "lint"),
@@ -62,18 +63,18 @@ def duration(report):
     return f"{seconds:.0f} s"
 
 
-def production_line(config):
+def production_line(config: PipelineConfig) -> str:
     if "production" not in config.environments:
         return "no production environment configured"
-    env = Environment(config, "production")
-    live = env.masters(LIVE)
-    if not live:
+    target = target_for(config, "production")
+    live = target.live()
+    if live is None:
         return "production: not running"
-    health = get("/health", port=env.config.port)
+    health = target.probe("/health")
     state = "healthy" if health.ok else f"UNHEALTHY ({health.status or health.error})"
     return (
-        f"production: release {live[-1].release_id} on 127.0.0.1:{env.config.port}, "
-        f"pid {live[-1].pid}, {state}"
+        f"production: release {live.release_id} on {urlsplit(target.base_url).netloc}, "
+        f"pid {live.server}, {state}"
     )
 
 
