@@ -7,17 +7,19 @@ Exit 0 only when detection and restoration both happened within their targets.
 
 import time
 from argparse import Namespace
+from dataclasses import replace
+from typing import Any
 
 from gates import slo
-from gates.deploy.converge import converge
-from gates.deploy.deploy import Deployer
-from gates.deploy.environment import LIVE, Environment
+from gates.config import PipelineConfig
+from gates.deploy.request import DeployRequest, Release
 from gates.deploy.rollback import roll_back
 from gates.ledger import Ledger
 from gates.load import ConstantRateLoad
 from gates.outcome import GateError, MeasurementError
-from gates.release import store
 from gates.report import Report
+from gates.slo_objectives import Objectives
+from gates.target import Target, target_for
 
 
 def add_arguments(parser):
@@ -38,14 +40,14 @@ def add_arguments(parser):
     parser.add_argument("--restore-target", type=float, default=10.0, help="seconds")
 
 
-def max_ids(ledger):
+def max_ids(ledger: Ledger) -> dict[str, int]:
     return {
         table: ledger.db.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}").fetchone()[0]
         for table in ("deploys", "gate_results")
     }
 
 
-def new_rows(ledger, before):
+def new_rows(ledger: Ledger, before: dict[str, int]) -> dict[str, list[dict[str, Any]]]:
     rows = {}
     for table, last in before.items():
         found = ledger.db.execute(f"SELECT * FROM {table} WHERE id > ? ORDER BY id", (last,))
@@ -53,9 +55,17 @@ def new_rows(ledger, before):
     return rows
 
 
-def detect(config, env, ledger, objectives, args, deadline, deployment, release):
+def detect(
+    config: PipelineConfig,
+    target: Target,
+    port: int,
+    objectives: Objectives,
+    args: Namespace,
+    deadline: float,
+    deployment: str,
+    release: str,
+) -> tuple[float | None, str | None]:
     """Evaluate the SLOs over consecutive short windows until one fails; its time or None."""
-    port = env.config.port
     while time.monotonic() < deadline:
         start = slo.scrape(port)
         time.sleep(args.check_window)
@@ -78,8 +88,8 @@ def detect(config, env, ledger, objectives, args, deadline, deployment, release)
         failed = [c for c in verdict.checks if not c.passed]
         if failed:
             summary = "; ".join(f"{c.name}: {c.measured}" for c in failed)
-            ledger.record_gate(
-                env.name, release, "slo", "failed", 1, summary, deployment=deployment
+            target.ledger.record_gate(
+                target.name, release, "slo", "failed", 1, summary, deployment=deployment
             )
             print(f"gates drill: SLO gate FAILED: {summary}")
             return time.monotonic(), summary
@@ -87,74 +97,77 @@ def detect(config, env, ledger, objectives, args, deadline, deployment, release)
     return None, None
 
 
-def run(config, report, args):
-    env = Environment(config, args.environment)
-    ledger = Ledger.open(config)
+def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
+    target = target_for(config, args.environment)
+    port = config.environment(args.environment).port
     objectives = slo.objectives_for(
         config, Namespace(availability_target=None, latency_target=None)
     )
-    with env.lock(config.deploy.lock_timeout):
-        good = converge(env, ledger)
+    with target.hold() as good:
         if good is None:
-            raise MeasurementError(f"nothing is live in {env.name}; deploy a good release first")
+            raise MeasurementError(f"nothing is live in {target.name}; deploy a good release first")
         report.details.update(
-            environment=env.name, good_release=good.release_id, good_deployment=good.deployment
+            environment=target.name,
+            good_release=good.release_id,
+            good_deployment=good.deployment,
         )
-        before = max_ids(ledger)
-        good_env, workers = env.recorded_deployment(good.deployment)
-        bad_env = {**good_env, "FAULT_ERROR_RATE": str(args.error_rate)}
-        release_dir = store.resolve(config, good.release_id)
-        load = ConstantRateLoad(env.config.port, ("/api/data",), rate=args.rate).start()
+        before = max_ids(target.ledger)
+        good_service = target.service_config(good.deployment)
+        if good_service is None:
+            raise MeasurementError(
+                f"the live deployment {good.deployment} in {target.name} has no recorded config"
+            )
+        bad = DeployRequest(
+            environment=target.name,
+            service=replace(
+                good_service, env={**good_service.env, "FAULT_ERROR_RATE": str(args.error_rate)}
+            ),
+            release=good.release_id,
+            reason="failure drill: bad config push",
+            override_promotion="failure drill",
+        )
+        release = Release.verified(config, good.release_id)
+        load = ConstantRateLoad(port, ("/api/data",), rate=args.rate).start()
         began = time.monotonic()
         try:
             print(
                 f"gates drill: pushing a bad config (FAULT_ERROR_RATE={args.error_rate}) "
-                f"to {env.name} under {args.rate} requests/s"
+                f"to {target.name} under {args.rate} requests/s"
             )
-            Deployer(config, env, ledger, Report("drill-deploy")).deploy(
-                store.verify(release_dir),
-                release_dir,
-                bad_env,
-                workers,
-                good,
-                Namespace(
-                    reason="failure drill: bad config push", override_promotion="failure drill"
-                ),
-                kind="deploy",
-            )
+            target.deploy(bad, release, Report("drill-deploy"))
             live_at = time.monotonic()
-            bad = env.masters(LIVE)[-1]
+            pushed = target.live()
+            if pushed is None:
+                raise MeasurementError(f"nothing is live in {target.name} after the bad push")
             detected_at, why = detect(
                 config,
-                env,
-                ledger,
+                target,
+                port,
                 objectives,
                 args,
                 live_at + args.detect_target * 2,
-                bad.deployment,
-                bad.release_id,
+                pushed.deployment,
+                pushed.release_id,
             )
             restored_at = None
             if detected_at is not None:
                 roll_back(
                     config,
-                    env,
-                    ledger,
+                    target,
                     Report("drill-rollback"),
-                    bad,
+                    pushed,
                     f"failure drill: SLO gate failed ({why})",
                 )
-                serving = env.masters(LIVE)
-                if serving and serving[-1].deployment == good.deployment:
+                serving = target.live()
+                if serving is not None and serving.deployment == good.deployment:
                     restored_at = time.monotonic()
             else:
                 # Not detected: the drill failed, but production must not stay broken.
                 roll_back(
                     config,
-                    env,
-                    ledger,
+                    target,
                     Report("drill-rollback"),
-                    bad,
+                    pushed,
                     "failure drill: the SLO gate did not detect the bad config; restoring",
                 )
         except GateError:
@@ -171,7 +184,9 @@ def run(config, report, args):
         if live_at - began <= s.scheduled <= (restored_at or time.monotonic()) - began
     ]
     detect_s = None if detected_at is None else round(detected_at - live_at, 2)
-    restore_s = None if restored_at is None else round(restored_at - detected_at, 2)
+    restore_s = (
+        None if restored_at is None or detected_at is None else round(restored_at - detected_at, 2)
+    )
     report.add(
         "detected",
         detect_s is not None and detect_s <= args.detect_target,
@@ -195,7 +210,7 @@ def run(config, report, args):
         time_to_restore_s=restore_s,
         failed_requests=len(window_failures),
         requests_sent=len(result.samples),
-        ledger_entries=new_rows(ledger, before),
+        ledger_entries=new_rows(target.ledger, before),
     )
     print(
         f"gates drill: detect {detect_s} s, restore {restore_s} s, "

@@ -7,11 +7,11 @@ import json
 import os
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-from gates.deploy.environment import LIVE, Environment
-from gates.deploy.probe import get
 from gates.report import STEP_SUMMARY_ENV
 from gates.stages import PIPELINE
+from gates.target import target_for
 
 if TYPE_CHECKING:
     from argparse import Namespace
@@ -60,15 +60,15 @@ def elapsed(report: dict[str, Any]) -> str:
 def production_line(config: PipelineConfig) -> str:
     if "production" not in config.environments:
         return "no production environment configured"
-    env = Environment(config, "production")
-    live = env.masters(LIVE)
-    if not live:
+    target = target_for(config, "production")
+    live = target.live()
+    if live is None:
         return "production: not running"
-    health = get("/health", port=env.config.port)
+    health = target.probe("/health")
     state = "healthy" if health.ok else f"UNHEALTHY ({health.status or health.error})"
     return (
-        f"production: release {live[-1].release_id} on 127.0.0.1:{env.config.port}, "
-        f"pid {live[-1].pid}, {state}"
+        f"production: release {live.release_id} on {urlsplit(target.base_url).netloc}, "
+        f"pid {live.server}, {state}"
     )
 
 

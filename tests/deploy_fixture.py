@@ -14,8 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psutil
 from filelock import FileLock
 
+from gates.deploy import processes
 from support.gates_cli import popen_gates, run_gates
 from support.ports import free_port
 from support.timeouts import GATES_TIMEOUT
@@ -95,7 +97,7 @@ class Checkout:
         found: list[dict[str, Any]] = []
         for record in run_dir.glob("master-*.json"):
             data = json.loads(record.read_text())
-            if Path(f"/proc/{data['pid']}").exists():
+            if psutil.pid_exists(data["pid"]):
                 found.append(data)
         return found
 
@@ -103,8 +105,7 @@ class Checkout:
         """Last resort after `gates down`: end masters this checkout started, by pid."""
         for environment in ("staging", "production"):
             for data in self.masters(environment):
-                stat = Path(f"/proc/{data['pid']}/stat").read_text().rsplit(")", 1)[1].split()
-                if int(stat[19]) == data["start_ticks"] and stat[0] != "Z":
+                if processes.registered(data["pid"], data["recorded_at"]) is not None:
                     os.killpg(data["pid"], signal.SIGKILL)
 
 

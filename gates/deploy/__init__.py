@@ -1,1 +1,19 @@
-"""Local environments: real gunicorn servers on 127.0.0.1, deployed without dropping requests."""
+"""Putting releases into environments: the stages, and the local target they reach.
+
+Stages (each a ``run``/command entry point): deploy, rollback, commands (status, down).
+They build a :class:`~gates.deploy.request.DeployRequest` and act through
+``gates.target.Target``; the local implementation is built from small pieces:
+
+    local_target   LocalTarget: the Target protocol for gunicorn on 127.0.0.1
+    deployer       install, pre-flight and zero-failure cutover of one release
+    converge       finishing or undoing an interrupted command
+    environment    LocalEnvironment: name, settings, layout, lock and masters, composed
+    layout         the environment's directories and its ``current`` pointer
+    lock           the environment's lock (``Busy`` when held elsewhere)
+    deployments    a release plus its service config on disk
+    gunicorn_config  the generated gunicorn config (runs in the release's venv)
+    spawn          starting a gunicorn master
+    masters        the running masters, from the records they write
+    processes      process identity and signals (psutil; Linux and macOS)
+    probe          HTTP probes over TCP or a unix socket
+"""

@@ -1,48 +1,38 @@
 """``gates status`` and ``gates down``: what runs where, and stopping an environment."""
 
-from gates.deploy.converge import converge
-from gates.deploy.environment import LIVE, Environment
-from gates.ledger import Ledger
+from argparse import Namespace
+
+from gates.config import PipelineConfig
 from gates.outcome import PASSED
+from gates.target import target_for
 
 
-def status(config, args):
-    ledger = Ledger.open(config)
+def status(config: PipelineConfig, args: Namespace) -> int:
     names = [args.environment] if args.environment else list(config.environments)
     print(f"{'environment':<12} {'release':<17} {'version':<9} {'since':<25} {'pid':>7}  health")
     for name in names:
-        env = Environment(config, name)
-        busy = not env.try_lock()
-        try:
-            live = env.masters(LIVE)[-1:] if busy else [m for m in [converge(env, ledger)] if m]
-        finally:
-            env.unlock()
-        row = ledger.last_succeeded(name)
-        if not live:
-            print(
-                f"{name:<12} {'-':<17} {'-':<9} {'-':<25} {'-':>7}  not running"
-                + ("  (a command is running)" if busy else "")
-            )
+        target = target_for(config, name)
+        found = target.status()
+        busy = "  (a command is running)" if found.busy else ""
+        live = found.live
+        if live is None:
+            print(f"{name:<12} {'-':<17} {'-':<9} {'-':<25} {'-':>7}  not running" + busy)
             continue
-        master = live[0]
-        health = env.probe_port("/health")
+        row = target.ledger.last_succeeded(name)
+        health = target.probe("/health")
         version = health.body.get("version", "-") if health.ok else "-"
-        since = row["finished_at"] if row and row["release_id"] == master.release_id else "?"
+        since = row["finished_at"] if row and row["release_id"] == live.release_id else "?"
         verdict = "healthy" if health.ok else f"UNHEALTHY ({health.status or health.error})"
         print(
-            f"{name:<12} {master.release_id:<17} {version:<9} {since:<25} {master.pid:>7}  "
-            f"{verdict}" + ("  (a command is running)" if busy else "")
+            f"{name:<12} {live.release_id:<17} {version:<9} {since:<25} {live.server:>7}  "
+            f"{verdict}" + busy
         )
     return PASSED
 
 
-def down(config, args):
-    env = Environment(config, args.environment)
-    ledger = Ledger.open(config)
-    with env.lock(config.deploy.lock_timeout):
-        converge(env, ledger)
-        stopped = [m for m in env.masters() if env.stop_master(m)]
-        env.current.unlink(missing_ok=True)
-        ledger.record_event(env.name, "down", ",".join(str(m.pid) for m in stopped))
-    print(f"gates down: {env.name} stopped ({len(stopped)} server(s))")
+def down(config: PipelineConfig, args: Namespace) -> int:
+    target = target_for(config, args.environment)
+    with target.hold():
+        stopped = target.stop()
+    print(f"gates down: {target.name} stopped ({len(stopped)} server(s))")
     return PASSED

@@ -9,10 +9,32 @@ An interrupted deploy is undone unless it had already verified the new release:
 - a deploy killed after verification (state verified) is completed: the old master stops.
 """
 
-from gates.deploy.environment import LIVE, PREFLIGHT
+from collections.abc import Callable
+from typing import Protocol
+
+from gates.deploy.masters import LIVE, PREFLIGHT, Master
+from gates.ledger import Ledger
 
 
-def converge(env, ledger, say=print):
+class ConvergingEnvironment(Protocol):
+    """What converge needs of an environment (a LocalEnvironment, or a stand-in in tests)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def masters(self, role: str | None = None) -> list[Master]: ...
+
+    def stop_master(self, master: Master) -> bool: ...
+
+    def switch_current(self, key: str) -> None: ...
+
+    def current_deployment(self) -> str | None: ...
+
+
+def converge(
+    env: ConvergingEnvironment, ledger: Ledger, say: Callable[[str], object] = print
+) -> Master | None:
+    """The one live master left once interrupted commands are undone or completed."""
     for master in env.masters(PREFLIGHT):
         say(f"gates: stopping a leftover pre-flight server (pid {master.pid}) in {env.name}")
         env.stop_master(master)

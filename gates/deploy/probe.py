@@ -2,6 +2,8 @@
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from gates.httpget import FAILURES, fetch
 
@@ -10,17 +12,19 @@ RELEASE_HEADER = "X-Release-ID"
 
 @dataclass
 class Answer:
-    status: int
-    body: dict
-    release: str
+    status: int  # 0 when nothing answered
+    body: dict[str, Any]  # the JSON object answered, or {}
+    release: str  # the release that answered (its X-Release-ID header)
     error: str = ""
 
     @property
-    def ok(self):
+    def ok(self) -> bool:
         return self.status == 200
 
 
-def get(path, port=None, unix_socket=None, timeout=2.0):
+def get(
+    path: str, port: int | None = None, unix_socket: Path | None = None, timeout: float = 2.0
+) -> Answer:
     """GET ``path``; an Answer with status 0 and the error when nothing answered."""
     try:
         status, headers, raw = fetch(path, port, unix_socket, timeout)
@@ -29,5 +33,7 @@ def get(path, port=None, unix_socket=None, timeout=2.0):
     try:
         body = json.loads(raw)
     except ValueError:
+        body = {}
+    if not isinstance(body, dict):
         body = {}
     return Answer(status, body, headers.get(RELEASE_HEADER.lower(), ""))

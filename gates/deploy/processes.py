@@ -1,67 +1,159 @@
-"""Processes the pipeline started, recognised by pid *and* start time, never by pid alone."""
+"""Processes the pipeline started, recognised by pid *and* start time, never by pid alone.
+
+An :class:`Identity` is a pid plus the start time psutil reports for it
+(``Process.create_time()``, seconds since the epoch). Before a process is signalled, the
+process now at that pid must have that start time and must not be a zombie: a pid that was
+reused after our process ended belongs to a process that started later.
+
+An identity is established in one of three ways:
+
+- ``identify(pid)``: a process the pipeline has just spawned. The pipeline is its parent,
+  so the pid cannot be reused before the pipeline reaps it.
+- ``registered(pid, recorded_at)``: a gunicorn master that registered itself by writing a
+  record at wall-clock time ``recorded_at``. The master runs in the release's own venv,
+  which has no psutil, so it cannot state its own start time portably. It did exist before
+  it wrote the record, though, so a process at that pid that started *after* the record was
+  written belongs to someone else who got the pid later. ``RECORD_SLACK`` allows for
+  psutil's Linux start times, which count from a boot time rounded to whole seconds.
+- ``from_start_ticks(pid, ticks)``: records written before the pipeline used psutil held
+  the Linux start time in clock ticks since boot; it is compared exactly, as it was then.
+
+A missing or malformed stamp is never a reason to skip the check: no identity, not ours.
+
+psutil calls used, each documented by psutil for Linux and macOS alike (its documentation
+marks no platform restriction on them): ``psutil.Process(pid)``, ``Process.create_time()``,
+``Process.status()`` with ``psutil.STATUS_ZOMBIE``, ``Process.children()``,
+``Process.is_running()`` (psutil's own pid-reuse guard, checked again just before a
+signal), ``Process.send_signal()``, ``psutil.boot_time()`` (old records only), and the
+errors ``psutil.NoSuchProcess``, ``psutil.AccessDenied`` and ``psutil.ZombieProcess``
+(all ``psutil.Error``). ``os.killpg`` and ``os.sysconf("SC_CLK_TCK")`` are POSIX.
+
+A zombie counts as ended (as ``ps`` shows it): a master reparented to an init that does not
+reap promptly must not look alive after it exited.
+"""
 
 import os
 import signal
 import time
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeGuard, TypeVar
 
-PROC = Path("/proc")
+import psutil
+
+# psutil measures start times to a clock tick (0.01 s on Linux); equal within that.
+SAME_START = 0.01
+# A registered master started before its record; psutil's Linux start times may read up to
+# a second early or late against the wall clock (integer boot time): allow two.
+RECORD_SLACK = 2.0
+
+T = TypeVar("T")
 
 
-def _stat_fields(pid):
-    """Fields of /proc/<pid>/stat after the command name (state is [0], ppid [1])."""
+@dataclass(frozen=True)
+class Identity:
+    pid: int
+    create_time: float  # psutil's Process.create_time(): seconds since the epoch
+
+
+def _alive(pid: int) -> psutil.Process | None:
+    """The process at ``pid`` if there is one and it has not exited (zombies have)."""
     try:
-        text = (PROC / str(pid) / "stat").read_text()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return None
+    except psutil.Error:  # NoSuchProcess, ZombieProcess, AccessDenied: not one of ours
         return None
-    return text.rsplit(")", 1)[1].split()
+    return process
 
 
-def start_ticks(pid):
-    """When the process started, in clock ticks since boot: a pid reused later differs."""
-    fields = _stat_fields(pid)
-    return int(fields[19]) if fields else None
+def _create_time(process: psutil.Process) -> float | None:
+    try:
+        return process.create_time()
+    except psutil.Error:
+        return None
 
 
-def is_running(pid, ticks=None):
-    """True when ``pid`` is alive (not a zombie) and, given ``ticks``, the same process."""
-    fields = _stat_fields(pid)
-    if fields is None or fields[0] in ("Z", "X"):
-        return False
-    return ticks is None or int(fields[19]) == ticks
+def identify(pid: int) -> Identity | None:
+    """The identity of the live process at ``pid`` now (one the pipeline just spawned)."""
+    process = _alive(pid)
+    created = None if process is None else _create_time(process)
+    return None if created is None else Identity(pid, created)
 
 
-def children(pid):
-    """Pids of the live child processes of ``pid``."""
-    found = []
-    for entry in PROC.iterdir():
-        if entry.name.isdigit():
-            fields = _stat_fields(entry.name)
-            if fields and fields[0] not in ("Z", "X") and int(fields[1]) == pid:
-                found.append(int(entry.name))
+def registered(pid: object, recorded_at: object) -> Identity | None:
+    """The process at ``pid`` if it may have written a record at ``recorded_at``.
+
+    None when nothing lives there, when either value is missing or not a number, or when
+    the process started after the record was written (the pid was reused).
+    """
+    if not _is_int(pid) or not (_is_int(recorded_at) or isinstance(recorded_at, float)):
+        return None
+    found = identify(pid)
+    if found is None or found.create_time > recorded_at + RECORD_SLACK:
+        return None
     return found
 
 
-def send(pid, ticks, sig):
-    """Signal the process only if it is still the one recorded; False if it is gone."""
-    if not is_running(pid, ticks):
+def from_start_ticks(pid: object, ticks: object) -> Identity | None:
+    """The process at ``pid`` if it started ``ticks`` clock ticks after boot (old records)."""
+    if not _is_int(pid) or not _is_int(ticks):
+        return None
+    found = identify(pid)
+    if found is None:
+        return None
+    since_boot = found.create_time - psutil.boot_time()
+    return found if round(since_boot * os.sysconf("SC_CLK_TCK")) == ticks else None
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _verified(identity: Identity) -> psutil.Process | None:
+    """The process at the identity's pid, only if it is still that very process."""
+    process = _alive(identity.pid)
+    if process is None:
+        return None
+    created = _create_time(process)
+    if created is None or abs(created - identity.create_time) > SAME_START:
+        return None
+    return process
+
+
+def is_running(identity: Identity) -> bool:
+    """True while the identified process lives (a zombie has ended)."""
+    return _verified(identity) is not None
+
+
+def children(identity: Identity) -> list[int]:
+    """Pids of the identified process's live children; none if it is not running."""
+    process = _verified(identity)
+    if process is None:
+        return []
+    try:
+        found = process.children()
+    except psutil.Error:
+        return []
+    return [child.pid for child in found if _alive(child.pid) is not None]
+
+
+def send(identity: Identity, sig: int) -> bool:
+    """Signal the process only if it is still the one identified; False if it is gone."""
+    process = _verified(identity)
+    if process is None:
         return False
     try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
+        # is_running() is psutil's own pid-reuse check, just before the signal.
+        if not process.is_running():
+            return False
+        process.send_signal(sig)
+    except psutil.Error:
         return False
-    _reap(pid)
     return True
 
 
-def _reap(pid):
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass  # not our child: init reaps it
-
-
-def wait_until(condition, timeout, interval=0.05):
+def wait_until(condition: Callable[[], T], timeout: float, interval: float = 0.05) -> T:
     """Poll ``condition`` until true or ``timeout`` seconds pass; return its last value."""
     deadline = time.monotonic() + timeout
     while True:
@@ -71,20 +163,16 @@ def wait_until(condition, timeout, interval=0.05):
         time.sleep(interval)
 
 
-def stop(pid, ticks, timeout):
+def stop(identity: Identity, timeout: float) -> bool:
     """TERM (graceful), then KILL the process and its group if it outlives ``timeout``."""
-    if not send(pid, ticks, signal.SIGTERM):
+    if not send(identity, signal.SIGTERM):
         return True
-    if wait_until(lambda: _gone(pid, ticks), timeout):
+    if wait_until(lambda: not is_running(identity), timeout):
         return True
-    if is_running(pid, ticks):
+    if is_running(identity):
         try:
-            os.killpg(pid, signal.SIGKILL)
+            # Spawned masters lead their own session: KILL their workers with them.
+            os.killpg(identity.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
-    return wait_until(lambda: _gone(pid, ticks), 10)
-
-
-def _gone(pid, ticks):
-    _reap(pid)
-    return not is_running(pid, ticks)
+            send(identity, signal.SIGKILL)
+    return wait_until(lambda: not is_running(identity), 10)

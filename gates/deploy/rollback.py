@@ -8,54 +8,60 @@ push to the same release works. The deployment rolled back from is recorded as f
 """
 
 import json
+import sqlite3
 from argparse import Namespace
 
-from gates.deploy.converge import converge
-from gates.deploy.deploy import Deployer, DeployFailed
-from gates.deploy.environment import Environment
-from gates.ledger import Ledger
-from gates.release import store
+from gates.config import PipelineConfig
+from gates.deploy.request import DeployFailed, DeployRequest, Release, ServiceConfig
+from gates.report import Report
+from gates.target import LiveDeployment, Target, target_for
 
 
 def add_arguments(parser):
     parser.add_argument("--reason", required=True, help="why (recorded in the ledger)")
 
 
-def run(config, report, args):
-    env = Environment(config, args.environment)
-    ledger = Ledger.open(config)
-    with env.lock(config.deploy.lock_timeout):
-        roll_back(config, env, ledger, report, converge(env, ledger), args.reason)
+def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
+    target = target_for(config, args.environment)
+    with target.hold() as live:
+        roll_back(config, target, report, live, args.reason)
 
 
-def roll_back(config, env, ledger, report, live, reason):
-    """Return ``env`` (locked by the caller) from ``live`` to its last good deployment."""
+def roll_back(
+    config: PipelineConfig,
+    target: Target,
+    report: Report,
+    live: LiveDeployment | None,
+    reason: str,
+) -> sqlite3.Row:
+    """Return ``target`` (held by the caller) from ``live`` to its last good deployment."""
+    ledger = target.ledger
     current = live.release_id if live else None
-    target = ledger.last_good(env.name, exclude_deployment=live.deployment if live else "")
-    if target is None:
+    good: sqlite3.Row | None = ledger.last_good(
+        target.name, exclude_deployment=live.deployment if live else ""
+    )
+    if good is None:
         report.add("rollback", False, "no earlier good release", "a release to return to", "ledger")
         raise DeployFailed(
-            f"nothing to roll back to in {env.name}: no earlier release deployed there "
+            f"nothing to roll back to in {target.name}: no earlier release deployed there "
             "succeeded without failing a gate; the environment was not touched"
         )
-    release_dir = store.resolve(config, target["release_id"])
-    manifest = store.verify(release_dir)
-    recorded = json.loads(target["config"])
+    release = Release.verified(config, good["release_id"])
+    recorded = json.loads(good["config"])
     print(
-        f"gates rollback: {env.name}: {current or 'nothing'} -> {target['release_id']} "
-        f"(deployed #{target['id']} at {target['started_at']}); reason: {reason}"
+        f"gates rollback: {target.name}: {current or 'nothing'} -> {good['release_id']} "
+        f"(deployed #{good['id']} at {good['started_at']}); reason: {reason}"
     )
-    if current:
+    if live is not None and current:
         ledger.record_gate(
-            env.name, current, "rollback", "rolled back", 1, reason, deployment=live.deployment
+            target.name, current, "rollback", "rolled back", 1, reason, deployment=live.deployment
         )
-    Deployer(config, env, ledger, report).deploy(
-        manifest,
-        release_dir,
-        recorded["env"],
-        recorded["workers"],
-        live,
-        Namespace(reason=reason, override_promotion=None),
+    request = DeployRequest(
+        environment=target.name,
+        service=ServiceConfig(recorded["env"], recorded["workers"]),
+        release=release.id,
         kind="rollback",
+        reason=reason,
     )
-    return target
+    target.deploy(request, release, report)
+    return good

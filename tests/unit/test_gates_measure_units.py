@@ -13,9 +13,9 @@ from gates import perf, selectors, slo, slo_objectives, smoke, stats
 from gates.config import load_config
 from gates.outcome import ConfigError, MeasurementError
 from gates.report import Report
-from gates.target import Target
+from gates.target import LiveRelease
 
-TARGET = Target("staging", 1, "rel1", "1.0.0", {"ENVIRONMENT": "staging"}, "rel1-abc")
+TARGET = LiveRelease("staging", 1, "rel1", "1.0.0", {"ENVIRONMENT": "staging"}, "rel1-abc")
 JSON = {"content-type": "application/json"}
 
 

@@ -1,13 +1,17 @@
 """The ledger's queries and transactions, process identity checks, and converge's decisions."""
 
+import json
+import os
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 
+import psutil
 import pytest
 
-from gates.deploy import processes
+from gates.deploy import masters, processes
 from gates.deploy.converge import converge
 from gates.ledger import Ledger
 
@@ -83,15 +87,16 @@ def sleeper():
 
 
 def test_identity_is_pid_and_start_time(sleeper):
-    ticks = processes.start_ticks(sleeper.pid)
-    assert processes.is_running(sleeper.pid, ticks)
-    assert sleeper.pid in processes.children(processes.os.getpid())
+    identity = processes.identify(sleeper.pid)
+    assert processes.is_running(identity)
+    assert sleeper.pid in processes.children(processes.identify(os.getpid()))
     # A recorded start time that differs means another process now has this pid.
-    assert not processes.is_running(sleeper.pid, ticks + 1)
-    assert not processes.send(sleeper.pid, ticks + 1, signal.SIGTERM)
+    other = replace(identity, create_time=identity.create_time + 1)
+    assert not processes.is_running(other)
+    assert not processes.send(other, signal.SIGTERM)
     assert sleeper.poll() is None
-    assert processes.stop(sleeper.pid, ticks, timeout=10)
-    assert not processes.is_running(sleeper.pid)
+    assert processes.stop(identity, timeout=10)
+    assert processes.identify(sleeper.pid) is None
 
 
 def test_stop_escalates_to_kill(tmp_path):
@@ -109,17 +114,55 @@ def test_stop_escalates_to_kill(tmp_path):
     )
     assert stubborn.stdout.readline().strip() == "ready"
     try:
-        ticks = processes.start_ticks(stubborn.pid)
-        assert processes.stop(stubborn.pid, ticks, timeout=0.5)  # TERM ignored: KILL
-        assert not processes.is_running(stubborn.pid, ticks)
+        identity = processes.identify(stubborn.pid)
+        assert processes.stop(identity, timeout=0.5)  # TERM ignored: KILL
+        assert not processes.is_running(identity)
     finally:
         stubborn.stdout.close()
         stubborn.wait(10)
 
 
 def test_unknown_pid_is_not_running():
-    assert processes.start_ticks(2**22 + 12345) is None
-    assert not processes.is_running(2**22 + 12345)
+    assert processes.identify(2**22 + 12345) is None
+    assert processes.registered(2**22 + 12345, time.time()) is None
+
+
+def test_a_registered_process_is_recognised_only_if_it_started_before_its_record(sleeper):
+    # What a gunicorn master writes: its pid and when it wrote the record (no psutil there).
+    started = processes.identify(sleeper.pid)
+    assert processes.registered(sleeper.pid, time.time()) == started
+    # A record written before this process started was another process's: the pid was reused.
+    slack = processes.RECORD_SLACK
+    assert processes.registered(sleeper.pid, started.create_time - slack - 1) is None
+    # A missing or malformed stamp never skips the check.
+    for pid, stamp in [(sleeper.pid, None), (sleeper.pid, "now"), (None, time.time())]:
+        assert processes.registered(pid, stamp) is None
+    assert processes.from_start_ticks(sleeper.pid, None) is None
+
+
+def test_records_from_before_psutil_are_matched_by_their_start_ticks(sleeper):
+    started = processes.identify(sleeper.pid)
+    since_boot = started.create_time - psutil.boot_time()
+    ticks = round(since_boot * os.sysconf("SC_CLK_TCK"))
+    assert processes.from_start_ticks(sleeper.pid, ticks) == started
+    assert processes.from_start_ticks(sleeper.pid, ticks + 1) is None
+
+
+def test_masters_are_found_from_their_records_and_stale_records_removed(tmp_path, sleeper):
+    def record(name, **fields):
+        data = {"role": "live", "release_id": "A", "deployment": "A-1", **fields}
+        (tmp_path / f"master-{name}.json").write_text(json.dumps(data))
+
+    started = processes.identify(sleeper.pid)
+    record("1", pid=sleeper.pid, recorded_at=time.time())
+    record("2", pid=sleeper.pid, recorded_at=started.create_time - 60)  # pid reused since
+    record("3", pid=sleeper.pid)  # no stamp: not ours
+    record("4", pid=sleeper.pid, recorded_at=None)
+    (tmp_path / "master-5.json").write_text("{not json")
+    found = masters.running(tmp_path)
+    assert [(m.identity, m.deployment) for m in found] == [(started, "A-1")]
+    assert masters.running(tmp_path, role="preflight") == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["master-1.json"]
 
 
 @dataclass(frozen=True)

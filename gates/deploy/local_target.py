@@ -1,0 +1,86 @@
+"""The local target: each environment a gunicorn server on 127.0.0.1:<port> serving one
+release installed into its own directory, with its history in the SQLite ledger.
+
+It is a rehearsal environment: it lives as long as the machine that runs it. It implements
+gates.target.Target; see gates.deploy.deployer for how a release goes live without a failed
+request, and gates.deploy.converge for how an interrupted command is finished or undone.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cached_property
+
+from gates.config import PipelineConfig
+from gates.deploy import deployments
+from gates.deploy.converge import converge
+from gates.deploy.deployer import Deployer
+from gates.deploy.environment import LocalEnvironment
+from gates.deploy.masters import LIVE, Master
+from gates.deploy.probe import Answer
+from gates.deploy.request import DeployRequest, Release, ServiceConfig
+from gates.ledger import Ledger
+from gates.report import Report
+
+
+@dataclass(frozen=True)
+class LocalStatus:
+    live: Master | None
+    busy: bool  # another command holds the environment: shown as found, not converged
+
+
+class LocalTarget:
+    def __init__(self, config: PipelineConfig, name: str) -> None:
+        self.config = config
+        self.env = LocalEnvironment(config, name)
+
+    @property
+    def name(self) -> str:
+        return self.env.name
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.env.port}"
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        ledger: Ledger = Ledger.open(self.config)
+        return ledger
+
+    @contextmanager
+    def hold(self) -> Iterator[Master | None]:
+        """Hold the environment's lock, converged to its live master (None: nothing runs)."""
+        with self.env.lock.acquire(self.config.deploy.lock_timeout):
+            yield converge(self.env, self.ledger)
+
+    def live(self) -> Master | None:
+        """The live master, as registered now (without the lock)."""
+        found = self.env.masters(LIVE)
+        return found[-1] if found else None
+
+    def status(self) -> LocalStatus:
+        """What is live; converged first unless another command holds the environment."""
+        busy = not self.env.lock.try_acquire()
+        try:
+            live = self.live() if busy else converge(self.env, self.ledger)
+        finally:
+            self.env.lock.release()
+        return LocalStatus(live, busy)
+
+    def deploy(self, request: DeployRequest, release: Release, report: Report) -> None:
+        """Make ``release`` live with the request's service config (call inside ``hold``)."""
+        Deployer(self.config, self.env, self.ledger, report).deploy(request, release, self.live())
+
+    def service_config(self, deployment: str) -> ServiceConfig | None:
+        """The service config ``deployment`` was deployed with; None if it is gone."""
+        return deployments.recorded_service(self.env.layout, deployment)
+
+    def probe(self, path: str) -> Answer:
+        return self.env.probe(path)
+
+    def stop(self) -> list[Master]:
+        """Stop every server of the environment and record it (call inside ``hold``)."""
+        stopped = [m for m in self.env.masters() if self.env.stop_master(m)]
+        self.env.current.unlink(missing_ok=True)
+        self.ledger.record_event(self.name, "down", ",".join(m.server for m in stopped))
+        return stopped
