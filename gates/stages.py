@@ -192,14 +192,14 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         "status",
         "what runs where: release, version, since when, pid, health",
-        run="gates.deploy.commands:status",
+        run="gates.deploy.operations:status",
         writes_report=False,
         environment=EnvironmentOption(help="one environment (default: all)"),
     ),
     Stage(
         "down",
         "stop an environment's server cleanly",
-        run="gates.deploy.commands:down",
+        run="gates.deploy.operations:down",
         writes_report=False,
         environment=REQUIRED,
         default_posargs=("--environment", "staging"),

@@ -1,6 +1,6 @@
 """Putting releases into environments: the stages, and the local target they reach.
 
-Stages (each a ``run``/command entry point): deploy, rollback, commands (status, down).
+Stages (each a ``run``/command entry point): deploy, rollback, operations (status, down).
 They build a :class:`~gates.deploy.request.DeployRequest` and act through
 ``gates.target.Target``; the local implementation is built from small pieces:
 
@@ -11,7 +11,7 @@ They build a :class:`~gates.deploy.request.DeployRequest` and act through
     layout         the environment's directories and its ``current`` pointer
     lock           the environment's lock (``Busy`` when held elsewhere)
     deployments    a release plus its service config on disk
-    gunicorn_config  the generated gunicorn config (runs in the release's venv)
+    deployment_conf  the gunicorn config each deployment gets (runs in the release's venv)
     spawn          starting a gunicorn master
     masters        the running masters, from the records they write
     processes      process identity and signals (psutil; Linux and macOS)

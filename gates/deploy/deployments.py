@@ -2,13 +2,13 @@
 
 ``deployments/<key>/deployment.json`` records what the deployment runs with (read back by
 rollbacks, drills and the verification gates); ``gunicorn.conf.py`` is generated from it
-(gates.deploy.gunicorn_config); ``venv`` links to the release's installed venv.
+(gates.deploy.deployment_conf); ``venv`` links to the release's installed venv.
 """
 
 import json
 from pathlib import Path
 
-from gates.deploy import gunicorn_config
+from gates.deploy import deployment_conf
 from gates.deploy.layout import Layout
 from gates.deploy.request import ServiceConfig
 
@@ -36,7 +36,7 @@ def write(
         "run_dir": str(layout.run_dir.resolve()),
         "log": str(layout.log_path(key).resolve()),
     }
-    (directory / "gunicorn.conf.py").write_text(gunicorn_config.render(deployment))
+    (directory / "gunicorn.conf.py").write_text(deployment_conf.render(deployment))
     (directory / "deployment.json").write_text(json.dumps(deployment, indent=2) + "\n")
     return directory
 

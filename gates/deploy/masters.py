@@ -1,6 +1,6 @@
 """The gunicorn masters running an environment, found from the records they write.
 
-Each master writes ``run/master-<pid>.json`` when it starts (gates.deploy.gunicorn_config)
+Each master writes ``run/master-<pid>.json`` when it starts (gates.deploy.deployment_conf)
 and removes it when it exits. A record counts only while the process at its pid passes the
 identity check of gates.deploy.processes; records that fail it, or that cannot be read, are
 removed, so a crashed master's record does not outlive it.
