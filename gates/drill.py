@@ -6,7 +6,7 @@ Exit 0 only when detection and restoration both happened within their targets.
 """
 
 import time
-from argparse import Namespace
+from argparse import ArgumentParser, Namespace
 from dataclasses import replace
 from typing import Any
 
@@ -22,7 +22,7 @@ from gates.slo_objectives import Objectives
 from gates.target import Target, target_for
 
 
-def add_arguments(parser):
+def add_arguments(parser: ArgumentParser) -> None:
     parser.add_argument(
         "--error-rate",
         type=float,

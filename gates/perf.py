@@ -18,7 +18,7 @@ from gates import stats
 from gates.load import ConstantRateLoad, LoadResult
 from gates.outcome import ConfigError, MeasurementError
 from gates.report import Report
-from gates.target import Target, live_target
+from gates.target import LiveRelease, live_target
 
 if TYPE_CHECKING:
     from argparse import ArgumentParser, Namespace
@@ -64,7 +64,7 @@ def summarize(result: LoadResult) -> dict[str, float]:
     return summary
 
 
-def run_load(target: Target, rate: int, duration: int, paths: Mapping[str, int]) -> LoadResult:
+def run_load(target: LiveRelease, rate: int, duration: int, paths: Mapping[str, int]) -> LoadResult:
     load = ConstantRateLoad(target.port, mix(paths), rate=rate, duration=duration).start()
     began = time.monotonic()
     while load.running:

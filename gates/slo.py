@@ -26,7 +26,7 @@ from gates.outcome import ConfigError, MeasurementError
 from gates.report import Report
 from gates.selectors import SampleKey, Samples, Selector
 from gates.slo_objectives import Objectives
-from gates.target import Target, live_target
+from gates.target import LiveRelease, live_target
 
 if TYPE_CHECKING:
     from argparse import ArgumentParser, Namespace
@@ -116,7 +116,11 @@ def objectives_for(config: PipelineConfig, args: Namespace) -> Objectives:
 
 
 def measure_scrape(
-    config: PipelineConfig, target: Target, window: float, objectives: Objectives, report: Report
+    config: PipelineConfig,
+    target: LiveRelease,
+    window: float,
+    objectives: Objectives,
+    report: Report,
 ) -> Counts:
     start = scrape(target.port)
     began = time.monotonic()

@@ -17,7 +17,7 @@ from gates import httpget
 from gates.httpget import Response
 from gates.outcome import MeasurementError
 from gates.report import Report
-from gates.target import Target, live_target
+from gates.target import LiveRelease, live_target
 
 if TYPE_CHECKING:
     from argparse import Namespace
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from gates.config import PipelineConfig
 
 # An endpoint's contract: the problems with one response, none when it holds.
-ContractCheck = Callable[[Target, Response], list[str]]
+ContractCheck = Callable[[LiveRelease, Response], list[str]]
 
 STARTUP_DEADLINE = 10.0
 
@@ -79,7 +79,7 @@ def fields(data: Mapping[str, Any], spec: Mapping[str, object]) -> list[str]:
     return problems
 
 
-def check_health(target: Target, response: Response) -> list[str]:
+def check_health(target: LiveRelease, response: Response) -> list[str]:
     data, problems = json_body(*response)
     if data is not None:
         problems += fields(data, {"status": "healthy", "timestamp": int, "version": target.version})
@@ -88,7 +88,7 @@ def check_health(target: Target, response: Response) -> list[str]:
     return problems
 
 
-def check_data(target: Target, response: Response) -> list[str]:
+def check_data(target: LiveRelease, response: Response) -> list[str]:
     data, problems = json_body(*response)
     if data is not None:
         environment = target.service_env.get("ENVIRONMENT", "development")
@@ -103,7 +103,7 @@ def check_data(target: Target, response: Response) -> list[str]:
     return problems
 
 
-def check_ready(target: Target, response: Response) -> list[str]:
+def check_ready(target: LiveRelease, response: Response) -> list[str]:
     data, problems = json_body(*response)
     if data is not None:
         problems += fields(data, {"status": "ready", "release": target.release_id})
@@ -114,7 +114,7 @@ def check_ready(target: Target, response: Response) -> list[str]:
     return problems
 
 
-def check_metrics(target: Target, response: Response) -> list[str]:
+def check_metrics(target: LiveRelease, response: Response) -> list[str]:
     status, headers, body = response
     problems = [] if status == 200 else [f"status {status}, expected 200"]
     if not headers.get("content-type", "").startswith("text/plain"):
@@ -129,7 +129,7 @@ def check_metrics(target: Target, response: Response) -> list[str]:
     return problems
 
 
-def check_not_found(target: Target, response: Response) -> list[str]:
+def check_not_found(target: LiveRelease, response: Response) -> list[str]:
     data, problems = json_body(*response, expected_status=404)
     if data is not None:
         problems += fields(data, {"status": 404, "error": str, "request_id": str})

@@ -6,7 +6,7 @@ that succeeded there and passed its required gates there, unless overridden (rec
 How the release goes live is the target's business (gates.target.Target.deploy).
 """
 
-from argparse import Namespace
+from argparse import ArgumentParser, Namespace
 
 from gates.config import PipelineConfig
 from gates.deploy.request import DeployFailed, DeployRequest, Release, ServiceConfig
@@ -16,7 +16,7 @@ from gates.report import Report
 from gates.target import Target, target_for
 
 
-def add_arguments(parser):
+def add_arguments(parser: ArgumentParser) -> None:
     parser.add_argument(
         "--release",
         help="release id or 'latest' (default: latest; for an environment with promote_from, "

@@ -9,7 +9,7 @@ push to the same release works. The deployment rolled back from is recorded as f
 
 import json
 import sqlite3
-from argparse import Namespace
+from argparse import ArgumentParser, Namespace
 
 from gates.config import PipelineConfig
 from gates.deploy.request import DeployFailed, DeployRequest, Release, ServiceConfig
@@ -17,7 +17,7 @@ from gates.report import Report
 from gates.target import LiveDeployment, Target, target_for
 
 
-def add_arguments(parser):
+def add_arguments(parser: ArgumentParser) -> None:
     parser.add_argument("--reason", required=True, help="why (recorded in the ledger)")
 
 
