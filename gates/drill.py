@@ -12,14 +12,14 @@ from typing import Any
 
 from gates import slo
 from gates.config import PipelineConfig
-from gates.deploy.request import DeployRequest, Release
+from gates.targets.request import DeployRequest, Release
 from gates.deploy.rollback import roll_back
 from gates.ledger import Ledger
 from gates.load import ConstantRateLoad
 from gates.outcome import GateError, MeasurementError
 from gates.report import Report
 from gates.slo_objectives import Objectives
-from gates.target import Target, target_for
+from gates.targets import Target, target_for
 
 
 def add_arguments(parser: ArgumentParser) -> None:

@@ -2,7 +2,7 @@
 
 Every write is one transaction, so a process killed at any point leaves it consistent: a
 deploy row is ``started`` (or ``switching``/``verified``) until its outcome is recorded, and
-the next deploy or status call resolves such rows (see gates.deploy.converge).
+the next deploy or status call resolves such rows (see gates.targets.local.converge).
 """
 
 from __future__ import annotations

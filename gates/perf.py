@@ -18,7 +18,7 @@ from gates import stats
 from gates.load import ConstantRateLoad, LoadResult
 from gates.outcome import ConfigError, MeasurementError
 from gates.report import Report
-from gates.target import LiveRelease, live_target
+from gates.targets.live import LiveRelease, live_target
 
 if TYPE_CHECKING:
     from argparse import ArgumentParser, Namespace

@@ -26,7 +26,7 @@ from gates.outcome import ConfigError, MeasurementError
 from gates.report import Report
 from gates.selectors import SampleKey, Samples, Selector
 from gates.slo_objectives import Objectives
-from gates.target import LiveRelease, live_target
+from gates.targets.live import LiveRelease, live_target
 
 if TYPE_CHECKING:
     from argparse import ArgumentParser, Namespace

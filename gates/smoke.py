@@ -17,7 +17,7 @@ from gates import httpget
 from gates.httpget import Response
 from gates.outcome import MeasurementError
 from gates.report import Report
-from gates.target import LiveRelease, live_target
+from gates.targets.live import LiveRelease, live_target
 
 if TYPE_CHECKING:
     from argparse import Namespace

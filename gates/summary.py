@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from gates.report import STEP_SUMMARY_ENV
 from gates.stages import PIPELINE
-from gates.target import target_for
+from gates.targets import target_for
 
 if TYPE_CHECKING:
     from argparse import Namespace

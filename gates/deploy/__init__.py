@@ -1,19 +1,7 @@
-"""Putting releases into environments: the stages, and the local target they reach.
+"""The stages that put releases into environments: deploy, rollback, operations (status, down).
 
-Stages (each a ``run``/command entry point): deploy, rollback, operations (status, down).
-They build a :class:`~gates.deploy.request.DeployRequest` and act through
-``gates.target.Target``; the local implementation is built from small pieces:
-
-    local_target   LocalTarget: the Target protocol for gunicorn on 127.0.0.1
-    deployer       install, pre-flight and zero-failure cutover of one release
-    converge       finishing or undoing an interrupted command
-    environment    LocalEnvironment: name, settings, layout, lock and masters, composed
-    layout         the environment's directories and its ``current`` pointer
-    lock           the environment's lock (``Busy`` when held elsewhere)
-    deployments    a release plus its service config on disk
-    deployment_conf  the gunicorn config each deployment gets (runs in the release's venv)
-    spawn          starting a gunicorn master
-    masters        the running masters, from the records they write
-    processes      process identity and signals (psutil; Linux and macOS)
-    probe          HTTP probes over TCP or a unix socket
+They decide *what* goes where (the release, the promotion policy, the last good release),
+build a :class:`~gates.targets.request.DeployRequest` and act through
+``gates.targets.target_for``; *how* a release goes live is the target's business
+(gates.targets).
 """

@@ -3,17 +3,17 @@
 The release is the one named, or by default the environment's promotion source's live
 release (or the latest build). An environment with ``promote_from`` accepts only releases
 that succeeded there and passed its required gates there, unless overridden (recorded).
-How the release goes live is the target's business (gates.target.Target.deploy).
+How the release goes live is the target's business (gates.targets.base.Target.deploy).
 """
 
 from argparse import ArgumentParser, Namespace
 
 from gates.config import PipelineConfig
-from gates.deploy.request import DeployFailed, DeployRequest, Release, ServiceConfig
+from gates.targets.request import DeployFailed, DeployRequest, Release, ServiceConfig
 from gates.outcome import ConfigError
 from gates.release import store
 from gates.report import Report
-from gates.target import Target, target_for
+from gates.targets import Target, target_for
 
 
 def add_arguments(parser: ArgumentParser) -> None:

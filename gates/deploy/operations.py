@@ -4,7 +4,7 @@ from argparse import Namespace
 
 from gates.config import PipelineConfig
 from gates.outcome import PASSED
-from gates.target import target_for
+from gates.targets import target_for
 
 
 def status(config: PipelineConfig, args: Namespace) -> int:

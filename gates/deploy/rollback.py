@@ -12,9 +12,10 @@ import sqlite3
 from argparse import ArgumentParser, Namespace
 
 from gates.config import PipelineConfig
-from gates.deploy.request import DeployFailed, DeployRequest, Release, ServiceConfig
+from gates.targets.request import DeployFailed, DeployRequest, Release, ServiceConfig
 from gates.report import Report
-from gates.target import LiveDeployment, Target, target_for
+from gates.targets import Target, target_for
+from gates.targets.base import LiveDeployment
 
 
 def add_arguments(parser: ArgumentParser) -> None:

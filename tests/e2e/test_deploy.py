@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from gates.deploy import probe
+from gates.targets import probe
 from gates.ledger import Ledger
 from gates.load import ConstantRateLoad
 from support.timeouts import HANG

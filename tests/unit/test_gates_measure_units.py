@@ -13,7 +13,7 @@ from gates import perf, selectors, slo, slo_objectives, smoke, stats
 from gates.config import load_config
 from gates.outcome import ConfigError, MeasurementError
 from gates.report import Report
-from gates.target import LiveRelease
+from gates.targets.live import LiveRelease
 
 TARGET = LiveRelease("staging", 1, "rel1", "1.0.0", {"ENVIRONMENT": "staging"}, "rel1-abc")
 JSON = {"content-type": "application/json"}

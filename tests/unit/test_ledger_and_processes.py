@@ -11,8 +11,8 @@ from dataclasses import dataclass, replace
 import psutil
 import pytest
 
-from gates.deploy import masters, processes
-from gates.deploy.converge import converge
+from gates.targets.local import masters, processes
+from gates.targets.local.converge import converge
 from gates.ledger import Ledger
 
 

@@ -2,15 +2,15 @@
 
 ``deployments/<key>/deployment.json`` records what the deployment runs with (read back by
 rollbacks, drills and the verification gates); ``gunicorn.conf.py`` is generated from it
-(gates.deploy.deployment_conf); ``venv`` links to the release's installed venv.
+(gates.targets.local.deployment_conf); ``venv`` links to the release's installed venv.
 """
 
 import json
 from pathlib import Path
 
-from gates.deploy import deployment_conf
-from gates.deploy.layout import Layout
-from gates.deploy.request import ServiceConfig
+from gates.targets.local import deployment_conf
+from gates.targets.local.layout import Layout
+from gates.targets.request import ServiceConfig
 
 # Added to the service's environment by the pipeline, not part of its recorded config.
 RELEASE_ID_VARIABLE = "RELEASE_ID"

@@ -1,8 +1,8 @@
 """The gunicorn masters running an environment, found from the records they write.
 
-Each master writes ``run/master-<pid>.json`` when it starts (gates.deploy.deployment_conf)
+Each master writes ``run/master-<pid>.json`` when it starts (gates.targets.local.deployment_conf)
 and removes it when it exits. A record counts only while the process at its pid passes the
-identity check of gates.deploy.processes; records that fail it, or that cannot be read, are
+identity check of gates.targets.local.processes; records that fail it, or that cannot be read, are
 removed, so a crashed master's record does not outlive it.
 """
 
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gates.deploy import processes
-from gates.deploy.processes import Identity
+from gates.targets.local import processes
+from gates.targets.local.processes import Identity
 
 PREFLIGHT = "preflight"  # on a private unix socket, before it may take traffic
 LIVE = "live"  # on the environment's port

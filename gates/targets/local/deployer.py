@@ -7,7 +7,7 @@ release is seen serving, TERM drains the old master's workers and ends it.
 Before any of that, the release is pre-flighted on a private unix socket.
 
 Every step is recorded in the ledger as it happens (started, switching, verified, then
-succeeded or failed), so gates.deploy.converge can finish or undo an interrupted one.
+succeeded or failed), so gates.targets.local.converge can finish or undo an interrupted one.
 """
 
 import shutil
@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import NoReturn
 
 from gates.config import PipelineConfig
-from gates.deploy import deployments, masters, probe, processes, spawn
-from gates.deploy.environment import LocalEnvironment
-from gates.deploy.masters import LIVE, PREFLIGHT, Master
-from gates.deploy.request import DeployFailed, DeployRequest, Release
+from gates.targets import probe
+from gates.targets.local import deployments, masters, processes, spawn
+from gates.targets.local.environment import LocalEnvironment
+from gates.targets.local.masters import LIVE, PREFLIGHT, Master
+from gates.targets.request import DeployFailed, DeployRequest, Release
 from gates.ledger import Ledger
 from gates.outcome import GateError
 from gates.release.install import install

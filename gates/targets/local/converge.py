@@ -12,7 +12,7 @@ An interrupted deploy is undone unless it had already verified the new release:
 from collections.abc import Callable
 from typing import Protocol
 
-from gates.deploy.masters import LIVE, PREFLIGHT, Master
+from gates.targets.local.masters import LIVE, PREFLIGHT, Master
 from gates.ledger import Ledger
 
 

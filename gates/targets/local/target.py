@@ -2,8 +2,9 @@
 release installed into its own directory, with its history in the SQLite ledger.
 
 It is a rehearsal environment: it lives as long as the machine that runs it. It implements
-gates.target.Target; see gates.deploy.deployer for how a release goes live without a failed
-request, and gates.deploy.converge for how an interrupted command is finished or undone.
+gates.targets.base.Target; see gates.targets.local.deployer for how a release goes live
+without a failed request, and gates.targets.local.converge for how an interrupted command is
+finished or undone.
 """
 
 from collections.abc import Iterator
@@ -12,13 +13,13 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from gates.config import PipelineConfig
-from gates.deploy import deployments
-from gates.deploy.converge import converge
-from gates.deploy.deployer import Deployer
-from gates.deploy.environment import LocalEnvironment
-from gates.deploy.masters import LIVE, Master
-from gates.deploy.probe import Answer
-from gates.deploy.request import DeployRequest, Release, ServiceConfig
+from gates.targets.local import deployments
+from gates.targets.local.converge import converge
+from gates.targets.local.deployer import Deployer
+from gates.targets.local.environment import LocalEnvironment
+from gates.targets.local.masters import LIVE, Master
+from gates.targets.probe import Answer
+from gates.targets.request import DeployRequest, Release, ServiceConfig
 from gates.ledger import Ledger
 from gates.report import Report
 

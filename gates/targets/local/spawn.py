@@ -5,8 +5,8 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from gates.deploy.layout import Layout
-from gates.deploy.masters import LIVE
+from gates.targets.local.layout import Layout
+from gates.targets.local.masters import LIVE
 
 # Set by a parent gunicorn or by tests; a new master must not inherit them.
 INHERITED = ("PROMETHEUS_MULTIPROC_DIR", "GUNICORN_PID", "GUNICORN_FD")

@@ -8,10 +8,11 @@ what converge and the deployer hold, so they read "the environment's masters" ra
 from pathlib import Path
 
 from gates.config import EnvironmentConfig, PipelineConfig
-from gates.deploy import masters, probe
-from gates.deploy.layout import Layout
-from gates.deploy.lock import EnvironmentLock
-from gates.deploy.masters import Master
+from gates.targets import probe
+from gates.targets.local import masters
+from gates.targets.local.layout import Layout
+from gates.targets.local.lock import EnvironmentLock
+from gates.targets.local.masters import Master
 
 
 class LocalEnvironment:

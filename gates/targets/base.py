@@ -1,0 +1,78 @@
+"""The interface every target implements: :class:`Target`, one environment wherever it lives.
+
+The stages reach an environment only through it (deploy, rollback, drill, status, down,
+summary, and the measuring gates via gates.targets.live). Implementations live beside this
+module, one package each (gates.targets.local); gates.targets.target_for picks one.
+"""
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+from gates.targets.probe import Answer
+from gates.targets.request import DeployRequest, Release, ServiceConfig
+from gates.ledger import Ledger
+from gates.report import Report
+
+
+class LiveDeployment(Protocol):
+    """What serves an environment: a release with its service config, run by a server."""
+
+    @property
+    def release_id(self) -> str: ...
+
+    @property
+    def deployment(self) -> str: ...  # the deployment key: release plus service config
+
+    @property
+    def server(self) -> str: ...  # which server runs it, as status shows it (a pid locally)
+
+
+class Status(Protocol):
+    @property
+    def live(self) -> LiveDeployment | None: ...
+
+    @property
+    def busy(self) -> bool: ...  # another command holds the environment
+
+
+class Target(Protocol):
+    """One environment, wherever it lives."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def base_url(self) -> str: ...  # where its service answers, e.g. http://127.0.0.1:8001
+
+    @property
+    def ledger(self) -> Ledger: ...  # its history: deploys, gate results, events
+
+    def hold(self) -> AbstractContextManager[LiveDeployment | None]:
+        """Exclusive use of the environment, brought back to one known live deployment
+        (interrupted commands finished or undone); None when nothing is live."""
+        ...
+
+    def live(self) -> LiveDeployment | None:
+        """What is live now, without holding the environment."""
+        ...
+
+    def status(self) -> Status: ...
+
+    def deploy(self, request: DeployRequest, release: Release, report: Report) -> None:
+        """Make ``release`` live with the request's service config, replacing what is live
+        without a failed request; DeployFailed (what was live keeps serving) if it cannot.
+        Called inside ``hold``."""
+        ...
+
+    def service_config(self, deployment: str) -> ServiceConfig | None:
+        """The service config ``deployment`` was deployed with; None if it is not known."""
+        ...
+
+    def probe(self, path: str) -> Answer:
+        """GET ``path`` from the environment's service."""
+        ...
+
+    def stop(self) -> Sequence[LiveDeployment]:
+        """Stop the environment's servers and record it; what was stopped. Inside ``hold``."""
+        ...

@@ -1,0 +1,50 @@
+"""What a verification gate (smoke, perf, slo) measures: the release live in an environment."""
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from gates.config import PipelineConfig
+from gates.outcome import MeasurementError
+from gates.release import store
+from gates.targets import target_for
+
+
+@dataclass(frozen=True)
+class LiveRelease:
+    """What a verification gate measures: the release live in an environment."""
+
+    environment: str
+    port: int
+    release_id: str
+    version: str  # what /health and /api/data must report
+    service_env: dict[str, str]  # the deployment config's environment variables
+    deployment: str  # release + config key
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def live_target(config: PipelineConfig, name: str) -> LiveRelease:
+    """The environment's live release; MeasurementError (exit 3) when nothing is deployed."""
+    target = target_for(config, name)
+    settings = config.environment(name)
+    live = target.live()
+    if live is None:
+        raise MeasurementError(
+            f"nothing is running in {name} ({urlsplit(target.base_url).netloc}); deploy first"
+        )
+    version = settings.env.get("APP_VERSION")
+    if not version:
+        try:
+            manifest = store.load_manifest(store.resolve(config, live.release_id))
+            version = manifest["service"]["version"]
+        except Exception as exc:  # the release directory may have been pruned
+            raise MeasurementError(
+                f"cannot tell which version {live.release_id} should report: {exc}"
+            ) from None
+    recorded = target.service_config(live.deployment)
+    service_env = dict(recorded.env) if recorded else dict(settings.env)
+    return LiveRelease(
+        name, settings.port, live.release_id, str(version), service_env, live.deployment
+    )

@@ -1,0 +1,14 @@
+"""The local target: gunicorn on 127.0.0.1, built from small pieces.
+
+target           LocalTarget: the Target protocol for gunicorn on 127.0.0.1
+deployer         install, pre-flight and zero-failure cutover of one release
+converge         finishing or undoing an interrupted command
+environment      LocalEnvironment: name, settings, layout, lock and masters, composed
+layout           the environment's directories and its ``current`` pointer
+lock             the environment's lock (``Busy`` when held elsewhere)
+deployments      a release plus its service config on disk
+deployment_conf  the gunicorn config each deployment gets (runs in the release's venv)
+spawn            starting a gunicorn master
+masters          the running masters, from the records they write
+processes        process identity and signals (psutil; Linux and macOS)
+"""
