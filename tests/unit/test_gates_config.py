@@ -1,10 +1,15 @@
 """Pipeline configuration: found, parsed and validated with clear messages."""
 
+import json
+import tomllib
 from pathlib import Path
 
 import pytest
+from jsonschema import Draft202012Validator
+from pydantic import BaseModel
 
-from gates.config import load_config
+import gates.config
+from gates.config import TABLE, EnvironmentConfig, PipelineConfig, as_json, json_schema, load_config
 from gates.outcome import ConfigError
 from support.pipeline_project import make_project
 
@@ -142,3 +147,61 @@ def test_invalid_security_policy_is_refused(tmp_path, security, message):
     path = make_project(tmp_path, security=security)
     with pytest.raises(ConfigError, match=message):
         load_config(path, environ={})
+
+
+def test_json_schema_describes_every_table_and_refuses_unknown_keys():
+    schema = json_schema()
+    Draft202012Validator.check_schema(schema)
+    assert schema["additionalProperties"] is False
+    tables = {"lint", "test", "security", "build", "deploy", "environments", "slo", "perf"}
+    assert tables <= set(schema["properties"])
+    assert set(schema["required"]) == {"service", "service_dir"}
+    assert all(table["additionalProperties"] is False for table in schema["$defs"].values())
+    validator = Draft202012Validator(schema)
+    repository = tomllib.loads(Path("pyproject.toml").read_text())["tool"]["pipeline"]
+    assert not list(validator.iter_errors(repository))
+    assert list(validator.iter_errors({**repository, "perf": {"rat": 3}}))
+    assert list(validator.iter_errors({**repository, "environments": {"x": {"port": 80}}}))
+
+
+def test_config_as_json_shows_what_was_loaded(tmp_path):
+    config = load_config(make_project(tmp_path, security=WAIVER), environ={})
+    shown = json.loads(as_json(config))
+    assert shown["path"] == str(tmp_path / "pyproject.toml")
+    assert shown["state_dir"] == str(tmp_path / ".pipeline")
+    assert shown["lint"]["paths"] == ["mini.py", "tests"]
+    assert shown["test"]["coverage_fail_under"] == 90.0
+    assert shown["environments"]["staging"]["port"] == 18101
+    assert shown["security"]["waivers"][0]["expires"] == "2027-01-31"
+
+
+def declared_keys():
+    """(table, key) for every key of every table; the environments as one, "staging"."""
+    tables = {TABLE: PipelineConfig, f"{TABLE}.environments.staging": EnvironmentConfig}
+    for key, declared in PipelineConfig.model_fields.items():
+        if isinstance(declared.annotation, type) and issubclass(declared.annotation, BaseModel):
+            tables[f"{TABLE}.{key}"] = declared.annotation
+    return [
+        (t, key)
+        for t, model in tables.items()
+        for key in model.model_fields
+        if f"{t}.{key}" not in tables
+    ]
+
+
+@pytest.mark.parametrize("table, key", declared_keys())
+def test_a_wrong_value_anywhere_is_one_line_naming_file_table_and_key(
+    tmp_path, monkeypatch, table, key
+):
+    path = make_project(tmp_path)
+    document = tomllib.loads(path.read_text())
+    where = document
+    for name in table.split("."):
+        where = where.setdefault(name, {})
+    where[key] = [[1]]  # of no key's type
+    monkeypatch.setattr(gates.config, "_read_toml", lambda _: document)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={})
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path} [{table}]: {key}")

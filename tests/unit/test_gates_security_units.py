@@ -5,6 +5,7 @@ from datetime import date
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import TypeAdapter
 
 from gates.config import SecurityConfig, Waiver
 from gates.outcome import MeasurementError
@@ -144,7 +145,6 @@ def security(waivers=(), **overrides):
         bandit_fail_severity="HIGH",
         bandit_fail_confidence="MEDIUM",
         safety_fail_severity="ANY",
-        offline_db="",
         scanner_timeout=60,
         waivers=tuple(waivers),
     )
@@ -179,7 +179,9 @@ def test_thresholds(finding, config, status):
 
 
 def waiver_for(scanner, id_, target, expires=date(2027, 1, 1)):
-    return Waiver(scanner, id_, target, "because", expires)
+    key = "path" if scanner == "bandit" else "package"
+    entry = {"scanner": scanner, "id": id_, key: target, "reason": "because", "expires": expires}
+    return TypeAdapter(Waiver).validate_python(entry)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,89 @@
+"""Pipeline configuration: the ``[tool.pipeline]`` table of pyproject.toml, validated on load.
+
+The file is found from ``--config``, else ``$PIPELINE_CONFIG``, else the nearest
+pyproject.toml with a ``[tool.pipeline]`` table at or above the working directory.
+``$PIPELINE_STATE_DIR`` overrides ``state_dir``. Relative paths are relative to the file.
+The tables are declared in ``models``; ``errors`` words what is wrong with one.
+"""
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from gates.config.errors import validated
+from gates.config.models import TABLE, CoverageReport, Origin, PipelineConfig
+from gates.config.models import BanditWaiver, EnvironmentConfig, SafetyWaiver, SecurityConfig
+from gates.config.models import PytestConfig, Waiver, as_json, json_schema
+from gates.outcome import ConfigError
+
+__all__ = ["CONFIG_ENV", "STATE_DIR_ENV", "TABLE", "find_config", "load_config", "json_schema"]
+__all__ += ["as_json", "PipelineConfig", "PytestConfig", "EnvironmentConfig", "SecurityConfig"]
+__all__ += ["Waiver", "BanditWaiver", "SafetyWaiver"]
+
+STATE_DIR_ENV = "PIPELINE_STATE_DIR"
+CONFIG_ENV = "PIPELINE_CONFIG"
+COVERAGE_TABLE = "tool.coverage.report"
+
+
+def find_config(explicit: str | Path | None = None, start: str | Path | None = None) -> Path:
+    """The config file to use, or ConfigError saying where we looked."""
+    chosen = explicit or os.environ.get(CONFIG_ENV)
+    if chosen:
+        path = Path(chosen)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist (from --config or ${CONFIG_ENV})")
+        return path
+    start = Path(start or Path.cwd()).resolve()
+    for directory in (start, *start.parents):
+        candidate = directory / "pyproject.toml"
+        if candidate.is_file() and _has_pipeline_table(candidate):
+            return candidate
+    raise ConfigError(
+        f"no pyproject.toml with a [{TABLE}] table at or above {start}; "
+        "run from the repository or pass --config PATH"
+    )
+
+
+def _has_pipeline_table(path: Path) -> bool:
+    try:
+        return "pipeline" in _read_toml(path).get("tool", {})
+    except ConfigError:
+        return True  # report the parse error when loading, not "not found"
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}); fix the syntax") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def _coverage_fail_under(document: dict[str, Any], path: Path) -> float:
+    report = document.get("tool", {}).get("coverage", {}).get("report", {})
+    if isinstance(report, dict) and "fail_under" not in report:
+        raise ConfigError(
+            f"{path}: [{COVERAGE_TABLE}] fail_under is not set; "
+            "the test gate needs a coverage threshold (e.g. fail_under = 90)"
+        )
+    return validated(CoverageReport, report, path, COVERAGE_TABLE, None).fail_under
+
+
+def load_config(
+    explicit: str | Path | None = None,
+    start: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> PipelineConfig:
+    """Find, parse and validate the configuration; ConfigError on any problem."""
+    environ = os.environ if environ is None else environ
+    path = find_config(explicit, start).resolve()
+    document = _read_toml(path)
+    table = document.get("tool", {}).get("pipeline")
+    if table is None:
+        raise ConfigError(f"{path}: no [{TABLE}] table; add one (see README.md, Configuration)")
+    origin = Origin(path, environ.get(STATE_DIR_ENV, ""), _coverage_fail_under(document, path))
+    return validated(PipelineConfig, table, path, TABLE, origin)

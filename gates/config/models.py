@@ -1,0 +1,355 @@
+"""The ``[tool.pipeline]`` tables as pydantic models: each key declared once, with its type,
+default and rule; unknown keys refused; values frozen once loaded.
+
+Validated with an :class:`Origin` as context, relative paths come out resolved: against the
+config file's directory, and the test reports' against the state directory. A key holding a
+list or a map states its rule in ``description``; editors show it and errors quote it.
+"""
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictStr,
+    StringConstraints,
+    ValidationInfo,
+    computed_field,
+    field_validator,
+)
+
+from gates.outcome import ConfigError
+
+TABLE = "tool.pipeline"
+
+
+@dataclass
+class Origin:
+    """The validation context: the config file, and where its relative paths start."""
+
+    path: Path = Path("pyproject.toml")
+    state_dir_override: str = ""  # $PIPELINE_STATE_DIR
+    coverage_fail_under: float = 0.0  # from [tool.coverage.report]
+    # Set when [tool.pipeline] state_dir is validated; fields validate in declaration order,
+    # so the tables declared after it find it here.
+    state_dir: Path = Path(".")
+
+    @staticmethod
+    def of(context: object) -> "Origin":
+        return context if isinstance(context, Origin) else Origin()
+
+
+def _relative(value: object) -> str:
+    """A path as written in the file (a string), or a declared default (a Path)."""
+    if not isinstance(value, (str, Path)) or not str(value).strip():
+        raise ValueError(f"must be a non-empty string, got {value!r}")
+    return str(value)
+
+
+def _from_root(value: object, info: ValidationInfo) -> Path:
+    return Origin.of(info.context).path.parent / _relative(value)
+
+
+def _under_state_dir(value: object, info: ValidationInfo) -> Path:
+    return Origin.of(info.context).state_dir / _relative(value)
+
+
+def _state_dir(value: object, info: ValidationInfo) -> Path:
+    origin = Origin.of(info.context)
+    origin.state_dir = _from_root(origin.state_dir_override or value, info)
+    return origin.state_dir
+
+
+def _has_pyproject(directory: Path) -> Path:
+    if not (directory / "pyproject.toml").is_file():
+        raise ValueError(f"{directory} has no pyproject.toml")
+    return directory
+
+
+def _upper(value: object) -> object:
+    return value.upper() if isinstance(value, str) else value
+
+
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
+def _date(value: object) -> object:
+    """TOML dates arrive as dates; a datetime or an ISO string is accepted too, as a date."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass  # refused below as "not a date"
+    return value
+
+
+NonEmptyStr = Annotated[str, StringConstraints(strict=True, pattern=r"\S")]
+Stripped = Annotated[NonEmptyStr, AfterValidator(str.strip)]
+PositiveInt = Annotated[int, Field(strict=True, ge=1)]
+Number = Annotated[float, Field(strict=True)]
+Ratio = Annotated[float, Field(strict=True, ge=0, lt=1)]
+UrlPath = Annotated[str, StringConstraints(strict=True, pattern=r"^/")]
+FromRoot = Annotated[Path, BeforeValidator(_from_root), Field(validate_default=True)]
+UnderStateDir = Annotated[Path, BeforeValidator(_under_state_dir), Field(validate_default=True)]
+StateDir = Annotated[Path, BeforeValidator(_state_dir), Field(validate_default=True)]
+Level = Annotated[Literal["LOW", "MEDIUM", "HIGH"], BeforeValidator(_upper)]
+VulnLevel = Annotated[Literal["ANY", "LOW", "MEDIUM", "HIGH", "CRITICAL"], BeforeValidator(_upper)]
+Engine = Annotated[Literal["auto", "docker", "podman", "none"], BeforeValidator(_lower)]
+Expiry = Annotated[date, Field(strict=True), BeforeValidator(_date)]
+Suite = Literal["test", "e2e"]
+PATHS = "must be a non-empty list of strings"
+
+
+class Table(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LintConfig(Table):
+    paths: Annotated[tuple[NonEmptyStr, ...], Field(min_length=1, description=PATHS)] = (".",)
+    workflows: FromRoot = Path(".github/workflows")
+
+
+class PytestConfig(Table):
+    """Each suite (a gates stage) and its pytest arguments; coverage is decided over all."""
+
+    suites: Annotated[
+        dict[Suite, tuple[StrictStr, ...]],
+        Field(
+            min_length=1,
+            description=f"must map suite names ({', '.join(get_args(Suite))}) to lists of "
+            "pytest arguments",
+        ),
+    ] = {"test": ()}
+    coverage_xml: UnderStateDir = Path("reports/coverage.xml")
+    _state_dir: Path = PrivateAttr()
+    _fail_under: float = PrivateAttr()
+
+    def model_post_init(self, context: Any, /) -> None:
+        origin = Origin.of(context)
+        self._state_dir, self._fail_under = origin.state_dir, origin.coverage_fail_under
+
+    @computed_field  # type: ignore[prop-decorator]  # mypy cannot type decorated properties
+    @property
+    def coverage_fail_under(self) -> float:
+        """[tool.coverage.report] fail_under: the threshold, decided once over every suite."""
+        return self._fail_under
+
+    @property
+    def reports_dir(self) -> Path:
+        return self._state_dir / "reports"
+
+    @property
+    def coverage_dir(self) -> Path:
+        """One subdirectory of coverage data per suite."""
+        return self._state_dir / "coverage"
+
+    def suite_args(self, suite: str) -> tuple[str, ...]:
+        for name, arguments in self.suites.items():
+            if name == suite:
+                return arguments
+        raise ConfigError(
+            f"no {suite!r} suite in [{TABLE}.test] suites (configured: "
+            f"{', '.join(self.suites)}); add e.g. {suite} = [\"tests/{suite}\"]"
+        )
+
+    def junit_xml(self, suite: str) -> Path:
+        return self.reports_dir / f"junit-{suite}.xml"
+
+    def coverage_data(self, suite: str) -> Path:
+        return self.coverage_dir / suite
+
+
+class _Waiver(Table):
+    """Accepts one finding until ``expires``."""
+
+    scanner: str
+    id: Stripped
+    reason: NonEmptyStr
+    expires: Expiry
+
+
+class BanditWaiver(_Waiver):
+    """Accepts a bandit test id in the files matching ``path`` (a glob)."""
+
+    model_config = ConfigDict(title="bandit waiver")
+    scanner: Literal["bandit"]
+    path: Stripped
+
+    @property
+    def target(self) -> str:
+        return self.path
+
+
+class SafetyWaiver(_Waiver):
+    """Accepts a vulnerability (id or CVE) in ``package``."""
+
+    model_config = ConfigDict(title="safety waiver")
+    scanner: Literal["safety"]
+    package: Stripped
+
+    @property
+    def target(self) -> str:
+        return self.package
+
+
+Waiver = Annotated[BanditWaiver | SafetyWaiver, Field(discriminator="scanner")]
+
+
+class SecurityConfig(Table):
+    bandit_paths: Annotated[tuple[NonEmptyStr, ...], Field(min_length=1, description=PATHS)] = (
+        ".",
+    )
+    bandit_fail_severity: Level = "HIGH"
+    bandit_fail_confidence: Level = "MEDIUM"
+    safety_fail_severity: VulnLevel = "ANY"
+    offline_db: NonEmptyStr = ""
+    scanner_timeout: PositiveInt = 600
+    waivers: Annotated[
+        tuple[Waiver, ...],
+        Field(description=f"must be a list of tables: [[{TABLE}.security.waivers]]"),
+    ] = ()
+
+
+class BuildConfig(Table):
+    container_engine: Engine = "auto"
+    timeout: PositiveInt = 900
+
+
+class DeployConfig(Table):
+    preflight_timeout: PositiveInt = 30
+    cutover_timeout: PositiveInt = 60
+    lock_timeout: PositiveInt = 120
+
+
+class EnvironmentConfig(Table):
+    """One local environment: a gunicorn server on 127.0.0.1:port."""
+
+    port: Annotated[int, Field(strict=True, ge=1024, le=65535)]
+    workers: PositiveInt = 2
+    # the service's environment variables, deployed and recorded with each release
+    env: Annotated[dict[StrictStr, StrictStr], Field(description="must map names to strings")] = {}
+    promote_from: NonEmptyStr = ""  # the environment a release must have passed first
+    required_gates: Annotated[
+        tuple[NonEmptyStr, ...], Field(description="must be a list of names")
+    ] = ()  # the gates it must have passed there
+    _name: str = PrivateAttr(default="")
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+
+class SloConfig(Table):
+    objectives: FromRoot = Path("slo/objectives.yaml")
+    window: NonEmptyStr = "30s"  # default evaluation window, e.g. "30s" or "15min"
+    min_requests: PositiveInt = 300  # fewer in the window: probe, then exit 3 if still short
+    probe_rate: PositiveInt = 50  # synthetic requests/s when traffic is too low
+    probe_max_seconds: PositiveInt = 30
+
+
+class PerfConfig(Table):
+    rate: PositiveInt = 50  # requests/s, open loop
+    duration: PositiveInt = 10  # seconds
+    paths: Annotated[
+        dict[UrlPath, PositiveInt],
+        Field(min_length=1, description="must map URL paths to whole-number weights"),
+    ] = {"/api/data": 4, "/health": 1}
+    p95_ms: PositiveInt = 200
+    max_error_rate: Ratio = 0.001
+    max_late_ratio: Ratio = 0.01  # share the generator may send late before "invalid"
+    regression_alpha: Ratio = 0.01  # Mann-Whitney U significance
+    regression_min_ratio: Number = 0.2  # and the p50 must be this much slower (0.2 = 20 %)...
+    regression_min_ms: Number = 5.0  # ...and this many ms slower, or it is noise
+
+
+class CoverageReport(BaseModel):
+    """The one key of coverage.py's [tool.coverage.report] that the pipeline reads."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    fail_under: Annotated[float, Field(strict=True, ge=0, le=100)]
+
+
+class PipelineConfig(Table):
+    """The pipeline's configuration: the [tool.pipeline] table of pyproject.toml."""
+
+    state_dir: StateDir = Path(".pipeline")  # first: the tables below live under it
+    service: NonEmptyStr
+    service_dir: Annotated[FromRoot, AfterValidator(_has_pyproject)]
+    lint: LintConfig = Field(default_factory=dict, validate_default=True)
+    test: PytestConfig = Field(default_factory=dict, validate_default=True)
+    security: SecurityConfig = Field(default_factory=dict, validate_default=True)
+    build: BuildConfig = Field(default_factory=dict, validate_default=True)
+    deploy: DeployConfig = Field(default_factory=dict, validate_default=True)
+    environments: dict[str, EnvironmentConfig] = Field(
+        default_factory=dict,
+        validate_default=True,
+        min_length=1,
+        description=f"must define at least one [{TABLE}.environments.NAME] table",
+    )
+    slo: SloConfig = Field(default_factory=dict, validate_default=True)
+    perf: PerfConfig = Field(default_factory=dict, validate_default=True)
+    _path: Path = PrivateAttr()
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._path = Origin.of(context).path
+
+    @field_validator("environments")
+    @classmethod
+    def _named_on_distinct_ports(
+        cls, environments: dict[str, EnvironmentConfig]
+    ) -> dict[str, EnvironmentConfig]:
+        for name, environment in environments.items():
+            environment._name = name
+        ports = sorted(e.port for e in environments.values())
+        if len(set(ports)) != len(ports):
+            raise ValueError(f"must each have their own port, got {ports}")
+        for environment in environments.values():
+            if environment.promote_from and environment.promote_from not in environments:
+                raise ValueError(
+                    f"must promote from a configured one: {environment.name} has promote_from "
+                    f"{environment.promote_from!r} (configured: {', '.join(environments)})"
+                )
+        return environments
+
+    @property
+    def path(self) -> Path:
+        """The config file."""
+        return self._path
+
+    @property
+    def root(self) -> Path:
+        return self._path.parent
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.state_dir / "reports"
+
+    def environment(self, name: str) -> EnvironmentConfig:
+        if name not in self.environments:
+            known = ", ".join(self.environments) or "none configured"
+            raise ConfigError(f"unknown environment {name!r} (known: {known})")
+        return self.environments[name]
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of the [tool.pipeline] table, for editors (taplo, Even Better TOML)."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        **PipelineConfig.model_json_schema(),
+    }
+
+
+def as_json(config: PipelineConfig) -> str:
+    """The validated configuration as indented JSON: paths resolved, the file it came from first."""
+    return json.dumps({"path": str(config.path), **config.model_dump(mode="json")}, indent=2)
