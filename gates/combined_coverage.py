@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 def suite_parts(config: PipelineConfig) -> dict[str, Path]:
     """{suite: its data directory}; MeasurementError naming the suites that left none."""
-    parts = {suite: config.test.coverage_data(suite) for suite in config.test.suites}
+    parts: dict[str, Path] = {s: config.test.coverage_data(s) for s in config.test.suites}
     missing = [
         suite
         for suite, directory in parts.items()

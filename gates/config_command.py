@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict
 from typing import TYPE_CHECKING
 
-from gates.config import load_config
+from gates.config import as_json, json_schema, load_config
 from gates.outcome import PASSED
 
 if TYPE_CHECKING:
@@ -23,5 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(config: PipelineConfig | None, args: argparse.Namespace) -> int:
-    print(json.dumps(asdict(load_config(args.config)), indent=2, default=str))
+    """The schema needs no configuration; the configuration is loaded (and checked) here."""
+    if args.schema:
+        print(json.dumps(json_schema(), indent=2))
+    else:
+        print(as_json(load_config(args.config)))
     return PASSED

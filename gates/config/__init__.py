@@ -15,12 +15,12 @@ from typing import Any
 from gates.config.errors import validated
 from gates.config.models import TABLE, CoverageReport, Origin, PipelineConfig
 from gates.config.models import BanditWaiver, EnvironmentConfig, SafetyWaiver, SecurityConfig
-from gates.config.models import PytestConfig, Waiver, as_json, json_schema
+from gates.config.models import PerfConfig, PytestConfig, Waiver, as_json, json_schema
 from gates.outcome import ConfigError
 
 __all__ = ["CONFIG_ENV", "STATE_DIR_ENV", "TABLE", "find_config", "load_config", "json_schema"]
 __all__ += ["as_json", "PipelineConfig", "PytestConfig", "EnvironmentConfig", "SecurityConfig"]
-__all__ += ["Waiver", "BanditWaiver", "SafetyWaiver"]
+__all__ += ["Waiver", "BanditWaiver", "SafetyWaiver", "PerfConfig"]
 
 STATE_DIR_ENV = "PIPELINE_STATE_DIR"
 CONFIG_ENV = "PIPELINE_CONFIG"

@@ -48,3 +48,18 @@ def test_internal_error_in_a_gate_is_exit_3_with_traceback_in_report(tmp_path, m
 def test_split_passthrough():
     assert cli.split_passthrough(["test", "--", "-k", "x"]) == (["test"], ["-k", "x"])
     assert cli.split_passthrough(["lint"]) == (["lint"], [])
+
+
+def test_config_schema_needs_no_configuration(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # no pyproject.toml here or above
+    assert cli.main(["config", "--schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert schema["additionalProperties"] is False and "environments" in schema["properties"]
+
+
+def test_config_command_refuses_a_bad_configuration_in_one_line(tmp_path, capsys):
+    config = make_project(tmp_path)
+    config.write_text(config.read_text().replace("port = 18101", "port = 80"))
+    assert cli.main(["--config", str(config), "config"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "port must be a whole number 1024-65535, got 80" in err
