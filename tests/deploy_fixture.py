@@ -18,7 +18,7 @@ import psutil
 from filelock import FileLock
 
 from gates.targets.local import processes
-from support.gates_cli import popen_gates, run_gates
+from support.gates_cli import popen_gates, run_command, run_gates
 from support.ports import free_port
 from support.timeouts import GATES_TIMEOUT
 
@@ -39,17 +39,8 @@ def run(
     check: bool = True,
     timeout: float = TIMEOUT,
 ) -> "subprocess.CompletedProcess[str]":
-    done = subprocess.run(
-        argv,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **GIT_ENV, **(env or {})},
-    )
-    if check and done.returncode != 0:
-        raise AssertionError(f"{argv} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
-    return done
+    environ = {**os.environ, **GIT_ENV, **(env or {})}
+    return run_command(argv, env=environ, cwd=cwd, timeout=timeout, check=check)
 
 
 class Checkout:

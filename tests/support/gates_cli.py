@@ -30,6 +30,21 @@ def gates_env(env: Mapping[str, str] | None, state_dir: PathLike | None) -> dict
     return environ
 
 
+def run_command(
+    argv: list[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: PathLike | None = None,
+    timeout: float = GATES_TIMEOUT,
+    check: bool = False,
+) -> "subprocess.CompletedProcess[str]":
+    """Run ``argv`` to the end, text captured; ``env`` is the whole environment (None: ours)."""
+    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+    if check and done.returncode != 0:
+        raise AssertionError(f"{argv} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+    return done
+
+
 def run_gates(
     config_path: PathLike | None,
     *args: str,
@@ -39,18 +54,13 @@ def run_gates(
     timeout: float = GATES_TIMEOUT,
     check: bool = False,
 ) -> "subprocess.CompletedProcess[str]":
-    argv = gates_argv(config_path, *args)
-    done = subprocess.run(
-        argv,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
+    return run_command(
+        gates_argv(config_path, *args),
         env=gates_env(env, state_dir),
+        cwd=cwd,
+        timeout=timeout,
+        check=check,
     )
-    if check and done.returncode != 0:
-        raise AssertionError(f"{argv} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
-    return done
 
 
 def popen_gates(
