@@ -19,8 +19,8 @@ from gates.targets import Target, target_for
 def add_arguments(parser: ArgumentParser) -> None:
     parser.add_argument(
         "--release",
-        help="release id or 'latest' (default: latest; for an environment with promote_from, "
-        "the release live there)",
+        help="release id, a unique prefix of it (4+ hex digits), or 'latest' (default: latest; "
+        "for an environment with promote_from, the release live there)",
     )
     parser.add_argument("--reason", default="", help="why (recorded in the ledger)")
     parser.add_argument(
@@ -31,10 +31,12 @@ def add_arguments(parser: ArgumentParser) -> None:
 
 
 def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
+    # Checked before anything is locked, converged or recorded: bad input changes nothing.
+    named = None if args.release is None else store.release_name(args.release)
     request = DeployRequest(
         environment=args.environment,
         service=ServiceConfig.configured(config.environment(args.environment)),
-        release=args.release,
+        release=named,
         reason=args.reason,
         override_promotion=args.override_promotion,
     )
@@ -57,7 +59,7 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
 
 
 def choose_release(config: PipelineConfig, target: Target, request: DeployRequest) -> str:
-    if request.release:
+    if request.release is not None:
         return request.release
     source = config.environment(request.environment).promote_from
     if source:

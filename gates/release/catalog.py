@@ -26,7 +26,9 @@ def add_arguments(parser: ArgumentParser) -> None:
         ("install", "verify, then install into a new virtualenv offline with hashes checked"),
     ):
         action = actions.add_parser(name, help=text, description=text)
-        action.add_argument("release", help="release id, unique prefix, or 'latest'")
+        action.add_argument(
+            "release", help="release id, a unique prefix of it (4+ hex digits), or 'latest'"
+        )
         if name == "show":
             action.add_argument("--json", action="store_true", help="print the raw manifest")
         if name == "install":
@@ -51,7 +53,7 @@ def run(config: PipelineConfig, args: Namespace) -> int:
 
 def list_releases(config: PipelineConfig) -> int:
     base = store.releases_dir(config)
-    manifests = [store.load_manifest(p) for p in base.glob("*") if (p / store.MANIFEST).is_file()]
+    manifests = [store.load_manifest(p) for p in store.release_dirs(config)]
     if not manifests:
         print(f"no releases in {base}; run `nox -s build`")
     for m in sorted(manifests, key=lambda m: m["build"]["time"], reverse=True):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -15,6 +17,10 @@ if TYPE_CHECKING:
 
 MANIFEST = "manifest.json"
 LATEST = "latest"
+ID_LENGTH = 16  # hex digits of a release id (see release_id)
+MIN_PREFIX = 4  # the shortest prefix that names a release, as in git's abbreviated ids
+_RELEASE_ID = re.compile(f"[0-9a-f]{{{ID_LENGTH}}}")
+_ID_PREFIX = re.compile(f"[0-9a-f]{{{MIN_PREFIX},{ID_LENGTH}}}")
 # Artifacts whose bytes define what runs; their digests define the release id.
 IDENTITY_KINDS = ("service-wheel", "dependency-wheel", "requirements", "dockerfile")
 
@@ -66,22 +72,82 @@ def release_id(artifacts: Iterable[Artifact]) -> str:
     return hashlib.sha256("".join(lines).encode()).hexdigest()[:16]
 
 
+def release_name(text: str) -> str:
+    """``text`` if it can name a release: ``latest``, or a release id or a prefix of one
+    (lower-case hex, at least MIN_PREFIX digits); ConfigError otherwise. Nothing else reaches
+    the file system: no paths, no glob patterns, no empty name."""
+    if text == LATEST or _ID_PREFIX.fullmatch(text):
+        return text
+    raise ConfigError(
+        f"release {text!r} is not a release name: give 'latest', a release id "
+        f"({ID_LENGTH} lower-case hex digits) or its first {MIN_PREFIX} or more; "
+        "`gates release list` shows them"
+    )
+
+
 def resolve(config: PipelineConfig, name: str) -> Path:
-    """The release directory for an id, a unique id prefix, or ``latest``."""
+    """The release directory for an id, a unique id prefix, or ``latest`` (see release_name).
+
+    Only the store's own entries are candidates: directories named by a release id, directly
+    inside the store. An entry that leads elsewhere (a symbolic link) is refused as tampering.
+    """
+    name = release_name(name)
     base = releases_dir(config)
     if name == LATEST:
-        pointer = base / LATEST
-        if not pointer.is_file():
-            raise ConfigError(f"no release has been built yet in {base}; run `nox -s build`")
-        name = pointer.read_text().strip()
-    candidates = sorted(p for p in base.glob(f"{name}*") if (p / MANIFEST).is_file())
+        name = _latest(base)
+    matches = [entry for entry in _id_entries(base) if entry.name.startswith(name)]
+    for entry in matches:
+        _check_contained(base, entry)
+    candidates = sorted(entry for entry in matches if (entry / MANIFEST).is_file())
     if not candidates:
         raise ConfigError(f"no release {name!r} in {base}; `gates release list` shows them")
-    if len(candidates) > 1 and candidates[0].name != name:
+    if len(candidates) > 1:
         raise ConfigError(
-            f"release id {name!r} is ambiguous: {', '.join(p.name for p in candidates)}"
+            f"release id {name!r} is ambiguous: {', '.join(p.name for p in candidates)}; "
+            "give more of its digits"
         )
     return candidates[0]
+
+
+def release_dirs(config: PipelineConfig) -> list[Path]:
+    """Every release directory in the store (checked for containment, not verified)."""
+    base = releases_dir(config)
+    entries = _id_entries(base)
+    for entry in entries:
+        _check_contained(base, entry)
+    return [entry for entry in entries if (entry / MANIFEST).is_file()]
+
+
+def _id_entries(base: Path) -> list[Path]:
+    try:
+        names = sorted(os.listdir(base))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return [base / name for name in names if _RELEASE_ID.fullmatch(name)]
+
+
+def _check_contained(base: Path, entry: Path) -> None:
+    if entry.is_symlink() or entry.resolve().parent != base.resolve():
+        raise TamperedRelease(
+            f"release store entry {entry} leads outside the store (to {entry.resolve()}); "
+            "releases are directories of the store itself: remove it and rebuild"
+        )
+
+
+def _latest(base: Path) -> str:
+    pointer = base / LATEST
+    try:
+        rid = pointer.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise ConfigError(f"no release has been built yet in {base}; run `nox -s build`") from None
+    except (OSError, ValueError) as exc:
+        raise TamperedRelease(f"{pointer} is unreadable: {exc}") from None
+    if not _RELEASE_ID.fullmatch(rid):
+        raise TamperedRelease(
+            f"{pointer} names {rid[:40]!r}, not a release id: it was changed outside the "
+            "pipeline; rebuild with `nox -s build` to point it at a release again"
+        )
+    return rid
 
 
 def load_manifest(release_dir: str | Path) -> Manifest:

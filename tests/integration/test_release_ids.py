@@ -1,0 +1,110 @@
+"""Release ids from the command line: exactly ``latest``, a full id, or a hex prefix of at least
+four digits, always resolved inside the store, never as a path or a glob.
+
+Every refusal is one line (exit 2 for bad input, 1 for a store changed behind the pipeline's
+back), no traceback, and nothing deployed or recorded.
+"""
+
+import os
+import sqlite3
+
+import pytest
+
+from support.gates_cli import run_gates
+from support.pipeline_project import make_project
+from support.release_store import make_release, set_latest
+
+# (case, the --release argument, expected exit code); ``{id}`` is the release in the store,
+# ``{outside}`` a valid release in a directory beside the project, ``{store}`` the store.
+CASES = [
+    ("empty", "", 2),
+    ("path out of the store", "../../../elsewhere/{outside}", 2),
+    ("path inside the store", "latest/../{id}", 2),
+    ("absolute path", "{store}/{id}", 2),
+    ("glob ?", "{id[0]}?{id[2]}{id[3]}", 2),
+    ("glob class", "[{id[0]}x]*", 2),
+    ("glob star", "*", 2),
+    ("id and star", "{id}*", 2),
+    ("too short", "{id[0]}{id[1]}{id[2]}", 2),
+    ("too long", "{id}0", 2),
+    ("trailing slash", "{id}/", 2),
+    ("leading space", " {id}", 2),
+    ("newline", "{id}\n", 2),
+    ("upper case", "{upper}", 2),
+    ("not latest", "LATEST", 2),
+    ("no such release", "{absent}", 2),
+    ("latest points out of the store", "latest", 1),
+    ("store entry links out of the store", "{outside}", 1),
+]
+
+
+def absent_prefix(present: set[str]) -> str:
+    return next(p for p in ("0000", "ffff", "abcd") if not any(r.startswith(p) for r in present))
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A project whose store holds one release, and a valid release outside the store."""
+    config = make_project(tmp_path / "project")
+    state = tmp_path / "project" / ".pipeline"
+    store = state / "releases"
+    rid = make_release(store, "a")
+    set_latest(store, rid)
+    outside = make_release(tmp_path / "elsewhere", "b")
+    upper = rid.upper()
+    assert upper != rid  # the label makes an id with letters
+    fields = {
+        "id": rid,
+        "outside": outside,
+        "store": str(store),
+        "upper": upper,
+        "absent": absent_prefix({rid, outside}),
+    }
+    return config, state, fields
+
+
+def deploy_rows(state):
+    path = state / "ledger.sqlite"
+    if not path.exists():
+        return []
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT release_id, state FROM deploys").fetchall()
+
+
+COMMANDS = {
+    "deploy": ("deploy", "--environment", "staging", "--release"),
+    "release verify": ("release", "verify"),
+}
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("case, argument, code", CASES, ids=[c[0] for c in CASES])
+def test_bad_release_ids_are_refused_in_one_line(project, tmp_path, command, case, argument, code):
+    config, state, fields = project
+    store = state / "releases"
+    if case == "latest points out of the store":
+        set_latest(store, "../../../elsewhere/" + fields["outside"])
+    if case == "store entry links out of the store":
+        os.symlink(tmp_path / "elsewhere" / fields["outside"], store / fields["outside"])
+    value = argument.format(**fields)
+
+    done = run_gates(config, *COMMANDS[command], value, state_dir=state)
+
+    assert done.returncode == code, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stdout + done.stderr
+    assert done.stdout == ""
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, lines
+    if code == 2:
+        assert repr(value) in lines[0]
+    assert deploy_rows(state) == []
+    assert not (state / "environments" / "staging" / "releases").exists()
+
+
+def test_a_full_id_a_prefix_and_latest_name_the_same_release(project):
+    config, state, fields = project
+    rid = fields["id"]
+    for name in (rid, rid[:4], rid[:9], "latest"):
+        done = run_gates(config, "release", "verify", name, state_dir=state)
+        assert done.returncode == 0, (name, done.stderr)
+        assert done.stdout == f"release {rid}: 1 artifacts verified\n"
