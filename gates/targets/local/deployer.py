@@ -25,7 +25,7 @@ from gates.targets.local.masters import LIVE, PREFLIGHT, Master
 from gates.targets.request import DeployFailed, DeployRequest, Release
 from gates.ledger import Ledger
 from gates.outcome import GateError
-from gates.release.install import install
+from gates.release.install import install, verify_installed
 from gates.report import Report
 
 
@@ -90,6 +90,7 @@ class Deployer:
         venv = self.env.layout.venv_for(rid)
         done_marker = venv / ".installed-by-gates"
         if done_marker.is_file():
+            verify_installed(release.directory, venv)
             self.say(f"release {rid} is already installed")
             return
         # A missing marker means no install, or one that was interrupted: start afresh.
