@@ -3,7 +3,9 @@
 From a clean export of one commit: check the lock, build the wheel twice and compare, collect
 every locked dependency as hash-checked wheels, install the result into a fresh virtualenv to
 prove it works offline, write the SBOM and the manifest, and build the container image when
-an engine is available. The release lands in ``<state_dir>/releases/<release id>/``.
+an engine is available. The release is assembled outside the store (gates.release.staging)
+and published, into ``<state_dir>/releases/<release id>/`` with ``latest`` pointing at it,
+only when every check passed: a failed, crashed or killed build publishes nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import platform
 import re
 import shutil
 import sys
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -24,8 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gates.ledger import Ledger
-from gates.outcome import MeasurementError
-from gates.release import container, source
+from gates.outcome import PASSED, MeasurementError
+from gates.release import container, source, staging
 from gates.release.source import Commit
 from gates.release.install import install
 from gates.release.store import (
@@ -62,13 +63,8 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
             f"gates build: note: the working tree has uncommitted changes; they are not in "
             f"this release, which is built from commit {commit.sha[:12]} only"
         )
-    base = releases_dir(config)
-    base.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".building-", dir=base))
-    try:
+    with staging.build_area(config.state_dir, config.build.timeout) as work:
         Build(config, report, commit, work).run()
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 class Build:
@@ -124,6 +120,10 @@ class Build:
         image = self.container_image(rid)
         manifest = self.manifest(rid, wheel, artifacts, dependencies, image)
         (self.stage / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        if self.report.exit_code != PASSED:
+            failed = [check.name for check in self.report.checks if not check.passed]
+            self.step(f"release {rid} not published: failed {', '.join(failed)}")
+            return
         final = self.publish(rid)
         self.report.add(
             "release",
@@ -342,7 +342,14 @@ class Build:
         return {str(p): sha256_file(p) for p in candidates if p.is_file()} or None
 
     def publish(self, rid: str) -> Path:
-        final = releases_dir(self.config) / rid
+        """Move the staged release into the store, then point ``latest`` at it.
+
+        Both are single renames on one file system (os.replace), so whatever stops the build,
+        the store has all of the release or none of it, and ``latest`` the old id or the new.
+        """
+        base = releases_dir(self.config)
+        base.mkdir(parents=True, exist_ok=True)
+        final = base / rid
         if final.exists():
             verify(final)
             self.step(f"release {rid} already exists with identical artifacts; kept it")
@@ -350,8 +357,8 @@ class Build:
             os.replace(self.stage, final)
         verify(final)
         Ledger.open(self.config).record_build(load_manifest(final))
-        pointer = releases_dir(self.config) / LATEST
-        pointer.with_suffix(".tmp").write_text(rid + "\n")
-        os.replace(pointer.with_suffix(".tmp"), pointer)
+        pointer = self.work / LATEST
+        pointer.write_text(rid + "\n")
+        os.replace(pointer, base / LATEST)
         self.step(f"release {rid} is in {final}")
         return final
