@@ -10,6 +10,7 @@ import sqlite3
 
 import pytest
 
+from gates.cli import main
 from support.gates_cli import run_gates
 from support.pipeline_project import make_project
 from support.release_store import make_release, set_latest
@@ -71,40 +72,59 @@ def deploy_rows(state):
         return db.execute("SELECT release_id, state FROM deploys").fetchall()
 
 
-COMMANDS = {
-    "deploy": ("deploy", "--environment", "staging", "--release"),
-    "release verify": ("release", "verify"),
-}
-
-
-@pytest.mark.parametrize("command", COMMANDS)
-@pytest.mark.parametrize("case, argument, code", CASES, ids=[c[0] for c in CASES])
-def test_bad_release_ids_are_refused_in_one_line(project, tmp_path, command, case, argument, code):
-    config, state, fields = project
+def set_up(case, tmp_path, state, fields):
     store = state / "releases"
     if case == "latest points out of the store":
         set_latest(store, "../../../elsewhere/" + fields["outside"])
     if case == "store entry links out of the store":
         os.symlink(tmp_path / "elsewhere" / fields["outside"], store / fields["outside"])
-    value = argument.format(**fields)
 
-    done = run_gates(config, *COMMANDS[command], value, state_dir=state)
 
-    assert done.returncode == code, (done.stdout, done.stderr)
-    assert "Traceback" not in done.stdout + done.stderr
-    assert done.stdout == ""
-    lines = done.stderr.splitlines()
+def assert_refused_in_one_line(code, value, stdout, stderr):
+    assert "Traceback" not in stdout + stderr
+    assert stdout == ""
+    lines = stderr.splitlines()
     assert len(lines) == 1, lines
     if code == 2:
         assert repr(value) in lines[0]
+
+
+@pytest.mark.parametrize("case, argument, code", CASES, ids=[c[0] for c in CASES])
+def test_deploy_refuses_bad_release_ids_in_one_line(project, tmp_path, case, argument, code):
+    config, state, fields = project
+    set_up(case, tmp_path, state, fields)
+    value = argument.format(**fields)
+
+    done = run_gates(
+        config, "deploy", "--environment", "staging", "--release", value, state_dir=state
+    )
+
+    assert done.returncode == code, (done.stdout, done.stderr)
+    assert_refused_in_one_line(code, value, done.stdout, done.stderr)
     assert deploy_rows(state) == []
     assert not (state / "environments" / "staging" / "releases").exists()
 
 
-def test_a_full_id_a_prefix_and_latest_name_the_same_release(project):
+@pytest.mark.parametrize("case, argument, code", CASES, ids=[c[0] for c in CASES])
+def test_release_commands_refuse_bad_release_ids_in_one_line(
+    project, tmp_path, monkeypatch, capsys, case, argument, code
+):
+    config, state, fields = project
+    set_up(case, tmp_path, state, fields)
+    value = argument.format(**fields)
+    monkeypatch.setenv("PIPELINE_STATE_DIR", str(state))
+
+    exit_code = main(["--config", str(config), "release", "verify", value])
+
+    captured = capsys.readouterr()
+    assert exit_code == code, (captured.out, captured.err)
+    assert_refused_in_one_line(code, value, captured.out, captured.err)
+
+
+def test_a_full_id_a_prefix_and_latest_name_the_same_release(project, monkeypatch, capsys):
     config, state, fields = project
     rid = fields["id"]
+    monkeypatch.setenv("PIPELINE_STATE_DIR", str(state))
     for name in (rid, rid[:4], rid[:9], "latest"):
-        done = run_gates(config, "release", "verify", name, state_dir=state)
-        assert done.returncode == 0, (name, done.stderr)
-        assert done.stdout == f"release {rid}: 1 artifacts verified\n"
+        assert main(["--config", str(config), "release", "verify", name]) == 0, name
+        assert capsys.readouterr().out == f"release {rid}: 1 artifacts verified\n"
