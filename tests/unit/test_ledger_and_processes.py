@@ -3,9 +3,12 @@
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
+from contextlib import closing
 from dataclasses import dataclass, replace
 
 import psutil
@@ -13,7 +16,7 @@ import pytest
 
 from gates.targets.local import masters, processes
 from gates.targets.local.converge import converge
-from gates.ledger import Ledger
+from gates.ledger import SCHEMA, Ledger
 
 
 @pytest.fixture
@@ -76,6 +79,45 @@ def test_builds_are_recorded_once(ledger):
     ledger.record_build(manifest)
     assert ledger.build("r1")["commit_sha"] == "abc"
     assert ledger.db.execute("SELECT count(*) FROM builds").fetchone()[0] == 1
+
+
+def test_a_ledger_from_before_the_checks_opens_with_its_history(tmp_path):
+    # Created the old way: SQLite's own empty file, then the schema, no private file.
+    path = tmp_path / "ledger.sqlite"
+    with closing(sqlite3.connect(path, isolation_level=None)) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.executescript(SCHEMA)
+        db.execute("INSERT INTO events (environment, event, recorded_at) VALUES ('s', 'down', 'x')")
+    book = Ledger(path)
+    assert [r["event"] for r in book.db.execute("SELECT event FROM events")] == ["down"]
+    book.close()
+
+
+def test_commands_creating_the_ledger_at_once_share_one_whole_ledger(tmp_path):
+    path = tmp_path / "state" / "ledger.sqlite"
+    start = threading.Barrier(8)
+    failed = []
+
+    def create(n):
+        start.wait()
+        try:
+            book = Ledger(path)
+            book.record_event("staging", f"opened {n}")
+            book.close()
+        except Exception as exc:  # collected: the assertion below names it
+            failed.append(exc)
+
+    threads = [threading.Thread(target=create, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert failed == []
+    book = Ledger(path)
+    events = sorted(r["event"] for r in book.db.execute("SELECT event FROM events"))
+    book.close()
+    assert events == sorted(f"opened {n}" for n in range(8))
+    assert sorted(p.name for p in path.parent.iterdir()) == ["ledger.sqlite"]
 
 
 @pytest.fixture
