@@ -6,7 +6,9 @@ the command line, loads the configuration and turns a gate's verdict into a repo
 
 A stage that uses the ledger finds it checked before it starts (a damaged ledger: exit 2, one
 line). A gate's report and exit code are one verdict, written after the ledger recorded it:
-a verdict that could not be recorded is reported as such, never as the gate's outcome.
+a verdict that could not be recorded is reported as such, never as the gate's outcome. A
+command refused because another holds the environment writes ``<report>.busy.{json,md}``,
+so the report of the command holding it is never replaced by the refusal.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from gates import stages
 from gates.config import load_config
 from gates.ledger import Ledger
-from gates.outcome import COULD_NOT_MEASURE, GateError
+from gates.outcome import COULD_NOT_MEASURE, GateError, Refused
 from gates.report import Report
 
 if TYPE_CHECKING:
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 EPILOG = """exit codes: 0 passed, 1 the gate failed, 2 usage or configuration error,
 3 the gate could not measure. Reports: <state_dir>/reports/<stage>[-<environment>].{json,md}.
 Arguments after `--` go to the underlying tool (pytest for `test` and `e2e`, paths for `lint`)."""
+BUSY_SUFFIX = ".busy"  # the report of a command refused because the environment is busy
 
 
 def entry_point(reference: str) -> Callable[..., Any]:
@@ -129,17 +132,21 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_stage(stage: stages.Stage, config: PipelineConfig, args: argparse.Namespace) -> int:
     report = Report(stage.report_name(getattr(args, "environment", None)))
+    name = report.stage
     try:
         if stage.uses_ledger:
             check_ledger(config)
         entry_point(stage.run)(config, report, args)
+    except Refused as exc:
+        report.fail(exc.exit_code, str(exc))
+        name += BUSY_SUFFIX
     except GateError as exc:
         report.fail(exc.exit_code, str(exc))
     except Exception as exc:  # a bug in the gate: still a verdict, never a pass
         report.fail(COULD_NOT_MEASURE, f"internal error in the {stage.name} gate: {exc!r}")
         report.details["traceback"] = traceback.format_exc()
     record_gate(config, stage, report)
-    json_path, _ = report.write(config.reports_dir)
+    json_path, _ = report.write(config.reports_dir, name)
     for check in report.checks:
         verdict = "pass" if check.passed else "FAIL"
         print(f"gates {stage.name}: {verdict} {check.name}: {check.measured} (limit {check.limit})")
