@@ -121,8 +121,9 @@ def test_commands_creating_the_ledger_at_once_share_one_whole_ledger(tmp_path):
 
 
 @pytest.fixture
-def sleeper():
-    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+def sleeper(tmp_path):
+    """A process started in tmp_path, as a master is started in its environment's directory."""
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], cwd=tmp_path)
     yield process
     process.kill()
     process.wait(10)
@@ -180,6 +181,20 @@ def test_a_registered_process_is_recognised_only_if_it_started_before_its_record
     for pid, stamp in [(sleeper.pid, None), (sleeper.pid, "now"), (None, time.time())]:
         assert processes.registered(pid, stamp) is None
     assert processes.from_start_ticks(sleeper.pid, None) is None
+    # Nor does a stamp no master could have written, or a pid no process has.
+    for stamp in (float("nan"), float("inf"), time.time() + 3600, 10**30):
+        assert processes.registered(sleeper.pid, stamp) is None
+    for pid in (0, -1, True):
+        assert processes.registered(pid, time.time()) is None
+        assert processes.from_start_ticks(pid, 1) is None
+    assert processes.from_start_ticks(sleeper.pid, -1) is None
+
+
+def test_a_process_works_in_the_directory_it_was_started_in(tmp_path, sleeper):
+    identity = processes.identify(sleeper.pid)
+    assert processes.works_in(identity, tmp_path)
+    assert not processes.works_in(identity, tmp_path / "elsewhere")
+    assert not processes.works_in(replace(identity, create_time=identity.create_time + 1), tmp_path)
 
 
 def test_records_from_before_psutil_are_matched_by_their_start_ticks(sleeper):
@@ -191,20 +206,23 @@ def test_records_from_before_psutil_are_matched_by_their_start_ticks(sleeper):
 
 
 def test_masters_are_found_from_their_records_and_stale_records_removed(tmp_path, sleeper):
+    run_dir = tmp_path / "run"  # the sleeper runs in tmp_path, the environment's directory
+    run_dir.mkdir()
+
     def record(name, **fields):
         data = {"role": "live", "release_id": "A", "deployment": "A-1", **fields}
-        (tmp_path / f"master-{name}.json").write_text(json.dumps(data))
+        (run_dir / f"master-{name}.json").write_text(json.dumps(data))
 
     started = processes.identify(sleeper.pid)
     record("1", pid=sleeper.pid, recorded_at=time.time())
     record("2", pid=sleeper.pid, recorded_at=started.create_time - 60)  # pid reused since
     record("3", pid=sleeper.pid)  # no stamp: not ours
     record("4", pid=sleeper.pid, recorded_at=None)
-    (tmp_path / "master-5.json").write_text("{not json")
-    found = masters.running(tmp_path)
+    (run_dir / "master-5.json").write_text("{not json")
+    found = masters.running(run_dir)
     assert [(m.identity, m.deployment) for m in found] == [(started, "A-1")]
-    assert masters.running(tmp_path, role="preflight") == []
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["master-1.json"]
+    assert masters.running(run_dir, role="preflight") == []
+    assert sorted(p.name for p in run_dir.iterdir()) == ["master-1.json"]
 
 
 @dataclass(frozen=True)
