@@ -14,7 +14,9 @@ The ledger is checked where it enters a command (``Ledger(path)``, ``Ledger.open
   says, passing SQLite's ``quick_check``, with every table and column of ``SCHEMA``.
 
 Anything else is :class:`LedgerError` (exit 2, one line saying where the file is and how to
-recover), raised before anything is written: the file is left exactly as found.
+recover), raised before anything is written: the file is left exactly as found. A ledger
+SQLite cannot read for another reason (locked past BUSY_TIMEOUT, permissions, I/O) is exit 3,
+could not measure, with no advice to replace it: its contents may be fine.
 """
 
 from __future__ import annotations
@@ -31,12 +33,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
-from gates.outcome import ConfigError
+from gates.outcome import ConfigError, MeasurementError
 
 if TYPE_CHECKING:
     from gates.config import PipelineConfig
 
 LEDGER_FILE = "ledger.sqlite"
+BUSY_TIMEOUT = 30.0  # seconds a command waits for another's write to the ledger to end
+# What SQLite says of a file that is damaged or not a database; any other error (locked,
+# no permission, disk I/O) says nothing about the file's contents.
+DAMAGED = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS builds (
     release_id TEXT PRIMARY KEY,
@@ -109,7 +115,7 @@ class Ledger:
         if not os.path.lexists(path):
             _create(path)
         _check_file(path)
-        self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self.db = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None)
         self.db.row_factory = sqlite3.Row
         try:
             _check_database(path, self.db)
@@ -366,7 +372,11 @@ def _check_database(path: Path, db: sqlite3.Connection) -> None:
             for table in _schema_columns()
         }
     except sqlite3.DatabaseError as exc:
-        raise LedgerError(path, f"is damaged (SQLite: {exc})") from None
+        if exc.sqlite_errorname in DAMAGED:
+            raise LedgerError(path, f"is damaged (SQLite: {exc})") from None
+        raise MeasurementError(
+            f"ledger {path} could not be read (SQLite: {exc}); it was left as it is"
+        ) from None
     missing = [table for table, columns in tables.items() if not columns]
     if missing:
         raise LedgerError(

@@ -16,7 +16,9 @@ import pytest
 
 from gates.targets.local import masters, processes
 from gates.targets.local.converge import converge
+from gates import ledger as ledger_module
 from gates.ledger import SCHEMA, Ledger
+from gates.outcome import ConfigError, MeasurementError
 
 
 @pytest.fixture
@@ -287,3 +289,16 @@ def test_a_pointer_that_drifted_is_pointed_back(ledger):
     env = FakeEnvironment([OLD], "B-1")
     assert converge(env, ledger, say=lambda _: None) == OLD
     assert env.current == "A-1"
+
+
+def test_a_ledger_that_cannot_be_read_for_now_is_not_called_damaged(tmp_path, monkeypatch):
+    path = tmp_path / "ledger.sqlite"
+    Ledger(path).close()
+    with closing(sqlite3.connect(path, isolation_level=None)) as holder:
+        holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+        holder.execute("BEGIN EXCLUSIVE")
+        monkeypatch.setattr(ledger_module, "BUSY_TIMEOUT", 0.1)
+        with pytest.raises(MeasurementError, match="could not be read .*locked") as refused:
+            Ledger(path)
+        assert not isinstance(refused.value, ConfigError)  # exit 3, not "replace it"
+        holder.execute("ROLLBACK")
