@@ -343,8 +343,10 @@ def _check_file(path: Path) -> None:
         with open(path, "rb") as handle:
             header = handle.read(100)
             size = os.fstat(handle.fileno()).st_size
-    except OSError as exc:
-        raise LedgerError(path, f"cannot be read ({exc.strerror})") from None
+    except OSError as exc:  # permissions, I/O: nothing known about its contents
+        raise MeasurementError(
+            f"ledger {path} could not be read ({exc}); it was left as it is"
+        ) from None
     if size == 0:
         raise LedgerError(path, "is empty (0 bytes): a ledger is created whole, so it was emptied")
     if len(header) < 100 or not header.startswith(HEADER):
