@@ -3,12 +3,19 @@ exits 0 passed, 1 failed, 2 usage or configuration error, 3 could not measure.
 
 The stages and commands come from the registry (gates/stages.py); this module only parses
 the command line, loads the configuration and turns a gate's verdict into a report.
+
+A stage that uses the ledger finds it checked before it starts (a damaged ledger: exit 2, one
+line). A gate's report and exit code are one verdict, written after the ledger recorded it:
+a verdict that could not be recorded is reported as such, never as the gate's outcome. A
+command refused because another holds the environment writes ``<report>.busy.{json,md}``,
+so the report of the command holding it is never replaced by the refusal.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import sqlite3
 import sys
 import traceback
 from typing import TYPE_CHECKING, Any, Callable
@@ -16,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from gates import stages
 from gates.config import load_config
 from gates.ledger import Ledger
-from gates.outcome import COULD_NOT_MEASURE, GateError
+from gates.outcome import COULD_NOT_MEASURE, GateError, Refused
 from gates.report import Report
 
 if TYPE_CHECKING:
@@ -25,6 +32,7 @@ if TYPE_CHECKING:
 EPILOG = """exit codes: 0 passed, 1 the gate failed, 2 usage or configuration error,
 3 the gate could not measure. Reports: <state_dir>/reports/<stage>[-<environment>].{json,md}.
 Arguments after `--` go to the underlying tool (pytest for `test` and `e2e`, paths for `lint`)."""
+BUSY_SUFFIX = ".busy"  # the report of a command refused because the environment is busy
 
 
 def entry_point(reference: str) -> Callable[..., Any]:
@@ -58,22 +66,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_ledger(config: PipelineConfig) -> None:
+    """Open the ledger once before a stage that uses it: LedgerError (exit 2) if damaged."""
+    Ledger.open(config).close()
+
+
 def record_gate(config: PipelineConfig, stage: stages.Stage, report: Report) -> None:
-    """Verification gates record their verdict per release and environment in the ledger."""
+    """Verification gates record their verdict per release and environment in the ledger.
+
+    If that fails, the failure becomes the report's verdict: it never says what the ledger
+    does not hold.
+    """
     release, environment = report.details.get("release_id"), report.details.get("environment")
-    if stage.records_gate and release and environment:
-        summary = report.error or "; ".join(
-            f"{c.name}: {c.measured}" for c in report.checks if not c.passed
-        )
-        Ledger.open(config).record_gate(
-            environment,
-            release,
-            stage.name,
-            report.outcome,
-            report.exit_code,
-            summary[:2000],
-            deployment=report.details.get("deployment"),
-        )
+    if not (stage.records_gate and release and environment):
+        return
+    summary = report.error or "; ".join(
+        f"{c.name}: {c.measured}" for c in report.checks if not c.passed
+    )
+    try:
+        ledger = Ledger.open(config)
+        try:
+            ledger.record_gate(
+                environment,
+                release,
+                stage.name,
+                report.outcome,
+                report.exit_code,
+                summary[:2000],
+                deployment=report.details.get("deployment"),
+            )
+        finally:
+            ledger.close()
+    except (GateError, sqlite3.Error) as exc:
+        code = exc.exit_code if isinstance(exc, GateError) else COULD_NOT_MEASURE
+        verdict = report.outcome + (f" ({report.error})" if report.error else "")
+        report.fail(code, f"the verdict '{verdict}' could not be recorded in the ledger: {exc}")
 
 
 def split_passthrough(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -92,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config) if stage.needs_config else None
         if not stage.writes_report:
+            if config is not None and stage.uses_ledger:
+                check_ledger(config)
             exit_code: int = entry_point(stage.run)(config, args)
             return exit_code
     except GateError as exc:
@@ -103,15 +132,21 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_stage(stage: stages.Stage, config: PipelineConfig, args: argparse.Namespace) -> int:
     report = Report(stage.report_name(getattr(args, "environment", None)))
+    name = report.stage
     try:
+        if stage.uses_ledger:
+            check_ledger(config)
         entry_point(stage.run)(config, report, args)
+    except Refused as exc:
+        report.fail(exc.exit_code, str(exc))
+        name += BUSY_SUFFIX
     except GateError as exc:
         report.fail(exc.exit_code, str(exc))
     except Exception as exc:  # a bug in the gate: still a verdict, never a pass
         report.fail(COULD_NOT_MEASURE, f"internal error in the {stage.name} gate: {exc!r}")
         report.details["traceback"] = traceback.format_exc()
-    json_path, _ = report.write(config.reports_dir)
     record_gate(config, stage, report)
+    json_path, _ = report.write(config.reports_dir, name)
     for check in report.checks:
         verdict = "pass" if check.passed else "FAIL"
         print(f"gates {stage.name}: {verdict} {check.name}: {check.measured} (limit {check.limit})")

@@ -3,22 +3,46 @@
 Every write is one transaction, so a process killed at any point leaves it consistent: a
 deploy row is ``started`` (or ``switching``/``verified``) until its outcome is recorded, and
 the next deploy or status call resolves such rows (see gates.targets.local.converge).
+
+The ledger is checked where it enters a command (``Ledger(path)``, ``Ledger.open``):
+
+- a missing ledger is created whole: its schema is written to a private file in the same
+  directory, in one transaction, and that file is linked into place (an atomic step that
+  never replaces a file another command created meanwhile). So a ledger that exists was
+  always complete, and a zero-length file at its path is damage, never "a new ledger";
+- an existing one must be a regular file, a SQLite database, no shorter than its header
+  says, passing SQLite's ``quick_check``, with every table and column of ``SCHEMA``.
+
+Anything else is :class:`LedgerError` (exit 2, one line saying where the file is and how to
+recover), raised before anything is written: the file is left exactly as found. A ledger
+SQLite cannot read for another reason (locked past BUSY_TIMEOUT, permissions, I/O) is exit 3,
+could not measure, with no advice to replace it: its contents may be fine.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import tempfile
 from collections.abc import Mapping
 from contextlib import closing
 from datetime import datetime, timezone
+from functools import cache
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
+from gates.outcome import ConfigError, MeasurementError
+
 if TYPE_CHECKING:
     from gates.config import PipelineConfig
 
+LEDGER_FILE = "ledger.sqlite"
+BUSY_TIMEOUT = 30.0  # seconds a command waits for another's write to the ledger to end
+# What SQLite says of a file that is damaged or not a database; any other error (locked,
+# no permission, disk I/O) says nothing about the file's contents.
+DAMAGED = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS builds (
     release_id TEXT PRIMARY KEY,
@@ -75,19 +99,36 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
+class LedgerError(ConfigError):
+    """The ledger cannot be trusted; it was left exactly as found (exit 2)."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(
+            f"ledger {path} {problem}; it was left as it is: restore it from a backup, or "
+            "move it aside and the next command starts a new, empty ledger"
+        )
+
+
 class Ledger:
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        if not os.path.lexists(path):
+            _create(path)
+        _check_file(path)
+        self.db = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None)
         self.db.row_factory = sqlite3.Row
+        try:
+            _check_database(path, self.db)
+        except BaseException:
+            self.db.close()
+            raise
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
-        self.db.executescript(SCHEMA)  # idempotent; each statement is atomic
 
     @classmethod
     def open(cls, config: PipelineConfig) -> Ledger:
-        return cls(config.state_dir / "ledger.sqlite")
+        """The pipeline's ledger, checked (LedgerError) and created whole if missing."""
+        return cls(config.state_dir / LEDGER_FILE)
 
     def close(self) -> None:
         self.db.close()
@@ -257,3 +298,106 @@ class _Transaction:
     ) -> Literal[False]:
         self.db.execute("COMMIT" if kind is None else "ROLLBACK")
         return False
+
+
+def _create(path: Path) -> None:
+    """Create a complete, empty ledger at ``path`` unless one appears there meanwhile."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, private = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent)
+        os.close(handle)
+    except OSError as exc:
+        raise LedgerError(path, f"cannot be created ({exc.strerror})") from None
+    try:
+        with closing(sqlite3.connect(private, isolation_level=None)) as db:
+            db.execute("PRAGMA journal_mode=WAL")  # kept in the file's header
+            db.executescript(f"BEGIN IMMEDIATE;\n{SCHEMA}\nCOMMIT;")
+        # Closing checkpointed the WAL into the file; make it durable before it is visible.
+        with open(private, "rb") as written:
+            os.fsync(written.fileno())
+        try:
+            os.link(private, path)
+        except FileExistsError:
+            pass  # another command created it first: that one is checked and used
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+    except (OSError, sqlite3.Error) as exc:
+        raise LedgerError(path, f"cannot be created ({exc})") from None
+    finally:
+        os.unlink(private)
+
+
+HEADER = b"SQLite format 3\x00"
+
+
+def _check_file(path: Path) -> None:
+    """The checks made on the bytes, before SQLite opens the file (and could write to it)."""
+    try:
+        if path.is_dir():
+            raise LedgerError(path, "is a directory, not a ledger file")
+        if not path.is_file():
+            raise LedgerError(path, "is not a regular file")
+        with open(path, "rb") as handle:
+            header = handle.read(100)
+            size = os.fstat(handle.fileno()).st_size
+    except OSError as exc:  # permissions, I/O: nothing known about its contents
+        raise MeasurementError(
+            f"ledger {path} could not be read ({exc}); it was left as it is"
+        ) from None
+    if size == 0:
+        raise LedgerError(path, "is empty (0 bytes): a ledger is created whole, so it was emptied")
+    if len(header) < 100 or not header.startswith(HEADER):
+        raise LedgerError(path, f"is not a SQLite database ({size} bytes of something else)")
+    wal = Path(f"{path}-wal")
+    if wal.is_file() and wal.stat().st_size > 0:
+        return  # pages may still live in the WAL (an interrupted checkpoint): SQLite judges
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages, valid_for, changed = (int.from_bytes(header[at : at + 4], "big") for at in (28, 92, 24))
+    if valid_for == changed and size < pages * page_size:
+        raise LedgerError(
+            path, f"is truncated: {size} bytes where its header says {pages * page_size}"
+        )
+
+
+def _check_database(path: Path, db: sqlite3.Connection) -> None:
+    """SQLite's own consistency check, then every table and column the ledger uses."""
+    try:
+        problems = [row[0] for row in db.execute("PRAGMA quick_check").fetchall()]
+        if problems != ["ok"]:
+            raise LedgerError(path, f"is damaged (SQLite: {problems[0]})")
+        tables = {
+            table: {row[1] for row in db.execute(f"PRAGMA table_info({table})").fetchall()}
+            for table in _schema_columns()
+        }
+    except sqlite3.DatabaseError as exc:
+        if exc.sqlite_errorname in DAMAGED:
+            raise LedgerError(path, f"is damaged (SQLite: {exc})") from None
+        raise MeasurementError(
+            f"ledger {path} could not be read (SQLite: {exc}); it was left as it is"
+        ) from None
+    missing = [table for table, columns in tables.items() if not columns]
+    if missing:
+        raise LedgerError(
+            path, f"is a SQLite database without the ledger's tables ({', '.join(missing)})"
+        )
+    for table, columns in _schema_columns().items():
+        lacking = sorted(columns - tables[table])
+        if lacking:
+            raise LedgerError(path, f"has a {table} table without the columns {', '.join(lacking)}")
+
+
+@cache
+def _schema_columns() -> dict[str, frozenset[str]]:
+    """Each table of SCHEMA and its columns, as SQLite itself reads the schema."""
+    with closing(sqlite3.connect(":memory:")) as db:
+        db.executescript(SCHEMA)
+        names = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        return {
+            name: frozenset(row[1] for row in db.execute(f"PRAGMA table_info({name})"))
+            for name in names
+            if not name.startswith("sqlite_")
+        }

@@ -25,6 +25,14 @@ class ConfigError(GateError):
     exit_code = USAGE_ERROR
 
 
+class Refused(GateError):
+    """The command did not start: another command holds what it needs (exit 3). It changed
+    nothing, so its report is written under its own name and never replaces the report of
+    the command that holds it (see gates.cli.run_stage)."""
+
+    exit_code = COULD_NOT_MEASURE
+
+
 class MeasurementError(GateError):
     """The gate could not measure: a tool that did not run, a missing or malformed report."""
 

@@ -96,12 +96,12 @@ class Report:
         lines += [section for section in self.sections if section]
         return "\n".join(lines)
 
-    def write(self, reports_dir: str | Path) -> tuple[Path, Path]:
-        """Write the JSON and Markdown files; return their paths."""
+    def write(self, reports_dir: str | Path, name: str | None = None) -> tuple[Path, Path]:
+        """Write the JSON and Markdown files (``<name or stage>.{json,md}``); their paths."""
         reports_dir = Path(reports_dir)
         reports_dir.mkdir(parents=True, exist_ok=True)
-        json_path = reports_dir / f"{self.stage}.json"
-        md_path = reports_dir / f"{self.stage}.md"
+        json_path = reports_dir / f"{name or self.stage}.json"
+        md_path = reports_dir / f"{name or self.stage}.md"
         markdown = self.to_markdown()
         _atomic_write(json_path, json.dumps(self.to_dict(), indent=2) + "\n")
         _atomic_write(md_path, markdown)

@@ -48,6 +48,10 @@ class Stage:
     group: str = "deploy"  # the dependency group (uv.lock) its nox session installs
     writes_report: bool = True
     records_gate: bool = False  # its verdict is recorded in the ledger against the deployment
+    # The CLI opens (so checks) the ledger before the stage starts: every stage that reads or
+    # writes it, and summary, which says where production stands. A damaged ledger then stops
+    # the stage (exit 2, one line) before it measures or changes anything.
+    uses_ledger: bool = False
     environment: EnvironmentOption | None = None
     sessions: tuple[str, ...] = ()  # one nox session per environment named here; else one
     passthrough: bool = False  # session posargs go after `--`, to the underlying tool
@@ -129,6 +133,7 @@ STAGES: tuple[Stage, ...] = (
         run="gates.release.build:run",
         arguments="gates.release.build:add_arguments",
         group="build",
+        uses_ledger=True,
     ),
     Stage(
         "deploy",
@@ -137,6 +142,7 @@ STAGES: tuple[Stage, ...] = (
         arguments="gates.deploy.deploy:add_arguments",
         environment=REQUIRED,
         sessions=("staging", "production"),
+        uses_ledger=True,
     ),
     Stage(
         "smoke",
@@ -144,6 +150,7 @@ STAGES: tuple[Stage, ...] = (
         run="gates.smoke:run",
         records_gate=True,
         environment=STAGING,
+        uses_ledger=True,
     ),
     Stage(
         "perf",
@@ -152,6 +159,7 @@ STAGES: tuple[Stage, ...] = (
         arguments="gates.perf:add_arguments",
         records_gate=True,
         environment=STAGING,
+        uses_ledger=True,
     ),
     Stage(
         "slo",
@@ -160,6 +168,7 @@ STAGES: tuple[Stage, ...] = (
         arguments="gates.slo:add_arguments",
         records_gate=True,
         environment=PRODUCTION,
+        uses_ledger=True,
     ),
     Stage(
         "rollback",
@@ -168,6 +177,7 @@ STAGES: tuple[Stage, ...] = (
         arguments="gates.deploy.rollback:add_arguments",
         environment=REQUIRED,
         default_posargs=("--environment", "production", "--reason", "manual rollback"),
+        uses_ledger=True,
     ),
     Stage(
         "drill",
@@ -175,6 +185,7 @@ STAGES: tuple[Stage, ...] = (
         run="gates.drill:run",
         arguments="gates.drill:add_arguments",
         environment=PRODUCTION,
+        uses_ledger=True,
     ),
     Stage(
         "dora",
@@ -182,12 +193,14 @@ STAGES: tuple[Stage, ...] = (
         run="gates.dora:run",
         arguments="gates.dora:add_arguments",
         environment=PRODUCTION,
+        uses_ledger=True,
     ),
     Stage(
         "summary",
         "one table for the whole rehearsal, from the reports; where production stands",
         run="gates.summary:run",
         writes_report=False,
+        uses_ledger=True,
     ),
     Stage(
         "status",
@@ -195,6 +208,7 @@ STAGES: tuple[Stage, ...] = (
         run="gates.deploy.operations:status",
         writes_report=False,
         environment=EnvironmentOption(help="one environment (default: all)"),
+        uses_ledger=True,
     ),
     Stage(
         "down",
@@ -203,6 +217,7 @@ STAGES: tuple[Stage, ...] = (
         writes_report=False,
         environment=REQUIRED,
         default_posargs=("--environment", "staging"),
+        uses_ledger=True,
     ),
     Stage(
         "release",

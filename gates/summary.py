@@ -88,6 +88,7 @@ def run(config: PipelineConfig, args: Namespace) -> int:
         )
     text = "\n".join(lines) + f"\n\n{production_line(config)}\n"
     print(text)
+    config.reports_dir.mkdir(parents=True, exist_ok=True)
     (config.reports_dir / "rehearsal.md").write_text(text)
     if os.environ.get(STEP_SUMMARY_ENV):
         with open(os.environ[STEP_SUMMARY_ENV], "a") as handle:

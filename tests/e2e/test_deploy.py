@@ -217,3 +217,37 @@ def test_down_stops_the_environment(scenario):
     repo.gates("down", "--environment", "staging")
     assert repo.masters("staging") == []
     assert probe.get("/health", port=repo.port("staging")).status == 0
+
+
+def test_a_damaged_ledger_stops_every_command_and_staging_keeps_serving(scenario):
+    """Issue 13, finding 6, on a live environment: a zero-length ledger (which was taken for
+    a new one, erasing the history) and the commands that gave a traceback or reported
+    'passed' while exiting 1."""
+    repo = scenario("A")
+    staging_serving(repo, "A")
+    a = repo.releases["A"]
+    path = repo.state / "ledger.sqlite"
+    saved = repo.state / "ledger.saved"
+    path.rename(saved)
+    path.write_bytes(b"")
+    for args in (
+        ["smoke", "--environment", "staging"],
+        ["status"],
+        ["down", "--environment", "staging"],
+        ["deploy", "--environment", "staging", "--release", a],
+        ["rollback", "--environment", "staging", "--reason", "test"],
+    ):
+        done = repo.gates(*args, check=False)
+        assert done.returncode == 2, (args, done.stdout, done.stderr)
+        assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+        assert f"ledger {path} is empty" in done.stderr
+    smoke = repo.report("smoke-staging")
+    assert (smoke["exit_code"], smoke["outcome"]) == (2, "usage or configuration error")
+    assert path.read_bytes() == b""  # not re-initialised
+    assert serving(repo, "staging") == a and len(repo.masters("staging")) == 1
+
+    saved.replace(path)  # restored from the backup: history intact, nothing recorded meanwhile
+    assert [r["release_id"] for r in ledger(repo).deploys("staging")] == [a]
+    assert ledger(repo).gate_results("staging", a) == []
+    repo.gates("smoke", "--environment", "staging")
+    assert [r["outcome"] for r in ledger(repo).gate_results("staging", a)] == ["passed"]

@@ -3,9 +3,12 @@
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
+from contextlib import closing
 from dataclasses import dataclass, replace
 
 import psutil
@@ -13,7 +16,9 @@ import pytest
 
 from gates.targets.local import masters, processes
 from gates.targets.local.converge import converge
-from gates.ledger import Ledger
+from gates import ledger as ledger_module
+from gates.ledger import SCHEMA, Ledger
+from gates.outcome import ConfigError, MeasurementError
 
 
 @pytest.fixture
@@ -78,9 +83,49 @@ def test_builds_are_recorded_once(ledger):
     assert ledger.db.execute("SELECT count(*) FROM builds").fetchone()[0] == 1
 
 
+def test_a_ledger_from_before_the_checks_opens_with_its_history(tmp_path):
+    # Created the old way: SQLite's own empty file, then the schema, no private file.
+    path = tmp_path / "ledger.sqlite"
+    with closing(sqlite3.connect(path, isolation_level=None)) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.executescript(SCHEMA)
+        db.execute("INSERT INTO events (environment, event, recorded_at) VALUES ('s', 'down', 'x')")
+    book = Ledger(path)
+    assert [r["event"] for r in book.db.execute("SELECT event FROM events")] == ["down"]
+    book.close()
+
+
+def test_commands_creating_the_ledger_at_once_share_one_whole_ledger(tmp_path):
+    path = tmp_path / "state" / "ledger.sqlite"
+    start = threading.Barrier(8)
+    failed = []
+
+    def create(n):
+        start.wait()
+        try:
+            book = Ledger(path)
+            book.record_event("staging", f"opened {n}")
+            book.close()
+        except Exception as exc:  # collected: the assertion below names it
+            failed.append(exc)
+
+    threads = [threading.Thread(target=create, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert failed == []
+    book = Ledger(path)
+    events = sorted(r["event"] for r in book.db.execute("SELECT event FROM events"))
+    book.close()
+    assert events == sorted(f"opened {n}" for n in range(8))
+    assert sorted(p.name for p in path.parent.iterdir()) == ["ledger.sqlite"]
+
+
 @pytest.fixture
-def sleeper():
-    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+def sleeper(tmp_path):
+    """A process started in tmp_path, as a master is started in its environment's directory."""
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], cwd=tmp_path)
     yield process
     process.kill()
     process.wait(10)
@@ -138,6 +183,20 @@ def test_a_registered_process_is_recognised_only_if_it_started_before_its_record
     for pid, stamp in [(sleeper.pid, None), (sleeper.pid, "now"), (None, time.time())]:
         assert processes.registered(pid, stamp) is None
     assert processes.from_start_ticks(sleeper.pid, None) is None
+    # Nor does a stamp no master could have written, or a pid no process has.
+    for stamp in (float("nan"), float("inf"), time.time() + 3600, 10**30):
+        assert processes.registered(sleeper.pid, stamp) is None
+    for pid in (0, -1, True):
+        assert processes.registered(pid, time.time()) is None
+        assert processes.from_start_ticks(pid, 1) is None
+    assert processes.from_start_ticks(sleeper.pid, -1) is None
+
+
+def test_a_process_works_in_the_directory_it_was_started_in(tmp_path, sleeper):
+    identity = processes.identify(sleeper.pid)
+    assert processes.works_in(identity, tmp_path)
+    assert not processes.works_in(identity, tmp_path / "elsewhere")
+    assert not processes.works_in(replace(identity, create_time=identity.create_time + 1), tmp_path)
 
 
 def test_records_from_before_psutil_are_matched_by_their_start_ticks(sleeper):
@@ -149,20 +208,23 @@ def test_records_from_before_psutil_are_matched_by_their_start_ticks(sleeper):
 
 
 def test_masters_are_found_from_their_records_and_stale_records_removed(tmp_path, sleeper):
+    run_dir = tmp_path / "run"  # the sleeper runs in tmp_path, the environment's directory
+    run_dir.mkdir()
+
     def record(name, **fields):
         data = {"role": "live", "release_id": "A", "deployment": "A-1", **fields}
-        (tmp_path / f"master-{name}.json").write_text(json.dumps(data))
+        (run_dir / f"master-{name}.json").write_text(json.dumps(data))
 
     started = processes.identify(sleeper.pid)
     record("1", pid=sleeper.pid, recorded_at=time.time())
     record("2", pid=sleeper.pid, recorded_at=started.create_time - 60)  # pid reused since
     record("3", pid=sleeper.pid)  # no stamp: not ours
     record("4", pid=sleeper.pid, recorded_at=None)
-    (tmp_path / "master-5.json").write_text("{not json")
-    found = masters.running(tmp_path)
+    (run_dir / "master-5.json").write_text("{not json")
+    found = masters.running(run_dir)
     assert [(m.identity, m.deployment) for m in found] == [(started, "A-1")]
-    assert masters.running(tmp_path, role="preflight") == []
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["master-1.json"]
+    assert masters.running(run_dir, role="preflight") == []
+    assert sorted(p.name for p in run_dir.iterdir()) == ["master-1.json"]
 
 
 @dataclass(frozen=True)
@@ -227,3 +289,16 @@ def test_a_pointer_that_drifted_is_pointed_back(ledger):
     env = FakeEnvironment([OLD], "B-1")
     assert converge(env, ledger, say=lambda _: None) == OLD
     assert env.current == "A-1"
+
+
+def test_a_ledger_that_cannot_be_read_for_now_is_not_called_damaged(tmp_path, monkeypatch):
+    path = tmp_path / "ledger.sqlite"
+    Ledger(path).close()
+    with closing(sqlite3.connect(path, isolation_level=None)) as holder:
+        holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+        holder.execute("BEGIN EXCLUSIVE")
+        monkeypatch.setattr(ledger_module, "BUSY_TIMEOUT", 0.1)
+        with pytest.raises(MeasurementError, match="could not be read .*locked") as refused:
+            Ledger(path)
+        assert not isinstance(refused.value, ConfigError)  # exit 3, not "replace it"
+        holder.execute("ROLLBACK")

@@ -66,3 +66,11 @@ def test_an_environment_stage_reports_under_its_environment(tmp_path, capsys):
 def test_the_architecture_doc_carries_the_registry_table():
     doc = (Path(__file__).resolve().parents[2] / "docs" / "architecture.md").read_text()
     assert stages.markdown_table() in doc
+
+
+def test_every_stage_aimed_at_an_environment_has_the_ledger_checked_first():
+    # Each reads or writes the ledger (status and down through converge); a gate that records
+    # its verdict must not measure first and find the ledger damaged after.
+    for stage in stages.STAGES:
+        if stage.environment is not None or stage.records_gate:
+            assert stage.uses_ledger, stage.name

@@ -10,13 +10,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from gates.outcome import COULD_NOT_MEASURE, GateError
+from gates.outcome import Refused
 
 
-class Busy(GateError):
-    """Another command holds the environment."""
-
-    exit_code = COULD_NOT_MEASURE
+class Busy(Refused):
+    """Another command holds the environment (exit 3; its report keeps its name)."""
 
 
 class EnvironmentLock:

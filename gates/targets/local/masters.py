@@ -2,8 +2,11 @@
 
 Each master writes ``run/master-<pid>.json`` when it starts (gates.targets.local.deployment_conf)
 and removes it when it exits. A record counts only while the process at its pid passes the
-identity check of gates.targets.local.processes; records that fail it, or that cannot be read, are
-removed, so a crashed master's record does not outlive it.
+identity check of gates.targets.local.processes (a well-formed stamp its start time fits) and
+runs in the environment's directory, where gates.targets.local.spawn starts every master (a
+USR2 re-exec keeps it). Records that fail, or that cannot be read, are removed, so a crashed
+master's record does not outlive it, and a record naming another program's process (a pid
+reused, or a record forged) never gets that process listed or signalled.
 """
 
 import json
@@ -57,7 +60,7 @@ def running(run_dir: Path, role: str | None = None) -> list[Master]:
     """Running masters registered in ``run_dir`` (of ``role``, if given), in record order."""
     found = []
     for record in sorted(run_dir.glob("master-*.json")):
-        master = _read(record)
+        master = _read(record, home=run_dir.parent)
         if master is None:
             record.unlink(missing_ok=True)
             continue
@@ -66,8 +69,9 @@ def running(run_dir: Path, role: str | None = None) -> list[Master]:
     return found
 
 
-def _read(record: Path) -> Master | None:
-    """The master a record names, if it is running and passes the identity check."""
+def _read(record: Path, home: Path) -> Master | None:
+    """The master a record names, if it is running, passes the identity check and runs in
+    ``home`` (the environment's directory)."""
     try:
         data = json.loads(record.read_text())
     except (OSError, ValueError):
@@ -78,7 +82,9 @@ def _read(record: Path) -> Master | None:
     if not (isinstance(role, str) and isinstance(release_id, str) and isinstance(deployment, str)):
         return None
     identity = _identity(data)
-    return None if identity is None else Master(identity, role, release_id, deployment)
+    if identity is None or not processes.works_in(identity, home):
+        return None
+    return Master(identity, role, release_id, deployment)
 
 
 def _identity(data: dict[str, Any]) -> Identity | None:

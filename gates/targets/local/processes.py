@@ -19,9 +19,16 @@ An identity is established in one of three ways:
   the Linux start time in clock ticks since boot; it is compared exactly, as it was then.
 
 A missing or malformed stamp is never a reason to skip the check: no identity, not ours.
+Malformed includes a pid that is not a positive whole number, and a ``recorded_at`` that is
+not a finite number or lies in the future (no master wrote its record later than now).
+
+A start time fits any process older than the record, so a stamp alone does not make a
+process ours: ``works_in(identity, directory)`` says whether it also runs in the directory
+the pipeline started it in (gates.targets.local.masters requires the environment's).
 
 psutil calls used, each documented by psutil for Linux and macOS alike (its documentation
 marks no platform restriction on them): ``psutil.Process(pid)``, ``Process.create_time()``,
+``Process.cwd()``,
 ``Process.status()`` with ``psutil.STATUS_ZOMBIE``, ``Process.children()``,
 ``Process.is_running()`` (psutil's own pid-reuse guard, checked again just before a
 signal), ``Process.send_signal()``, ``psutil.boot_time()`` (old records only), and the
@@ -32,11 +39,13 @@ A zombie counts as ended (as ``ps`` shows it): a master reparented to an init th
 reap promptly must not look alive after it exited.
 """
 
+import math
 import os
 import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeGuard, TypeVar
 
 import psutil
@@ -84,10 +93,13 @@ def identify(pid: int) -> Identity | None:
 def registered(pid: object, recorded_at: object) -> Identity | None:
     """The process at ``pid`` if it may have written a record at ``recorded_at``.
 
-    None when nothing lives there, when either value is missing or not a number, or when
-    the process started after the record was written (the pid was reused).
+    None when nothing lives there, when either value is missing or not a number, when the
+    stamp is not finite or lies in the future, or when the process started after the record
+    was written (the pid was reused).
     """
-    if not _is_int(pid) or not (_is_int(recorded_at) or isinstance(recorded_at, float)):
+    if not _is_pid(pid) or not (_is_int(recorded_at) or isinstance(recorded_at, float)):
+        return None
+    if not math.isfinite(recorded_at) or recorded_at > time.time() + RECORD_SLACK:
         return None
     found = identify(pid)
     if found is None or found.create_time > recorded_at + RECORD_SLACK:
@@ -97,7 +109,7 @@ def registered(pid: object, recorded_at: object) -> Identity | None:
 
 def from_start_ticks(pid: object, ticks: object) -> Identity | None:
     """The process at ``pid`` if it started ``ticks`` clock ticks after boot (old records)."""
-    if not _is_int(pid) or not _is_int(ticks):
+    if not _is_pid(pid) or not _is_int(ticks) or ticks < 0:
         return None
     found = identify(pid)
     if found is None:
@@ -110,6 +122,10 @@ def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _is_pid(value: object) -> TypeGuard[int]:
+    return _is_int(value) and value > 0
+
+
 def _verified(identity: Identity) -> psutil.Process | None:
     """The process at the identity's pid, only if it is still that very process."""
     process = _alive(identity.pid)
@@ -119,6 +135,18 @@ def _verified(identity: Identity) -> psutil.Process | None:
     if created is None or abs(created - identity.create_time) > SAME_START:
         return None
     return process
+
+
+def works_in(identity: Identity, directory: Path) -> bool:
+    """True if the identified process runs with ``directory`` as its working directory."""
+    process = _verified(identity)
+    if process is None:
+        return False
+    try:
+        cwd = process.cwd()
+    except psutil.Error:  # AccessDenied: not a process of ours
+        return False
+    return Path(cwd) == directory.resolve()
 
 
 def is_running(identity: Identity) -> bool:
