@@ -93,7 +93,7 @@ def _parse(path: Path, what: str) -> ET.Element:
 def _int(element: ET.Element, name: str, path: Path) -> int:
     """A count attribute: a whole number >= 0, or MeasurementError."""
     raw = element.get(name, "").strip()
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):  # "²".isdigit() is true, int("²") fails
         raise MeasurementError(
             f"{path}: <{element.tag}> has no count in its {name!r} attribute (got {raw!r})"
         )
