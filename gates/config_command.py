@@ -1,4 +1,5 @@
-"""``gates config``: validate the pipeline configuration and print it, or its JSON Schema."""
+"""``gates config``: validate the pipeline configuration, and the SLO objectives file it names,
+and print the configuration; or print its JSON Schema."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING
 
+from gates import slo_objectives
 from gates.config import as_json, json_schema, load_config
 from gates.outcome import PASSED
 
@@ -26,5 +28,7 @@ def run(config: PipelineConfig | None, args: argparse.Namespace) -> int:
     if args.schema:
         print(json.dumps(json_schema(), indent=2))
     else:
-        print(as_json(load_config(args.config)))
+        config = load_config(args.config)
+        slo_objectives.load(config.slo.objectives)  # refused here too, not only by `gates slo`
+        print(as_json(config))
     return PASSED

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from gates import httpget, slo_objectives
+from gates import durations, httpget, slo_objectives
+from gates.config.models import SLO_WINDOW
 from gates.load import ConstantRateLoad
 from gates.outcome import ConfigError, MeasurementError
 from gates.report import Report
@@ -229,8 +230,10 @@ def judge(
 
 
 def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
+    # Every input is checked before the environment is looked at: a bad one measures nothing
+    # and records nothing.
     objectives = objectives_for(config, args)
-    window = slo_objectives.seconds(args.window or config.slo.window, "--window")
+    window = durations.seconds(args.window or config.slo.window, "--window", most=SLO_WINDOW)
     target = live_target(config, args.environment)
     report.details.update(
         release_id=target.release_id,

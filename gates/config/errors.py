@@ -1,8 +1,10 @@
-"""pydantic's validation errors as the pipeline's one-line ConfigError: the file, the table, the
-key, what is wrong with it and what was found.
+"""pydantic's validation errors as the pipeline's one-line ConfigError: the file, where in it
+(a TOML table, or a YAML document and key path), the key, what is wrong with it and what was
+found.
 
 The first error's location is walked through the models to name the TOML table it is in
-(``[tool.pipeline.environments.staging]``), the key, and that key's declared rule.
+(``[tool.pipeline.environments.staging]``) or the YAML key path (``spec.condition.threshold``),
+the key, and that key's declared rule.
 """
 
 import re
@@ -27,10 +29,28 @@ def validated(model: type[Model], data: object, path: Path, table: str, context:
     try:
         return model.model_validate(data, context=context)
     except ValidationError as exc:
-        # An unknown key first: a misspelt key is also reported missing under its right name.
-        error = min(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
-        spot = _locate(model, table, error["loc"], data)
-        raise ConfigError(f"{path} {spot.where}{_problem(error, spot)}") from None
+        spot = _locate(model, [table], _first(exc)["loc"], data)
+        raise ConfigError(one_line(f"{path} {_problem(_first(exc), spot)}")) from None
+
+
+def validated_document(model: type[Model], data: object, where: str) -> Model:
+    """``model`` validated from the YAML document ``where`` names, or ConfigError."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        spot = _locate(model, [], _first(exc)["loc"], data)
+        spot.document = where
+        raise ConfigError(one_line(_problem(_first(exc), spot))) from None
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line: a message quoting an exception may hold several."""
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def _first(exc: ValidationError) -> ErrorDetails:
+    # An unknown key first: a misspelt key is also reported missing under its right name.
+    return min(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
 
 
 @dataclass
@@ -44,14 +64,28 @@ class _Spot:
     title: str = ""  # "bandit waiver": what such an entry is
     key: str = ""
     declared: FieldInfo | None = None
+    document: str = ""  # set for YAML: "<path> document 3 (AlertCondition fast-burn)"
 
     @property
     def where(self) -> str:
+        """The table (TOML) or the mapping (YAML) the key is in."""
+        if self.document:
+            return f"{self.document}: {'.'.join(self.tables)}" if self.tables else self.document
         return f"[{'.'.join(self.tables)}]" + (f": {self.item}" if self.item else "")
 
+    @property
+    def subject(self) -> str:
+        """What is wrong: the key where it is, or the table itself."""
+        if self.document:
+            dotted = ".".join([*self.tables, self.key] if self.key else self.tables)
+            return f"{self.document}: {dotted}" if dotted else self.document
+        return f"{self.where}: {self.key}" if self.key else self.where
 
-def _locate(model: type[BaseModel], table: str, loc: tuple[int | str, ...], data: object) -> _Spot:
-    spot, steps = _Spot([table], model, data), list(loc)
+
+def _locate(
+    model: type[BaseModel], tables: list[str], loc: tuple[int | str, ...], data: object
+) -> _Spot:
+    spot, steps = _Spot(tables, model, data), list(loc)
     while steps:
         key = steps.pop(0)
         spot.key, spot.declared = str(key), spot.model.model_fields.get(str(key))
@@ -63,18 +97,25 @@ def _locate(model: type[BaseModel], table: str, loc: tuple[int | str, ...], data
             break
         if shape is dict:  # a table of tables: its key is a table name
             name = steps.pop(0)
+            if steps == ["[key]"]:  # the name itself is refused
+                spot.tables.append(spot.key)
+                spot.key, spot.value, spot.declared = repr(name), name, None
+                break
             spot.tables += [spot.key, str(name)]
             value = _get(value, name)
         elif shape is tuple:  # an array of tables: an index, then the tag naming its model
             index = steps.pop(0)
             value = _get(value, index)
             tagged = [m for m in inner if steps and _has_tag(m, steps[0])]
-            if not tagged:
+            if tagged:
+                inner, spot.title = tagged, tagged[0].model_config.get("title") or str(key)
+                spot.item = f"{spot.title} {_get(value, 'id') or index!r}"
+                steps.pop(0)
+            elif steps and len(inner) == 1:  # items of one model: into the item
+                spot.tables.append(f"{key}[{index}]")
+            else:
                 spot.key, spot.value = f"{key}[{index}]", value
                 break
-            inner, spot.title = tagged, tagged[0].model_config.get("title") or str(key)
-            spot.item = f"{spot.title} {_get(value, 'id') or index!r}"
-            steps.pop(0)
         else:
             spot.tables.append(spot.key)
         spot.model, spot.value, spot.key, spot.declared = inner[0], value, "", None
@@ -85,25 +126,28 @@ def _problem(error: ErrorDetails, spot: _Spot) -> str:
     kind, ctx, got = error["type"], error.get("ctx", {}), error["input"]
     keys = ", ".join(sorted(spot.model.model_fields))
     if kind in ("model_type", "model_attributes_type"):
-        return f"{': ' + spot.key if spot.key else ''} must be a table, got {type(got).__name__}"
+        mapping = "mapping" if spot.document else "table"
+        return f"{spot.subject} must be a {mapping}, got {type(got).__name__}"
     if kind == "extra_forbidden":
         known = f"a {spot.title} has" if spot.title else "known keys:"
-        return f": unknown key {spot.key!r} ({known} {keys})"
+        return f"{spot.where}: unknown key {spot.key!r} ({known} {keys})"
     if kind == "missing" and spot.title:
-        return f": missing key {spot.key!r} (a {spot.title} has {keys})"
+        return f"{spot.where}: missing key {spot.key!r} (a {spot.title} has {keys})"
+    if kind == "missing" and spot.document:
+        return f"{spot.document}: missing {spot.subject.removeprefix(spot.document + ': ')}"
     if kind == "missing":
-        return f": required key {spot.key!r} is missing"
+        return f"{spot.where}: required key {spot.key!r} is missing"
     if kind == "union_tag_invalid":
         tags = _names(ctx["expected_tags"])
-        return f": {spot.key}: {_names(ctx['discriminator'])} must be {tags}, got {ctx['tag']!r}"
+        return f"{spot.subject}: {_names(ctx['discriminator'])} must be {tags}, got {ctx['tag']!r}"
     if kind == "union_tag_not_found":
-        return f": {spot.key}: required key {ctx['discriminator']} is missing"
+        return f"{spot.subject}: required key {ctx['discriminator']} is missing"
     if kind == "value_error":
-        return f": {spot.key} {ctx['error']}"
+        return f"{spot.subject} {ctx['error']}"
     if spot.declared and spot.declared.description:
         found = "" if spot.value is None else f", got {spot.value!r}"  # None: no such key
-        return f": {spot.key} {spot.declared.description}{found}"
-    return f": {spot.key} {_rule(kind, ctx, spot.declared, error['msg'])}, got {got!r}"
+        return f"{spot.subject} {spot.declared.description}{found}"
+    return f"{spot.subject} {_rule(kind, ctx, spot.declared, error['msg'])}, got {got!r}"
 
 
 def _rule(kind: str, ctx: dict[str, Any], declared: FieldInfo | None, message: str) -> str:
@@ -113,7 +157,8 @@ def _rule(kind: str, ctx: dict[str, Any], declared: FieldInfo | None, message: s
     if kind in NOT_A_DATE:
         return "must be a date like 2027-01-31"
     if kind == "literal_error":
-        return f"must be one of {_names(ctx['expected'])}"
+        names = _names(ctx["expected"])
+        return f"must be {names}" if " or " not in names else f"must be one of {names}"
     if declared and declared.annotation in (int, float):
         what = "a whole number" if declared.annotation is int else "a number"
         limits = {b: getattr(m, b) for m in declared.metadata for b in BOUNDS if hasattr(m, b)}

@@ -6,7 +6,10 @@ config file's directory, and the test reports' against the state directory. A ke
 list or a map states its rule in ``description``; editors show it and errors quote it.
 """
 
+import importlib
 import json
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -26,9 +29,18 @@ from pydantic import (
     field_validator,
 )
 
+from gates import durations
 from gates.outcome import ConfigError
 
 TABLE = "tool.pipeline"
+# A name that is one path component everywhere it is used (directories, reports, services).
+SIMPLE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+MAX_WORKERS = 64
+# Bounds on every wait: a timeout bounds a hang, and an unbounded one is a hang of its own.
+SHORT_WAIT = 600  # s: pre-flight, cutover, the SLO gate's synthetic probe
+LONG_WAIT = 3600  # s: a build or scanner run, the deploy lock, a perf run
+SLO_WINDOW = 6 * 3600  # s: a longer evaluation window outlives the CI job measuring it
+ServiceCheck = Callable[[Mapping[str, str]], object]
 
 
 @dataclass
@@ -38,9 +50,10 @@ class Origin:
     path: Path = Path("pyproject.toml")
     state_dir_override: str = ""  # $PIPELINE_STATE_DIR
     coverage_fail_under: float = 0.0  # from [tool.coverage.report]
-    # Set when [tool.pipeline] state_dir is validated; fields validate in declaration order,
-    # so the tables declared after it find it here.
+    # Set when [tool.pipeline] state_dir and service_settings are validated; fields validate
+    # in declaration order, so the tables declared after them find them here.
     state_dir: Path = Path(".")
+    service_check: tuple[str, ServiceCheck] | None = None  # (module:function, the function)
 
     @staticmethod
     def of(context: object) -> "Origin":
@@ -65,7 +78,52 @@ def _under_state_dir(value: object, info: ValidationInfo) -> Path:
 def _state_dir(value: object, info: ValidationInfo) -> Path:
     origin = Origin.of(info.context)
     origin.state_dir = _from_root(origin.state_dir_override or value, info)
+    _can_be_a_directory(origin.state_dir, origin.state_dir_override != "")
     return origin.state_dir
+
+
+def _can_be_a_directory(path: Path, overridden: bool) -> None:
+    """Refuse a path that is, or lies below, something other than a directory."""
+    named = f"(from $PIPELINE_STATE_DIR) {path}" if overridden else str(path)
+    for candidate in (path, *path.parents):
+        if candidate.is_dir():
+            return
+        if candidate.exists() or candidate.is_symlink():  # a file, or a broken symbolic link
+            what = "a file" if candidate.exists() else "a broken symbolic link"
+            below = "" if candidate == path else f" cannot be made: {candidate}"
+            raise ValueError(
+                f"{named}{below} is {what}, not a directory; name a directory, e.g. .pipeline"
+            )
+
+
+def _simple_name(name: str) -> str:
+    if not SIMPLE_NAME.fullmatch(name):
+        raise ValueError(
+            "must be a simple name: lowercase letters, digits, - and _, starting with a letter "
+            "or digit, at most 63 characters (e.g. staging)"
+        )
+    return name
+
+
+def _service_check(reference: str, info: ValidationInfo) -> str:
+    """Import the service's check of its environment variables, for the environments' ``env``."""
+    module, _, function = reference.partition(":")
+    try:
+        check = getattr(importlib.import_module(module), function)
+    except Exception as exc:  # not importable, no such function, or the module failed
+        raise ValueError(
+            f"cannot load {reference!r} ({type(exc).__name__}: {exc}); name a function of an "
+            "installed module, e.g. techcorp_api.settings:check_environment"
+        ) from None
+    if not callable(check):
+        raise ValueError(f"{reference!r} is not callable; name a function")
+    Origin.of(info.context).service_check = (reference, check)
+    return reference
+
+
+def _slo_window(value: str) -> str:
+    durations.parse(value, most=SLO_WINDOW)
+    return value
 
 
 def _has_pyproject(directory: Path) -> Path:
@@ -97,6 +155,19 @@ def _date(value: object) -> object:
 NonEmptyStr = Annotated[str, StringConstraints(strict=True, pattern=r"\S")]
 Stripped = Annotated[NonEmptyStr, AfterValidator(str.strip)]
 PositiveInt = Annotated[int, Field(strict=True, ge=1)]
+ShortWait = Annotated[int, Field(strict=True, ge=1, le=SHORT_WAIT)]
+LongWait = Annotated[int, Field(strict=True, ge=1, le=LONG_WAIT)]
+SloWindow = Annotated[str, StringConstraints(strict=True), AfterValidator(_slo_window)]
+EnvironmentName = Annotated[str, StringConstraints(strict=True), AfterValidator(_simple_name)]
+ServiceSettings = Annotated[
+    str,
+    StringConstraints(strict=True, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"),
+    AfterValidator(_service_check),
+    Field(
+        description="must name a callable as module:function, e.g. "
+        "techcorp_api.settings:check_environment"
+    ),
+]
 Number = Annotated[float, Field(strict=True)]
 Ratio = Annotated[float, Field(strict=True, ge=0, lt=1)]
 UrlPath = Annotated[str, StringConstraints(strict=True, pattern=r"^/")]
@@ -214,7 +285,7 @@ class SecurityConfig(Table):
     bandit_fail_confidence: Level = "MEDIUM"
     safety_fail_severity: VulnLevel = "ANY"
     offline_db: NonEmptyStr = ""
-    scanner_timeout: PositiveInt = 600
+    scanner_timeout: LongWait = 600
     waivers: Annotated[
         tuple[Waiver, ...],
         Field(description=f"must be a list of tables: [[{TABLE}.security.waivers]]"),
@@ -223,27 +294,42 @@ class SecurityConfig(Table):
 
 class BuildConfig(Table):
     container_engine: Engine = "auto"
-    timeout: PositiveInt = 900
+    timeout: LongWait = 900
 
 
 class DeployConfig(Table):
-    preflight_timeout: PositiveInt = 30
-    cutover_timeout: PositiveInt = 60
-    lock_timeout: PositiveInt = 120
+    preflight_timeout: ShortWait = 30
+    cutover_timeout: ShortWait = 60
+    lock_timeout: LongWait = 120
 
 
 class EnvironmentConfig(Table):
     """One local environment: a gunicorn server on 127.0.0.1:port."""
 
     port: Annotated[int, Field(strict=True, ge=1024, le=65535)]
-    workers: PositiveInt = 2
-    # the service's environment variables, deployed and recorded with each release
+    workers: Annotated[int, Field(strict=True, ge=1, le=MAX_WORKERS)] = 2
+    # the service's environment variables, deployed and recorded with each release; checked by
+    # the service's own rules when [tool.pipeline] service_settings names them
     env: Annotated[dict[StrictStr, StrictStr], Field(description="must map names to strings")] = {}
     promote_from: NonEmptyStr = ""  # the environment a release must have passed first
     required_gates: Annotated[
         tuple[NonEmptyStr, ...], Field(description="must be a list of names")
     ] = ()  # the gates it must have passed there
     _name: str = PrivateAttr(default="")
+
+    @field_validator("env")
+    @classmethod
+    def _service_accepts(cls, env: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        service_check = Origin.of(info.context).service_check
+        if service_check is None:
+            return env
+        reference, check = service_check
+        try:
+            check(env)
+        except Exception as exc:  # ValueError by contract; anything else is the check's bug
+            what = str(exc) if isinstance(exc, ValueError) else f"could not be checked: {exc!r}"
+            raise ValueError(f"{what} (the service's rule: {reference})") from None
+        return env
 
     @property
     def name(self) -> str:
@@ -252,15 +338,15 @@ class EnvironmentConfig(Table):
 
 class SloConfig(Table):
     objectives: FromRoot = Path("slo/objectives.yaml")
-    window: NonEmptyStr = "30s"  # default evaluation window, e.g. "30s" or "15min"
+    window: SloWindow = "30s"  # default evaluation window, e.g. "30s" or "15min"
     min_requests: PositiveInt = 300  # fewer in the window: probe, then exit 3 if still short
     probe_rate: PositiveInt = 50  # synthetic requests/s when traffic is too low
-    probe_max_seconds: PositiveInt = 30
+    probe_max_seconds: ShortWait = 30
 
 
 class PerfConfig(Table):
     rate: PositiveInt = 50  # requests/s, open loop
-    duration: PositiveInt = 10  # seconds
+    duration: LongWait = 10  # seconds
     paths: Annotated[
         dict[UrlPath, PositiveInt],
         Field(min_length=1, description="must map URL paths to whole-number weights"),
@@ -286,16 +372,19 @@ class PipelineConfig(Table):
     state_dir: StateDir = Path(".pipeline")  # first: the tables below live under it
     service: NonEmptyStr
     service_dir: Annotated[FromRoot, AfterValidator(_has_pyproject)]
+    # before the environments: their env is checked with it
+    service_settings: ServiceSettings = ""
     lint: LintConfig = Field(default_factory=dict, validate_default=True)
     test: PytestConfig = Field(default_factory=dict, validate_default=True)
     security: SecurityConfig = Field(default_factory=dict, validate_default=True)
     build: BuildConfig = Field(default_factory=dict, validate_default=True)
     deploy: DeployConfig = Field(default_factory=dict, validate_default=True)
-    environments: dict[str, EnvironmentConfig] = Field(
+    environments: dict[EnvironmentName, EnvironmentConfig] = Field(
         default_factory=dict,
         validate_default=True,
         min_length=1,
         description=f"must define at least one [{TABLE}.environments.NAME] table",
+        json_schema_extra={"propertyNames": {"pattern": f"^{SIMPLE_NAME.pattern}$"}},
     )
     slo: SloConfig = Field(default_factory=dict, validate_default=True)
     perf: PerfConfig = Field(default_factory=dict, validate_default=True)

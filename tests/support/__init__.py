@@ -11,5 +11,6 @@ fixtures and settings and is never imported as a module (pytest's docs advise ag
 - ``servers``: ``Server``, a gunicorn master a test started and stops by its own pid.
 - ``gates_cli``: the one runner of ``python -m gates`` as a subprocess.
 - ``pipeline_project``: a miniature repository with a ``[tool.pipeline]`` table to run gates on.
+- ``bad_inputs``: adversarial configs and objectives files, each with the one line that refuses it.
 - ``advisory_db``: an offline vulnerability database in safety 2's format.
 """

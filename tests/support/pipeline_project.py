@@ -1,6 +1,10 @@
-"""A miniature repository with a [tool.pipeline] table, for running gates against."""
+"""A miniature repository with a [tool.pipeline] table, for running gates against; its SLO
+objectives are this repository's own."""
 
 import textwrap
+from pathlib import Path
+
+OBJECTIVES = Path(__file__).resolve().parents[2] / "slo" / "objectives.yaml"
 
 PYPROJECT = """\
 [tool.pipeline]
@@ -78,6 +82,8 @@ def make_project(root, fail_under=90, tests=FULL_TESTS, module=MODULE, security=
         PYPROJECT.format(fail_under=fail_under, security=textwrap.dedent(security))
     )
     (root / "mini.py").write_text(module)
+    (root / "slo").mkdir()
+    (root / "slo" / "objectives.yaml").write_text(OBJECTIVES.read_text())
     (root / "tests").mkdir()
     (root / "tests" / "test_mini.py").write_text(textwrap.dedent(tests))
     return root / "pyproject.toml"

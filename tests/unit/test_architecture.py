@@ -10,7 +10,7 @@ ROOMS = (
     ("cli", ("gates.cli", "gates.__main__")),
     ("stages", ("gates.stages",)),
     ("ledger", ("gates.ledger",)),
-    ("config", ("gates.config", "gates.config_command")),
+    ("config", ("gates.config", "gates.config_command", "gates.slo_objectives")),
     ("local", ("gates.targets.local",)),
     ("live", ("gates.targets.live",)),
     ("target_for", ("gates.targets=",)),  # "=": the package's own module only

@@ -205,3 +205,181 @@ def test_a_wrong_value_anywhere_is_one_line_naming_file_table_and_key(
     message = str(caught.value)
     assert "\n" not in message
     assert message.startswith(f"{path} [{table}]: {key}")
+
+
+# Finding 5 (issue 13): values that passed validation and failed later, or harmed the host.
+
+
+@pytest.mark.parametrize("state_dir", ["mini.py", "mini.py/below"])
+def test_a_state_dir_that_cannot_be_a_directory_is_refused(tmp_path, state_dir):
+    path = make_project(tmp_path)
+    rewrite(path, 'service = "mini"', f'service = "mini"\nstate_dir = "{state_dir}"')
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={})
+    message = str(caught.value)
+    assert message.startswith(f"{path} [{TABLE}]: state_dir ")
+    assert f"{tmp_path / 'mini.py'} is a file, not a directory" in message
+
+
+def test_a_state_dir_override_that_is_a_file_is_refused_naming_the_variable(tmp_path):
+    path = make_project(tmp_path)
+    with pytest.raises(
+        ConfigError, match=r"state_dir \(from \$PIPELINE_STATE_DIR\) .* is a file, not a directory"
+    ):
+        load_config(path, environ={"PIPELINE_STATE_DIR": str(tmp_path / "mini.py")})
+
+
+@pytest.mark.parametrize("name", ["../../x", "a/b", "Staging", "-x", ".hidden", "x" * 64, ""])
+def test_environment_names_must_be_simple_names(tmp_path, name):
+    path = make_project(tmp_path)
+    rewrite(path, "[tool.pipeline.environments.staging]", f"[tool.pipeline.environments.{name!r}]")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={})
+    assert str(caught.value).startswith(
+        f"{path} [{TABLE}.environments]: {name!r} must be a simple name"
+    )
+
+
+@pytest.mark.parametrize("name", ["staging", "prod-eu_2", "0", "x" * 63])
+def test_simple_environment_names_are_accepted(tmp_path, name):
+    path = make_project(tmp_path)
+    rewrite(path, "[tool.pipeline.environments.staging]", f"[tool.pipeline.environments.{name!r}]")
+    assert load_config(path, environ={}).environment(name).name == name
+
+
+def test_workers_are_bounded(tmp_path):
+    path = make_project(tmp_path)
+    rewrite(path, "port = 18101", "port = 18101\nworkers = 100000")
+    with pytest.raises(ConfigError, match="workers must be a whole number 1-64, got 100000"):
+        load_config(path, environ={})
+
+
+TIMEOUTS = [
+    ("deploy", "preflight_timeout", 600),
+    ("deploy", "cutover_timeout", 600),
+    ("deploy", "lock_timeout", 3600),
+    ("build", "timeout", 3600),
+    ("security", "scanner_timeout", 3600),
+    ("slo", "probe_max_seconds", 600),
+    ("perf", "duration", 3600),
+]
+
+
+@pytest.mark.parametrize("table, key, most", TIMEOUTS)
+def test_every_timeout_has_an_upper_bound(tmp_path, table, key, most):
+    if table == "security":  # the miniature project has this table already
+        path = make_project(tmp_path, security=f"{key} = {most}")
+    else:
+        path = make_project(tmp_path)
+        rewrite(
+            path,
+            "[tool.coverage.run]",
+            f"[tool.pipeline.{table}]\n{key} = {most}\n[tool.coverage.run]",
+        )
+    load_config(path, environ={})  # the bound itself is allowed
+    rewrite(path, f"{key} = {most}", f"{key} = {10**17}")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={})
+    assert str(caught.value) == (
+        f"{path} [{TABLE}.{table}]: {key} must be a whole number 1-{most}, got {10**17}"
+    )
+
+
+@pytest.mark.parametrize("window", ["1e17s", "100000000000000000", "7h", "soon", "0s"])
+def test_the_slo_window_is_a_bounded_duration(tmp_path, window):
+    path = make_project(tmp_path)
+    rewrite(
+        path,
+        "[tool.coverage.run]",
+        f'[tool.pipeline.slo]\nwindow = "{window}"\n[tool.coverage.run]',
+    )
+    with pytest.raises(ConfigError, match=rf"\[{TABLE}.slo\]: window must be a duration"):
+        load_config(path, environ={})
+
+
+SERVICE_SETTINGS = 'service_settings = "techcorp_api.settings:check_environment"'
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ('{ LOG_LEVEL = "LOUD" }', "env LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR"),
+        ('{ WEB_CONCURRENCY = "zero" }', "env WEB_CONCURRENCY='zero' is not a whole number >= 1"),
+        ('{ GUNICORN_TIMEOUT = "-1" }', "env GUNICORN_TIMEOUT='-1' is not a whole number >= 1"),
+        ('{ SLO_LATENCY_SECONDS = "abc" }', "env SLO_LATENCY_SECONDS must be a number of sec"),
+        ('{ FAULT_ERROR_RATE = "2" }', "env FAULT_ERROR_RATE must be a number from 0 to 1"),
+    ],
+)
+def test_the_service_env_is_checked_by_the_services_own_rules(tmp_path, env, message):
+    path = make_project(tmp_path)
+    rewrite(path, 'service = "mini"', f'service = "mini"\n{SERVICE_SETTINGS}')
+    rewrite(path, "port = 18101", f"port = 18101\nenv = {env}")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={})
+    line = str(caught.value)
+    assert line.startswith(f"{path} [{TABLE}.environments.staging]: {message}")
+    assert line.endswith("(the service's rule: techcorp_api.settings:check_environment)")
+
+
+def test_a_good_service_env_passes_the_services_check(tmp_path):
+    path = make_project(tmp_path)
+    rewrite(path, 'service = "mini"', f'service = "mini"\n{SERVICE_SETTINGS}')
+    rewrite(
+        path, "port = 18101", 'port = 18101\nenv = { LOG_LEVEL = "debug", WEB_CONCURRENCY = "3" }'
+    )
+    assert load_config(path, environ={}).environment("staging").env["LOG_LEVEL"] == "debug"
+
+
+def test_without_a_service_settings_hook_the_env_is_not_checked(tmp_path):
+    path = make_project(tmp_path)
+    rewrite(path, "port = 18101", 'port = 18101\nenv = { LOG_LEVEL = "LOUD" }')
+    assert load_config(path, environ={}).environment("staging").env == {"LOG_LEVEL": "LOUD"}
+
+
+@pytest.mark.parametrize(
+    "hook, message",
+    [
+        ("no_such_module:check", "cannot load 'no_such_module:check' (ModuleNotFoundError"),
+        ("techcorp_api.settings:nothing", "cannot load 'techcorp_api.settings:nothing' (Attrib"),
+        ("techcorp_api.settings:LOG_LEVELS", "'techcorp_api.settings:LOG_LEVELS' is not callable"),
+        ("techcorp_api.settings", "must name a callable as module:function"),
+    ],
+)
+def test_a_service_settings_hook_that_cannot_be_loaded_is_one_line(tmp_path, hook, message):
+    path = make_project(tmp_path)
+    rewrite(path, 'service = "mini"', f'service = "mini"\nservice_settings = "{hook}"')
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={})
+    line = str(caught.value)
+    assert "\n" not in line
+    assert line.startswith(f"{path} [{TABLE}]: service_settings {message}")
+
+
+def test_the_repository_checks_its_service_env_with_the_services_rules():
+    config = load_config(start=Path(__file__).parent, environ={})
+    assert config.service_settings == "techcorp_api.settings:check_environment"
+
+
+@pytest.mark.parametrize(
+    "name, module, message",
+    [
+        (
+            "buggy_hook",
+            "def check(env):\n    raise RuntimeError('bug\\nin check')\n",
+            "could not be",
+        ),
+        ("broken_hook", "def check(env:\n", r"cannot load .broken_hook:check. \(SyntaxError"),
+    ],
+)
+def test_a_service_check_that_breaks_is_still_one_line(
+    tmp_path, monkeypatch, name, module, message
+):
+    (tmp_path / "hooks").mkdir()
+    (tmp_path / "hooks" / f"{name}.py").write_text(module)
+    monkeypatch.syspath_prepend(str(tmp_path / "hooks"))
+    path = make_project(tmp_path)
+    rewrite(path, 'service = "mini"', f'service = "mini"\nservice_settings = "{name}:check"')
+    rewrite(path, "port = 18101", 'port = 18101\nenv = { A = "b" }')
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_config(path, environ={})
+    assert "\n" not in str(caught.value)

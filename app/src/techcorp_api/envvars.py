@@ -15,21 +15,26 @@ INT_SETTINGS = {
 USAGE_ERROR = 2
 
 
-def read_int(name: str, environ: Mapping[str, str] | None = None) -> int:
-    """The setting's value, or exit 2 naming the variable and a good value."""
-    environ = os.environ if environ is None else environ
+def parse_int(name: str, environ: Mapping[str, str]) -> int:
+    """The setting's value in ``environ`` (its default when unset), or ValueError saying why."""
     default = INT_SETTINGS[name]
     raw = environ.get(name, "").strip()
     if not raw:
         return default
     if raw.isdigit() and int(raw) >= 1:
         return int(raw)
-    print(
-        f"techcorp-api: {name}={raw!r} is not a whole number >= 1; "
-        f"unset it or set e.g. {name}={default}",
-        file=sys.stderr,
+    raise ValueError(
+        f"{name}={raw!r} is not a whole number >= 1; unset it or set e.g. {name}={default}"
     )
-    sys.exit(USAGE_ERROR)
+
+
+def read_int(name: str, environ: Mapping[str, str] | None = None) -> int:
+    """The setting's value, or exit 2 naming the variable and a good value."""
+    try:
+        return parse_int(name, os.environ if environ is None else environ)
+    except ValueError as exc:
+        print(f"techcorp-api: {exc}", file=sys.stderr)
+        sys.exit(USAGE_ERROR)
 
 
 def check_all(environ: Mapping[str, str] | None = None) -> dict[str, int]:

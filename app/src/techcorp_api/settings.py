@@ -5,6 +5,8 @@ from collections.abc import Mapping
 from importlib import metadata
 from typing import Any
 
+from techcorp_api.envvars import INT_SETTINGS, parse_int
+
 DISTRIBUTION = "techcorp-api"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -59,6 +61,22 @@ def load_settings(
     config.update({k: environ[k] for k in ENVIRONMENT_KEYS if environ.get(k)})
     config.update(overrides or {})
     return validate(config)
+
+
+def check_environment(environ: Mapping[str, str]) -> None:
+    """Refuse environment variables the service cannot run with: its settings and gunicorn's
+    whole numbers (WEB_CONCURRENCY, GUNICORN_*), as the service itself would read them.
+
+    SettingsError (a ValueError) with one line naming the variable. A deployment pipeline
+    calls this when it loads the environment it will deploy with, so a bad value is a
+    configuration error before anything is installed or started.
+    """
+    load_settings(environ=environ)
+    for name in INT_SETTINGS:
+        try:
+            parse_int(name, environ)
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
 
 
 def validate(config: dict[str, Any]) -> dict[str, Any]:
