@@ -227,3 +227,92 @@ def test_a_pointer_that_drifted_is_pointed_back(ledger):
     env = FakeEnvironment([OLD], "B-1")
     assert converge(env, ledger, say=lambda _: None) == OLD
     assert env.current == "A-1"
+
+
+# Issue 13 ------------------------------------------------------------------------------------
+
+
+def test_masters_are_listed_in_start_order_not_record_name_order(tmp_path):
+    """pid "10351" sorts before "9976" as text; the older master must come first."""
+    older = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    time.sleep(0.1)
+    newer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        for name, process, key in (("9976", older, "A-old"), ("10351", newer, "A-new")):
+            record = {"pid": process.pid, "recorded_at": time.time(), "role": "live"}
+            record.update(release_id="A", deployment=key)
+            (tmp_path / f"master-{name}.json").write_text(json.dumps(record))
+        assert [m.deployment for m in masters.running(tmp_path)] == ["A-old", "A-new"]
+    finally:
+        for process in (older, newer):
+            process.kill()
+            process.wait(10)
+
+
+# A config-only deploy: the same release, a new deployment key. The records list the new
+# master first, as sorting "master-10351.json" before "master-9976.json" did.
+OLD_CONFIG = FakeMaster(9976, "A", "A-1")
+NEW_CONFIG = FakeMaster(10351, "A", "A-2")
+
+
+def test_config_only_deploy_killed_while_switching_is_undone_by_deployment_key(ledger):
+    deploy(ledger, "staging", "A", state="switching", previous="A", key="A-2")
+    env = FakeEnvironment([NEW_CONFIG, OLD_CONFIG], "A-2")
+    assert converge(env, ledger, say=lambda _: None) == OLD_CONFIG
+    assert env.stopped == [10351] and env.current == "A-1"
+    assert ledger.deploys("staging")[-1]["state"] == "failed"
+
+
+def test_config_only_deploy_killed_after_verification_is_completed_by_deployment_key(ledger):
+    deploy(ledger, "staging", "A", state="verified", previous="A", key="A-2")
+    env = FakeEnvironment([NEW_CONFIG, OLD_CONFIG], "A-2")
+    assert converge(env, ledger, say=lambda _: None) == NEW_CONFIG
+    assert env.stopped == [9976] and env.current == "A-2"
+    assert ledger.deploys("staging")[-1]["state"] == "succeeded"
+
+
+TREE = """\
+import json, signal, subprocess, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+children = [subprocess.Popen(json.loads(argv)) for argv in sys.argv[1:]]
+print(" ".join(str(c.pid) for c in children), flush=True)
+time.sleep(60)
+"""
+SLEEP = json.dumps([sys.executable, "-c", "import time; time.sleep(60)"])
+
+
+def test_stop_kills_the_whole_tree_of_a_master_that_leads_no_process_group():
+    """After a USR2 handover the new master is the old one's child, in the old one's group:
+    stopping it must still end its workers (they were left orphaned before)."""
+    # old master (session leader) -> new master (same group) -> two workers
+    new_master = json.dumps([sys.executable, "-c", TREE, SLEEP, SLEEP])
+    old = subprocess.Popen(
+        [sys.executable, "-c", TREE, new_master],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    started = [psutil.Process(old.pid)]
+    try:
+        printed = {int(pid) for _ in range(2) for pid in old.stdout.readline().split()}
+        (new_pid,) = [c.pid for c in psutil.Process(old.pid).children()]
+        workers = [p.pid for p in psutil.Process(new_pid).children()]
+        assert printed == {new_pid, *workers} and len(workers) == 2
+        started += [psutil.Process(pid) for pid in printed]
+        old_identity, new_identity = processes.identify(old.pid), processes.identify(new_pid)
+        assert os.getpgid(new_pid) != new_pid  # it leads no group: killpg cannot reach it
+
+        # Stopping the old master spares the new one's tree (it is about to serve).
+        assert processes.stop(old_identity, timeout=0.5, spare={new_pid})
+        assert processes.is_running(new_identity)
+        assert all(processes.identify(w) is not None for w in workers)
+
+        assert processes.stop(new_identity, timeout=0.5)
+        alive = [w for w in workers if processes.identify(w) is not None]
+        assert alive == [], "workers left orphaned"
+    finally:
+        for process in started:
+            if process.is_running():  # psutil's pid-reuse check
+                process.kill()
+        old.stdout.close()
+        old.wait(10)
