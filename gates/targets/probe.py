@@ -1,4 +1,9 @@
-"""Small HTTP probes over TCP or a unix socket, for health and readiness checks."""
+"""Small HTTP probes over TCP or a unix socket, for health and readiness checks.
+
+An answer says who gave it: the release (the service's X-Release-ID header) and, on the local
+target, the deployment and the worker process (headers added by the gunicorn config each
+deployment gets, gates.targets.local.deployment_conf).
+"""
 
 import json
 from dataclasses import dataclass
@@ -8,6 +13,8 @@ from typing import Any
 from gates.httpget import FAILURES, fetch
 
 RELEASE_HEADER = "X-Release-ID"
+DEPLOYMENT_HEADER = "X-Deployment-ID"
+WORKER_HEADER = "X-Worker-PID"
 
 
 @dataclass
@@ -16,6 +23,8 @@ class Answer:
     body: dict[str, Any]  # the JSON object answered, or {}
     release: str  # the release that answered (its X-Release-ID header)
     error: str = ""
+    deployment: str = ""  # the deployment that answered (X-Deployment-ID), if it says
+    worker: int = 0  # the pid of the worker process that answered (X-Worker-PID), if it says
 
     @property
     def ok(self) -> bool:
@@ -36,4 +45,11 @@ def get(
         body = {}
     if not isinstance(body, dict):
         body = {}
-    return Answer(status, body, headers.get(RELEASE_HEADER.lower(), ""))
+    worker = headers.get(WORKER_HEADER.lower(), "")
+    return Answer(
+        status,
+        body,
+        headers.get(RELEASE_HEADER.lower(), ""),
+        deployment=headers.get(DEPLOYMENT_HEADER.lower(), ""),
+        worker=int(worker) if worker.isdigit() else 0,
+    )

@@ -180,20 +180,31 @@ class FakeEnvironment:
 
     def __init__(self, masters, current):
         self.live, self.current, self.stopped = list(masters), current, []
+        self.restored = []
 
     def masters(self, role=None):
         return [m for m in self.live if role in (None, m.role)]
 
-    def stop_master(self, master):
+    def stop_master(self, master, timeout=30):
         self.stopped.append(master.pid)
         self.live.remove(master)
+        return True
+
+    def restore_workers(self, master, timeout=60):
+        self.restored.append(master.pid)
         return True
 
     def switch_current(self, key):
         self.current = key
 
+    def clear_current(self):
+        self.current = None
+
     def current_deployment(self):
         return self.current
+
+    def remove_preflight_dir(self):
+        pass
 
 
 OLD = FakeMaster(10, "A", "A-1")
@@ -201,7 +212,7 @@ NEW = FakeMaster(11, "B", "B-1")
 
 
 def test_deploy_killed_before_verification_is_undone(ledger):
-    row = deploy(ledger, "staging", "B", state="switching", previous="A")
+    row = deploy(ledger, "staging", "B", state="switching", previous="A", key="B-1")
     env = FakeEnvironment([OLD, NEW, FakeMaster(12, "B", "B-1", role="preflight")], "B-1")
     kept = converge(env, ledger, say=lambda _: None)
     assert kept == OLD and env.current == "A-1" and sorted(env.stopped) == [11, 12]
@@ -210,7 +221,7 @@ def test_deploy_killed_before_verification_is_undone(ledger):
 
 
 def test_deploy_killed_after_verification_is_completed(ledger):
-    deploy(ledger, "staging", "B", state="verified", previous="A")
+    deploy(ledger, "staging", "B", state="verified", previous="A", key="B-1")
     env = FakeEnvironment([OLD, NEW], "B-1")
     assert converge(env, ledger, say=lambda _: None) == NEW
     assert env.stopped == [10] and env.current == "B-1"
