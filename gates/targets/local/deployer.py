@@ -319,7 +319,7 @@ class Deployer:
         def drained() -> bool | str:
             if not new.running():
                 return "exited"
-            return not old.workers()
+            return not set(old.workers()) - {new.pid}  # the new master is the old one's child
 
         result = processes.wait_until(drained, left(deadline), 0.05)
         if result == "exited":

@@ -51,15 +51,21 @@ class LocalEnvironment:
         names, so ``current`` must name the master's own deployment. True once they run."""
         service = deployments.recorded_service(self.layout, master.deployment)
         wanted = service.workers if service else 1
-        if len(master.workers()) >= wanted:
+        if len(self.workers_of(master)) >= wanted:
             return True
         master.signal(signal.SIGHUP)
         return (
             processes.wait_until(
-                lambda: len(master.workers()) >= wanted or not master.running(), timeout, 0.1
+                lambda: len(self.workers_of(master)) >= wanted or not master.running(),
+                timeout,
+                0.1,
             )
             and master.running()
         )
+
+    def workers_of(self, master: Master) -> set[int]:
+        """The master's workers: its children, but not a master it forked in a handover."""
+        return set(master.workers()) - {m.pid for m in self.masters()}
 
     def current_deployment(self) -> str | None:
         return self.layout.current_deployment()

@@ -18,7 +18,7 @@ from gates.targets.contract import Expected, check_health, check_ready
 from gates.targets.local.masters import Master
 from gates.targets.probe import DEPLOYMENT_HEADER, WORKER_HEADER
 
-SUSTAIN = 3.0  # seconds of good answers before a deployment counts as serving
+SUSTAIN = 2.0  # seconds of good answers before a deployment counts as serving
 DEADLINE = 5.0  # seconds one answer may take
 CHECKS = (("GET /health", "/health", check_health), ("GET /ready", "/ready", check_ready))
 
