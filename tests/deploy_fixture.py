@@ -178,6 +178,17 @@ VARIANTS: dict[str, tuple[str, Callable[[str], str], str] | None] = {
         lambda text: text.replace('"environment": current_app.config["ENVIRONMENT"],', ""),
         "2030-02-01T00:00:00+00:00",
     ),
+    # passes pre-flight on its private socket; /api/data loses the field once it serves on the
+    # port: a break only the smoke gate sees
+    "LIVELOSTFIELD": (
+        ROUTES,
+        lambda text: text.replace(
+            '"environment": current_app.config["ENVIRONMENT"],',
+            '**({} if __import__("os").environ.get("TECHCORP_ROLE") == "live" else '
+            '{"environment": current_app.config["ENVIRONMENT"]}),',
+        ),
+        "2030-02-06T00:00:00+00:00",
+    ),
     # once deployed, /api/data never answers (/health and /ready do)
     "HANG": (
         ROUTES,
