@@ -14,6 +14,7 @@ import pytest
 
 from gates import httpget
 from gates.ledger import Ledger
+from gates.load import ConstantRateLoad
 from support.timeouts import HANG
 
 SERVICE_CONFIG = "python:techcorp_api.gunicorn_conf"
@@ -103,3 +104,20 @@ def test_handovers_do_not_grow_the_masters_command_line(config_change):
     (master,) = repo.masters("staging")
     argv = psutil.Process(master["pid"]).cmdline()
     assert argv.count(SERVICE_CONFIG) == 1, argv
+
+
+def test_a_master_from_an_earlier_pipeline_is_handed_over_under_load(config_change):
+    """A master whose record lacks winch_stops_workers (started before the handover stopped
+    old workers with WINCH) keeps serving until the new deployment is verified beside it."""
+    repo, first = config_change
+    (record,) = (repo.state / "environments" / "staging" / "run").glob("master-*.json")
+    data = json.loads(record.read_text())
+    del data["winch_stops_workers"]
+    record.write_text(json.dumps(data))
+    load = ConstantRateLoad(repo.port("staging"), rate=40, timeout=HANG).start()
+    try:
+        repo.gates("deploy", "--environment", "staging", "--release", repo.releases["A"])
+    finally:
+        result = load.stop()
+    assert assert_ledger_equals_what_serves(repo, "staging") != first
+    assert result.samples and not result.failures, result.failures[:5]
