@@ -12,7 +12,9 @@ requests/s to /api/data. Then `gates status` converges, and the trial checks tha
 master runs, no deploy is in flight, and the ledger's newest succeeded deployment is the
 master's, the one `current` names and the one answering on the port (X-Deployment-ID). Then a
 plain deploy of the same config must leave it verified and serving (never "already live"
-for a config that was not verified), and the same agreement is checked again.
+for a config that was not verified), and the same agreement is checked again. The table also
+says whether the kill came after the old master had stopped its workers (WINCH) and, if so,
+whether converge started them again (HUP) or completed the deploy.
 Prints a Markdown table for docs/benchmarks.md.
 """
 
@@ -76,6 +78,16 @@ def agreement(repo: Checkout, ledger: Ledger) -> tuple[bool, str]:
     return agree and not seen["in flight"], recorded if agree else json.dumps(seen)
 
 
+def log_mentions(repo: Checkout, text: str) -> int:
+    """How often the environment's gunicorn logs mention ``text``."""
+    logs = (repo.state / "environments" / "staging" / "logs").glob("*.log")
+    return sum(path.read_text(errors="replace").count(text) for path in logs)
+
+
+WINCH = "handover: stopping the workers"  # the old master stopped its workers
+HUP = "Handling signal: hup"  # a master started its workers again
+
+
 def killed_deploy(repo: Checkout, ledger: Ledger, moment: Moment) -> str:
     """Start a deploy of A and kill -9 it at ``moment``; the ledger state it was killed in."""
     before = len(ledger.deploys("staging"))
@@ -120,8 +132,11 @@ def main() -> None:
                 moment = MOMENTS[(trial - 1) % len(MOMENTS)]
                 repo.set_service_env("staging", GREETING=f"config-{trial}")
                 load = ConstantRateLoad(repo.port("staging"), rate=args.rate, timeout=10).start()
+                winched, hupped = log_mentions(repo, WINCH), log_mentions(repo, HUP)
                 killed_in = killed_deploy(repo, ledger, moment)
+                winched = log_mentions(repo, WINCH) > winched
                 status = repo.gates("status", "--environment", "staging", check=False)
+                hupped = log_mentions(repo, HUP) > hupped
                 after_kill = agreement(repo, ledger)
                 redeploy = repo.gates(
                     "deploy", "--environment", "staging", "--release", repo.releases["A"]
@@ -129,6 +144,8 @@ def main() -> None:
                 after_redeploy = agreement(repo, ledger)
                 result = load.stop()
                 converged = "completed" if "completed" in status.stdout else "undone"
+                if winched:
+                    converged += ", old workers restarted" if hupped else ", old master stopped"
                 noop = "nothing to do" in redeploy.stdout
                 rows.append(
                     (trial, moment.name, killed_in, converged, after_kill, noop, after_redeploy)
@@ -149,7 +166,7 @@ def main() -> None:
     agreed = 0
     for trial, moment, state, converged, (ok1, what1), noop, (ok2, what2), failed, sent in rows:
         # After an undone deploy the new config never ran verified: deploying it must deploy.
-        wrong_noop = noop and converged == "undone"
+        wrong_noop = noop and converged.startswith("undone")
         again = "already live (no-op)" if noop else "deployed, verified"
         agreed += ok1 and ok2 and not wrong_noop
         print(
