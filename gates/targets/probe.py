@@ -1,8 +1,9 @@
 """Small HTTP probes over TCP or a unix socket, for health and readiness checks.
 
-An answer says who gave it: the release (the service's X-Release-ID header) and, on the local
-target, the deployment and the worker process (headers added by the gunicorn config each
-deployment gets, gates.targets.local.deployment_conf).
+An answer says which release gave it (the service's X-Release-ID header). On the local
+target it also says which deployment and which worker process (X-Deployment-ID and
+X-Worker-PID, added by the gunicorn config each deployment gets,
+gates.targets.local.deployment_conf; read by gates.targets.local.serving).
 """
 
 import json
@@ -23,8 +24,6 @@ class Answer:
     body: dict[str, Any]  # the JSON object answered, or {}
     release: str  # the release that answered (its X-Release-ID header)
     error: str = ""
-    deployment: str = ""  # the deployment that answered (X-Deployment-ID), if it says
-    worker: int = 0  # the pid of the worker process that answered (X-Worker-PID), if it says
 
     @property
     def ok(self) -> bool:
@@ -45,11 +44,4 @@ def get(
         body = {}
     if not isinstance(body, dict):
         body = {}
-    worker = headers.get(WORKER_HEADER.lower(), "")
-    return Answer(
-        status,
-        body,
-        headers.get(RELEASE_HEADER.lower(), ""),
-        deployment=headers.get(DEPLOYMENT_HEADER.lower(), ""),
-        worker=int(worker) if worker.isdigit() else 0,
-    )
+    return Answer(status, body, headers.get(RELEASE_HEADER.lower(), ""))
