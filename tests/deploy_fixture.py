@@ -92,6 +92,29 @@ class Checkout:
                 found.append(data)
         return found
 
+    def set_service_env(self, environment: str, **extra: str) -> None:
+        """Give ``environment`` a new deployment config: its ``env`` table plus ``extra``."""
+        pyproject = self.path / "pyproject.toml"
+        values = "".join(f', {name} = "{value}"' for name, value in extra.items())
+        text = re.sub(
+            rf"(\[tool\.pipeline\.environments\.{environment}\]\nport = \d+\nworkers = \d+\n)"
+            r"env = .*",
+            rf'\g<1>env = {{ ENVIRONMENT = "{environment}"{values} }}',
+            pyproject.read_text(),
+        )
+        pyproject.write_text(text)
+
+    def set_deploy_timeout(self, name: str, seconds: int) -> None:
+        """Set ``[tool.pipeline.deploy] <name>`` (e.g. preflight_timeout) to ``seconds``."""
+        pyproject = self.path / "pyproject.toml"
+        text = re.sub(rf"(?m)^{name} = \d+", f"{name} = {seconds}", pyproject.read_text())
+        pyproject.write_text(text)
+
+    def current(self, environment: str) -> str | None:
+        """The deployment the environment's ``current`` pointer names."""
+        link = self.state / "environments" / environment / "current"
+        return os.readlink(link).rsplit("/", 1)[-1] if link.is_symlink() else None
+
     def kill_leftovers(self) -> None:
         """Last resort after `gates down`: end masters this checkout started, by pid."""
         for environment in ("staging", "production"):
@@ -125,6 +148,8 @@ def clone(directory: Path) -> Checkout:
 
 
 FACTORY = "app/src/techcorp_api/factory.py"
+ROUTES = "app/src/techcorp_api/routes.py"
+DEPLOYED = '    if current_app.config["RELEASE_ID"]:\n'  # only once a deploy set RELEASE_ID
 # Release name -> (path, change(text), commit date) committed on top of HEAD; A is HEAD.
 VARIANTS: dict[str, tuple[str, Callable[[str], str], str] | None] = {
     "A": None,
@@ -152,6 +177,61 @@ VARIANTS: dict[str, tuple[str, Callable[[str], str], str] | None] = {
         "app/src/techcorp_api/routes.py",
         lambda text: text.replace('"environment": current_app.config["ENVIRONMENT"],', ""),
         "2030-02-01T00:00:00+00:00",
+    ),
+    # passes pre-flight on its private socket; /api/data loses the field once it serves on the
+    # port: a break only the smoke gate sees
+    "LIVELOSTFIELD": (
+        ROUTES,
+        lambda text: text.replace(
+            '"environment": current_app.config["ENVIRONMENT"],',
+            '**({} if __import__("os").environ.get("TECHCORP_ROLE") == "live" else '
+            '{"environment": current_app.config["ENVIRONMENT"]}),',
+        ),
+        "2030-02-06T00:00:00+00:00",
+    ),
+    # once deployed, /api/data never answers (/health and /ready do)
+    "HANG": (
+        ROUTES,
+        lambda text: text.replace(
+            "    faults.apply()\n",
+            "    faults.apply()\n" + DEPLOYED + "        time.sleep(3600)\n",
+        ),
+        "2030-02-02T00:00:00+00:00",
+    ),
+    # once deployed, /ready never answers
+    "READYHANG": (
+        ROUTES,
+        lambda text: text.replace(
+            '    readiness: Readiness = current_app.extensions["readiness"]\n',
+            DEPLOYED + "        time.sleep(3600)\n"
+            '    readiness: Readiness = current_app.extensions["readiness"]\n',
+        ),
+        "2030-02-03T00:00:00+00:00",
+    ),
+    # passes pre-flight, then each worker dies on its 25th request (a slow leak, say)
+    "LATECRASH": (
+        FACTORY,
+        lambda text: text.replace(
+            "    register_request_hooks(app)\n",
+            "    register_request_hooks(app)\n"
+            '    if __import__("os").environ.get("RELEASE_ID"):\n'
+            '        served = __import__("itertools").count(1)\n'
+            "        app.before_request(\n"
+            '            lambda: (next(served) >= 25 and __import__("os")._exit(1)) or None\n'
+            "        )\n",
+        ),
+        "2030-02-04T00:00:00+00:00",
+    ),
+    # passes pre-flight (on its private socket), cannot start once it is to take traffic
+    "LIVECRASH": (
+        FACTORY,
+        lambda text: text.replace(
+            '    app = Flask("techcorp_api")',
+            '    if __import__("os").environ.get("TECHCORP_ROLE") == "live":\n'
+            '        raise RuntimeError("crashes once it is to take traffic")\n'
+            '    app = Flask("techcorp_api")',
+        ),
+        "2030-02-05T00:00:00+00:00",
     ),
 }
 

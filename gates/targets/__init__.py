@@ -4,7 +4,8 @@
 
 A new kind of target (Docker Swarm, Kubernetes) is a sibling package implementing the
 protocol, chosen here in ``target_for``. ``request`` holds what a deploy is asked to do;
-``live`` is what the measuring gates see of an environment.
+``live`` is what the measuring gates see of an environment; ``contract`` is what the
+service must answer (smoke's checks, also a deploy's pre-flight).
 """
 
 from gates.config import PipelineConfig

@@ -1,4 +1,10 @@
-"""Small HTTP probes over TCP or a unix socket, for health and readiness checks."""
+"""Small HTTP probes over TCP or a unix socket, for health and readiness checks.
+
+An answer says which release gave it (the service's X-Release-ID header). On the local
+target it also says which deployment and which worker process (X-Deployment-ID and
+X-Worker-PID, added by the gunicorn config each deployment gets,
+gates.targets.local.deployment_conf; read by gates.targets.local.serving).
+"""
 
 import json
 from dataclasses import dataclass
@@ -8,6 +14,8 @@ from typing import Any
 from gates.httpget import FAILURES, fetch
 
 RELEASE_HEADER = "X-Release-ID"
+DEPLOYMENT_HEADER = "X-Deployment-ID"
+WORKER_HEADER = "X-Worker-PID"
 
 
 @dataclass

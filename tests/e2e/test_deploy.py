@@ -97,7 +97,7 @@ def test_promotion_refused_for_a_release_that_skipped_staging(scenario):
     assert serving(repo, "production") == repo.releases["A"]
 
 
-@pytest.mark.parametrize("broken", ["CRASH", "NOTREADY"])
+@pytest.mark.parametrize("broken", ["CRASH", "NOTREADY", "LOSTFIELD"])
 def test_broken_release_never_takes_traffic(scenario, broken):
     repo = scenario("A", broken)
     staging_serving(repo, "A")
@@ -118,6 +118,8 @@ def test_broken_release_never_takes_traffic(scenario, broken):
     assert (row["release_id"], row["state"]) == (release, "failed")
     if broken == "CRASH":
         assert "broken release" in done.stderr  # the tail of the new release's log
+    if broken == "LOSTFIELD":
+        assert "GET /api/data: field 'environment' missing" in done.stderr
 
 
 def test_deploy_under_load_has_zero_failed_requests(scenario):

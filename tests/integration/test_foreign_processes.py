@@ -6,11 +6,13 @@ staging's master and ``down`` killed it. Here each kind of forged or stale recor
 real, unrelated sleep: status must not list it, down must not signal it, the sleep lives on.
 """
 
+import contextlib
 import json
 import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 
 import psutil
@@ -55,6 +57,14 @@ def project(tmp_path, monkeypatch):
     home = tmp_path / "project" / ".pipeline" / "environments" / "staging"
     (home / "run").mkdir(parents=True)
     return config, home
+
+
+MASTER = """\
+import subprocess, sys, time
+worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+print(worker.pid, flush=True)
+time.sleep(300)
+"""
 
 
 def start_sleep(cwd):
@@ -105,7 +115,9 @@ def test_a_record_with_an_impossible_pid_is_not_a_traceback(project, pid, capsys
 def test_a_master_running_in_its_environment_is_found_and_stopped(project, capsys):
     """The control: the checks above reject forgeries, not every master."""
     config, home = project
-    master = start_sleep(home)
+    # Like a gunicorn master, it runs a worker (so converge has no workers to ask it for).
+    master = subprocess.Popen([sys.executable, "-c", MASTER], cwd=home, stdout=subprocess.PIPE)
+    worker = int(master.stdout.readline())
     try:
         write_record(home, master.pid, {"pid": master.pid, "recorded_at": time.time()})
         (status, listed), (down, stopped) = status_and_down(config, capsys)
@@ -115,3 +127,6 @@ def test_a_master_running_in_its_environment_is_found_and_stopped(project, capsy
     finally:
         master.kill()
         master.wait(STOP_TIMEOUT)
+        master.stdout.close()
+        with contextlib.suppress(psutil.NoSuchProcess):
+            psutil.Process(worker).kill()

@@ -9,10 +9,11 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from gates import perf, selectors, slo, slo_objectives, smoke, stats
+from gates import perf, selectors, slo, slo_objectives, stats
 from gates.config import load_config
 from gates.outcome import ConfigError, MeasurementError
 from gates.report import Report
+from gates.targets import contract
 from gates.targets.live import LiveRelease
 
 TARGET = LiveRelease("staging", 1, "rel1", "1.0.0", {"ENVIRONMENT": "staging"}, "rel1-abc")
@@ -35,24 +36,25 @@ def answer(body, status=200, headers=JSON):
     ],
 )
 def test_health_contract_breaks_are_named(response, problem):
-    assert any(problem in p for p in smoke.check_health(TARGET, response))
+    assert any(problem in p for p in contract.check_health(TARGET, response))
 
 
 def test_data_ready_metrics_and_404_contracts():
     good_data = {"message": "Hello from TechCorp API", "environment": "staging", "version": "1.0.0"}
-    assert smoke.check_data(TARGET, answer(good_data)) == []
-    assert smoke.check_data(TARGET, answer({**good_data, "environment": "prod"})) == [
+    assert contract.check_data(TARGET, answer(good_data)) == []
+    assert contract.check_data(TARGET, answer({**good_data, "environment": "prod"})) == [
         "field 'environment' is 'prod', expected 'staging'"
     ]
     ready = answer({"status": "ready", "release": "rel1"}, headers={**JSON, "x-release-id": "x"})
-    assert smoke.check_ready(TARGET, ready) == ["X-Release-ID 'x', expected rel1"]
+    assert contract.check_ready(TARGET, ready) == ["X-Release-ID 'x', expected rel1"]
     metrics = (200, {"content-type": "text/plain"}, b"# TYPE other counter\nother_total 1\n")
-    assert "metric family http_requests missing" in smoke.check_metrics(TARGET, metrics)
+    assert "metric family http_requests missing" in contract.check_metrics(TARGET, metrics)
     assert (
-        smoke.check_metrics(TARGET, (503, {}, b"{ not prometheus"))[0] == "status 503, expected 200"
+        contract.check_metrics(TARGET, (503, {}, b"{ not prometheus"))[0]
+        == "status 503, expected 200"
     )
     assert (
-        smoke.check_not_found(
+        contract.check_not_found(
             TARGET, answer({"status": 404, "error": "x", "request_id": "r"}, status=404)
         )
         == []

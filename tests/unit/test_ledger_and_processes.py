@@ -242,20 +242,31 @@ class FakeEnvironment:
 
     def __init__(self, masters, current):
         self.live, self.current, self.stopped = list(masters), current, []
+        self.restored = []
 
     def masters(self, role=None):
         return [m for m in self.live if role in (None, m.role)]
 
-    def stop_master(self, master):
+    def stop_master(self, master, timeout=30):
         self.stopped.append(master.pid)
         self.live.remove(master)
+        return True
+
+    def restore_workers(self, master, timeout=60):
+        self.restored.append(master.pid)
         return True
 
     def switch_current(self, key):
         self.current = key
 
+    def clear_current(self):
+        self.current = None
+
     def current_deployment(self):
         return self.current
+
+    def remove_preflight_dir(self):
+        pass
 
 
 OLD = FakeMaster(10, "A", "A-1")
@@ -263,7 +274,7 @@ NEW = FakeMaster(11, "B", "B-1")
 
 
 def test_deploy_killed_before_verification_is_undone(ledger):
-    row = deploy(ledger, "staging", "B", state="switching", previous="A")
+    row = deploy(ledger, "staging", "B", state="switching", previous="A", key="B-1")
     env = FakeEnvironment([OLD, NEW, FakeMaster(12, "B", "B-1", role="preflight")], "B-1")
     kept = converge(env, ledger, say=lambda _: None)
     assert kept == OLD and env.current == "A-1" and sorted(env.stopped) == [11, 12]
@@ -272,7 +283,7 @@ def test_deploy_killed_before_verification_is_undone(ledger):
 
 
 def test_deploy_killed_after_verification_is_completed(ledger):
-    deploy(ledger, "staging", "B", state="verified", previous="A")
+    deploy(ledger, "staging", "B", state="verified", previous="A", key="B-1")
     env = FakeEnvironment([OLD, NEW], "B-1")
     assert converge(env, ledger, say=lambda _: None) == NEW
     assert env.stopped == [10] and env.current == "B-1"
@@ -302,3 +313,96 @@ def test_a_ledger_that_cannot_be_read_for_now_is_not_called_damaged(tmp_path, mo
             Ledger(path)
         assert not isinstance(refused.value, ConfigError)  # exit 3, not "replace it"
         holder.execute("ROLLBACK")
+
+
+# Issue 13 ------------------------------------------------------------------------------------
+
+
+def test_masters_are_listed_in_start_order_not_record_name_order(tmp_path):
+    """pid "10351" sorts before "9976" as text; the older master must come first."""
+    # Masters run in their environment's directory; the records are in its run/ directory.
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    sleep = [sys.executable, "-c", "import time; time.sleep(60)"]
+    older = subprocess.Popen(sleep, cwd=tmp_path)
+    time.sleep(0.1)
+    newer = subprocess.Popen(sleep, cwd=tmp_path)
+    try:
+        for name, process, key in (("9976", older, "A-old"), ("10351", newer, "A-new")):
+            record = {"pid": process.pid, "recorded_at": time.time(), "role": "live"}
+            record.update(release_id="A", deployment=key)
+            (run_dir / f"master-{name}.json").write_text(json.dumps(record))
+        assert [m.deployment for m in masters.running(run_dir)] == ["A-old", "A-new"]
+    finally:
+        for process in (older, newer):
+            process.kill()
+            process.wait(10)
+
+
+# A config-only deploy: the same release, a new deployment key. The records list the new
+# master first, as sorting "master-10351.json" before "master-9976.json" did.
+OLD_CONFIG = FakeMaster(9976, "A", "A-1")
+NEW_CONFIG = FakeMaster(10351, "A", "A-2")
+
+
+def test_config_only_deploy_killed_while_switching_is_undone_by_deployment_key(ledger):
+    deploy(ledger, "staging", "A", state="switching", previous="A", key="A-2")
+    env = FakeEnvironment([NEW_CONFIG, OLD_CONFIG], "A-2")
+    assert converge(env, ledger, say=lambda _: None) == OLD_CONFIG
+    assert env.stopped == [10351] and env.current == "A-1"
+    assert ledger.deploys("staging")[-1]["state"] == "failed"
+
+
+def test_config_only_deploy_killed_after_verification_is_completed_by_deployment_key(ledger):
+    deploy(ledger, "staging", "A", state="verified", previous="A", key="A-2")
+    env = FakeEnvironment([NEW_CONFIG, OLD_CONFIG], "A-2")
+    assert converge(env, ledger, say=lambda _: None) == NEW_CONFIG
+    assert env.stopped == [9976] and env.current == "A-2"
+    assert ledger.deploys("staging")[-1]["state"] == "succeeded"
+
+
+TREE = """\
+import json, signal, subprocess, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+children = [subprocess.Popen(json.loads(argv)) for argv in sys.argv[1:]]
+print(" ".join(str(c.pid) for c in children), flush=True)
+time.sleep(60)
+"""
+SLEEP = json.dumps([sys.executable, "-c", "import time; time.sleep(60)"])
+
+
+def test_stop_kills_the_whole_tree_of_a_master_that_leads_no_process_group():
+    """After a USR2 handover the new master is the old one's child, in the old one's group:
+    stopping it must still end its workers (they were left orphaned before)."""
+    # old master (session leader) -> new master (same group) -> two workers
+    new_master = json.dumps([sys.executable, "-c", TREE, SLEEP, SLEEP])
+    old = subprocess.Popen(
+        [sys.executable, "-c", TREE, new_master],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    started = [psutil.Process(old.pid)]
+    try:
+        printed = {int(pid) for _ in range(2) for pid in old.stdout.readline().split()}
+        (new_pid,) = [c.pid for c in psutil.Process(old.pid).children()]
+        workers = [p.pid for p in psutil.Process(new_pid).children()]
+        assert printed == {new_pid, *workers} and len(workers) == 2
+        started += [psutil.Process(pid) for pid in printed]
+        old_identity, new_identity = processes.identify(old.pid), processes.identify(new_pid)
+        assert os.getpgid(new_pid) != new_pid  # it leads no group: killpg cannot reach it
+
+        # Stopping the old master spares the new one's tree (it is about to serve).
+        assert processes.stop(old_identity, timeout=0.5, spare={new_pid})
+        assert processes.is_running(new_identity)
+        assert all(processes.identify(w) is not None for w in workers)
+
+        assert processes.stop(new_identity, timeout=0.5)
+        alive = [w for w in workers if processes.identify(w) is not None]
+        assert alive == [], "workers left orphaned"
+    finally:
+        for process in started:
+            if process.is_running():  # psutil's pid-reuse check
+                process.kill()
+        old.stdout.close()
+        old.wait(10)

@@ -12,9 +12,11 @@ CONFIG = "python:techcorp_api.gunicorn_conf"
 def gunicorn_argv(program: str, args: Sequence[str]) -> list[str]:
     """gunicorn's argv: our config first, so flags given on the command line win.
 
-    ``program`` stays argv[0] unchanged: a USR2 binary upgrade re-executes it.
+    ``program`` stays argv[0] unchanged: a USR2 binary upgrade re-executes it, with the
+    argv built here, so arguments that already start with our config are kept as they are.
     """
-    return [program, "--config", CONFIG, *args]
+    ours = ["--config", CONFIG]
+    return [program, *([] if list(args[:2]) == ours else ours), *args]
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -2,7 +2,8 @@
 
 target           LocalTarget: the Target protocol for gunicorn on 127.0.0.1
 deployer         install, pre-flight and zero-failure cutover of one release
-converge         finishing or undoing an interrupted command
+serving          the check through the port that decides whether a deploy succeeded
+converge         finishing or undoing an interrupted command (matched by deployment)
 environment      LocalEnvironment: name, settings, layout, lock and masters, composed
 layout           the environment's directories and its ``current`` pointer
 lock             the environment's lock (``Busy`` when held elsewhere)

@@ -1,32 +1,54 @@
-"""Carries one deploy or rollback to a local environment: install, pre-flight, cutover.
+"""Carries one deploy or rollback to a local environment: install, pre-flight, cutover,
+verification through the port.
 
-The cutover is gunicorn's own binary upgrade: ``current`` is switched to the new deployment,
-USR2 makes the live master re-execute itself through ``current`` (keeping the listening
-socket), the new master's workers start answering beside the old ones, and once the new
-release is seen serving, TERM drains the old master's workers and ends it.
-Before any of that, the release is pre-flighted on a private unix socket.
+Pre-flight: the new deployment starts on a private unix socket and must keep the service's
+whole contract (gates.targets.contract: smoke's checks, /api/data included), each answer
+within a deadline and all within ``preflight_timeout``. A release that fails or hangs there
+never takes traffic, and its server is killed at once (it has no traffic to drain).
 
-Every step is recorded in the ledger as it happens (started, switching, verified, then
+Cutover: gunicorn's binary upgrade. ``current`` is switched to the new deployment, USR2 makes
+the live master re-execute itself through ``current`` (keeping the listening socket), and
+once the new master's workers are up, WINCH makes the old master stop its workers while it
+keeps the socket and stays ready to start them again. Then the environment must serve the
+new deployment through its real port (gates.targets.local.serving: a sustained check, every
+worker heard). Only then is the deploy ``verified``, the old master stopped, and the deploy
+``succeeded``. If anything fails on the way, the old master's workers are started again
+(HUP), the new master is stopped and the deploy is recorded as failed with the reason; the
+socket never closed, so no connection was refused.
+
+Every wait ends as soon as its outcome is known: a new master that exits is noticed at
+once. Every step is recorded in the ledger as it happens (started, switching, verified, then
 succeeded or failed), so gates.targets.local.converge can finish or undo an interrupted one.
 """
 
-import shutil
 import signal
+import socket
 import subprocess
-import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
+from gates import httpget
 from gates.config import PipelineConfig
-from gates.targets import probe
-from gates.targets.local import deployments, masters, processes, spawn
-from gates.targets.local.environment import LocalEnvironment
-from gates.targets.local.masters import LIVE, PREFLIGHT, Master
-from gates.targets.request import DeployFailed, DeployRequest, Release
 from gates.ledger import Ledger
 from gates.outcome import GateError
 from gates.release.install import install, verify_installed
 from gates.report import Report
+from gates.targets import contract, probe
+from gates.targets.contract import Deployment
+from gates.targets.local import deployments, processes, serving, spawn
+from gates.targets.local.environment import LocalEnvironment
+from gates.targets.local.masters import LIVE, PREFLIGHT, Master
+from gates.targets.request import DeployFailed, DeployRequest, Release, ServiceConfig
+
+PREFLIGHT_DEADLINE = 5.0  # seconds one pre-flight answer may take (within preflight_timeout)
+QUICK_STOP = 2.0  # seconds a server that serves no one gets to stop before it is killed
+ABORT_STOP = 10.0  # seconds a new master being undone gets to finish its requests
+
+
+class PortInUse(GateError):
+    """The environment's port is taken by a program that is not one of its masters."""
 
 
 class Deployer:
@@ -45,6 +67,8 @@ class Deployer:
         rid, service, kind = release.id, request.service, request.kind
         key = service.deployment_key(rid)
         self.workers = service.workers
+        if live is None:
+            self.check_port_free()
         deploy_id: int = self.ledger.start_deploy(
             self.env.name,
             rid,
@@ -59,29 +83,45 @@ class Deployer:
             release_id=rid,
             deploy_id=deploy_id,
             kind=kind,
+            deployment=key,
             previous_release=live.release_id if live else None,
+            previous_deployment=live.deployment if live else None,
         )
+        expected = Deployment(rid, expected_version(service, release), dict(service.env))
         try:
             self.install(release)
             deployments.write(self.env.layout, self.env.name, self.env.port, rid, service)
-            self.preflight(key, rid)
+            self.preflight(key, expected)
             if live is None:
-                self.first_start(key, rid, deploy_id)
+                served = self.first_start(key, expected, deploy_id)
             else:
-                self.cutover(live, key, rid, deploy_id)
+                served = self.cutover(live, key, expected, deploy_id)
         except GateError as exc:
             self.ledger.set_state(deploy_id, "failed", str(exc))
             raise
         self.ledger.set_state(deploy_id, "succeeded")
-        served = self.env.probe("/ready")
         self.report.add(
             kind,
-            served.release == rid,
-            f"{rid} serving on 127.0.0.1:{self.env.port}",
-            "the new release answers /ready",
+            True,
+            f"{key} serving on 127.0.0.1:{self.env.port}: {served}",
+            f"every worker answers through the port for {serving.SUSTAIN:g} s",
             f"ledger #{deploy_id}",
         )
-        self.say(f"{kind} of {rid} succeeded (ledger #{deploy_id})")
+        self.say(f"{kind} of {rid} succeeded (deployment {key}, ledger #{deploy_id})")
+
+    def check_port_free(self) -> None:
+        """With no master of ours holding the port, nothing else may: fail fast if it does."""
+        with socket.socket() as probe_socket:
+            # As gunicorn binds: a connection lingering in TIME_WAIT does not hold the port.
+            probe_socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe_socket.bind(("127.0.0.1", self.env.port))
+            except OSError as exc:
+                raise PortInUse(
+                    f"127.0.0.1:{self.env.port}, the port of {self.env.name}, is in use by "
+                    f"another program ({exc.strerror}); stop it or set another port in "
+                    f"[tool.pipeline.environments.{self.env.name}]"
+                ) from None
 
     def install(self, release: Release) -> None:
         """Install the release once per environment. Callers pass a release they verified
@@ -98,31 +138,39 @@ class Deployer:
         install(release.directory, venv, timeout=self.config.build.timeout, verify_first=False)
         done_marker.write_text(rid + "\n")
 
-    def preflight(self, key: str, rid: str) -> None:
-        """Start the release on a private unix socket; it must answer /health and /ready."""
-        layout = self.env.layout
-        # A short path: unix socket paths are limited to about 100 bytes.
-        socket_dir = Path(tempfile.mkdtemp(prefix="gates-preflight-"))
-        socket_path = socket_dir / "http.sock"
+    # pre-flight -----------------------------------------------------------------------
+    def preflight(self, key: str, expected: Deployment) -> None:
+        """Start the deployment on a private unix socket; it must keep the whole contract."""
+        layout, rid = self.env.layout, expected.release_id
+        try:
+            socket_path = layout.fresh_preflight_dir() / "http.sock"
+        except OSError as exc:
+            raise GateError(
+                f"cannot prepare the pre-flight's socket directory {layout.preflight_dir}: "
+                f"{exc.strerror or exc}; remove it if it is not in use"
+            ) from None
         self.say(f"pre-flight of {rid} on {socket_path}")
+        deadline = time.monotonic() + self.timeouts.preflight_timeout
         process = spawn.spawn(
             layout, layout.deployment_dir(key), ["--bind", f"unix:{socket_path}"], PREFLIGHT
         )
         # Our own child: its pid cannot be reused before we reap it below.
         identity = processes.identify(process.pid)
         try:
-            problem = self._preflight_problem(process, socket_path, rid)
+            problem = self._preflight_problem(process, socket_path, expected, deadline)
         finally:
             if identity is not None:
-                processes.stop(identity, 20)
+                processes.stop(identity, QUICK_STOP)
             process.wait(timeout=10)
-            shutil.rmtree(socket_dir, ignore_errors=True)
+            layout.remove_master_files(process.pid)
+            layout.remove_preflight_dir()
         self.report.add(
             "pre-flight",
             problem is None,
-            problem or "/health 200, /ready 200",
-            "healthy and ready on a private socket",
-            str(socket_path.name),
+            problem or "every endpoint keeps its contract",
+            f"{len(contract.CHECKS)} contract checks on a private socket, each answer within "
+            f"{PREFLIGHT_DEADLINE:g} s, all within {self.timeouts.preflight_timeout} s",
+            socket_path.name,
         )
         if problem:
             raise DeployFailed(
@@ -131,83 +179,181 @@ class Deployer:
             )
 
     def _preflight_problem(
-        self, process: "subprocess.Popen[bytes]", socket_path: Path, rid: str
+        self,
+        process: "subprocess.Popen[bytes]",
+        socket_path: Path,
+        expected: Deployment,
+        deadline: float,
     ) -> str | None:
         def answered() -> probe.Answer | str | None:
             if process.poll() is not None:
                 return "exited"
             if not socket_path.exists():
                 return None
-            ready = probe.get("/ready", unix_socket=socket_path)
+            ready = probe.get("/ready", unix_socket=socket_path, timeout=left(deadline, 2.0))
             return ready if ready.ok else None
 
-        result = processes.wait_until(answered, self.timeouts.preflight_timeout, 0.1)
+        result = processes.wait_until(answered, left(deadline), 0.1)
         if result == "exited":
             return f"gunicorn exited with code {process.returncode} during start-up"
         if not isinstance(result, probe.Answer):
-            last = probe.get("/ready", unix_socket=socket_path)
+            last = probe.get("/ready", unix_socket=socket_path, timeout=0.5)
             seen = f"/ready answered {last.status} {last.body}" if last.status else last.error
             return f"not ready within {self.timeouts.preflight_timeout} s ({seen or 'no socket'})"
-        health = probe.get("/health", unix_socket=socket_path)
-        if not health.ok or health.body.get("status") != "healthy":
-            return f"/health answered {health.status} {health.body}"
-        if result.release != rid:
-            return f"answered as release {result.release!r}, expected {rid}"
+        for name, path, check in contract.CHECKS:
+            timeout = left(deadline, PREFLIGHT_DEADLINE)
+            try:
+                response = httpget.fetch(path, unix_socket=socket_path, timeout=timeout)
+            except httpget.FAILURES as exc:
+                return f"{name}: no answer within {timeout:.3g} s ({type(exc).__name__})"
+            problems = check(expected, response)
+            if problems:
+                return f"{name}: " + "; ".join(problems)
         return None
 
-    def first_start(self, key: str, rid: str, deploy_id: int) -> None:
-        env = self.env
+    # going live -----------------------------------------------------------------------
+    def first_start(self, key: str, expected: Deployment, deploy_id: int) -> serving.Served:
+        env, rid = self.env, expected.release_id
         self.say(f"starting {env.name} on 127.0.0.1:{env.port} with {rid}")
+        deadline = time.monotonic() + self.timeouts.cutover_timeout
         env.switch_current(key)
         self.ledger.set_state(deploy_id, "switching")
         process = spawn.spawn(env.layout, env.current)
-        master = masters.wait_for(
-            env.layout.run_dir, process, LIVE, key, self.timeouts.cutover_timeout
-        )
-        if master is None or not self._serving(rid):
-            if master is not None:
-                env.stop_master(master)
+        new = self._registered(key, deadline, lambda: process.poll() is not None)
+        try:
+            if new is None:
+                raise serving.NotServing(
+                    f"gunicorn exited with code {process.poll()} before it registered"
+                    if process.poll() is not None
+                    else f"no master registered within {self.timeouts.cutover_timeout} s"
+                )
+            self._workers_up(new, deadline)
+            served = serving.verify(env.port, new, expected, deadline)
+        except serving.NotServing as exc:
+            if new is not None:
+                env.stop_master(new, ABORT_STOP)
+            env.clear_current()
             raise DeployFailed(
-                f"{env.name} did not start serving {rid} on port {env.port}:\n"
+                f"{env.name} did not start serving {rid} on port {env.port}: {exc}\n"
                 + env.layout.log_tail(key)
+            ) from None
+        self.ledger.set_state(deploy_id, "verified")
+        return served
+
+    def cutover(
+        self, old: Master, key: str, expected: Deployment, deploy_id: int
+    ) -> serving.Served:
+        env = self.env
+        self.say(f"cutting over from {old.deployment} to {key} (gunicorn USR2 handover)")
+        deadline = time.monotonic() + self.timeouts.cutover_timeout
+        env.switch_current(key)
+        self.ledger.set_state(deploy_id, "switching")
+        old_workers = set(old.workers())
+        if not old.signal(signal.SIGUSR2):
+            self.abort(old, None, key, f"the live master {old.pid} is gone")
+        new = self._registered(key, deadline, self._handover_child_exited(old, old_workers))
+        if new is None:
+            self.abort(old, None, key, "the new master exited before it registered")
+        try:
+            self._workers_up(new, deadline)
+            if old.winch_stops_workers:
+                old.signal(signal.SIGWINCH)
+                self._drained(old, new, deadline)
+            served = serving.verify(
+                env.port, new, expected, deadline, others_may_answer=not old.winch_stops_workers
+            )
+        except serving.NotServing as exc:
+            self.abort(old, new, key, str(exc))
+        self.ledger.set_state(deploy_id, "verified")
+        self.say(f"{key} verified ({served}); stopping {old.deployment}")
+        # TERM: the old master (no workers left, unless it ignored WINCH: then they drain)
+        # closes its copy of the socket and ends; the new master keeps its own.
+        env.stop_master(old, timeout=self.timeouts.cutover_timeout)
+        return served
+
+    def _registered(self, key: str, deadline: float, exited: Callable[[], bool]) -> Master | None:
+        """The master of deployment ``key`` once it registered; None if it exited first."""
+
+        def registered() -> Master | str | None:
+            found = [m for m in self.env.masters(LIVE) if m.deployment == key]
+            if found:
+                return found[-1]
+            return "exited" if exited() else None
+
+        found = processes.wait_until(registered, left(deadline))
+        return found if isinstance(found, Master) else None
+
+    @staticmethod
+    def _handover_child_exited(old: Master, old_workers: set[int]) -> Callable[[], bool]:
+        """Whether the process USR2 forked from ``old`` came and went (before registering).
+
+        It is the old master's one child that is not one of its workers of before."""
+        seen: set[int] = set()
+
+        def exited() -> bool:
+            now = set(old.workers()) - old_workers
+            if now - seen:
+                seen.update(now)
+                return False
+            return bool(seen) and not now
+
+        return exited
+
+    def _workers_up(self, new: Master, deadline: float) -> None:
+        def up() -> bool | str:
+            if not new.running():
+                return "exited"
+            return len(new.workers()) >= self.workers
+
+        result = processes.wait_until(up, left(deadline), 0.1)
+        if result == "exited":
+            raise serving.NotServing("the new master exited while starting its workers")
+        if not result:
+            raise serving.NotServing(
+                f"{len(new.workers())} of {self.workers} workers started within "
+                f"{self.timeouts.cutover_timeout} s"
             )
 
-    def _serving(self, rid: str) -> bool:
-        def answered_by_release() -> bool:
-            answer = self.env.probe()
-            return answer.ok and answer.release == rid
+    def _drained(self, old: Master, new: Master, deadline: float) -> None:
+        """Wait for the old master's workers to finish their requests and exit."""
 
-        return processes.wait_until(answered_by_release, self.timeouts.cutover_timeout, 0.1)
+        def drained() -> bool | str:
+            if not new.running():
+                return "exited"
+            return not set(old.workers()) - {new.pid}  # the new master is the old one's child
 
-    def cutover(self, old: Master, key: str, rid: str, deploy_id: int) -> None:
-        self.say(f"cutting over from {old.release_id} to {rid} (gunicorn USR2 handover)")
-        self.env.switch_current(key)
-        self.ledger.set_state(deploy_id, "switching")
-        old.signal(signal.SIGUSR2)
-        new = masters.wait_for(
-            self.env.layout.run_dir, None, LIVE, key, self.timeouts.cutover_timeout
-        )
-        ready = new is not None and self._new_workers_up(new) and self._serving(rid)
-        if not ready:
-            self.abort_cutover(old, new, key, rid)
-        self.ledger.set_state(deploy_id, "verified")
-        self.say(f"{rid} is serving; draining {old.release_id}")
-        # TERM is gunicorn's graceful stop: the old master closes its copy of the listening
-        # socket (the new master keeps its own), its workers finish their requests and exit.
-        # (WINCH, the classic first step, is ignored by gunicorn unless daemonized.)
-        self.env.stop_master(old, timeout=self.config.deploy.cutover_timeout)
+        result = processes.wait_until(drained, left(deadline), 0.05)
+        if result == "exited":
+            raise serving.NotServing("the new master exited while the old workers drained")
+        if not result:
+            raise serving.NotServing(
+                f"the old workers were still busy after {self.timeouts.cutover_timeout} s"
+            )
 
-    def _new_workers_up(self, master: Master) -> bool:
-        want = self.workers
-        return processes.wait_until(
-            lambda: len(master.workers()) >= want, self.timeouts.cutover_timeout, 0.1
-        )
-
-    def abort_cutover(self, old: Master, new: Master | None, key: str, rid: str) -> NoReturn:
-        if new is not None:
-            self.env.stop_master(new)
+    def abort(self, old: Master, new: Master | None, key: str, problem: str) -> NoReturn:
+        """The old master serves again (its workers restarted if WINCH stopped them), the
+        new one stops; DeployFailed with the reason."""
         self.env.switch_current(old.deployment)
+        restored = self.env.restore_workers(old, timeout=self.timeouts.cutover_timeout)
+        if new is not None:
+            self.env.stop_master(new, ABORT_STOP)
+        outcome = (
+            f"{old.deployment} kept serving"
+            if restored
+            else f"and {old.deployment} could not be restarted: nothing serves"
+        )
         raise DeployFailed(
-            f"the handover to {rid} did not complete; {old.release_id} kept serving. "
+            f"the handover to {key} failed ({problem}); {outcome}. "
             f"Log:\n{self.env.layout.log_tail(key)}"
         )
+
+
+def expected_version(service: ServiceConfig, release: Release) -> str:
+    """The version the deployment must report: its APP_VERSION, else the release's."""
+    return service.env.get("APP_VERSION") or str(release.manifest["service"]["version"])
+
+
+def left(deadline: float, at_most: float | None = None) -> float:
+    """Seconds until ``deadline`` (never below a tenth), at most ``at_most``."""
+    remaining = max(deadline - time.monotonic(), 0.1)
+    return remaining if at_most is None else min(remaining, at_most)

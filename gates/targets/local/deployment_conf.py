@@ -5,6 +5,12 @@ It runs inside the release's own venv, which holds the service and nothing of th
 (no psutil): each master registers itself in ``run/master-<pid>.json`` with its pid, the
 wall-clock time it wrote the record, and what it serves. gates.targets.local.masters reads those
 records and checks each process's identity (gates.targets.local.processes).
+
+For the handover (gates.targets.local.deployer) it also makes every master stop its workers
+on WINCH while keeping the listening socket, makes a live master that finds ``current``
+naming another deployment (its deploy was undone) leave at once, and has every answer say
+which deployment and which worker gave it (``X-Deployment-ID``, ``X-Worker-PID``). All of
+it works with any release: it is the pipeline's config, not the service's code.
 """
 
 import json
@@ -18,6 +24,8 @@ TEMPLATE = """\
 import json
 import os
 import shutil
+import signal
+import sys
 import time
 from pathlib import Path
 
@@ -48,8 +56,7 @@ def _identity():
     return RUN_DIR / f"master-{{os.getpid()}}.json"
 
 
-def on_starting(server):
-    _service.on_starting(server)
+def _register():
     # Who this master is, not how to recognise it: the pipeline establishes that with psutil
     # (a process at this pid that started after recorded_at is not this master).
     record = {{
@@ -58,9 +65,63 @@ def on_starting(server):
         "role": ROLE,
         "release_id": DEPLOYMENT["release_id"],
         "deployment": DEPLOYMENT["key"],
+        "winch_stops_workers": True,
     }}
     _identity().with_suffix(".tmp").write_text(json.dumps(record))
     os.replace(_identity().with_suffix(".tmp"), _identity())
+
+
+def _still_wanted():
+    # `current` is switched before a master of this deployment is started or re-executed,
+    # and switched back when that deploy is undone: a master that registered and then
+    # finds `current` elsewhere belongs to an undone deploy.
+    try:
+        return os.readlink(DEPLOYMENT["current"]).rsplit("/", 1)[-1] == DEPLOYMENT["key"]
+    except OSError:
+        return False
+
+
+def _stop_workers(server):
+    # The handover's WINCH: stop this master's workers gracefully while it keeps its copy
+    # of the listening socket, so that it can start them again (HUP) if the new deployment
+    # fails its check. gunicorn itself honours WINCH only when daemonized.
+    server.log.info("handover: stopping the workers, keeping the socket")
+    server.num_workers = 0
+    server.kill_workers(signal.SIGTERM)
+
+
+def on_starting(server):
+    _service.on_starting(server)
+    server.handle_winch = lambda: _stop_workers(server)
+    _register()
+    if ROLE == "live" and not _still_wanted():
+        server.log.warning("`current` names another deployment: this deploy was undone")
+        on_exit(server)
+        sys.exit(0)
+
+
+def on_reload(server):
+    server.handle_winch = lambda: _stop_workers(server)
+    _register()
+
+
+def _identified(app, headers):
+    def answer(environ, start_response):
+        def start(status, response_headers, exc_info=None):
+            return start_response(status, response_headers + headers, exc_info)
+
+        return app(environ, start)
+
+    return answer
+
+
+def post_worker_init(worker):
+    if hasattr(_service, "post_worker_init"):
+        _service.post_worker_init(worker)
+    # Which deployment and which worker answered: the deploy's checks through the port
+    # must hear every worker of the new deployment.
+    identity = [("X-Deployment-ID", DEPLOYMENT["key"]), ("X-Worker-PID", str(os.getpid()))]
+    worker.wsgi = _identified(worker.wsgi, identity)
 
 
 def on_exit(server):

@@ -35,6 +35,7 @@ def write(
         "env": {**service.env, RELEASE_ID_VARIABLE: release_id},
         "run_dir": str(layout.run_dir.resolve()),
         "log": str(layout.log_path(key).resolve()),
+        "current": str(layout.root.resolve() / layout.current.name),
     }
     (directory / "gunicorn.conf.py").write_text(deployment_conf.render(deployment))
     (directory / "deployment.json").write_text(json.dumps(deployment, indent=2) + "\n")

@@ -7,10 +7,20 @@
                           venv -> ../../releases/<id>/venv
     current -> deployments/<key>   what the live master runs (switched atomically)
     run/master-<pid>.json one per running gunicorn master, written by the master itself
+    run/metrics-<pid>/    each master's metrics files
     logs/<key>.log        each deployment's gunicorn and access logs
+
+and, because a unix socket's path must be short (about 100 bytes), the pre-flight's socket
+in ``<tmp>/gates-preflight-<digest of the environment's path>/``: one fixed directory per
+environment, emptied before each pre-flight and removed after it and by converge, so a
+killed deploy leaves nothing behind for long.
 """
 
+import hashlib
 import os
+import shutil
+import stat
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +49,33 @@ class Layout:
     def current(self) -> Path:
         return self.root / "current"
 
+    @property
+    def preflight_dir(self) -> Path:
+        digest = hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / f"gates-preflight-{digest}"
+
+    def fresh_preflight_dir(self) -> Path:
+        """The pre-flight's directory, new and empty, entered only by this user.
+
+        FileExistsError if something else took its name meanwhile (never followed)."""
+        self.remove_preflight_dir()
+        self.preflight_dir.mkdir(mode=0o700)
+        return self.preflight_dir
+
+    def remove_preflight_dir(self) -> None:
+        """Remove the pre-flight's directory if it is one of ours (not a link, our user's)."""
+        try:
+            found = self.preflight_dir.lstat()
+        except FileNotFoundError:
+            return
+        if stat.S_ISDIR(found.st_mode) and found.st_uid == os.getuid():
+            shutil.rmtree(self.preflight_dir, ignore_errors=True)
+
+    def remove_master_files(self, pid: int) -> None:
+        """What a master that was killed (no exit hook ran) leaves: its record and metrics."""
+        (self.run_dir / f"master-{pid}.json").unlink(missing_ok=True)
+        shutil.rmtree(self.run_dir / f"metrics-{pid}", ignore_errors=True)
+
     def venv_for(self, release_id: str) -> Path:
         return self.root / "releases" / release_id / "venv"
 
@@ -59,6 +96,10 @@ class Layout:
         if not self.current.is_symlink():
             return None
         return os.readlink(self.current).rsplit("/", 1)[-1]
+
+    def clear_current(self) -> None:
+        """Nothing verified runs: ``current`` names nothing."""
+        self.current.unlink(missing_ok=True)
 
     def switch_current(self, key: str) -> None:
         """Point ``current`` at a deployment atomically (rename of a new symlink)."""

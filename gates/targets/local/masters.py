@@ -10,8 +10,7 @@ reused, or a record forged) never gets that process listed or signalled.
 """
 
 import json
-import signal
-import subprocess
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,9 @@ class Master:
     role: str
     release_id: str
     deployment: str  # the deployment key: release plus service config
+    # WINCH stops its workers and keeps the socket (masters started by earlier pipelines
+    # ignore WINCH: gunicorn honours it only when daemonized)
+    winch_stops_workers: bool = False
 
     @property
     def pid(self) -> int:
@@ -48,25 +50,27 @@ class Master:
     def workers(self) -> list[int]:
         return processes.children(self.identity)
 
-    def stop(self, timeout: float = 30) -> bool:
-        """Graceful stop: TERM lets the workers finish their requests; KILL after ``timeout``."""
-        self.signal(signal.SIGTERM)
-        return processes.wait_until(lambda: not self.running(), timeout) or processes.stop(
-            self.identity, 10
-        )
+    def stop(self, timeout: float = 30, spare: Collection[int] = ()) -> bool:
+        """Graceful stop: TERM lets the workers finish their requests; after ``timeout``, KILL
+        the master and its whole process tree, except the subtrees of ``spare`` pids."""
+        return processes.stop(self.identity, timeout, spare)
 
 
 def running(run_dir: Path, role: str | None = None) -> list[Master]:
-    """Running masters registered in ``run_dir`` (of ``role``, if given), in record order."""
+    """Running masters registered in ``run_dir`` (of ``role``, if given), oldest first.
+
+    In the order they started, not the order of their records' names: "master-10351.json"
+    sorts before "master-9976.json".
+    """
     found = []
-    for record in sorted(run_dir.glob("master-*.json")):
+    for record in run_dir.glob("master-*.json"):
         master = _read(record, home=run_dir.parent)
         if master is None:
             record.unlink(missing_ok=True)
             continue
         if role in (None, master.role):
             found.append(master)
-    return found
+    return sorted(found, key=lambda m: (m.identity.create_time, m.pid))
 
 
 def _read(record: Path, home: Path) -> Master | None:
@@ -84,7 +88,8 @@ def _read(record: Path, home: Path) -> Master | None:
     identity = _identity(data)
     if identity is None or not processes.works_in(identity, home):
         return None
-    return Master(identity, role, release_id, deployment)
+    winch = data.get("winch_stops_workers") is True
+    return Master(identity, role, release_id, deployment, winch)
 
 
 def _identity(data: dict[str, Any]) -> Identity | None:
@@ -92,22 +97,3 @@ def _identity(data: dict[str, Any]) -> Identity | None:
         return processes.registered(data.get("pid"), data["recorded_at"])
     # Written before the pipeline used psutil: Linux clock ticks since boot.
     return processes.from_start_ticks(data.get("pid"), data.get("start_ticks"))
-
-
-def wait_for(
-    run_dir: Path,
-    process: "subprocess.Popen[bytes] | None",
-    role: str,
-    deployment: str,
-    timeout: float,
-) -> Master | None:
-    """The master a spawn (``process``) or a USR2 (None) produced, once it registered."""
-
-    def registered() -> Master | str | None:
-        if process is not None and process.poll() is not None:
-            return "exited"
-        matches = [m for m in running(run_dir, role) if m.deployment == deployment]
-        return matches[-1] if matches else None
-
-    found = processes.wait_until(registered, timeout)
-    return found if isinstance(found, Master) else None

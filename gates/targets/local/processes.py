@@ -31,9 +31,10 @@ marks no platform restriction on them): ``psutil.Process(pid)``, ``Process.creat
 ``Process.cwd()``,
 ``Process.status()`` with ``psutil.STATUS_ZOMBIE``, ``Process.children()``,
 ``Process.is_running()`` (psutil's own pid-reuse guard, checked again just before a
-signal), ``Process.send_signal()``, ``psutil.boot_time()`` (old records only), and the
-errors ``psutil.NoSuchProcess``, ``psutil.AccessDenied`` and ``psutil.ZombieProcess``
-(all ``psutil.Error``). ``os.killpg`` and ``os.sysconf("SC_CLK_TCK")`` are POSIX.
+signal), ``Process.send_signal()``, ``Process.kill()`` (which checks the same guard),
+``psutil.boot_time()`` (old records only), and the errors ``psutil.NoSuchProcess``,
+``psutil.AccessDenied`` and ``psutil.ZombieProcess`` (all ``psutil.Error``).
+``os.sysconf("SC_CLK_TCK")`` is POSIX.
 
 A zombie counts as ended (as ``ps`` shows it): a master reparented to an init that does not
 reap promptly must not look alive after it exited.
@@ -43,7 +44,7 @@ import math
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeGuard, TypeVar
@@ -191,16 +192,58 @@ def wait_until(condition: Callable[[], T], timeout: float, interval: float = 0.0
         time.sleep(interval)
 
 
-def stop(identity: Identity, timeout: float) -> bool:
-    """TERM (graceful), then KILL the process and its group if it outlives ``timeout``."""
-    if not send(identity, signal.SIGTERM):
-        return True
-    if wait_until(lambda: not is_running(identity), timeout):
-        return True
-    if is_running(identity):
+def descendants(identity: Identity, spare: Collection[int] = ()) -> list[psutil.Process]:
+    """The identified process's children, theirs, and so on, except the subtrees rooted at
+    ``spare`` pids (another master forked from this one, in a USR2 handover)."""
+    process = _verified(identity)
+    if process is None:
+        return []
+    found, queue = [], [process]
+    while queue:
         try:
-            # Spawned masters lead their own session: KILL their workers with them.
-            os.killpg(identity.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            send(identity, signal.SIGKILL)
+            children = queue.pop().children()
+        except psutil.Error:
+            continue
+        kept = [child for child in children if child.pid not in spare]
+        found += kept
+        queue += kept
+    return found
+
+
+def stop(identity: Identity, timeout: float, spare: Collection[int] = ()) -> bool:
+    """TERM (graceful); if the process outlives ``timeout``, KILL it and its whole tree.
+
+    The tree, not the process group: a master re-executed by a USR2 handover is its
+    predecessor's child and leads no group, and its workers must not be left orphaned.
+    Subtrees rooted at ``spare`` pids are left alone.
+    """
+    if send(identity, signal.SIGTERM) and wait_until(lambda: not is_running(identity), timeout):
+        return True
+    kill_tree(identity, spare)
     return wait_until(lambda: not is_running(identity), 10)
+
+
+def kill_tree(identity: Identity, spare: Collection[int] = (), timeout: float = 10) -> None:
+    """KILL the process and every descendant (but ``spare`` subtrees); wait for them to end.
+
+    The process is stopped first so that it forks nothing more while its tree is listed.
+    Descendants are listed by psutil, whose Process objects check their own identity
+    (pid plus start time) before a signal, so a reused pid is never signalled.
+    """
+    send(identity, signal.SIGSTOP)
+    tree = descendants(identity, spare)
+    for process in tree:
+        try:
+            process.kill()
+        except psutil.Error:
+            pass  # already gone
+    send(identity, signal.SIGKILL)
+    wait_until(lambda: all(_ended(process) for process in tree), timeout)
+
+
+def _ended(process: psutil.Process) -> bool:
+    """Whether ``process`` exited (a zombie has: its parent may not reap it promptly)."""
+    try:
+        return not process.is_running() or process.status() == psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return True
