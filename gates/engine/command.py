@@ -16,14 +16,16 @@ on this machine, from Debian packages.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from gates.engine import daemons, images, prerequisites
-from gates.engine.process import stop
 from gates.engine.docker import Docker
 from gates.engine.layout import Layout
+from gates.engine.process import stop
 from gates.engine.record import Record
 from gates.engine.survey import ACTIVE, Plan, State, edge_repository, plan, survey
 from gates.outcome import COULD_NOT_MEASURE, PASSED, ConfigError, MeasurementError
@@ -49,25 +51,39 @@ def say(message: str) -> None:
 
 def run(config: PipelineConfig | None, args: argparse.Namespace) -> int:
     assert config is not None
-    engine = config.engine
-    action: str = args.action
-    if action == "down":
-        return down(engine)
+    engine, swarm = config.engine, not args.no_swarm
+    if args.action in ("up", "down"):
+        with exclusive(engine):  # and decided inside: a second `up` finds the first's engine
+            return down(engine) if args.action == "down" else up(engine, swarm)
     state = survey(engine)
     describe(engine, state)
-    if action == "status":
-        lacking = state.lacking(swarm=not args.no_swarm)
+    if args.action == "status":
+        lacking = state.lacking(swarm)
         if lacking:
             say(f"not ready ({', '.join(lacking)}): run `nox -s engine -- up`")
             return COULD_NOT_MEASURE
         say("ready")
         return PASSED
-    todo = plan(engine, state, swarm=not args.no_swarm)
+    todo = plan(engine, state, swarm)
     require(todo)
-    if action == "check":
-        say(f"ready to go: `up` would {', '.join(steps(todo)) or 'do nothing: all is up'}")
-        return PASSED
-    return up(engine, todo, swarm=not args.no_swarm)
+    say(f"ready to go: `up` would {', '.join(steps(todo)) or 'do nothing: all is up'}")
+    return PASSED
+
+
+@contextmanager
+def exclusive(engine: EngineConfig) -> Iterator[None]:
+    """One ``up`` or ``down`` at a time per engine: a second waits for the first. Where the
+    lock cannot be made (not root), nothing can be started there either: no lock needed."""
+    lock = Layout.of(engine).run_dir / "gates-engine.lock"
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock, "a")
+    except OSError:
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def require(todo: Plan) -> None:
@@ -91,8 +107,12 @@ def steps(todo: Plan) -> list[str]:
     return [what for needed, what in named if needed]
 
 
-def up(engine: EngineConfig, todo: Plan, swarm: bool) -> int:
+def up(engine: EngineConfig, swarm: bool) -> int:
     began = time.monotonic()
+    state = survey(engine)
+    describe(engine, state)
+    todo = plan(engine, state, swarm)
+    require(todo)
     if todo.start_engine:
         daemons.start_dockerd(engine, say)
         # Now the engine can be asked what it already holds (a kept data root: a warm start).
