@@ -5,16 +5,23 @@ there is none, failing when $CI is set). They share it with others: whatever the
 named ``gates-t<random>...`` and removed by that name; the engine itself is never stopped.
 """
 
+import json
+import os
 import re
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
 import pytest
 import requests
 
 from deploy_fixture import Checkout, clone
 from gates.config import load_config
+from gates.engine import mounts
+from gates.engine.record import Record
 from gates.engine.registry import Registry
 from gates.outcome import COULD_NOT_MEASURE, FAILED, MeasurementError
 from gates.release.image import ImageRefused, build_release_image, verify_image
@@ -189,3 +196,89 @@ def test_a_registry_that_does_not_answer_stops_the_image_build_with_exit_3(engin
         build_release_image(config, tmp_path, "0123", 60, Report("build"))
     assert raised.value.exit_code == COULD_NOT_MEASURE
     assert str(raised.value).startswith(f"the image registry {dead} does not answer")
+
+
+STAND_IN_DEBOOTSTRAP = """#!/bin/sh
+# debootstrap's stand-in: the files of the running engine's base image (the real one takes a
+# minute or more, and is timed by benchmarks/engine_setup.py). Called as debootstrap
+# --variant=.. --include=.. --components=.. SUITE ROOT MIRROR.
+set -e
+mkdir -p "$5"
+export DOCKER_HOST="$SOURCE_ENGINE"
+docker create --name "$EXPORT_NAME" "$SOURCE_IMAGE" /bin/true >/dev/null
+docker export "$EXPORT_NAME" | tar -x -C "$5"
+docker rm "$EXPORT_NAME" >/dev/null
+echo "I: Base system installed successfully."
+"""
+NOTHING = "#!/bin/sh\nexit 0\n"  # chroot's stand-in: no upgrade of the stand-in rootfs
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="starting dockerd needs root")
+def test_up_starts_a_second_engine_and_down_stops_exactly_it(engine, tmp_path):
+    """A new engine beside the running one: up starts dockerd and a registry, makes both
+    images and pushes the edge; down stops both by pid and leaves the other engine alone.
+    debootstrap and chroot are stand-ins; dockerd, the registry, import, build and push are
+    real."""
+    short = Path(tempfile.mkdtemp(prefix="gates-t", dir="/tmp"))  # sockets: <= 107 bytes
+    stand_ins = tmp_path / "bin"
+    stand_ins.mkdir()
+    for name, script in (("debootstrap", STAND_IN_DEBOOTSTRAP), ("chroot", NOTHING)):
+        (stand_ins / name).write_text(script)
+        (stand_ins / name).chmod(0o755)
+    registry = f"127.0.0.1:{free_port()}"
+    config = make_project(tmp_path / "project")
+    config.write_text(config.read_text() + f"""
+[tool.pipeline.engine]
+docker_host = "unix://{short}/docker.sock"
+data_root = "{tmp_path / 'data'}"
+registry = "{registry}"
+registry_data = "{tmp_path / 'registry'}"
+edge_image = "{registry}/gates-haproxy:2.6"
+""")
+    env = {
+        "PATH": f"{stand_ins}{os.pathsep}{os.environ['PATH']}",
+        "DOCKER_HOST": "",
+        "SOURCE_ENGINE": engine.docker_host,
+        "SOURCE_IMAGE": engine.config.base_image,
+        "EXPORT_NAME": unique_name("export"),
+    }
+    record_path = short / "gates-engine.json"
+    other_node = engine.docker("info", "--format", "{{.Swarm.NodeID}}").stdout.strip()
+    try:
+        cold = run_gates(config, "engine", "up", "--no-swarm", env=env, timeout=900)
+        assert cold.returncode == 0, cold.stdout + cold.stderr
+        for step in ("dockerd answers after", "registry answers after", "debootstrap"):
+            assert step in cold.stdout
+        for step in ("base done in", "edge done in", "push done in"):
+            assert step in cold.stdout
+        record = json.loads(record_path.read_text())
+        daemons = {name: psutil.Process(record[name]["pid"]) for name in ("dockerd", "registry")}
+        assert daemons["dockerd"].cmdline()[:3] == ["dockerd", "-H", f"unix://{short}/docker.sock"]
+        status = run_gates(config, "engine", "status", "--no-swarm", env=env)
+        assert status.returncode == 0 and "started by `up`, pid" in status.stdout
+
+        down = run_gates(config, "engine", "down", env=env, timeout=120)
+        assert down.returncode == 0, down.stdout + down.stderr
+        assert "docker-registry (pid" in down.stdout and "dockerd (pid" in down.stdout
+        assert not any(process.is_running() for process in daemons.values())
+        assert not record_path.exists() and not (short / "docker.sock").exists()
+        assert not mounts.under(short)
+
+        warm = run_gates(config, "engine", "up", "--no-swarm", env=env, timeout=300)
+        assert warm.returncode == 0, warm.stdout + warm.stderr
+        assert "debootstrap" not in warm.stdout and "edge done" not in warm.stdout
+    finally:
+        run_gates(config, "engine", "down", env=env, timeout=120)
+        for name in ("dockerd", "registry"):  # whatever down could not stop, by pid
+            leftover = Record(record_path).started(name)
+            process = leftover.process() if leftover else None
+            if process is not None:
+                process.kill()
+        shutil.rmtree(short, ignore_errors=True)
+        shutil.rmtree(tmp_path / "data", ignore_errors=True)
+    # the running engine: still there, the same swarm node
+    assert engine.docker("info", "--format", "{{.Swarm.NodeID}}").stdout.strip() == other_node
+    assert (
+        engine.docker("ps", "--all", "--quiet", "--filter", f"name={env['EXPORT_NAME']}").stdout
+        == ""
+    )
