@@ -227,6 +227,15 @@ STAGES: tuple[Stage, ...] = (
         writes_report=False,
     ),
     Stage(
+        "engine",
+        "the container engine swarm environments need, from Debian packages: check, up, down, "
+        "status",
+        run="gates.engine.command:run",
+        arguments="gates.engine.command:add_arguments",
+        writes_report=False,
+        default_posargs=("status",),
+    ),
+    Stage(
         "config",
         "validate the pipeline configuration and print it (--schema: its JSON Schema)",
         run="gates.config_command:run",

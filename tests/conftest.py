@@ -2,7 +2,8 @@
 file: ``deploy_fixture``), imported normally.
 
 Fixtures: the Flask app and client (in-process), real gunicorn servers on 127.0.0.1, the gates
-CLI runner, and end-to-end scenarios (clones of this repository with their own releases).
+CLI runner, end-to-end scenarios (clones of this repository with their own releases), and the
+container engine for engine-backed tests.
 """
 
 import logging
@@ -19,6 +20,7 @@ from hypothesis import HealthCheck, settings
 
 from deploy_fixture import Checkout, SharedReleases
 from deploy_fixture import scenario as make_scenario
+from support.engine import Engine, find_engine
 from support.gates_cli import run_gates
 from support.ports import free_port
 from support.servers import Server
@@ -134,3 +136,10 @@ def scenario(tmp_path: Path, shared_releases: SharedReleases) -> Iterator[Callab
             checkout.gates("down", "--environment", environment, check=False)
         checkout.kill_leftovers()
         assert not checkout.masters("staging") and not checkout.masters("production")
+
+
+@pytest.fixture(scope="session")
+def engine() -> Engine:
+    """The engine `gates engine up` makes (dockerd, swarm, registry, base and edge images), found
+    from the configuration; the test is skipped when there is none, and fails when $CI is set."""
+    return find_engine()

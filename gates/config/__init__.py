@@ -2,7 +2,8 @@
 
 The file is found from ``--config``, else ``$PIPELINE_CONFIG``, else the nearest
 pyproject.toml with a ``[tool.pipeline]`` table at or above the working directory.
-``$PIPELINE_STATE_DIR`` overrides ``state_dir``. Relative paths are relative to the file.
+``$PIPELINE_STATE_DIR`` overrides ``state_dir``; ``$DOCKER_HOST`` overrides
+``engine.docker_host``. Relative paths are relative to the file.
 The tables are declared in ``models``; ``errors`` words what is wrong with one.
 """
 
@@ -16,14 +17,16 @@ from gates.config.errors import validated
 from gates.config.models import TABLE, CoverageReport, Origin, PipelineConfig
 from gates.config.models import BanditWaiver, EnvironmentConfig, SafetyWaiver, SecurityConfig
 from gates.config.models import PerfConfig, PytestConfig, Waiver, as_json, json_schema
+from gates.config.models import EngineConfig
 from gates.outcome import ConfigError
 
 __all__ = ["CONFIG_ENV", "STATE_DIR_ENV", "TABLE", "find_config", "load_config", "json_schema"]
 __all__ += ["as_json", "PipelineConfig", "PytestConfig", "EnvironmentConfig", "SecurityConfig"]
-__all__ += ["Waiver", "BanditWaiver", "SafetyWaiver", "PerfConfig"]
+__all__ += ["Waiver", "BanditWaiver", "SafetyWaiver", "PerfConfig", "EngineConfig"]
 
 STATE_DIR_ENV = "PIPELINE_STATE_DIR"
 CONFIG_ENV = "PIPELINE_CONFIG"
+DOCKER_HOST_ENV = "DOCKER_HOST"  # overrides [tool.pipeline.engine] docker_host
 COVERAGE_TABLE = "tool.coverage.report"
 
 
@@ -86,4 +89,5 @@ def load_config(
     if table is None:
         raise ConfigError(f"{path}: no [{TABLE}] table; add one (see README.md, Configuration)")
     origin = Origin(path, environ.get(STATE_DIR_ENV, ""), _coverage_fail_under(document, path))
+    origin.docker_host_override = environ.get(DOCKER_HOST_ENV, "")
     return validated(PipelineConfig, table, path, TABLE, origin)

@@ -54,6 +54,7 @@ class Origin:
     # in declaration order, so the tables declared after them find them here.
     state_dir: Path = Path(".")
     service_check: tuple[str, ServiceCheck] | None = None  # (module:function, the function)
+    docker_host_override: str = ""  # $DOCKER_HOST: the engine, chosen the Docker way
 
     @staticmethod
     def of(context: object) -> "Origin":
@@ -295,6 +296,66 @@ class SecurityConfig(Table):
 class BuildConfig(Table):
     container_engine: Engine = "auto"
     timeout: LongWait = 900
+    # the service image's `ARG BASE`: any image with python3 (3.11) and venv
+    base_image: NonEmptyStr = "python:3.11-slim"
+
+
+def _docker_host(value: object, info: ValidationInfo) -> object:
+    """$DOCKER_HOST wins over the file, as it does for every Docker client."""
+    return Origin.of(info.context).docker_host_override or value
+
+
+def _short_socket(value: str) -> str:
+    socket = value.removeprefix("unix://")
+    if value.startswith("unix://") and len(socket.encode()) > SOCKET_PATH_MAX:
+        raise ValueError(
+            f"must be a unix socket path of at most {SOCKET_PATH_MAX} bytes (the kernel's "
+            f"limit), got {len(socket.encode())}: {socket}"
+        )
+    return value
+
+
+def _absolute(value: object) -> object:
+    if isinstance(value, str) and not value.startswith("/"):
+        raise ValueError(f"must be an absolute path, got {value!r}")
+    return value
+
+
+SOCKET_PATH_MAX = 107  # sun_path holds 108 bytes, the last one a NUL
+DockerHost = Annotated[
+    str,
+    BeforeValidator(_docker_host),
+    StringConstraints(strict=True, pattern=r"^$|^(unix|tcp|ssh|fd|npipe)://\S+$"),
+    AfterValidator(_short_socket),
+    Field(
+        validate_default=True,
+        description="must be empty or a Docker host URL: unix:///PATH, tcp://HOST:PORT or "
+        "ssh://USER@HOST",
+    ),
+]
+Registry = Annotated[
+    str,
+    StringConstraints(strict=True, pattern=r"^$|^[A-Za-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*$"),
+    Field(description="must be empty or HOST[:PORT][/NAMESPACE], e.g. 127.0.0.1:15000"),
+]
+AbsolutePath = Annotated[Path, BeforeValidator(_absolute)]
+
+
+class EngineConfig(Table):
+    """The container engine: where stages reach it, the registry images go to, and the engine
+    `gates engine up` runs on this machine when nothing answers at ``docker_host``."""
+
+    # "" = Docker's own choice ($DOCKER_HOST, the current context, its default socket)
+    docker_host: DockerHost = ""
+    registry: Registry = ""  # images are pushed here and deployed by digest; "" = not pushed
+    data_root: AbsolutePath = Path("/var/lib/gates-docker")  # a dockerd that `up` starts
+    registry_data: AbsolutePath = Path("/var/lib/gates-registry")  # a registry `up` starts
+    base_image: NonEmptyStr = "gates-base:bookworm"  # Debian, made by debootstrap
+    edge_image: NonEmptyStr = "gates-haproxy:2.6"  # HAProxy from Debian, FROM base_image
+    mirror: Annotated[str, StringConstraints(strict=True, pattern=r"^https?://\S+$")] = (
+        "http://deb.debian.org/debian"
+    )
+    suite: Annotated[str, StringConstraints(strict=True, pattern=r"^[a-z]+$")] = "bookworm"
 
 
 class DeployConfig(Table):
@@ -378,6 +439,7 @@ class PipelineConfig(Table):
     test: PytestConfig = Field(default_factory=dict, validate_default=True)
     security: SecurityConfig = Field(default_factory=dict, validate_default=True)
     build: BuildConfig = Field(default_factory=dict, validate_default=True)
+    engine: EngineConfig = Field(default_factory=dict, validate_default=True)
     deploy: DeployConfig = Field(default_factory=dict, validate_default=True)
     environments: dict[EnvironmentName, EnvironmentConfig] = Field(
         default_factory=dict,

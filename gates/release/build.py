@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING
 
 from gates.ledger import Ledger
 from gates.outcome import PASSED, MeasurementError
-from gates.release import container, source, staging
+from gates.release import source, staging
+from gates.release.image import build_release_image
 from gates.release.source import Commit
 from gates.release.install import install
 from gates.release.store import (
@@ -277,27 +278,7 @@ class Build:
         return found
 
     def container_image(self, rid: str) -> dict[str, object]:
-        engine, why_not = container.find_engine(self.config.build.container_engine)
-        if engine is None:
-            print(f"gates build: no container engine, image not built ({why_not})")
-            return {"built": False, "reason": why_not}
-        self.step(f"building the container image with {Path(engine).name}")
-        tag = f"{self.config.service}:{rid}"
-        image_id, error = container.build_image(engine, self.stage, tag, self.timeout)
-        self.report.add(
-            "container image",
-            image_id is not None,
-            image_id or f"build failed: {error}",
-            "image builds",
-            "Dockerfile",
-        )
-        return {
-            "built": image_id is not None,
-            "engine": Path(engine).name,
-            "tag": tag,
-            "id": image_id,
-            "error": error,
-        }
+        return build_release_image(self.config, self.stage, rid, self.timeout, self.report)
 
     def manifest(
         self,

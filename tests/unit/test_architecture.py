@@ -17,6 +17,7 @@ ROOMS = (
     ("targets", ("gates.targets",)),
     ("deploy", ("gates.deploy",)),
     ("release", ("gates.release",)),
+    ("engine", ("gates.engine",)),
     ("security", ("gates.security",)),
     ("checks", ("gates.lint", "gates.testsuite", "gates.combined_coverage")),
     (

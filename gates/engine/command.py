@@ -1,0 +1,207 @@
+"""``gates engine check|up|down|status``: the engine the swarm target and the image build need,
+on this machine, from Debian packages.
+
+- ``check``: what is there, what ``up`` would do, and whether everything it needs for that is
+  installed. Exit 2 naming each missing program, its package and the ``apt-get`` line.
+- ``up``: start what does not answer (dockerd on the private socket, the registry), initialise
+  the swarm, build the base and edge images when absent and push the edge image. Idempotent:
+  on an engine that is already up it only checks (seconds). Exit 3 with the log's last line
+  when a daemon does not start.
+- ``down``: stop what ``up`` started, by pid (never an engine that was already running), leave
+  the swarm it made, and remove what dockerd leaves behind. Images and data stay on disk, so
+  the next ``up`` is warm.
+- ``status``: what is there; exit 0 when everything ``up`` makes answers, 3 when not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from gates.engine import daemons, images, prerequisites
+from gates.engine.docker import Docker
+from gates.engine.layout import Layout
+from gates.engine.process import stop
+from gates.engine.record import Record
+from gates.engine.survey import ACTIVE, Plan, State, edge_repository, plan, survey
+from gates.outcome import COULD_NOT_MEASURE, PASSED, ConfigError, MeasurementError
+
+if TYPE_CHECKING:
+    from gates.config import EngineConfig, PipelineConfig
+
+ACTIONS = ("check", "up", "down", "status")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=ACTIONS, help="; ".join(ACTIONS))
+    parser.add_argument(
+        "--no-swarm",
+        action="store_true",
+        help="the engine, registry and images only, no swarm (e.g. a machine that only builds)",
+    )
+
+
+def say(message: str) -> None:
+    print(f"gates engine: {message}", flush=True)
+
+
+def run(config: PipelineConfig | None, args: argparse.Namespace) -> int:
+    assert config is not None
+    engine, swarm = config.engine, not args.no_swarm
+    if args.action in ("up", "down"):
+        with exclusive(engine):  # and decided inside: a second `up` finds the first's engine
+            return down(engine) if args.action == "down" else up(engine, swarm)
+    state = survey(engine)
+    describe(engine, state)
+    if args.action == "status":
+        lacking = state.lacking(swarm)
+        if lacking:
+            say(f"not ready ({', '.join(lacking)}): run `nox -s engine -- up`")
+            return COULD_NOT_MEASURE
+        say("ready")
+        return PASSED
+    todo = plan(engine, state, swarm)
+    require(todo)
+    say(f"ready to go: `up` would {', '.join(steps(todo)) or 'do nothing: all is up'}")
+    return PASSED
+
+
+@contextmanager
+def exclusive(engine: EngineConfig) -> Iterator[None]:
+    """One ``up`` or ``down`` at a time per engine: a second waits for the first. Where the
+    lock cannot be made (not root), nothing can be started there either: no lock needed."""
+    lock = Layout.of(engine).run_dir / "gates-engine.lock"
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock, "a")
+    except OSError:
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def require(todo: Plan) -> None:
+    """ConfigError (exit 2) naming what is missing; MeasurementError for what cannot be done."""
+    missing = prerequisites.missing(todo)
+    if missing:
+        raise ConfigError(missing.describe())
+    if todo.problems:
+        raise MeasurementError("; ".join(todo.problems))
+
+
+def steps(todo: Plan) -> list[str]:
+    named = [
+        (todo.start_engine, "start dockerd"),
+        (todo.start_registry, "start the registry"),
+        (todo.init_swarm, "initialise the swarm"),
+        (todo.build_base, "build the base image (debootstrap)"),
+        (todo.build_edge, "build the edge image"),
+        (todo.push_edge, "push the edge image"),
+    ]
+    return [what for needed, what in named if needed]
+
+
+def up(engine: EngineConfig, swarm: bool) -> int:
+    began = time.monotonic()
+    state = survey(engine)
+    describe(engine, state)
+    todo = plan(engine, state, swarm)
+    require(todo)
+    if todo.start_engine:
+        daemons.start_dockerd(engine, say)
+        # Now the engine can be asked what it already holds (a kept data root: a warm start).
+        todo = plan(engine, survey(engine), swarm)
+        require(todo)
+    if todo.start_registry:
+        daemons.start_registry(engine, say)
+    if todo.init_swarm:
+        daemons.init_swarm(engine, say)
+    layout = Layout.of(engine)
+    if todo.build_base:
+        timed(lambda: images.build_base(engine, layout.run_dir / "debootstrap.log", say), "base")
+    if todo.build_edge:
+        timed(lambda: images.build_edge(engine, say), "edge")
+    if todo.push_edge:
+        timed(lambda: images.push(engine, engine.edge_image, say), "push")
+    final = survey(engine)
+    if final.lacking(swarm):
+        describe(engine, final)
+        raise MeasurementError(f"`up` finished, but: {', '.join(final.lacking(swarm))}")
+    say(f"up in {time.monotonic() - began:.1f} s: {Docker.of(engine).where}")
+    return PASSED
+
+
+def timed(step: Callable[[], None], what: str) -> None:
+    began = time.monotonic()
+    step()
+    say(f"{what} done in {time.monotonic() - began:.1f} s")
+
+
+def down(engine: EngineConfig) -> int:
+    record = Record(Layout.of(engine).record)
+    dockerd, registry, swarm = record.started("dockerd"), record.started("registry"), record.swarm
+    if dockerd is None and registry is None and not swarm:
+        say(
+            f"nothing to stop: `up` started nothing at {Docker.of(engine).where} "
+            "(what runs there was running before it)"
+        )
+        return PASSED
+    docker = Docker.of(engine)
+    owned_engine = dockerd is not None and dockerd.alive
+    if (swarm or owned_engine) and docker.server_version()[0] is not None:
+        state = docker.run("info", "--format", "{{.Swarm.LocalNodeState}}").output.strip()
+        if state == ACTIVE:
+            daemons.leave_swarm(engine, say)
+    record.update(swarm=None)
+    if registry is not None:
+        say(stop(registry) if registry.alive else "the registry had already stopped")
+        record.update(registry=None)
+    if dockerd is not None:
+        if dockerd.alive:
+            daemons.stop_dockerd(engine, dockerd, say)
+        else:
+            say("dockerd had already stopped")
+        record.update(dockerd=None)
+    return PASSED
+
+
+def describe(engine: EngineConfig, state: State) -> None:
+    record = Record(Layout.of(engine).record)
+
+    def started(name: str) -> str:
+        found = record.started(name)
+        return (
+            f"started by `up`, pid {found.pid}" if found and found.alive else "not started by `up`"
+        )
+
+    where = Docker.of(engine).where
+    if state.engine:
+        say(f"engine: {where}: dockerd {state.engine} ({started('dockerd')})")
+        say(f"swarm: {state.swarm or 'unknown'}")
+    else:
+        say(f"engine: {where}: not answering ({state.engine_why})")
+    if engine.registry:
+        answer = (
+            "answers" if state.registry_why is None else f"not answering ({state.registry_why})"
+        )
+        say(f"registry: {engine.registry}: {answer} ({started('registry')})")
+    else:
+        say("registry: none configured ([tool.pipeline.engine] registry): images are not pushed")
+    if state.engine:
+        say(f"base image: {engine.base_image}: {present(state.base_image)}")
+        pushed = (
+            ""
+            if edge_repository(engine) is None
+            else f", {present(state.edge_pushed)} in the registry"
+        )
+        say(f"edge image: {engine.edge_image}: {present(state.edge_image)}{pushed}")
+
+
+def present(found: bool | None) -> str:
+    return "present" if found else "absent"

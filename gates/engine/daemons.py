@@ -1,0 +1,186 @@
+"""Starting and stopping the engine's daemons and its swarm, the way the prototype proved.
+
+dockerd runs on the private ``docker_host`` socket with its own data and exec roots, and
+without a bridge or iptables rules (``--bridge none --iptables=false``): nothing else on the
+machine picks it up, and stopping it leaves no firewall state behind. The registry is
+Debian's docker-registry with a generated config on the configured loopback address. The
+swarm is a single node advertised on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import psutil
+
+from gates.engine import mounts
+from gates.engine.docker import Docker, last_line
+from gates.engine.layout import Layout
+from gates.engine.process import Started, last_log_line, spawn, stop
+from gates.engine.record import Record
+from gates.engine.registry import Registry
+from gates.outcome import MeasurementError
+
+if TYPE_CHECKING:
+    from gates.config import EngineConfig
+
+DOCKERD_FLAGS = (
+    "--storage-driver",
+    "overlay2",
+    "--log-level",
+    "warn",
+    "--bridge",
+    "none",
+    "--iptables=false",
+    "--ip",
+    "127.0.0.1",
+)
+SWARM_INIT = (
+    "--advertise-addr",
+    "127.0.0.1",
+    "--listen-addr",
+    "127.0.0.1:2377",
+    "--data-path-addr",
+    "127.0.0.1",
+)
+READY_TIMEOUT = 60.0
+GWBRIDGE = "docker_gwbridge"  # the bridge swarm containers with published ports use
+REGISTRY_CONFIG = """\
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: {data}
+  delete:
+    enabled: true
+  cache:
+    blobdescriptor: inmemory
+http:
+  addr: {addr}
+  headers:
+    X-Content-Type-Options: [nosniff]
+"""
+
+Say = Callable[[str], None]
+
+
+def wait_ready(
+    what: str, child: subprocess.Popen[bytes], ready: Callable[[], bool], log: Path
+) -> float:
+    """Seconds until ``ready()``; MeasurementError with the log's last line if the daemon
+    exits first or is not ready within READY_TIMEOUT."""
+    began = time.monotonic()
+    while time.monotonic() - began < READY_TIMEOUT:
+        if ready():
+            return time.monotonic() - began
+        if child.poll() is not None:
+            raise MeasurementError(
+                f"{what} exited ({child.returncode}) instead of starting: "
+                f"{last_log_line(log)} (log: {log})"
+            )
+        time.sleep(0.1)
+    raise MeasurementError(
+        f"{what} did not answer within {READY_TIMEOUT:.0f} s: {last_log_line(log)} (log: {log})"
+    )
+
+
+def start_dockerd(engine: EngineConfig, say: Say) -> Started:
+    layout = Layout.of(engine)
+    assert layout.socket is not None  # the plan starts dockerd only on a unix socket
+    layout.run_dir.mkdir(parents=True, exist_ok=True)
+    layout.data_root.mkdir(parents=True, exist_ok=True)
+    argv = ["dockerd", "-H", engine.docker_host, "--data-root", str(layout.data_root)]
+    argv += ["--exec-root", str(layout.exec_root), "--pidfile", str(layout.pidfile)]
+    say(f"starting dockerd on {engine.docker_host} (data root {layout.data_root})")
+    started, child = spawn([*argv, *DOCKERD_FLAGS], layout.dockerd_log)
+    Record(layout.record).update(dockerd=started)
+    docker = Docker.of(engine)
+    seconds = wait_ready(
+        "dockerd", child, lambda: docker.server_version()[0] is not None, layout.dockerd_log
+    )
+    say(f"dockerd answers after {seconds:.1f} s (pid {started.pid})")
+    return started
+
+
+def start_registry(engine: EngineConfig, say: Say) -> Started:
+    layout, registry = Layout.of(engine), Registry.parse(engine.registry)
+    host = "127.0.0.1" if registry.hostname == "localhost" else registry.hostname
+    layout.run_dir.mkdir(parents=True, exist_ok=True)
+    layout.registry_data.mkdir(parents=True, exist_ok=True)
+    layout.registry_config.write_text(
+        REGISTRY_CONFIG.format(data=layout.registry_data, addr=f"{host}:{registry.port}")
+    )
+    say(f"starting the registry on {registry.host} (storage {layout.registry_data})")
+    argv = ["docker-registry", "serve", str(layout.registry_config)]
+    started, child = spawn(argv, layout.registry_log)
+    Record(layout.record).update(registry=started)
+    seconds = wait_ready(
+        "docker-registry",
+        child,
+        lambda: registry.answers() is None,
+        layout.registry_log,
+    )
+    say(f"registry answers after {seconds:.1f} s (pid {started.pid})")
+    return started
+
+
+def init_swarm(engine: EngineConfig, say: Say) -> None:
+    say("initialising a single-node swarm on 127.0.0.1")
+    Docker.of(engine).output("swarm", "init", *SWARM_INIT, what="docker swarm init")
+    Record(Layout.of(engine).record).update(swarm=True)
+
+
+def leave_swarm(engine: EngineConfig, say: Say) -> None:
+    """Remove the containers on swarm networks (the edge), then leave; its services, networks
+    and configs go with it."""
+    docker = Docker.of(engine)
+    networks = docker.run("network", "ls", "--filter", "scope=swarm", "--quiet").output.split()
+    for network in networks:
+        attached = docker.run(
+            "network",
+            "inspect",
+            "--format",
+            "{{range $id, $c := .Containers}}{{$id}} {{end}}",
+            network,
+        ).output.split()
+        attached = [c for c in attached if not c.startswith("lb-") and len(c) == 64]
+        if attached:
+            docker.run("rm", "--force", *attached, timeout=120)
+    done = docker.run("swarm", "leave", "--force", timeout=120)
+    say("left the swarm" if done.returncode == 0 else f"swarm leave: {last_line(done)}")
+
+
+def other_dockerd_running(own: Started | None) -> bool:
+    for candidate in psutil.process_iter(["pid", "name"]):
+        if candidate.info["name"] == "dockerd" and (own is None or candidate.pid != own.pid):
+            return True
+    return False
+
+
+def stop_dockerd(engine: EngineConfig, started: Started, say: Say) -> None:
+    """Stop it, then undo what it leaves behind: nsfs mounts under its exec root, the
+    docker_gwbridge device (only when no other dockerd could own one), its runtime files."""
+    layout = Layout.of(engine)
+    docker = Docker.of(engine)
+    if started.alive and docker.server_version()[0] is not None:
+        docker.run("network", "rm", GWBRIDGE)
+    say(stop(started))
+    stuck = mounts.unmount_under(layout.exec_root)
+    if stuck:
+        say(f"could not unmount: {', '.join(stuck)}")
+    if not other_dockerd_running(started) and shutil.which("ip"):
+        if subprocess.run(["ip", "link", "show", GWBRIDGE], capture_output=True).returncode == 0:
+            subprocess.run(["ip", "link", "delete", GWBRIDGE], capture_output=True)
+            say(f"removed the {GWBRIDGE} device dockerd left")
+    shutil.rmtree(layout.exec_root, ignore_errors=True)
+    for leftover in (layout.pidfile, layout.socket):
+        if leftover is not None:
+            leftover.unlink(missing_ok=True)

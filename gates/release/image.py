@@ -1,0 +1,144 @@
+"""The release's container image: built FROM the configured base, pushed, known by digest.
+
+``build_release_image`` builds the image from the release directory with ``--build-arg
+BASE=<[tool.pipeline.build] base_image>``. With ``[tool.pipeline.engine] registry`` set it
+pushes the image as ``<registry>/<service>:<release id>`` and records, for the manifest,
+``reference = <registry>/<service>@sha256:...`` and ``digest``: the digest the registry
+itself serves for that tag, which must equal the one the engine recorded for the push.
+Deploys use the reference, never the tag.
+
+No engine: with ``container_engine = "auto"`` the build says so in one line and goes on
+without an image (laptops rehearse on the local target); an engine asked for by name that
+does not answer, or a registry that does not, is exit 3 in one line.
+
+``verify_image`` is what a target calls before it deploys an image: the manifest's reference
+must be by digest, that digest must be the manifest's, and the registry must serve exactly
+that digest, in the configured registry; anything else refuses the release (exit 1).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gates.engine.docker import Docker, last_line
+from gates.engine.registry import DIGEST, Registry, split_reference
+from gates.outcome import FAILED, GateError, MeasurementError
+from gates.release import container
+
+if TYPE_CHECKING:
+    from gates.config import PipelineConfig
+    from gates.release.store import Manifest
+    from gates.report import Report
+
+
+class ImageRefused(GateError):
+    """The release's image cannot be trusted to be the one the manifest names."""
+
+    exit_code = FAILED
+
+
+def build_release_image(
+    config: PipelineConfig, release_dir: Path, rid: str, timeout: float, report: Report
+) -> dict[str, object]:
+    """Build (and push) the release's image; the facts the manifest records under ``image``."""
+    preference = config.build.container_engine
+    docker = Docker.of(config.engine)
+    engine, why_not = container.find_engine(preference, env=docker.env())
+    if engine is None:
+        if preference in container.ENGINES:
+            raise MeasurementError(
+                f"the container engine ({preference}) does not answer: {why_not}"
+            )
+        print(f"gates build: no container engine, image not built ({why_not})")
+        return {"built": False, "reason": why_not}
+    registry = Registry.parse(config.engine.registry) if config.engine.registry else None
+    if registry is not None and (why := registry.answers()):
+        raise MeasurementError(f"{why}; the image cannot be pushed ({START_HINT})")
+    base = config.build.base_image
+    tag = registry.reference(config.service, rid) if registry else f"{config.service}:{rid}"
+    print(f"gates build: building the container image {tag} FROM {base}", flush=True)
+    image_id, error = container.build_image(
+        engine, release_dir, tag, timeout, build_args=[f"BASE={base}"], env=docker.env()
+    )
+    facts: dict[str, object] = {
+        "built": image_id is not None,
+        "engine": Path(engine).name,
+        "base": base,
+        "tag": tag,
+        "id": image_id,
+        "error": error,
+    }
+    if image_id is not None and registry is not None:
+        facts.update(push(docker, registry, config.service, tag, timeout))
+    report.add(
+        "container image",
+        image_id is not None,
+        str(facts.get("reference") or image_id or f"build failed: {error}"),
+        "image builds" + (f" and is pushed to {registry.address}" if registry else ""),
+        f"Dockerfile, BASE={base}",
+    )
+    return facts
+
+
+START_HINT = "start it with `nox -s engine -- up`"
+
+
+def push(
+    docker: Docker, registry: Registry, service: str, tag: str, timeout: float
+) -> dict[str, str]:
+    """Push ``tag``; its digest as the registry serves it, and the reference by that digest."""
+    print(f"gates build: pushing {tag}", flush=True)
+    pushed = docker.run("push", tag, timeout=timeout)
+    if pushed.returncode != 0:
+        raise MeasurementError(f"docker push {tag} failed: {last_line(pushed)}")
+    repository = registry.repository(service)
+    served = registry.manifest_digest(repository, tag.rsplit(":", 1)[1])
+    recorded = docker.output(
+        "image", "inspect", "--format", "{{json .RepoDigests}}", tag, what="docker image inspect"
+    )
+    prefix = f"{registry.host}/{repository}@"
+    if served is None or f'"{prefix}{served}"' not in recorded:
+        raise MeasurementError(
+            f"the registry serves {tag} as {served or 'nothing'}, but the engine pushed "
+            f"{recorded}; push again"
+        )
+    return {"registry": registry.address, "reference": prefix + served, "digest": served}
+
+
+def verify_image(config: PipelineConfig, manifest: Manifest) -> str:
+    """The image reference (by digest) to deploy, after the registry confirmed that digest.
+
+    ImageRefused (exit 1) when the release has no pushed image, its reference is not by the
+    manifest's digest, or the registry does not serve that digest; MeasurementError (exit 3)
+    when the registry cannot be asked.
+    """
+    image = manifest.get("image") or {}
+    reference, digest = image.get("reference"), image.get("digest")
+    rid = manifest.get("release_id", "?")
+    if not isinstance(reference, str) or not isinstance(digest, str):
+        raise ImageRefused(
+            f"release {rid} has no image in a registry (built without an engine or without "
+            "[tool.pipeline.engine] registry); build it again with both"
+        )
+    host, repository, pinned = split_reference(reference)
+    if not DIGEST.match(digest) or pinned != digest or not host:
+        raise ImageRefused(
+            f"image digest does not match the manifest: release {rid} names {reference}, "
+            f"its manifest records {digest}"
+        )
+    trusted = config.engine.registry
+    if trusted and not reference.startswith(f"{trusted}/"):
+        raise ImageRefused(
+            f"image {reference} of release {rid} is not in the configured registry {trusted} "
+            "([tool.pipeline.engine] registry)"
+        )
+    served = Registry(host).manifest_digest(repository, digest)
+    if served is None:
+        raise ImageRefused(f"image {reference} of release {rid} is not in the registry {host}")
+    if served != digest:
+        raise ImageRefused(
+            f"image digest does not match the manifest: the registry {host} serves {served} "
+            f"for {reference}"
+        )
+    return reference
