@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from gates import stages
 from gates.config import load_config
-from gates.ledger import Ledger
+from gates.targets import target_for
 from gates.outcome import COULD_NOT_MEASURE, GateError
 from gates.report import Report
 
@@ -65,7 +65,7 @@ def record_gate(config: PipelineConfig, stage: stages.Stage, report: Report) -> 
         summary = report.error or "; ".join(
             f"{c.name}: {c.measured}" for c in report.checks if not c.passed
         )
-        Ledger.open(config).record_gate(
+        target_for(config, environment).ledger.record_gate(
             environment,
             release,
             stage.name,

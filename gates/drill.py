@@ -10,9 +10,9 @@ from argparse import ArgumentParser, Namespace
 from dataclasses import replace
 from typing import Any
 
-from gates import slo
+from gates import httpget, slo
 from gates.config import PipelineConfig
-from gates.targets.request import DeployRequest, Release
+from gates.targets.request import DeployRequest
 from gates.deploy.rollback import roll_back
 from gates.ledger import Ledger
 from gates.load import ConstantRateLoad
@@ -58,7 +58,7 @@ def new_rows(ledger: Ledger, before: dict[str, int]) -> dict[str, list[dict[str,
 def detect(
     config: PipelineConfig,
     target: Target,
-    port: int,
+    port: httpget.Where,
     objectives: Objectives,
     args: Namespace,
     deadline: float,
@@ -99,7 +99,7 @@ def detect(
 
 def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
     target = target_for(config, args.environment)
-    port = config.environment(args.environment).port
+    port = target.base_url
     objectives = slo.objectives_for(
         config, Namespace(availability_target=None, latency_target=None)
     )
@@ -126,7 +126,7 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
             reason="failure drill: bad config push",
             override_promotion="failure drill",
         )
-        release = Release.verified(config, good.release_id)
+        release = target.release(good.release_id)
         load = ConstantRateLoad(port, ("/api/data",), rate=args.rate).start()
         began = time.monotonic()
         try:

@@ -65,7 +65,7 @@ def summarize(result: LoadResult) -> dict[str, float]:
 
 
 def run_load(target: LiveRelease, rate: int, duration: int, paths: Mapping[str, int]) -> LoadResult:
-    load = ConstantRateLoad(target.port, mix(paths), rate=rate, duration=duration).start()
+    load = ConstantRateLoad(target.base_url, mix(paths), rate=rate, duration=duration).start()
     began = time.monotonic()
     while load.running:
         time.sleep(min(2.0, max(0.1, duration - (time.monotonic() - began))))

@@ -55,15 +55,15 @@ def add_arguments(parser: ArgumentParser) -> None:
     parser.add_argument("--prometheus-url", help="take the SLIs from this Prometheus server")
 
 
-def scrape(port: int) -> dict[SampleKey, float]:
+def scrape(port: httpget.Where) -> dict[SampleKey, float]:
     """{(sample name, sorted label items): value} from one /metrics scrape."""
     try:
         status, _, raw = httpget.fetch("/metrics", port=port)
     except httpget.FAILURES as exc:
-        raise MeasurementError(f"cannot scrape 127.0.0.1:{port}/metrics: {exc}") from None
+        raise MeasurementError(f"cannot scrape {httpget.address(port)}/metrics: {exc}") from None
     body = raw.decode(errors="replace")
     if status != 200:
-        raise MeasurementError(f"127.0.0.1:{port}/metrics answered {status}")
+        raise MeasurementError(f"{httpget.address(port)}/metrics answered {status}")
     try:
         return {
             (s.name, tuple(sorted(s.labels.items()))): s.value
@@ -122,15 +122,15 @@ def measure_scrape(
     objectives: Objectives,
     report: Report,
 ) -> Counts:
-    start = scrape(target.port)
+    start = scrape(target.base_url)
     began = time.monotonic()
     print(f"gates slo: measuring {target.environment} ({target.release_id}) for {window:g} s")
     while (left := window - (time.monotonic() - began)) > 0:
         time.sleep(min(left, 5.0))
         if time.monotonic() - began < window:
-            seen = objectives.slos[0].total.total(delta(start, scrape(target.port)))
+            seen = objectives.slos[0].total.total(delta(start, scrape(target.base_url)))
             print(f"gates slo: {time.monotonic() - began:.0f}/{window:g} s, {seen:g} requests")
-    changes = delta(start, scrape(target.port))
+    changes = delta(start, scrape(target.base_url))
     seen = min(slo.total.total(changes) for slo in objectives.slos)
     if seen < config.slo.min_requests:
         needed = config.slo.min_requests - seen
@@ -140,14 +140,14 @@ def measure_scrape(
             f"{config.slo.probe_rate} requests/s for up to {seconds:.0f} s"
         )
         probe = ConstantRateLoad(
-            target.port, PROBE_PATHS, rate=config.slo.probe_rate, duration=seconds
+            target.base_url, PROBE_PATHS, rate=config.slo.probe_rate, duration=seconds
         ).run()
         report.details["synthetic_probe"] = {
             "requests": len(probe.samples),
             "seconds": round(probe.duration, 1),
             "reason": f"{seen:g} requests in the window, {config.slo.min_requests} needed",
         }
-        changes = delta(start, scrape(target.port))
+        changes = delta(start, scrape(target.base_url))
     report.details["window_seconds"] = round(time.monotonic() - began, 1)
     return {
         slo.name: (slo.good.total(changes), slo.total.total(changes)) for slo in objectives.slos

@@ -65,6 +65,12 @@ class Target(Protocol):
         Called inside ``hold``."""
         ...
 
+    def release(self, release_id: str) -> Release:
+        """The release ``release_id`` as this target deploys it, verified: from the release
+        store, or from the environment's own history where it keeps one (the swarm target:
+        the manifest, whose image digest pins the content). GateError when neither has it."""
+        ...
+
     def service_config(self, deployment: str) -> ServiceConfig | None:
         """The service config ``deployment`` was deployed with; None if it is not known."""
         ...

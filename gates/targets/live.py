@@ -5,7 +5,6 @@ from urllib.parse import urlsplit
 
 from gates.config import PipelineConfig
 from gates.outcome import MeasurementError
-from gates.release import store
 from gates.targets import target_for
 
 
@@ -19,10 +18,11 @@ class LiveRelease:
     version: str  # what /health and /api/data must report
     service_env: dict[str, str]  # the deployment config's environment variables
     deployment: str  # release + config key
+    url: str = ""  # where it answers (the target's base URL); "" = 127.0.0.1:port
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.url or f"http://127.0.0.1:{self.port}"
 
 
 def live_target(config: PipelineConfig, name: str) -> LiveRelease:
@@ -37,7 +37,7 @@ def live_target(config: PipelineConfig, name: str) -> LiveRelease:
     version = settings.env.get("APP_VERSION")
     if not version:
         try:
-            manifest = store.load_manifest(store.resolve(config, live.release_id))
+            manifest = target.release(live.release_id).manifest
             version = manifest["service"]["version"]
         except Exception as exc:  # the release directory may have been pruned
             raise MeasurementError(
@@ -46,5 +46,11 @@ def live_target(config: PipelineConfig, name: str) -> LiveRelease:
     recorded = target.service_config(live.deployment)
     service_env = dict(recorded.env) if recorded else dict(settings.env)
     return LiveRelease(
-        name, settings.port, live.release_id, str(version), service_env, live.deployment
+        name,
+        settings.port,
+        live.release_id,
+        str(version),
+        service_env,
+        live.deployment,
+        target.base_url,
     )

@@ -1,11 +1,12 @@
-"""Small HTTP probes over TCP or a unix socket, for health and readiness checks."""
+"""Small HTTP probes over TCP (a port on 127.0.0.1 or a base URL) or a unix socket, for
+health and readiness checks."""
 
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gates.httpget import FAILURES, fetch
+from gates.httpget import FAILURES, Where, fetch
 
 RELEASE_HEADER = "X-Release-ID"
 
@@ -23,7 +24,7 @@ class Answer:
 
 
 def get(
-    path: str, port: int | None = None, unix_socket: Path | None = None, timeout: float = 2.0
+    path: str, port: Where | None = None, unix_socket: Path | None = None, timeout: float = 2.0
 ) -> Answer:
     """GET ``path``; an Answer with status 0 and the error when nothing answered."""
     try:

@@ -72,6 +72,9 @@ class LocalTarget:
         """Make ``release`` live with the request's service config (call inside ``hold``)."""
         Deployer(self.config, self.env, self.ledger, report).deploy(request, release, self.live())
 
+    def release(self, release_id: str) -> Release:
+        return Release.verified(self.config, release_id)
+
     def service_config(self, deployment: str) -> ServiceConfig | None:
         """The service config ``deployment`` was deployed with; None if it is gone."""
         return deployments.recorded_service(self.env.layout, deployment)
