@@ -7,10 +7,11 @@ without a failed request, and gates.targets.local.converge for how an interrupte
 finished or undone.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from gates.config import PipelineConfig
 from gates.targets.local import deployments
@@ -74,6 +75,12 @@ class LocalTarget:
 
     def release(self, release_id: str) -> Release:
         return Release.verified(self.config, release_id)
+
+    def keep(self, kind: str, record: Mapping[str, Any]) -> None:
+        """Nothing: the local environment's measurements are the gates' own files."""
+
+    def kept(self, kind: str) -> list[dict[str, Any]]:
+        return []
 
     def service_config(self, deployment: str) -> ServiceConfig | None:
         """The service config ``deployment`` was deployed with; None if it is gone."""

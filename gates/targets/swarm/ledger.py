@@ -12,7 +12,9 @@ promotion policy, rollbacks, the perf baseline, DORA and status all read them.
 A record holds one row as written: its table, a uid and its columns; a later record with
 the same uid (a deploy's next state) replaces the row. A ``release`` record holds the
 manifest of a release deployed there, so a rollback from a fresh clone knows its image and
-DORA its commit time. The copy's row ids are its own, valid in this process only.
+DORA its commit time; records of other kinds are measurements kept with the environment
+(a ``perf`` run: the next one's baseline). The copy's row ids are its own, valid in this
+process only.
 """
 
 import sqlite3
@@ -42,6 +44,7 @@ class EngineLedger(Ledger):
         self.db.executescript(SCHEMA)
         self.disk, self.histories = disk, dict(histories)
         self.manifests: dict[str, dict[str, Any]] = {}  # release id -> manifest
+        self.kept: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (environment, kind) ->
         self._released: set[tuple[str, str]] = set()  # (environment, release id) recorded
         self._uid: dict[tuple[str, int], str] = {}  # (table, copy id) -> engine record uid
         self._by_uid: dict[str, int] = {}
@@ -88,7 +91,8 @@ class EngineLedger(Ledger):
             else:
                 copy_id = self._insert(kind, row)
                 self._by_uid[uid], self._uid[(kind, copy_id)] = copy_id, uid
-        # other kinds: written by a newer gates; not ours to read
+        else:  # measurements kept with the environment (perf runs)
+            self.kept.setdefault((environment, kind), []).append(data)
 
     def columns(self, table: str) -> list[str]:
         if table not in self._columns:
@@ -174,6 +178,11 @@ class EngineLedger(Ledger):
         """Builds are this machine's: the file ledger, and the copy."""
         self.disk.record_build(manifest)
         Ledger.record_build(self, manifest)
+
+    def keep(self, environment: str, kind: str, data: Mapping[str, Any]) -> None:
+        """Keep a measurement (a perf run, say) in ``environment``'s history."""
+        self.histories[environment].append(kind, data)
+        self._apply(environment, kind, dict(data))
 
     def record_release(self, environment: str, manifest: Mapping[str, Any]) -> None:
         """Keep the manifest of a release deployed to ``environment`` in its history (once)."""

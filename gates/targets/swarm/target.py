@@ -7,10 +7,11 @@ gates.targets.swarm.ledger for how the history is read and written.
 """
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from gates.config import PipelineConfig
 from gates.outcome import ConfigError
@@ -94,6 +95,12 @@ class SwarmTarget:
         live = self.live()
         deployer = SwarmDeployer(self.env, self.ledger, report)
         deployer.deploy(request, release, live.release_id if live else None)
+
+    def keep(self, kind: str, record: Mapping[str, Any]) -> None:
+        self.ledger.keep(self.name, kind, record)
+
+    def kept(self, kind: str) -> list[dict[str, Any]]:
+        return list(self.ledger.kept.get((self.name, kind), []))
 
     def service_config(self, deployment: str) -> ServiceConfig | None:
         for row in reversed(self.ledger.deploys(self.name)):
