@@ -135,7 +135,7 @@ def test_releases_promote_and_roll_back_with_history_kept_in_the_engine(swarm):
 
 @pytest.mark.parametrize(
     "broken, why",
-    [("CRASH", "non-zero exit"), ("NOTREADY", "never ready: not ready: HTTP Error 503")],
+    [("CRASH", "non-zero exit"), ("NOTREADY", "never ready: not ready: /ready answered 503")],
 )
 def test_broken_release_never_takes_traffic_and_the_deploy_says_why(swarm, broken, why):
     repo = swarm.checkout("A", broken)

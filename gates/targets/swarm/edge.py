@@ -66,7 +66,8 @@ backend app
     balance roundrobin
     option httpchk GET /ready
     http-check expect status 200
-    server-template task {slots} tasks.{service}:{service_port} check inter 1s fall 1 rise 2 \
+    timeout check 3s
+    server-template task {slots} tasks.{service}:{service_port} check inter 1s fall 2 rise 2 \
 resolvers docker resolve-prefer ipv4
 """
 

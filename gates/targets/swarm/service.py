@@ -24,18 +24,25 @@ DEPLOYMENT_LABEL = "gates.deployment"
 # Every task of a deployment carries it, so any new deployment changes the task template
 # (and a config-only deploy is a rolling update like any other).
 DEPLOYMENT_VARIABLE = "GATES_DEPLOYMENT"
-# The health check prints one line when it fails: Swarm keeps it as the container's reason.
-HEALTH_CMD = (
-    'python -c "import sys, urllib.request as u\n'
-    "try: u.urlopen('http://127.0.0.1:%d/ready', timeout=2)\n"
-    "except Exception as e: sys.exit('not ready: %%s' %% e)\"" % SERVICE_PORT
-)
+# The health check prints one line when it fails: Docker keeps it as the container's reason.
+# http.client, not urllib.request: half the start-up time on a busy node.
+HEALTH_SCRIPT = f"""import sys, http.client as h
+try:
+    c = h.HTTPConnection("127.0.0.1", {SERVICE_PORT}, timeout=4)
+    c.request("GET", "/ready")
+    s = c.getresponse().status
+except Exception as e:
+    sys.exit(f"not ready: {{e}}")
+sys.exit(0 if s == 200 else f"not ready: /ready answered {{s}}")"""
+HEALTH_CMD = "python -c '" + HEALTH_SCRIPT + "'"
+# A container is healthy at its first passing check, however long the start period; the
+# period only delays the verdict on one that never gets ready (start period + 3 checks).
 ROLLOUT = [
     "--health-cmd", HEALTH_CMD,
     "--health-interval", "1s",
-    "--health-timeout", "2s",
+    "--health-timeout", "5s",
     "--health-retries", "3",
-    "--health-start-period", "5s",
+    "--health-start-period", "15s",
     "--update-order", "start-first",
     "--update-failure-action", "rollback",
     "--update-monitor", "5s",
@@ -44,6 +51,7 @@ ROLLOUT = [
     "--rollback-order", "start-first",
     "--rollback-monitor", "5s",
     "--rollback-parallelism", "1",
+    "--rollback-failure-action", "continue",
     "--stop-grace-period", "25s",
 ]  # fmt: skip
 FINAL = ("completed", "rollback_completed", "paused", "rollback_paused")
