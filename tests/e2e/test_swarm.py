@@ -21,8 +21,7 @@ from gates.targets.swarm.ledger import EngineLedger
 from support.swarm import SwarmScenario, engine_problem
 from support.timeouts import HANG
 
-RATE = 60  # requests/s through the edge while the environment changes
-EMPTY = {"service": [], "container": [], "network": [], "config": []}
+RATE = 50  # requests/s through the edge while the environment changes
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +42,7 @@ def swarm(tmp_path, shared_releases, engine):
     scenario = SwarmScenario(tmp_path, shared_releases)
     yield scenario
     scenario.remove_everything()
-    assert scenario.objects() == EMPTY
+    assert scenario.wait_gone(("service", "container", "network", "config")) == {}
 
 
 def serving(swarm, environment):
@@ -68,11 +67,12 @@ def assert_no_failures(result, minimum_seconds):
     assert failures == [], f"{len(failures)} failed of {len(result.samples)}: {failures[:5]}"
 
 
-def deploy_under_load(swarm, checkout, environment, *args, check=True):
+def under_load(swarm, checkout, environment, *args, check=True):
+    """Run a gates command while RATE requests/s go through the environment's edge."""
     traffic = load(swarm, environment)
-    time.sleep(1.0)
+    time.sleep(1.0)  # some traffic before the change, too
     try:
-        done = checkout.gates("deploy", "--environment", environment, *args, check=check)
+        done = checkout.gates(*args, check=check)
         time.sleep(2.0)
     finally:
         result = traffic.stop()
@@ -89,31 +89,31 @@ def test_releases_promote_and_roll_back_with_history_kept_in_the_engine(swarm):
     first.gates("deploy", "--environment", "production")  # promotes what staging runs
     assert serving(swarm, "production") == a
 
-    traffic = {name: load(swarm, name) for name in ("staging", "production")}
-    began = time.monotonic()
-    try:
-        first.gates("deploy", "--environment", "staging", "--release", b)
-        assert serving(swarm, "staging") == b
-        # Another runner: an empty state directory, no releases; it judges B in staging
-        # against A's perf result, kept with the environment.
-        second = swarm.checkout()
-        second.gates("smoke", "--environment", "staging")
-        second.gates("perf", "--environment", "staging")
-        assert second.report("perf-staging")["details"]["regression"]["baseline_release"] == a
-        first.gates("deploy", "--environment", "production")  # the policy reads staging's
-        assert serving(swarm, "production") == b
-        # A third runner rolls production back, knowing it only from the engine.
-        third = swarm.checkout()
-        status = third.gates("status").stdout
-        assert f"production   {b}" in status and "2/2" in status and "healthy" in status
-        done = third.gates("rollback", "--environment", "production", "--reason", "drill")
-        assert f"production: {b} -> {a}" in done.stdout
-        assert serving(swarm, "production") == a
-        time.sleep(2.0)
-    finally:
-        results = {name: t.stop() for name, t in traffic.items()}
-    for result in results.values():
-        assert_no_failures(result, minimum_seconds=time.monotonic() - began - 5)
+    loads = [under_load(swarm, first, "staging", "deploy", "--environment", "staging",
+                        "--release", b)[1]]  # fmt: skip
+    assert serving(swarm, "staging") == b
+    # Another runner: an empty state directory and no releases; it judges B in staging
+    # against A's perf result, kept with the environment.
+    second = swarm.checkout()
+    second.gates("smoke", "--environment", "staging")
+    second.gates("perf", "--environment", "staging")
+    regression = second.report("perf-staging")["details"]["regression"]
+    assert regression["baseline_release"] == a, regression
+    # The promotion policy reads staging's history.
+    loads.append(under_load(swarm, first, "production", "deploy", "--environment", "production")[1])
+    assert serving(swarm, "production") == b
+    # A third runner rolls production back, knowing it only from the engine.
+    third = swarm.checkout()
+    status = third.gates("status").stdout
+    assert f"production   {b}" in status and "2/2" in status and "healthy" in status, status
+    done, result = under_load(
+        swarm, third, "production", "rollback", "--environment", "production", "--reason", "drill"
+    )
+    loads.append(result)
+    assert f"production: {b} -> {a}" in done.stdout
+    assert serving(swarm, "production") == a
+    for result in loads:
+        assert_no_failures(result, minimum_seconds=5)
 
     book = history(third)
     assert [(r["kind"], r["release_id"], r["state"]) for r in book.deploys("production")] == [
@@ -129,8 +129,8 @@ def test_releases_promote_and_roll_back_with_history_kept_in_the_engine(swarm):
         ("rollback", 1)
     ]
     dora = third.gates("dora", "--environment", "production").stdout
-    assert "2 in 30 days" in dora
-    assert third.state.joinpath("releases").exists() is False  # it never had a release
+    assert "(2 in 30 days)" in dora, dora
+    assert not third.state.joinpath("releases").exists()  # it never had a release
 
 
 @pytest.mark.parametrize(
@@ -141,9 +141,9 @@ def test_broken_release_never_takes_traffic_and_the_deploy_says_why(swarm, broke
     repo = swarm.checkout("A", broken)
     a, bad = repo.releases["A"], repo.releases[broken]
     repo.gates("deploy", "--environment", "staging", "--release", a)
-    done, result = deploy_under_load(
-        swarm, repo, "staging", "--release", bad, check=False
-    )  # fmt: skip
+    done, result = under_load(
+        swarm, repo, "staging", "deploy", "--environment", "staging", "--release", bad, check=False
+    )
     assert done.returncode == 1, done.stderr
     assert "Swarm rolled the update to" in done.stderr and why in done.stderr
     assert f"{a} kept serving" in done.stderr
@@ -207,9 +207,8 @@ def test_down_removes_the_environment_and_keeps_its_history(swarm):
     repo = swarm.checkout("A")
     repo.gates("deploy", "--environment", "staging", "--release", repo.releases["A"])
     repo.gates("down", "--environment", "staging")
-    objects = swarm.objects()
-    assert objects["service"] == objects["container"] == objects["network"] == []
-    assert objects["config"]  # the history stays with the engine
+    assert swarm.wait_gone(("service", "container", "network")) == {}
+    assert swarm.objects()["config"]  # the history stays with the engine
     assert probe.get("/health", port=swarm.url("staging")).status == 0
     assert "not running" in repo.gates("status", "--environment", "staging").stdout
     events = history(repo).db.execute("SELECT event FROM events").fetchall()
@@ -258,6 +257,5 @@ def test_an_image_that_is_not_the_manifests_or_not_reachable_is_refused(swarm):
     assert f"cannot pull {nowhere}" in line and "connection refused" in line
     assert swarm.objects()["service"] == []
     rows = history(repo).deploys("staging")
-    assert [(r["state"], r["error"].split(":")[0]) for r in rows] == [
-        ("failed", f"cannot pull {nowhere.split(':')[0]}")
-    ]
+    assert [r["state"] for r in rows] == ["failed"]
+    assert rows[0]["error"].startswith(f"cannot pull {nowhere}")

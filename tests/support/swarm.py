@@ -169,6 +169,16 @@ class SwarmScenario:
         }
         return {kind: [n for n in names if n.startswith(stacks)] for kind, names in found.items()}
 
+    def wait_gone(self, kinds: tuple[str, ...], timeout: float = 60.0) -> dict[str, list[str]]:
+        """The objects of ``kinds`` left after up to ``timeout`` s (a removed service's task
+        containers go away on their own, after their stop grace period)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = {k: v for k, v in self.objects().items() if k in kinds and v}
+            if not left or time.monotonic() >= deadline:
+                return left
+            time.sleep(0.5)
+
     def remove_everything(self) -> None:
         objects = self.objects()
         for kind in ("service", "container", "config"):

@@ -62,6 +62,9 @@ class EngineLock:
 
     def try_acquire(self) -> bool:
         """Take the lock if it is free or its holder is gone (True), without waiting."""
+        return self._create() or (self._remove_if_stale() and self._create())
+
+    def _create(self) -> bool:
         expires = time.time() + self.lease
         created = self.docker.run(
             "config", "create",
@@ -80,15 +83,23 @@ class EngineLock:
                 f"cannot take the lock of {self.stack}: {last_line(created.stderr)}",
                 created.stderr,
             )
+        return False
+
+    def _remove_if_stale(self) -> bool:
+        """Remove the lock if its lease ran out or its holder is gone; whether it is free."""
         found = self.docker.inspect("config", self.name)
         if found is None:
-            return False  # released meanwhile: the caller tries again
+            return True  # released meanwhile
         labels = found["Spec"].get("Labels") or {}
         expired = float(labels.get(EXPIRES_LABEL, "0") or 0) < time.time()
-        if expired or holder_is_gone(labels.get(OWNER_LABEL, "")):
-            # By id: if someone else removed it and took a new one, this removes nothing.
-            self.docker.run("config", "rm", found["ID"], check=False)
-        return False
+        if not expired and not holder_is_gone(labels.get(OWNER_LABEL, "")):
+            return False
+        print(
+            f"gates: {self.stack}: taking over the lock of {labels.get(OWNER_LABEL)} (ended or expired)"
+        )
+        # By id: if someone else removed it and took a new one, this removes nothing.
+        self.docker.run("config", "rm", found["ID"], check=False)
+        return True
 
     def holder(self) -> str:
         found = self.docker.inspect("config", self.name)

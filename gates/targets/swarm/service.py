@@ -216,8 +216,9 @@ class Service:
         except DockerError:
             return ""  # on another node, or gone: the task's error will do
         log = ((found or {}).get("State", {}).get("Health") or {}).get("Log") or []
-        failed = [entry for entry in log if entry.get("ExitCode") != 0]
-        return str(failed[-1].get("Output", "")).strip().splitlines()[-1] if failed else ""
+        failed = [str(e.get("Output", "")).strip() for e in log if e.get("ExitCode") != 0]
+        # The oldest kept failure: the latest ones may be from after Swarm stopped it.
+        return failed[0].splitlines()[-1] if failed and failed[0] else ""
 
     def _error_line(self, task_id: str) -> str:
         done = self.docker.run(
