@@ -94,9 +94,8 @@ class EngineLock:
         expired = float(labels.get(EXPIRES_LABEL, "0") or 0) < time.time()
         if not expired and not holder_is_gone(labels.get(OWNER_LABEL, "")):
             return False
-        print(
-            f"gates: {self.stack}: taking over the lock of {labels.get(OWNER_LABEL)} (ended or expired)"
-        )
+        holder = labels.get(OWNER_LABEL)
+        print(f"gates: {self.stack}: taking over the lock of {holder} (ended or expired)")
         # By id: if someone else removed it and took a new one, this removes nothing.
         self.docker.run("config", "rm", found["ID"], check=False)
         return True
