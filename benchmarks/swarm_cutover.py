@@ -1,18 +1,19 @@
-"""Swarm target: deploy, pipeline rollback and Swarm's own rollback times, and failed requests
-through the edge, under constant load.
+"""Deploy, pipeline rollback and broken-release times, and failed requests, under constant
+load: the swarm target (through its edge) or, for comparison, the local target.
 
-Usage (from the repository root, with an engine, swarm, registry and images as the swarm
-tests need them; DOCKER_HOST names the engine):
+Usage (from the repository root; for swarm, an engine, swarm, registry and images as the
+swarm tests need them, DOCKER_HOST naming the engine):
 
-    uv run --locked --all-packages python benchmarks/swarm_cutover.py [--rounds 3] [--rate 50]
+    uv run --locked --all-packages python benchmarks/swarm_cutover.py [--target swarm|local]
+        [--rounds 3] [--rate 50]
 
-Builds the test releases A (HEAD), B (a later commit), CRASH and NOTREADY and their images
-(as tests/e2e/test_swarm.py does), deploys A to a swarm staging environment named under a
-unique prefix, then each round, while ConstantRateLoad sends ``--rate`` requests/s through
-the edge on new connections: deploys B, rolls back to A (`gates rollback`: a redeploy of A's
-digest and config from the history), deploys CRASH and NOTREADY (Swarm rolls each back by
-itself; the deploy exits 1). Times are the gates commands' wall times. Prints a Markdown
-table for docs/benchmarks.md and removes every engine object it created.
+Builds the test releases A (HEAD), B (a later commit), CRASH and NOTREADY (and, for swarm,
+their images) as the e2e tests do, deploys A to staging (swarm: named under a unique
+prefix), then each round, while ConstantRateLoad sends ``--rate`` requests/s to staging's
+URL on new connections: deploys B, rolls back to A (`gates rollback`), deploys CRASH and
+NOTREADY (swarm: Swarm rolls each back by itself; local: refused at pre-flight; the deploy
+exits 1 either way). Times are the gates commands' wall times. Prints Markdown tables for
+docs/benchmarks.md and removes everything it started.
 """
 
 import argparse
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # the tests' releases and swarm scenarios
 
-from deploy_fixture import Checkout, SharedReleases  # noqa: E402
+from deploy_fixture import Checkout, SharedReleases, scenario  # noqa: E402
 from gates.load import ConstantRateLoad  # noqa: E402
 from support.swarm import SwarmScenario, engine_problem  # noqa: E402
 
@@ -50,15 +51,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--rate", type=float, default=50.0)
+    parser.add_argument("--target", choices=("swarm", "local"), default="swarm")
     args = parser.parse_args()
-    problem = engine_problem()
+    problem = engine_problem() if args.target == "swarm" else None
     if problem:
         sys.exit(f"cannot benchmark the swarm target here: {problem}")
-    with tempfile.TemporaryDirectory(prefix="bench-swarm-") as directory:
-        scenario = SwarmScenario(Path(directory), SharedReleases(Path(directory)))
+    names = ("A", "B", "CRASH", "NOTREADY")
+    with tempfile.TemporaryDirectory(prefix="bench-cutover-") as directory:
+        shared = SharedReleases(Path(directory))
+        swarm = SwarmScenario(Path(directory), shared)
+        if args.target == "swarm":
+            repo, url = swarm.checkout(*names), swarm.url("staging")
+        else:
+            repo = scenario(Path(directory) / "local", shared, *names)
+            url = f"http://127.0.0.1:{repo.port('staging')}"
         try:
-            repo = scenario.checkout("A", "B", "CRASH", "NOTREADY")
-            ids, url = repo.releases, scenario.url("staging")
+            ids = repo.releases
 
             def deploy(name: str) -> tuple[str, ...]:
                 return ("deploy", "--environment", "staging", "--release", ids[name])
@@ -80,8 +88,12 @@ def main() -> None:
                     timed(repo, url, args.rate, "NOTREADY: Swarm rolls back", *deploy("NOTREADY"))
                 )
         finally:
-            scenario.remove_everything()
-    print(f"First deploy to an empty environment (network, edge, service): {first:.2f} s\n")
+            if args.target == "swarm":
+                swarm.remove_everything()
+            else:
+                repo.gates("down", "--environment", "staging", check=False)
+                repo.kill_leftovers()
+    print(f"{args.target}: first deploy to an empty environment: {first:.2f} s\n")
     print("| action | s | exit | failed / sent |\n|---|---|---|---|")
     for action, seconds, code, failed, sent in rows:
         print(f"| {action} | {seconds:.2f} | {code} | {failed} / {sent} |")
