@@ -82,10 +82,18 @@ def main() -> None:
                           "--environment", "staging", "--reason", "benchmark")  # fmt: skip
                 )
                 rows.append(
-                    timed(repo, url, args.rate, "CRASH: Swarm rolls back", *deploy("CRASH"))
+                    timed(
+                        repo, url, args.rate, "deploy CRASH: refused, rolled back", *deploy("CRASH")
+                    )
                 )
                 rows.append(
-                    timed(repo, url, args.rate, "NOTREADY: Swarm rolls back", *deploy("NOTREADY"))
+                    timed(
+                        repo,
+                        url,
+                        args.rate,
+                        "deploy NOTREADY: refused, rolled back",
+                        *deploy("NOTREADY"),
+                    )
                 )
         finally:
             if args.target == "swarm":

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
+from gates.httpget import Response
 from gates.targets.probe import Answer
 from gates.targets.request import DeployRequest, Release, ServiceConfig
 from gates.ledger import Ledger
@@ -87,6 +88,11 @@ class Target(Protocol):
 
     def probe(self, path: str) -> Answer:
         """GET ``path`` from the environment's service."""
+        ...
+
+    def fetch_each(self, path: str) -> dict[str, Response]:
+        """GET ``path`` from every replica serving the environment, keyed by replica (a local
+        environment has one); MeasurementError when one cannot be reached."""
         ...
 
     def stop(self) -> Sequence[LiveDeployment]:

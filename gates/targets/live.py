@@ -1,9 +1,12 @@
 """What a verification gate (smoke, perf, slo) measures: the release live in an environment."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from gates import httpget
 from gates.config import PipelineConfig
+from gates.httpget import Response
 from gates.outcome import MeasurementError
 from gates.targets import target_for
 
@@ -19,10 +22,20 @@ class LiveRelease:
     service_env: dict[str, str]  # the deployment config's environment variables
     deployment: str  # release + config key
     url: str = ""  # where it answers (the target's base URL); "" = 127.0.0.1:port
+    # GET a path from every replica serving it (Target.fetch_each); None: the one at base_url
+    each: Callable[[str], dict[str, Response]] | None = None
 
     @property
     def base_url(self) -> str:
         return self.url or f"http://127.0.0.1:{self.port}"
+
+    def fetch_each(self, path: str) -> dict[str, Response]:
+        if self.each is not None:
+            return self.each(path)
+        try:
+            return {self.base_url: httpget.fetch(path, self.base_url)}
+        except httpget.FAILURES as exc:
+            raise MeasurementError(f"{self.base_url}{path}: {exc}") from None
 
 
 def live_target(config: PipelineConfig, name: str) -> LiveRelease:
@@ -53,4 +66,5 @@ def live_target(config: PipelineConfig, name: str) -> LiveRelease:
         service_env,
         live.deployment,
         target.base_url,
+        target.fetch_each,
     )

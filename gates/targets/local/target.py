@@ -13,7 +13,10 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from gates import httpget
 from gates.config import PipelineConfig
+from gates.httpget import Response
+from gates.outcome import MeasurementError
 from gates.targets.local import deployments
 from gates.targets.local.converge import converge
 from gates.targets.local.deployer import Deployer
@@ -88,6 +91,13 @@ class LocalTarget:
 
     def probe(self, path: str) -> Answer:
         return self.env.probe(path)
+
+    def fetch_each(self, path: str) -> dict[str, Response]:
+        """One server: its answer, keyed by its address."""
+        try:
+            return {f"127.0.0.1:{self.env.port}": httpget.fetch(path, self.env.port)}
+        except httpget.FAILURES as exc:
+            raise MeasurementError(f"127.0.0.1:{self.env.port}{path}: {exc}") from None
 
     def stop(self) -> list[Master]:
         """Stop every server of the environment and record it (call inside ``hold``)."""

@@ -27,6 +27,7 @@ from gates.targets.swarm.environment import EDGE_PORT, SERVICE_PORT, STACK_LABEL
 CONFIG_LABEL = "gates.edge-config"
 CONFIG_PATH = "/tmp/gates-edge.cfg"  # nosec B108: inside the edge's own container
 HEALTH_PATH = "/edge-health"
+REPLICA_HEADER = "X-Gates-Replica"
 TEMPLATE = """\
 global
     maxconn 4096
@@ -64,6 +65,9 @@ frontend edge
 
 backend app
     balance roundrobin
+    # Which task answered a /metrics scrape, so the SLO gate can sum over every replica.
+    http-request set-var(txn.metrics) int(1) if {{ path /metrics }}
+    http-response set-header {replica_header} %si:%sp if {{ var(txn.metrics) -m int 1 }}
     option httpchk GET /ready
     http-check expect status 200
     timeout check 3s
@@ -76,6 +80,7 @@ def render(env: SwarmEnvironment) -> str:
     # A start-first update runs up to twice the replicas at once.
     slots = max(4, 2 * env.replicas)
     return TEMPLATE.format(
+        replica_header=REPLICA_HEADER,
         edge_port=EDGE_PORT,
         health_path=HEALTH_PATH,
         slots=slots,

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from gates import httpget
 from gates.config import PipelineConfig
-from gates.outcome import ConfigError
+from gates.httpget import Response
+from gates.outcome import ConfigError, MeasurementError
 from gates.release import store
 from gates.report import Report
 from gates.targets import probe
@@ -22,11 +24,13 @@ from gates.targets.probe import Answer
 from gates.targets.request import DeployRequest, Release, ServiceConfig
 from gates.targets.swarm.converge import converge
 from gates.targets.swarm.deployer import SwarmDeployer
-from gates.targets.swarm.edge import Edge
+from gates.targets.swarm.edge import REPLICA_HEADER, Edge
 from gates.targets.swarm.environment import SwarmEnvironment
 from gates.targets.swarm.ledger import EngineLedger
 from gates.targets.swarm.lock import EngineLock
 from gates.targets.swarm.service import Service
+
+ATTEMPTS_PER_REPLICA = 10  # requests through the edge to reach each running task once
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,33 @@ class SwarmTarget:
 
     def probe(self, path: str) -> Answer:
         return probe.get(path, port=self.base_url)
+
+    def fetch_each(self, path: str) -> dict[str, Response]:
+        """GET ``path`` through the edge until every running task has answered once; the
+        edge names the task that answered a /metrics request (edge.REPLICA_HEADER)."""
+        spec = self.service.spec()
+        want = self.service.running(spec.image) if spec else 0
+        if want == 0:
+            raise MeasurementError(f"no task of {self.env.service} is running")
+        found: dict[str, Response] = {}
+        for _ in range(ATTEMPTS_PER_REPLICA * want):
+            try:
+                answer = httpget.fetch(path, self.base_url)
+            except httpget.FAILURES as exc:
+                raise MeasurementError(f"{self.base_url}{path}: {exc}") from None
+            replica = answer[1].get(REPLICA_HEADER.lower())
+            if replica is None:
+                raise MeasurementError(
+                    f"the edge of {self.name} does not say which task answered {path} (made by "
+                    "an older gates?); the next deploy recreates it"
+                )
+            found[replica] = answer
+            if len(found) >= want:
+                return found
+        raise MeasurementError(
+            f"{self.base_url}{path} reached {len(found)} of the {want} running tasks "
+            f"in {ATTEMPTS_PER_REPLICA * want} requests ({', '.join(sorted(found))})"
+        )
 
     def stop(self) -> list[SwarmLive]:
         """Remove the service, the edge and the network; record it (call inside ``hold``)."""
