@@ -118,14 +118,15 @@ class Service:
             "--label", f"{STACK_LABEL}={env.stack}",
             *(a for k, v in labels.items() for a in ("--label", f"{k}={v}")),
             *(a for k, v in variables.items() for a in ("--env", f"{k}={v}")),
-            *ROLLOUT, "--no-resolve-image", image,
+            *ROLLOUT, "--no-resolve-image", "--with-registry-auth", image,
         )  # fmt: skip
 
     def update(
         self, image: str, variables: Mapping[str, str], labels: Mapping[str, str], spec: Spec
     ) -> None:
         self.docker.run(
-            "service", "update", "--detach", "--no-resolve-image", "--image", image,
+            "service", "update", "--detach", "--no-resolve-image", "--with-registry-auth",
+            "--image", image,
             "--replicas", str(self.env.replicas),
             *(a for k in spec.env_keys for a in ("--env-rm", k)),
             *(a for k, v in variables.items() for a in ("--env-add", f"{k}={v}")),
