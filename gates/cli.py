@@ -24,6 +24,7 @@ from gates import stages
 from gates.config import load_config
 from gates.ledger import Ledger
 from gates.outcome import COULD_NOT_MEASURE, GateError, Refused
+from gates.targets import target_for
 from gates.report import Report
 
 if TYPE_CHECKING:
@@ -84,19 +85,15 @@ def record_gate(config: PipelineConfig, stage: stages.Stage, report: Report) -> 
         f"{c.name}: {c.measured}" for c in report.checks if not c.passed
     )
     try:
-        ledger = Ledger.open(config)
-        try:
-            ledger.record_gate(
-                environment,
-                release,
-                stage.name,
-                report.outcome,
-                report.exit_code,
-                summary[:2000],
-                deployment=report.details.get("deployment"),
-            )
-        finally:
-            ledger.close()
+        target_for(config, environment).ledger.record_gate(
+            environment,
+            release,
+            stage.name,
+            report.outcome,
+            report.exit_code,
+            summary[:2000],
+            deployment=report.details.get("deployment"),
+        )
     except (GateError, sqlite3.Error) as exc:
         code = exc.exit_code if isinstance(exc, GateError) else COULD_NOT_MEASURE
         verdict = report.outcome + (f" ({report.error})" if report.error else "")

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, TypedDict
 from gates.ledger import Ledger
 from gates.report import Report
 from gates.slo_objectives import seconds
+from gates.targets import target_for
 
 if TYPE_CHECKING:
     from argparse import ArgumentParser, Namespace
@@ -183,7 +184,12 @@ def percent(value: float | None) -> str:
 
 def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
     window = seconds(args.window, "--window")
-    metrics = compute(Ledger.open(config), args.environment, datetime.now(timezone.utc), window)
+    metrics = compute(
+        target_for(config, args.environment).ledger,
+        args.environment,
+        datetime.now(timezone.utc),
+        window,
+    )
     bands = metrics["bands"]
     rows = [
         (

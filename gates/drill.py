@@ -12,7 +12,7 @@ from typing import Any
 
 from gates import slo
 from gates.config import PipelineConfig
-from gates.targets.request import DeployRequest, Release
+from gates.targets.request import DeployRequest
 from gates.deploy.rollback import roll_back
 from gates.ledger import Ledger
 from gates.load import ConstantRateLoad
@@ -58,7 +58,6 @@ def new_rows(ledger: Ledger, before: dict[str, int]) -> dict[str, list[dict[str,
 def detect(
     config: PipelineConfig,
     target: Target,
-    port: int,
     objectives: Objectives,
     args: Namespace,
     deadline: float,
@@ -67,7 +66,7 @@ def detect(
 ) -> tuple[float | None, str | None]:
     """Evaluate the SLOs over consecutive short windows until one fails; its time or None."""
     while time.monotonic() < deadline:
-        start = slo.scrape(port)
+        start = slo.scrape_each(target.fetch_each)
         time.sleep(args.check_window)
         verdict = Report("slo")
         try:
@@ -77,7 +76,7 @@ def detect(
                 {
                     o.name: (o.good.total(c), o.total.total(c))
                     for o in objectives.slos
-                    for c in [slo.delta(start, slo.scrape(port))]
+                    for c in [slo.delta_each(start, slo.scrape_each(target.fetch_each))]
                 },
                 args.check_window,
                 config,
@@ -99,7 +98,7 @@ def detect(
 
 def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
     target = target_for(config, args.environment)
-    port = config.environment(args.environment).port
+
     objectives = slo.objectives_for(
         config, Namespace(availability_target=None, latency_target=None)
     )
@@ -126,8 +125,8 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
             reason="failure drill: bad config push",
             override_promotion="failure drill",
         )
-        release = Release.verified(config, good.release_id)
-        load = ConstantRateLoad(port, ("/api/data",), rate=args.rate).start()
+        release = target.release(good.release_id)
+        load = ConstantRateLoad(target.base_url, ("/api/data",), rate=args.rate).start()
         began = time.monotonic()
         try:
             print(
@@ -142,7 +141,6 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
             detected_at, why = detect(
                 config,
                 target,
-                port,
                 objectives,
                 args,
                 live_at + args.detect_target * 2,

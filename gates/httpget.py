@@ -1,15 +1,33 @@
-"""The one HTTP client of the gates: a GET on a new connection, over TCP on 127.0.0.1 or
-over a unix socket."""
+"""The one HTTP client of the gates: a GET on a new connection, over TCP (a port on 127.0.0.1,
+or an environment's base URL) or over a unix socket."""
 
 import http.client
 import socket
 from pathlib import Path
+from urllib.parse import urlsplit
 
 # (status, headers with lower-case names, body bytes)
 Response = tuple[int, dict[str, str], bytes]
 
 # What a GET raises when nothing (or nothing valid) answered.
 FAILURES = (OSError, http.client.HTTPException)
+
+# Where a request goes: a port on 127.0.0.1, or a base URL such as http://127.0.0.1:18080.
+Where = int | str
+
+
+def address(where: Where) -> str:
+    """host:port of ``where``, as messages name it."""
+    return f"127.0.0.1:{where}" if isinstance(where, int) else urlsplit(where).netloc
+
+
+def _connection(where: Where, timeout: float) -> http.client.HTTPConnection:
+    if isinstance(where, int):
+        return http.client.HTTPConnection("127.0.0.1", where, timeout=timeout)
+    url = urlsplit(where)
+    if url.scheme == "https":
+        return http.client.HTTPSConnection(url.hostname or "", url.port, timeout=timeout)
+    return http.client.HTTPConnection(url.hostname or "", url.port, timeout=timeout)
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -25,16 +43,19 @@ class _UnixConnection(http.client.HTTPConnection):
 
 def fetch(
     path: str,
-    port: int | None = None,
+    port: Where | None = None,
     unix_socket: str | Path | None = None,
     timeout: float = 5.0,
 ) -> Response:
-    """(status, headers with lower-case names, body bytes); raises one of FAILURES."""
+    """(status, headers with lower-case names, body bytes) of GET ``path`` from ``port`` (a
+    port on 127.0.0.1 or a base URL) or ``unix_socket``; raises one of FAILURES."""
     connection: http.client.HTTPConnection
     if unix_socket:
         connection = _UnixConnection(str(unix_socket), timeout)
+    elif port is None:
+        raise ValueError("fetch needs a port, a base URL or a unix socket")
     else:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        connection = _connection(port, timeout)
     try:
         connection.request("GET", path, headers={"Connection": "close"})
         response = connection.getresponse()

@@ -1,4 +1,4 @@
-"""Open-loop, constant-rate HTTP load on 127.0.0.1.
+"""Open-loop, constant-rate HTTP load on a port of 127.0.0.1 or an environment's base URL.
 
 Requests are scheduled on a clock (request i at start + i/rate), not sent after the previous
 answer, and each latency is measured from the request's *scheduled* time, so a server stall
@@ -47,7 +47,7 @@ class LoadResult:
         return len(self.samples) / self.duration if self.duration else 0.0
 
 
-def request(port: int, path: str, timeout: float) -> tuple[int, str]:
+def request(port: httpget.Where, path: str, timeout: float) -> tuple[int, str]:
     """One GET on a new connection: (status, error)."""
     try:
         return httpget.fetch(path, port=port, timeout=timeout)[0], ""
@@ -60,7 +60,7 @@ class ConstantRateLoad:
 
     def __init__(
         self,
-        port: int,
+        port: httpget.Where,  # a port on 127.0.0.1, or a base URL
         paths: Iterable[str] = ("/api/data",),
         rate: float = 50.0,
         duration: float | None = None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +18,7 @@ from gates import stats
 from gates.load import ConstantRateLoad, LoadResult
 from gates.outcome import ConfigError, MeasurementError
 from gates.report import Report
+from gates.targets import target_for
 from gates.targets.live import LiveRelease, live_target
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from gates.config import PerfConfig, PipelineConfig
 
 PERCENTILES = (50, 90, 95, 99)
+PERF_RECORD = "perf"  # a run kept with the environment's history, where its target keeps one
 
 
 def add_arguments(parser: ArgumentParser) -> None:
@@ -65,7 +67,7 @@ def summarize(result: LoadResult) -> dict[str, float]:
 
 
 def run_load(target: LiveRelease, rate: int, duration: int, paths: Mapping[str, int]) -> LoadResult:
-    load = ConstantRateLoad(target.port, mix(paths), rate=rate, duration=duration).start()
+    load = ConstantRateLoad(target.base_url, mix(paths), rate=rate, duration=duration).start()
     began = time.monotonic()
     while load.running:
         time.sleep(min(2.0, max(0.1, duration - (time.monotonic() - began))))
@@ -86,17 +88,27 @@ def samples_dir(config: PipelineConfig, environment: str) -> Path:
 
 
 def baseline(
-    config: PipelineConfig, environment: str
-) -> tuple[Path, dict[str, Any]] | tuple[None, None]:
-    """The newest passing result in this environment, or None."""
-    runs = sorted(samples_dir(config, environment).glob("*.json"), reverse=True)
-    for path in runs:
+    config: PipelineConfig, environment: str, kept: Sequence[dict[str, Any]] = ()
+) -> tuple[Path | str, dict[str, Any]] | tuple[None, None]:
+    """The newest passing result in this environment, or None: from this machine's files,
+    or ``kept`` with the environment's history (where the target keeps one)."""
+    found: list[tuple[str, Path | str, dict[str, Any]]] = []
+    for path in samples_dir(config, environment).glob("*.json"):
         try:
-            data = json.loads(path.read_text())
+            found.append((path.name, path, json.loads(path.read_text())))
         except (OSError, ValueError):
             continue
+    for data in kept:
+        found.append(
+            (
+                f"{data.get('measured_at')}-{data.get('release_id')}",
+                f"the history of {environment} ({data.get('measured_at')})",
+                data,
+            )
+        )
+    for _, source, data in sorted(found, key=lambda f: f[0], reverse=True):
         if data.get("passed") and data.get("latencies_ms"):
-            return path, data
+            return source, data
     return None, None
 
 
@@ -142,7 +154,7 @@ def regression(
     report: Report,
     perf: PerfConfig,
     latencies: list[float],
-    base_path: Path | None,
+    base_path: Path | str | None,
     base: dict[str, Any] | None,
 ) -> None:
     if base is None:
@@ -189,7 +201,8 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
         environment=target.environment,
         deployment=target.deployment,
     )
-    base_path, base = baseline(config, target.environment)
+    environment = target_for(config, target.environment)
+    base_path, base = baseline(config, target.environment, environment.kept(PERF_RECORD))
     print(
         f"gates perf: {rate} requests/s for {duration} s against {target.base_url} "
         f"({target.release_id}), mix {perf.paths}"
@@ -241,5 +254,7 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
         "statuses": [s.status for s in result.samples],
     }
     (out / f"{stamp}-{target.release_id}.json").write_text(json.dumps(record))
+    kept = {k: v for k, v in record.items() if k != "statuses"}
+    environment.keep(PERF_RECORD, {**kept, "latencies_ms": [round(ms, 3) for ms in latencies]})
     report.details.update(chart=str(svg), sample=str(out / f"{stamp}-{target.release_id}.json"))
     report.sections.append(f"Latency over time: `{svg}`\n")

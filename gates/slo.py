@@ -16,6 +16,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import replace
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -56,15 +57,19 @@ def add_arguments(parser: ArgumentParser) -> None:
     parser.add_argument("--prometheus-url", help="take the SLIs from this Prometheus server")
 
 
-def scrape(port: int) -> dict[SampleKey, float]:
+def scrape(port: httpget.Where) -> dict[SampleKey, float]:
     """{(sample name, sorted label items): value} from one /metrics scrape."""
     try:
         status, _, raw = httpget.fetch("/metrics", port=port)
     except httpget.FAILURES as exc:
-        raise MeasurementError(f"cannot scrape 127.0.0.1:{port}/metrics: {exc}") from None
-    body = raw.decode(errors="replace")
+        raise MeasurementError(f"cannot scrape {httpget.address(port)}/metrics: {exc}") from None
     if status != 200:
-        raise MeasurementError(f"127.0.0.1:{port}/metrics answered {status}")
+        raise MeasurementError(f"{httpget.address(port)}/metrics answered {status}")
+    return parse(raw.decode(errors="replace"))
+
+
+def parse(body: str) -> dict[SampleKey, float]:
+    """{(sample name, sorted label items): value} from Prometheus text."""
     try:
         return {
             (s.name, tuple(sorted(s.labels.items()))): s.value
@@ -73,6 +78,32 @@ def scrape(port: int) -> dict[SampleKey, float]:
         }
     except Exception as exc:  # the parser raises several types on bad input
         raise MeasurementError(f"/metrics is not Prometheus text: {exc}") from None
+
+
+def scrape_each(fetch_each: Callable[[str], dict[str, httpget.Response]]) -> dict[str, Samples]:
+    """{replica: its samples} from one /metrics scrape of every replica serving an environment
+    (each keeps its own counters: a sum needs them all)."""
+    found: dict[str, Samples] = {}
+    for replica, (status, _, raw) in fetch_each("/metrics").items():
+        if status != 200:
+            raise MeasurementError(f"/metrics of {replica} answered {status}")
+        found[replica] = parse(raw.decode(errors="replace"))
+    return found
+
+
+def delta_each(start: dict[str, Samples], end: dict[str, Samples]) -> dict[SampleKey, float]:
+    """The increase of every series, summed over the replicas; MeasurementError when the
+    replicas changed during the window (a deploy, a restart)."""
+    if set(start) != set(end):
+        raise MeasurementError(
+            f"the replicas changed during the window ({', '.join(sorted(start))} -> "
+            f"{', '.join(sorted(end))}): redeployed or restarted; measure again"
+        )
+    total: dict[SampleKey, float] = {}
+    for replica, samples in end.items():
+        for key, value in delta(start[replica], samples).items():
+            total[key] = total.get(key, 0.0) + value
+    return total
 
 
 def delta(start: Samples, end: Samples) -> dict[SampleKey, float]:
@@ -123,15 +154,15 @@ def measure_scrape(
     objectives: Objectives,
     report: Report,
 ) -> Counts:
-    start = scrape(target.port)
+    start = scrape_each(target.fetch_each)
     began = time.monotonic()
     print(f"gates slo: measuring {target.environment} ({target.release_id}) for {window:g} s")
     while (left := window - (time.monotonic() - began)) > 0:
         time.sleep(min(left, 5.0))
         if time.monotonic() - began < window:
-            seen = objectives.slos[0].total.total(delta(start, scrape(target.port)))
+            seen = objectives.slos[0].total.total(delta_each(start, scrape_each(target.fetch_each)))
             print(f"gates slo: {time.monotonic() - began:.0f}/{window:g} s, {seen:g} requests")
-    changes = delta(start, scrape(target.port))
+    changes = delta_each(start, scrape_each(target.fetch_each))
     seen = min(slo.total.total(changes) for slo in objectives.slos)
     if seen < config.slo.min_requests:
         needed = config.slo.min_requests - seen
@@ -141,14 +172,14 @@ def measure_scrape(
             f"{config.slo.probe_rate} requests/s for up to {seconds:.0f} s"
         )
         probe = ConstantRateLoad(
-            target.port, PROBE_PATHS, rate=config.slo.probe_rate, duration=seconds
+            target.base_url, PROBE_PATHS, rate=config.slo.probe_rate, duration=seconds
         ).run()
         report.details["synthetic_probe"] = {
             "requests": len(probe.samples),
             "seconds": round(probe.duration, 1),
             "reason": f"{seen:g} requests in the window, {config.slo.min_requests} needed",
         }
-        changes = delta(start, scrape(target.port))
+        changes = delta_each(start, scrape_each(target.fetch_each))
     report.details["window_seconds"] = round(time.monotonic() - began, 1)
     return {
         slo.name: (slo.good.total(changes), slo.total.total(changes)) for slo in objectives.slos

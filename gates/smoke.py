@@ -25,20 +25,21 @@ if TYPE_CHECKING:
 STARTUP_DEADLINE = 10.0
 
 
-def fetch(port: int, path: str, deadline: float = STARTUP_DEADLINE) -> Response:
+def fetch(port: httpget.Where, path: str, deadline: float = STARTUP_DEADLINE) -> Response:
     """(status, headers, body bytes); retries refused connections until ``deadline`` s."""
     stop = time.monotonic() + deadline
+    where = httpget.address(port)
     while True:
         try:
             return httpget.fetch(path, port=port)
         except (ConnectionRefusedError, ConnectionResetError) as exc:
             if time.monotonic() >= stop:
                 raise MeasurementError(
-                    f"127.0.0.1:{port} unreachable for {deadline:g} s ({exc.strerror})"
+                    f"{where} unreachable for {deadline:g} s ({exc.strerror})"
                 ) from None
             time.sleep(0.2)
         except httpget.FAILURES as exc:
-            raise MeasurementError(f"127.0.0.1:{port}{path}: {type(exc).__name__}: {exc}") from None
+            raise MeasurementError(f"{where}{path}: {type(exc).__name__}: {exc}") from None
 
 
 def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
@@ -49,7 +50,7 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
         deployment=target.deployment,
     )
     for name, path, check in CHECKS:
-        response = fetch(target.port, path)
+        response = fetch(target.base_url, path)
         problems = check(target, response)
         report.add(
             name,

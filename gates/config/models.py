@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
+    AnyHttpUrl,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -364,10 +365,26 @@ class DeployConfig(Table):
     lock_timeout: LongWait = 120
 
 
+# A DNS label, with room for the suffixes of the environment's other objects (-edge, -net).
+StackName = Annotated[
+    str, StringConstraints(strict=True, pattern=r"^[a-z0-9]([a-z0-9-]{0,46}[a-z0-9])?$")
+]
+
+
 class EnvironmentConfig(Table):
-    """One local environment: a gunicorn server on 127.0.0.1:port."""
+    """One environment: a gunicorn server on 127.0.0.1:port (target "local"), or a Docker
+    Swarm service behind an edge proxy published at ``url`` (target "swarm")."""
 
     port: Annotated[int, Field(strict=True, ge=1024, le=65535)]
+    target: Literal["local", "swarm"] = "local"  # where it lives (gates.targets)
+    # Where its service answers; "" means http://127.0.0.1:<port>. For swarm, the edge is
+    # published on this URL's host (an IP address; a name publishes on every interface) and port.
+    url: Annotated[str, Field(strict=True)] = ""
+    replicas: PositiveInt = 2  # swarm: tasks of the service
+    stack: Annotated[  # swarm: its objects' names in the engine; "" = <service>-<name>
+        StackName | Literal[""],
+        Field(description="must be lower-case letters, digits and '-' (a DNS label of <= 48)"),
+    ] = ""
     workers: Annotated[int, Field(strict=True, ge=1, le=MAX_WORKERS)] = 2
     # the service's environment variables, deployed and recorded with each release; checked by
     # the service's own rules when [tool.pipeline] service_settings names them
@@ -395,6 +412,36 @@ class EnvironmentConfig(Table):
     @property
     def name(self) -> str:
         return self._name
+
+    @field_validator("url")
+    @classmethod
+    def _url_fits_the_target(cls, url: str, info: ValidationInfo) -> str:
+        if not url:
+            return url
+        try:
+            parsed = AnyHttpUrl(url)
+        except ValueError:
+            parsed = None
+        if parsed is None or parsed.path not in (None, "", "/") or parsed.query or parsed.fragment:
+            raise ValueError(
+                f"must be http(s)://host[:port], e.g. http://127.0.0.1:18080, got {url!r}"
+            )
+        port = info.data.get("port")
+        if info.data.get("target") == "local" and url.rstrip("/") != f"http://127.0.0.1:{port}":
+            raise ValueError(
+                f"is for swarm environments; a local one serves on http://127.0.0.1:{port} "
+                '(set target = "swarm", or remove url)'
+            )
+        return url
+
+    @property
+    def local_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """Where the environment's service answers, without a trailing slash."""
+        return self.url.rstrip("/") if self.url else self.local_url
 
 
 class SloConfig(Table):

@@ -12,7 +12,7 @@ import sqlite3
 from argparse import ArgumentParser, Namespace
 
 from gates.config import PipelineConfig
-from gates.targets.request import DeployFailed, DeployRequest, Release, ServiceConfig
+from gates.targets.request import DeployFailed, DeployRequest, ServiceConfig
 from gates.report import Report
 from gates.targets import Target, target_for
 from gates.targets.base import LiveDeployment
@@ -47,7 +47,7 @@ def roll_back(
             f"nothing to roll back to in {target.name}: no earlier release deployed there "
             "succeeded without failing a gate; the environment was not touched"
         )
-    release = Release.verified(config, good["release_id"])
+    release = target.release(good["release_id"])
     recorded = json.loads(good["config"])
     print(
         f"gates rollback: {target.name}: {current or 'nothing'} -> {good['release_id']} "

@@ -5,10 +5,11 @@ summary, and the measuring gates via gates.targets.live). Implementations live b
 module, one package each (gates.targets.local); gates.targets.target_for picks one.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import Any, Protocol
 
+from gates.httpget import Response
 from gates.targets.probe import Answer
 from gates.targets.request import DeployRequest, Release, ServiceConfig
 from gates.ledger import Ledger
@@ -65,12 +66,33 @@ class Target(Protocol):
         Called inside ``hold``."""
         ...
 
+    def release(self, release_id: str) -> Release:
+        """The release ``release_id`` as this target deploys it, verified: from the release
+        store, or from the environment's own history where it keeps one (the swarm target:
+        the manifest, whose image digest pins the content). GateError when neither has it."""
+        ...
+
+    def keep(self, kind: str, record: Mapping[str, Any]) -> None:
+        """Keep a measurement with the environment's history, e.g. a perf run (the next run's
+        baseline). A target whose history is this machine's keeps nothing here: the gate's
+        own files are the record."""
+        ...
+
+    def kept(self, kind: str) -> list[dict[str, Any]]:
+        """The measurements of ``kind`` kept with the environment, oldest first."""
+        ...
+
     def service_config(self, deployment: str) -> ServiceConfig | None:
         """The service config ``deployment`` was deployed with; None if it is not known."""
         ...
 
     def probe(self, path: str) -> Answer:
         """GET ``path`` from the environment's service."""
+        ...
+
+    def fetch_each(self, path: str) -> dict[str, Response]:
+        """GET ``path`` from every replica serving the environment, keyed by replica (a local
+        environment has one); MeasurementError when one cannot be reached."""
         ...
 
     def stop(self) -> Sequence[LiveDeployment]:

@@ -1,4 +1,5 @@
-"""Small HTTP probes over TCP or a unix socket, for health and readiness checks.
+"""Small HTTP probes over TCP (a port on 127.0.0.1 or a base URL) or a unix socket, for
+health and readiness checks.
 
 An answer says which release gave it (the service's X-Release-ID header). On the local
 target it also says which deployment and which worker process (X-Deployment-ID and
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gates.httpget import FAILURES, fetch
+from gates.httpget import FAILURES, Where, fetch
 
 RELEASE_HEADER = "X-Release-ID"
 DEPLOYMENT_HEADER = "X-Deployment-ID"
@@ -31,7 +32,7 @@ class Answer:
 
 
 def get(
-    path: str, port: int | None = None, unix_socket: Path | None = None, timeout: float = 2.0
+    path: str, port: Where | None = None, unix_socket: Path | None = None, timeout: float = 2.0
 ) -> Answer:
     """GET ``path``; an Answer with status 0 and the error when nothing answered."""
     try:

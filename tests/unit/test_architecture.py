@@ -12,6 +12,7 @@ ROOMS = (
     ("ledger", ("gates.ledger",)),
     ("config", ("gates.config", "gates.config_command", "gates.slo_objectives")),
     ("local", ("gates.targets.local",)),
+    ("swarm", ("gates.targets.swarm",)),
     ("live", ("gates.targets.live",)),
     ("target_for", ("gates.targets=",)),  # "=": the package's own module only
     ("targets", ("gates.targets",)),

@@ -7,12 +7,16 @@ without a failed request, and gates.targets.local.converge for how an interrupte
 finished or undone.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
+from gates import httpget
 from gates.config import PipelineConfig
+from gates.httpget import Response
+from gates.outcome import MeasurementError
 from gates.targets.local import deployments
 from gates.targets.local.converge import converge
 from gates.targets.local.deployer import Deployer
@@ -72,12 +76,28 @@ class LocalTarget:
         """Make ``release`` live with the request's service config (call inside ``hold``)."""
         Deployer(self.config, self.env, self.ledger, report).deploy(request, release, self.live())
 
+    def release(self, release_id: str) -> Release:
+        return Release.verified(self.config, release_id)
+
+    def keep(self, kind: str, record: Mapping[str, Any]) -> None:
+        """Nothing: the local environment's measurements are the gates' own files."""
+
+    def kept(self, kind: str) -> list[dict[str, Any]]:
+        return []
+
     def service_config(self, deployment: str) -> ServiceConfig | None:
         """The service config ``deployment`` was deployed with; None if it is gone."""
         return deployments.recorded_service(self.env.layout, deployment)
 
     def probe(self, path: str) -> Answer:
         return self.env.probe(path)
+
+    def fetch_each(self, path: str) -> dict[str, Response]:
+        """One server: its answer, keyed by its address."""
+        try:
+            return {f"127.0.0.1:{self.env.port}": httpget.fetch(path, self.env.port)}
+        except httpget.FAILURES as exc:
+            raise MeasurementError(f"127.0.0.1:{self.env.port}{path}: {exc}") from None
 
     def stop(self) -> list[Master]:
         """Stop every server of the environment and record it (call inside ``hold``)."""

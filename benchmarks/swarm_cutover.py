@@ -1,0 +1,119 @@
+"""Deploy, pipeline rollback and broken-release times, and failed requests, under constant
+load: the swarm target (through its edge) or, for comparison, the local target.
+
+Usage (from the repository root; for swarm, an engine, swarm, registry and images as the
+swarm tests need them, DOCKER_HOST naming the engine):
+
+    uv run --locked --all-packages python benchmarks/swarm_cutover.py [--target swarm|local]
+        [--rounds 3] [--rate 50]
+
+Builds the test releases A (HEAD), B (a later commit), CRASH and NOTREADY (and, for swarm,
+their images) as the e2e tests do, deploys A to staging (swarm: named under a unique
+prefix), then each round, while ConstantRateLoad sends ``--rate`` requests/s to staging's
+URL on new connections: deploys B, rolls back to A (`gates rollback`), deploys CRASH and
+NOTREADY (swarm: Swarm rolls each back by itself; local: refused at pre-flight; the deploy
+exits 1 either way). Times are the gates commands' wall times. Prints Markdown tables for
+docs/benchmarks.md and removes everything it started.
+"""
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the tests' releases and swarm scenarios
+
+from deploy_fixture import Checkout, SharedReleases, scenario  # noqa: E402
+from gates.load import ConstantRateLoad  # noqa: E402
+from support.swarm import SwarmScenario, engine_problem  # noqa: E402
+
+Row = tuple[str, float, int, int, int]  # action, seconds, exit code, failed, sent
+
+
+def timed(checkout: Checkout, url: str, rate: float, action: str, *args: str) -> Row:
+    load = ConstantRateLoad(url, rate=rate, timeout=10).start()
+    time.sleep(1.0)
+    started = time.monotonic()
+    done = checkout.gates(*args, check=False)
+    seconds = time.monotonic() - started
+    time.sleep(1.0)
+    result = load.stop()
+    if done.returncode not in (0, 1):
+        sys.exit(f"gates {' '.join(args)} exited {done.returncode}:\n{done.stdout}{done.stderr}")
+    return action, seconds, done.returncode, len(result.failures), len(result.samples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rate", type=float, default=50.0)
+    parser.add_argument("--target", choices=("swarm", "local"), default="swarm")
+    args = parser.parse_args()
+    problem = engine_problem() if args.target == "swarm" else None
+    if problem:
+        sys.exit(f"cannot benchmark the swarm target here: {problem}")
+    names = ("A", "B", "CRASH", "NOTREADY")
+    with tempfile.TemporaryDirectory(prefix="bench-cutover-") as directory:
+        shared = SharedReleases(Path(directory))
+        swarm = SwarmScenario(Path(directory), shared)
+        if args.target == "swarm":
+            repo, url = swarm.checkout(*names), swarm.url("staging")
+        else:
+            repo = scenario(Path(directory) / "local", shared, *names)
+            url = f"http://127.0.0.1:{repo.port('staging')}"
+        try:
+            ids = repo.releases
+
+            def deploy(name: str) -> tuple[str, ...]:
+                return ("deploy", "--environment", "staging", "--release", ids[name])
+
+            started = time.monotonic()
+            repo.gates(*deploy("A"))
+            first = time.monotonic() - started
+            rows: list[Row] = []
+            for _ in range(args.rounds):
+                rows.append(timed(repo, url, args.rate, "deploy B", *deploy("B")))
+                rows.append(
+                    timed(repo, url, args.rate, "pipeline rollback to A", "rollback",
+                          "--environment", "staging", "--reason", "benchmark")  # fmt: skip
+                )
+                rows.append(
+                    timed(
+                        repo, url, args.rate, "deploy CRASH: refused, rolled back", *deploy("CRASH")
+                    )
+                )
+                rows.append(
+                    timed(
+                        repo,
+                        url,
+                        args.rate,
+                        "deploy NOTREADY: refused, rolled back",
+                        *deploy("NOTREADY"),
+                    )
+                )
+        finally:
+            if args.target == "swarm":
+                swarm.remove_everything()
+            else:
+                repo.gates("down", "--environment", "staging", check=False)
+                repo.kill_leftovers()
+    print(f"{args.target}: first deploy to an empty environment: {first:.2f} s\n")
+    print("| action | s | exit | failed / sent |\n|---|---|---|---|")
+    for action, seconds, code, failed, sent in rows:
+        print(f"| {action} | {seconds:.2f} | {code} | {failed} / {sent} |")
+    print("\n| action | median s | max s | failed / sent (all rounds) |\n|---|---|---|---|")
+    for action in dict.fromkeys(r[0] for r in rows):
+        mine = [r for r in rows if r[0] == action]
+        times = [r[1] for r in mine]
+        print(
+            f"| {action} | {statistics.median(times):.2f} | {max(times):.2f} | "
+            f"{sum(r[3] for r in mine)} / {sum(r[4] for r in mine)} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

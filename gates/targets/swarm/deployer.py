@@ -1,0 +1,176 @@
+"""Carries one deploy or rollback to a swarm environment.
+
+1. The release's image, by digest, is pulled by the engine (gates.targets.swarm.image).
+2. The edge and its network exist and answer (gates.targets.swarm.edge).
+3. One ``docker service create``/``update`` of the whole spec (gates.targets.swarm.service);
+   Swarm replaces one task at a time, starting the new one first and taking the old one out
+   of DNS only once the new one is healthy.
+4. The outcome is read from the service's UpdateStatus, never from the CLI's exit code. If
+   Swarm rolled the update back, the deploy fails naming why (the task's error, or the last
+   output of its failed health check); the release that was live keeps serving.
+5. Success is recorded only after a sustained check through the environment's URL: every
+   answer of a run of consecutive requests comes from the new release.
+
+The history (gates.targets.swarm.ledger) records the deploy as started, switching once the
+update is submitted, then succeeded or failed; gates.targets.swarm.converge settles a deploy
+that was killed on the way.
+"""
+
+import time
+
+from gates.outcome import GateError
+from gates.report import Report
+from gates.targets import probe
+from gates.targets.request import DeployFailed, DeployRequest, Release, ServiceConfig
+from gates.targets.swarm import image
+from gates.targets.swarm.edge import Edge
+from gates.targets.swarm.environment import SwarmEnvironment
+from gates.targets.swarm.ledger import EngineLedger
+from gates.targets.swarm.service import (
+    DEPLOYMENT_LABEL,
+    DEPLOYMENT_VARIABLE,
+    RELEASE_LABEL,
+    Outcome,
+    Service,
+    Spec,
+)
+
+# Added to the service's environment by the pipeline, not part of its recorded config.
+RELEASE_ID_VARIABLE = "RELEASE_ID"
+WORKERS_VARIABLE = "WEB_CONCURRENCY"
+SUSTAINED = 20  # consecutive answers from the new release, through the environment's URL
+
+
+def variables(service: ServiceConfig, release_id: str) -> dict[str, str]:
+    return {
+        **service.env,
+        RELEASE_ID_VARIABLE: release_id,
+        WORKERS_VARIABLE: str(service.workers),
+        DEPLOYMENT_VARIABLE: service.deployment_key(release_id),
+    }
+
+
+def verify_serving(env: SwarmEnvironment, release_id: str, timeout: float) -> None:
+    """Every answer of SUSTAINED consecutive requests through the environment's URL comes
+    from ``release_id`` and is ready, then /health says healthy; DeployFailed if not within
+    ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    streak, last = 0, "nothing answered"
+    while streak < SUSTAINED:
+        if time.monotonic() >= deadline:
+            raise DeployFailed(
+                f"{env.base_url} did not serve {release_id} steadily within {timeout:g} s "
+                f"(last answer: {last})"
+            )
+        answer = probe.get("/ready", port=env.base_url, timeout=2.0)
+        if answer.ok and answer.release == release_id:
+            streak += 1
+        else:
+            streak = 0
+            last = (
+                f"{answer.status} from {answer.release or 'an unnamed release'}"
+                if answer.status
+                else answer.error
+            )
+            time.sleep(0.2)
+    health = probe.get("/health", port=env.base_url, timeout=2.0)
+    if not health.ok or health.body.get("status") != "healthy":
+        raise DeployFailed(f"{env.base_url}/health answered {health.status} {health.body}")
+
+
+class SwarmDeployer:
+    def __init__(self, env: SwarmEnvironment, ledger: EngineLedger, report: Report) -> None:
+        self.env, self.ledger, self.report = env, ledger, report
+        self.service = Service(env)
+
+    def say(self, message: str) -> None:
+        print(f"gates {self.env.name}: {message}", flush=True)
+
+    def deploy(self, request: DeployRequest, release: Release, previous: str | None) -> None:
+        env, rid, kind = self.env, release.id, request.kind
+        key = request.service.deployment_key(rid)
+        ref = image.reference(release.manifest)
+        self.ledger.record_release(env.name, release.manifest)
+        deploy_id = self.ledger.start_deploy(
+            env.name,
+            rid,
+            kind,
+            {
+                "env": dict(request.service.env),
+                "workers": request.service.workers,
+                "key": key,
+                "image": ref,
+                "replicas": env.replicas,
+            },
+            previous=previous,
+            commit=release.commit,
+            reason=request.reason or None,
+            override=request.override_promotion,
+        )
+        self.report.details.update(
+            release_id=rid, deploy_id=deploy_id, kind=kind, previous_release=previous, image=ref
+        )
+        began = time.monotonic()
+        try:
+            image.verified_reference(env.docker, release.manifest, env.config.build.timeout)
+            Edge(env).ensure(self.say)
+            spec = self.service.spec()
+            labels = {RELEASE_LABEL: rid, DEPLOYMENT_LABEL: key}
+            self.ledger.set_state(deploy_id, "switching")
+            deadline = time.monotonic() + env.converge_timeout
+            if spec is None:
+                self.say(f"creating the service {env.service}: {env.replicas} x {rid}")
+                self.service.create(ref, variables(request.service, rid), labels)
+                outcome = self.service.wait_new(ref, deadline, self.say)
+            else:
+                self.say(
+                    f"rolling {env.service} from {spec.release_id or spec.image} to {rid} "
+                    "(start-first, one task at a time)"
+                )
+                self.service.update(ref, variables(request.service, rid), labels, spec)
+                outcome = self.service.wait_update(deadline, self.say)
+            self.judge(outcome, spec, rid)
+            try:
+                verify_serving(env, rid, float(env.config.deploy.cutover_timeout))
+            except DeployFailed as exc:
+                self.undo(spec, f"{exc}")
+        except GateError as exc:
+            self.ledger.set_state(deploy_id, "failed", str(exc))
+            raise
+        self.ledger.set_state(deploy_id, "succeeded")
+        seconds = round(time.monotonic() - began, 2)
+        self.report.details["seconds"] = seconds
+        self.report.add(
+            kind,
+            True,
+            f"{rid} serving through {env.base_url} ({env.replicas} replicas)",
+            f"{SUSTAINED} consecutive answers from the new release",
+            f"service {env.service}",
+        )
+        self.say(f"{kind} of {rid} succeeded in {seconds} s")
+
+    def judge(self, outcome: Outcome, before: Spec | None, rid: str) -> None:
+        """Raise DeployFailed unless the new release is running everywhere."""
+        if outcome.state in ("completed", "converged"):
+            return
+        kept = before.release_id if before else "nothing"
+        if outcome.state.startswith("rollback"):
+            raise DeployFailed(
+                f"Swarm rolled the update to {rid} back by itself ({outcome.state}): "
+                f"{outcome.reason}; {kept} kept serving"
+            )
+        if before is None:
+            self.undo(before, f"{rid} did not start ({outcome.state}): {outcome.reason}")
+        self.undo(
+            before, f"the update to {rid} did not complete ({outcome.state}: {outcome.reason})"
+        )
+
+    def undo(self, before: Spec | None, why: str) -> None:
+        """Put back what ran before this deploy, then raise DeployFailed saying ``why``."""
+        if before is None:
+            self.service.remove()
+            raise DeployFailed(f"{why}; the new service was removed")
+        self.say(f"{why}: rolling back to {before.release_id}")
+        self.service.roll_back()
+        back = self.service.wait_update(time.monotonic() + self.env.converge_timeout, self.say)
+        raise DeployFailed(f"{why}; rolled back to {before.release_id} ({back.state})")

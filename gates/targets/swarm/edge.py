@@ -1,0 +1,170 @@
+"""The edge of a swarm environment: HAProxy in front of the service, part of the environment.
+
+Swarm's routing mesh needs IPVS, which many kernels (this one included) lack, and a Swarm
+``--publish`` cannot bind one address. So each environment gets an attachable overlay network
+``<stack>-net`` and, on it, a plain container ``<stack>-edge`` running HAProxy
+(``[tool.pipeline.engine] edge_image``), published on the environment's URL
+(``-p 127.0.0.1:PORT:8080`` here) and restarted with the engine. HAProxy finds the service's
+tasks through Docker's DNS (``tasks.<stack>``, the service uses ``--endpoint-mode dnsrr``),
+re-resolves every second, sends traffic only to tasks whose ``/ready`` answers 200, and
+retries a request that found a task gone (``retry-on all-retryable-errors``, ``option
+redispatch``). With Swarm taking a task out of DNS before stopping it and the service
+draining on SIGTERM, a rolling update loses no request.
+
+The configuration is passed in the container's environment and written by its command, so
+it works the same on a remote engine; a changed configuration recreates the container.
+Created by the first deploy, left running; ``gates down`` removes it with the network.
+"""
+
+import hashlib
+import time
+from collections.abc import Callable
+
+from gates import httpget
+from gates.outcome import ConfigError, MeasurementError
+from gates.targets.swarm.environment import EDGE_PORT, SERVICE_PORT, STACK_LABEL, SwarmEnvironment
+
+CONFIG_LABEL = "gates.edge-config"
+CONFIG_PATH = "/tmp/gates-edge.cfg"  # nosec B108: inside the edge's own container
+HEALTH_PATH = "/edge-health"
+REPLICA_HEADER = "X-Gates-Replica"
+TEMPLATE = """\
+global
+    maxconn 4096
+    log stdout format raw local0 warning
+
+defaults
+    mode http
+    log global
+    timeout connect 2s
+    timeout client 15s
+    timeout server 15s
+    timeout queue 5s
+    retries 3
+    option redispatch 1
+    retry-on all-retryable-errors
+    default-server init-addr none
+
+resolvers docker
+    nameserver dns 127.0.0.11:53
+    resolve_retries 3
+    timeout resolve 1s
+    timeout retry 1s
+    hold other 5s
+    hold refused 5s
+    hold nx 5s
+    hold timeout 5s
+    hold valid 1s
+    hold obsolete 1s
+    accepted_payload_size 8192
+
+frontend edge
+    bind :{edge_port}
+    monitor-uri {health_path}
+    default_backend app
+
+backend app
+    balance roundrobin
+    # Which task answered a /metrics scrape, so the SLO gate can sum over every replica.
+    http-request set-var(txn.metrics) int(1) if {{ path /metrics }}
+    http-response set-header {replica_header} %si:%sp if {{ var(txn.metrics) -m int 1 }}
+    option httpchk GET /ready
+    http-check expect status 200
+    timeout check 3s
+    server-template task {slots} tasks.{service}:{service_port} check inter 1s fall 2 rise 2 \
+resolvers docker resolve-prefer ipv4
+"""
+
+
+def render(env: SwarmEnvironment) -> str:
+    # A start-first update runs up to twice the replicas at once.
+    slots = max(4, 2 * env.replicas)
+    return TEMPLATE.format(
+        replica_header=REPLICA_HEADER,
+        edge_port=EDGE_PORT,
+        health_path=HEALTH_PATH,
+        slots=slots,
+        service=env.service,
+        service_port=SERVICE_PORT,
+    )
+
+
+class Edge:
+    def __init__(self, env: SwarmEnvironment) -> None:
+        self.env, self.docker = env, env.docker
+
+    def ensure(self, say: Callable[[str], object]) -> None:
+        """The network and a running edge with today's configuration; created if missing."""
+        env = self.env
+        if self.docker.inspect("network", env.network) is None:
+            say(f"creating the overlay network {env.network}")
+            self.docker.run(
+                "network", "create", "--driver", "overlay", "--attachable",
+                "--label", f"{STACK_LABEL}={env.stack}", env.network,
+            )  # fmt: skip
+        config = render(env)
+        digest = hashlib.sha256(config.encode()).hexdigest()[:16]
+        found = self.docker.inspect("container", env.edge)
+        if found is not None:
+            labels = found["Config"].get("Labels") or {}
+            if labels.get(CONFIG_LABEL) == digest:
+                if not found["State"].get("Running"):
+                    say(f"starting the edge {env.edge}")
+                    self.docker.run("container", "start", env.edge)
+                self.wait_serving()
+                return
+            say(f"the edge's configuration changed: recreating {env.edge}")
+            self.docker.run("container", "rm", "--force", env.edge)
+        image = env.config.engine.edge_image
+        if not image:
+            raise ConfigError(
+                f"environment {env.name} runs on swarm but [tool.pipeline.engine] edge_image is "
+                'not set; set it to an HAProxy image, e.g. edge_image = "haproxy:2.6"'
+            )
+        say(f"starting the edge {env.edge} ({image}) on {env.base_url}")
+        self.docker.run(
+            "container", "run", "--detach", "--name", env.edge,
+            "--network", env.network,
+            "--publish", env.publish,
+            "--restart", "unless-stopped",
+            "--label", f"{STACK_LABEL}={env.stack}",
+            "--label", f"{CONFIG_LABEL}={digest}",
+            "--env", f"GATES_EDGE_CONFIG={config}",
+            "--entrypoint", "/bin/sh",
+            image,
+            "-c", f'printf "%s" "$GATES_EDGE_CONFIG" > {CONFIG_PATH} && '
+            f"exec haproxy -W -db -f {CONFIG_PATH}",
+            timeout=float(env.config.build.timeout),  # may pull the image
+        )  # fmt: skip
+        self.wait_serving()
+
+    def wait_serving(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        error = ""
+        while time.monotonic() < deadline:
+            try:
+                if httpget.fetch(HEALTH_PATH, self.env.base_url, timeout=2.0)[0] == 200:
+                    return
+            except httpget.FAILURES as exc:
+                error = f"{type(exc).__name__}: {exc}"
+            time.sleep(0.2)
+        logs = self.docker.run("container", "logs", "--tail", "3", self.env.edge, check=False)
+        raise MeasurementError(
+            f"the edge {self.env.edge} does not answer on {self.env.base_url} within "
+            f"{timeout:g} s ({error}); its log: {(logs.stderr or logs.stdout).strip()[-300:]}"
+        )
+
+    def remove(self, timeout: float = 60.0) -> None:
+        """Remove the edge, then the network once the service's tasks have left it."""
+        self.docker.run("container", "rm", "--force", self.env.edge, check=False)
+        deadline = time.monotonic() + timeout
+        while self.docker.inspect("network", self.env.network) is not None:
+            done = self.docker.run("network", "rm", self.env.network, check=False)
+            if done.returncode == 0:
+                return
+            if time.monotonic() >= deadline:
+                raise MeasurementError(
+                    f"the network {self.env.network} is still in use after {timeout:g} s: "
+                    f"{done.stderr.strip()}"
+                )
+            time.sleep(0.5)

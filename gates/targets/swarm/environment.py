@@ -1,0 +1,93 @@
+"""One swarm environment's settings and the names of its objects in the engine.
+
+Everything the environment owns is named after its stack (``[environments.NAME] stack``,
+default ``<service>-<NAME>``): the service ``<stack>``, the overlay network ``<stack>-net``,
+the edge proxy container ``<stack>-edge``, the history records ``gates.<stack>.<seq>`` and
+the lock ``gates.lock.<stack>``. Every object also carries the label ``gates.stack=<stack>``.
+"""
+
+import ipaddress
+from dataclasses import dataclass
+from functools import cached_property
+from urllib.parse import urlsplit
+
+from gates.config import EnvironmentConfig, PipelineConfig
+from gates.outcome import ConfigError
+from gates.targets.swarm.docker import Docker
+
+STACK_LABEL = "gates.stack"
+SERVICE_PORT = 8000  # where the service listens inside its container (the image's BIND)
+EDGE_PORT = 8080  # where the edge listens inside its container
+
+
+def stack_name(config: PipelineConfig, name: str) -> str:
+    settings = config.environment(name)
+    stack = settings.stack or f"{config.service}-{name}".lower()
+    if len(stack) > 48 or not all(c.isalnum() or c == "-" for c in stack):
+        raise ConfigError(
+            f"[tool.pipeline.environments.{name}]: cannot name its engine objects {stack!r}; "
+            "set stack = \"<lower-case letters, digits and '-'>\""
+        )
+    return stack
+
+
+@dataclass(frozen=True)
+class SwarmEnvironment:
+    config: PipelineConfig
+    name: str
+
+    @property
+    def settings(self) -> EnvironmentConfig:
+        return self.config.environment(self.name)
+
+    @cached_property
+    def stack(self) -> str:
+        return stack_name(self.config, self.name)
+
+    @property
+    def service(self) -> str:
+        return self.stack
+
+    @property
+    def network(self) -> str:
+        return f"{self.stack}-net"
+
+    @property
+    def edge(self) -> str:
+        return f"{self.stack}-edge"
+
+    @property
+    def lock(self) -> str:
+        return f"gates.lock.{self.stack}"
+
+    @property
+    def base_url(self) -> str:
+        return self.settings.base_url
+
+    @property
+    def publish(self) -> str:
+        """The edge's ``docker run -p`` value: the URL's address (or every interface, for a
+        host name) and port."""
+        url = urlsplit(self.base_url)
+        port = url.port or (443 if url.scheme == "https" else 80)
+        host = url.hostname or ""
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return f"{port}:{EDGE_PORT}"
+        shown = f"[{address}]" if address.version == 6 else str(address)
+        return f"{shown}:{port}:{EDGE_PORT}"
+
+    @cached_property
+    def docker(self) -> Docker:
+        return Docker(self.config.engine.docker_host)
+
+    @property
+    def replicas(self) -> int:
+        return self.settings.replicas
+
+    @property
+    def converge_timeout(self) -> float:
+        """How long Swarm may take to roll the service over (or back): one cutover timeout
+        per replica, and one more for the rollback."""
+        return float(self.config.deploy.cutover_timeout * (self.replicas + 1))

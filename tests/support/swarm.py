@@ -1,0 +1,198 @@
+"""Swarm environments for end-to-end tests, on the engine named by DOCKER_HOST.
+
+``engine_problem()`` says why the engine-backed tests cannot run here (None: they can): no
+docker CLI, no engine, no swarm, no registry, no base or edge image. ``release_image()``
+builds a release's image from its own directory (its wheelhouse and Dockerfile, on the
+local base image) and pushes it, once per test run. ``SwarmScenario`` is a clone whose
+staging and production are swarm environments with names under one unique prefix, and
+``remove_everything()`` removes every object under that prefix afterwards.
+
+Settings, from the environment: ``GATES_TEST_REGISTRY`` (default 127.0.0.1:15000),
+``GATES_TEST_BASE_IMAGE`` (gates-base:bookworm), ``GATES_TEST_EDGE_IMAGE``
+(<registry>/gates-haproxy:2.6).
+"""
+
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+from filelock import FileLock
+
+from deploy_fixture import Checkout, SharedReleases, clone, no_container_engine
+from support.ports import free_port
+
+REGISTRY = os.environ.get("GATES_TEST_REGISTRY", "127.0.0.1:15000")
+BASE_IMAGE = os.environ.get("GATES_TEST_BASE_IMAGE", "gates-base:bookworm")
+EDGE_IMAGE = os.environ.get("GATES_TEST_EDGE_IMAGE", f"{REGISTRY}/gates-haproxy:2.6")
+REPOSITORY = f"{REGISTRY}/gates-e2e/techcorp-api"
+DOCKER_TIMEOUT = 300.0
+
+
+def docker(*args: str, stdin: str | None = None, check: bool = True) -> str:
+    done = subprocess.run(
+        ["docker", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=DOCKER_TIMEOUT,
+        check=False,
+    )
+    if check and done.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)} exited {done.returncode}: {done.stderr}")
+    return done.stdout
+
+
+def succeeds(*args: str) -> bool:
+    return (
+        subprocess.run(
+            ["docker", *args], capture_output=True, timeout=DOCKER_TIMEOUT, check=False
+        ).returncode
+        == 0
+    )
+
+
+def engine_problem() -> str | None:
+    """Why the swarm tests cannot run on this machine, or None."""
+    if shutil.which("docker") is None:
+        return "no docker CLI on PATH"
+    where = os.environ.get("DOCKER_HOST", "the default docker context")
+    try:
+        state = docker("info", "--format", "{{.Swarm.LocalNodeState}}", check=False).strip()
+    except subprocess.TimeoutExpired:
+        return f"the engine at {where} does not answer"
+    if state != "active":
+        return f"no active swarm at {where} (state {state or 'unknown: no engine?'})"
+    for image in (BASE_IMAGE, EDGE_IMAGE):
+        if not succeeds("image", "inspect", image) and not succeeds("image", "pull", image):
+            return f"image {image} is not on the engine"
+    try:
+        urllib.request.urlopen(f"http://{REGISTRY}/v2/", timeout=5)  # nosec B310: test registry
+    except OSError as exc:
+        return f"no registry at {REGISTRY} ({exc})"
+    return None
+
+
+def release_image(shared: SharedReleases, name: str) -> dict[str, str]:
+    """{"reference", "digest"} of the shared release ``name``'s image, built and pushed once
+    per test run from the release directory: its Dockerfile on the local base image."""
+    directory = shared.release_dir(name)
+    cache = shared.root / f"{name}.image.json"
+    with FileLock(shared.root / f"{name}.image.lock"):
+        if cache.is_file():
+            return dict(json.loads(cache.read_text()))
+        dockerfile = (directory / "Dockerfile").read_text()
+        arguments = ["--build-arg", f"BASE={BASE_IMAGE}"]
+        if "ARG BASE" not in dockerfile:  # a release built before images took a base argument
+            dockerfile = dockerfile.replace("python:3.11-slim", BASE_IMAGE)
+            arguments = []
+        tag = f"{REPOSITORY}:{directory.name}"
+        docker("build", "--quiet", *arguments, "--tag", tag, "--file", "-", str(directory),
+               stdin=dockerfile)  # fmt: skip
+        docker("push", "--quiet", tag)
+        reference = docker("inspect", "--format", "{{index .RepoDigests 0}}", tag).strip()
+        image = {"reference": reference, "digest": reference.rsplit("@", 1)[1]}
+        cache.write_text(json.dumps(image))
+        return image
+
+
+def with_image(checkout: Checkout, name: str, image: dict[str, str]) -> None:
+    """Record the image in the checkout's copy of release ``name`` (what the build stage
+    records once it pushes images)."""
+    path = checkout.state / "releases" / checkout.releases[name] / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["image"] = {"built": True, **image}
+    path.write_text(json.dumps(manifest, indent=2))
+
+
+SWARM_ENVIRONMENT = """\
+[tool.pipeline.environments.{name}]
+target = "swarm"
+url = "http://127.0.0.1:{port}"
+stack = "{prefix}-{name}"
+replicas = 2
+"""
+
+
+class SwarmScenario:
+    """Clones whose environments live on the engine, all named under one unique prefix."""
+
+    def __init__(self, directory: Path, shared: SharedReleases) -> None:
+        self.directory, self.shared = directory, shared
+        self.prefix = f"gates-t{secrets.token_hex(4)}"
+        self.ports = {"staging": free_port(), "production": free_port()}
+        self.clones: list[Checkout] = []
+
+    def url(self, environment: str) -> str:
+        return f"http://127.0.0.1:{self.ports[environment]}"
+
+    def checkout(self, *names: str) -> Checkout:
+        """A fresh clone with an empty state directory, holding copies of the named releases
+        (with their images), its environments on the engine."""
+        checkout = clone(self.directory / f"clone{len(self.clones)}")
+        pyproject = checkout.path / "pyproject.toml"
+        text = no_container_engine(pyproject.read_text())
+        for name in ("staging", "production"):
+            text = re.sub(
+                rf"\[tool\.pipeline\.environments\.{name}\]\n",
+                SWARM_ENVIRONMENT.format(name=name, port=self.ports[name], prefix=self.prefix),
+                text,
+            )
+        text = text.replace(
+            "[tool.pipeline.deploy]",
+            f'[tool.pipeline.engine]\nregistry = "{REGISTRY}"\nedge_image = "{EDGE_IMAGE}"\n\n'
+            "[tool.pipeline.deploy]",
+        )
+        text = text.replace("lock_timeout = 120", "lock_timeout = 60")
+        text = text.replace("duration = 10", "duration = 3")  # perf runs in the tests
+        # These tests judge the flow (the baseline comes from the history), not a busy
+        # machine's latency: the perf gate's own tests do that.
+        text = text.replace("p95_ms = 200", "p95_ms = 5000")
+        text = text.replace("regression_min_ms = 5.0", "regression_min_ms = 1000.0")
+        pyproject.write_text(text)
+        if names:
+            self.shared.copy_into(checkout, *names)
+            for name in names:
+                with_image(checkout, name, release_image(self.shared, name))
+        self.clones.append(checkout)
+        return checkout
+
+    def objects(self) -> dict[str, list[str]]:
+        """Every engine object named under this scenario's prefix."""
+        stacks = (self.prefix + "-", f"gates.{self.prefix}-", f"gates.lock.{self.prefix}-")
+        found = {
+            "service": docker("service", "ls", "--format", "{{.Name}}").split(),
+            "container": docker("container", "ls", "--all", "--format", "{{.Names}}").split(),
+            "network": docker("network", "ls", "--format", "{{.Name}}").split(),
+            "config": docker("config", "ls", "--format", "{{.Name}}").split(),
+        }
+        return {kind: [n for n in names if n.startswith(stacks)] for kind, names in found.items()}
+
+    def wait_gone(self, kinds: tuple[str, ...], timeout: float = 60.0) -> dict[str, list[str]]:
+        """The objects of ``kinds`` left after up to ``timeout`` s (a removed service's task
+        containers go away on their own, after their stop grace period)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = {k: v for k, v in self.objects().items() if k in kinds and v}
+            if not left or time.monotonic() >= deadline:
+                return left
+            time.sleep(0.5)
+
+    def remove_everything(self) -> None:
+        objects = self.objects()
+        for kind in ("service", "container", "config"):
+            if objects[kind]:
+                flags = ["--force"] if kind == "container" else []
+                docker(kind, "rm", *flags, *objects[kind], check=False)
+        for network in objects["network"]:
+            for _ in range(60):  # a removed service's tasks leave the network within seconds
+                if succeeds("network", "rm", network) or not succeeds(
+                    "network", "inspect", network
+                ):
+                    break
+                time.sleep(0.5)
