@@ -229,7 +229,7 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         "engine",
         "the container engine swarm environments need, from Debian packages: check, up, down, "
-        "status",
+        "status; ssh: the key that reaches a remote one",
         run="gates.engine.command:run",
         arguments="gates.engine.command:add_arguments",
         writes_report=False,

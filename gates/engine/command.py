@@ -11,18 +11,22 @@ on this machine, from Debian packages.
   the swarm it made, and remove what dockerd leaves behind. Images and data stay on disk, so
   the next ``up`` is warm.
 - ``status``: what is there; exit 0 when everything ``up`` makes answers, 3 when not.
+- ``ssh``: install the key and known hosts that reach a remote engine over ``ssh://`` (from
+  ``$ENGINE_SSH_KEY`` and ``$ENGINE_SSH_KNOWN_HOSTS``, e.g. in GitHub Actions).
 """
 
 from __future__ import annotations
 
 import argparse
 import fcntl
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gates.engine import daemons, images, prerequisites
+from gates.engine import daemons, images, prerequisites, ssh_access
 from gates.engine.docker import Docker
 from gates.engine.layout import Layout
 from gates.engine.process import stop
@@ -33,7 +37,7 @@ from gates.outcome import COULD_NOT_MEASURE, PASSED, ConfigError, MeasurementErr
 if TYPE_CHECKING:
     from gates.config import EngineConfig, PipelineConfig
 
-ACTIONS = ("check", "up", "down", "status")
+ACTIONS = ("check", "up", "down", "status", "ssh")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,6 +56,9 @@ def say(message: str) -> None:
 def run(config: PipelineConfig | None, args: argparse.Namespace) -> int:
     assert config is not None
     engine, swarm = config.engine, not args.no_swarm
+    if args.action == "ssh":
+        say(ssh_access.install(os.environ, Path.home()))
+        return PASSED
     if args.action in ("up", "down"):
         with exclusive(engine):  # and decided inside: a second `up` finds the first's engine
             return down(engine) if args.action == "down" else up(engine, swarm)
