@@ -167,16 +167,19 @@ def other_dockerd_running(own: Started | None) -> bool:
 
 def stop_dockerd(engine: EngineConfig, started: Started, say: Say) -> None:
     """Stop it, then undo what it leaves behind: nsfs mounts under its exec root, the
-    docker_gwbridge device (only when no other dockerd could own one), its runtime files."""
+    docker_gwbridge network and device (only when no other dockerd runs here: the device's
+    name is the same for every engine on a host), its runtime files."""
     layout = Layout.of(engine)
     docker = Docker.of(engine)
-    if started.alive and docker.server_version()[0] is not None:
+    # docker_gwbridge is one device per host, not per engine: another dockerd may use it.
+    alone = not other_dockerd_running(started)
+    if alone and started.alive and docker.server_version()[0] is not None:
         docker.run("network", "rm", GWBRIDGE)
     say(stop(started))
     stuck = mounts.unmount_under(layout.exec_root)
     if stuck:
         say(f"could not unmount: {', '.join(stuck)}")
-    if not other_dockerd_running(started) and shutil.which("ip"):
+    if alone and shutil.which("ip"):
         if subprocess.run(["ip", "link", "show", GWBRIDGE], capture_output=True).returncode == 0:
             subprocess.run(["ip", "link", "delete", GWBRIDGE], capture_output=True)
             say(f"removed the {GWBRIDGE} device dockerd left")
