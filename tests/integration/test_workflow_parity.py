@@ -19,6 +19,13 @@ WORKFLOW = ROOT / ".github" / "workflows" / "ci-cd.yml"
 PIPELINE = tuple(step.session for step in stages.PIPELINE) + stages.WORKFLOW_ONLY
 RECOVERY = ("failure()", "github.event_name == 'workflow_dispatch'")
 BOOTSTRAP = "python -m pip install -r bootstrap-requirements.txt"
+# The engine-backed tests' set-up, as .ci/run does it: Debian's packages, then the engine
+# session as root (it starts the registry and builds the base images with debootstrap).
+ENGINE_SETUP = (
+    "sudo apt-get install -y -q debootstrap docker-registry",
+    'sudo --preserve-env=DOCKER_HOST "$(command -v nox)" -s engine -- up',
+    'sudo --preserve-env=DOCKER_HOST "$(command -v nox)" -s engine -- down',
+)
 NOX_CALL = re.compile(r"^nox -s ([a-z][a-z0-9-]*)(?: -- .*)?$")
 
 
@@ -52,7 +59,7 @@ def job_sessions(job):
         match = NOX_CALL.match(command)
         if match:
             found.append(match.group(1))
-        elif command != BOOTSTRAP:
+        elif command not in (BOOTSTRAP, *ENGINE_SETUP):
             problems.append(f"run step is not a nox call: {command!r}")
     return found, problems
 
