@@ -219,14 +219,9 @@ class Deployer:
         env.switch_current(key)
         self.ledger.set_state(deploy_id, "switching")
         process = spawn.spawn(env.layout, env.current)
-        new = self._registered(key, deadline, lambda: process.poll() is not None)
+        new = None
         try:
-            if new is None:
-                raise serving.NotServing(
-                    f"gunicorn exited with code {process.poll()} before it registered"
-                    if process.poll() is not None
-                    else f"no master registered within {self.timeouts.cutover_timeout} s"
-                )
+            new = self._registered(key, deadline, lambda: process.poll() is not None)
             self._workers_up(new, deadline)
             served = serving.verify(env.port, new, expected, deadline)
         except serving.NotServing as exc:
@@ -251,9 +246,10 @@ class Deployer:
         old_workers = set(old.workers())
         if not old.signal(signal.SIGUSR2):
             self.abort(old, None, key, f"the live master {old.pid} is gone")
-        new = self._registered(key, deadline, self._handover_child_exited(old, old_workers))
-        if new is None:
-            self.abort(old, None, key, "the new master exited before it registered")
+        try:
+            new = self._registered(key, deadline, self._handover_child_exited(old, old_workers))
+        except serving.NotServing as exc:
+            self.abort(old, None, key, str(exc))
         try:
             self._workers_up(new, deadline)
             if old.winch_stops_workers:
@@ -271,8 +267,9 @@ class Deployer:
         env.stop_master(old, timeout=self.timeouts.cutover_timeout)
         return served
 
-    def _registered(self, key: str, deadline: float, exited: Callable[[], bool]) -> Master | None:
-        """The master of deployment ``key`` once it registered; None if it exited first."""
+    def _registered(self, key: str, deadline: float, exited: Callable[[], bool]) -> Master:
+        """The master of deployment ``key`` once it registered; NotServing if it exited
+        first or did not register in time."""
 
         def registered() -> Master | str | None:
             found = [m for m in self.env.masters(LIVE) if m.deployment == key]
@@ -281,7 +278,13 @@ class Deployer:
             return "exited" if exited() else None
 
         found = processes.wait_until(registered, left(deadline))
-        return found if isinstance(found, Master) else None
+        if isinstance(found, Master):
+            return found
+        if found == "exited":
+            raise serving.NotServing("the new master exited before it registered")
+        raise serving.NotServing(
+            f"no new master registered within {self.timeouts.cutover_timeout} s"
+        )
 
     @staticmethod
     def _handover_child_exited(old: Master, old_workers: set[int]) -> Callable[[], bool]:

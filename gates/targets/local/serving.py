@@ -1,8 +1,9 @@
 """Whether an environment serves a deployment through its real port: the check after a
 cutover (or a first start) that decides whether the ledger may say succeeded.
 
-For at least :data:`SUSTAIN` seconds, requests go to the environment's port one after the
-other, alternating /health and /ready. Every answer must come within :data:`DEADLINE`
+For at least :data:`SUSTAIN` seconds and :data:`ANSWERS` answers (a busy machine answers
+fewer in the same time), requests go to the environment's port one after the other,
+alternating /health and /ready. Every answer must come within :data:`DEADLINE`
 seconds, from the deployment (its ``X-Deployment-ID``), keeping the service's contract
 (gates.targets.contract), and every worker of the deployment's master must have answered
 (``X-Worker-PID``). The first answer that breaks any of this ends the check with the reason,
@@ -19,6 +20,7 @@ from gates.targets.local.masters import Master
 from gates.targets.probe import DEPLOYMENT_HEADER, WORKER_HEADER
 
 SUSTAIN = 2.0  # seconds of good answers before a deployment counts as serving
+ANSWERS = 20  # and at least this many
 DEADLINE = 5.0  # seconds one answer may take
 CHECKS = (("GET /health", "/health", check_health), ("GET /ready", "/ready", check_ready))
 
@@ -89,7 +91,7 @@ def verify(
                 f"workers {sorted(workers - now)} of the new master exited during the check {where}"
             )
         seconds = time.monotonic() - started
-        if seconds >= SUSTAIN and workers <= set(heard):
+        if seconds >= SUSTAIN and sum(heard.values()) >= ANSWERS and workers <= set(heard):
             return Served(sum(heard.values()), seconds, len(workers))
         if time.monotonic() >= deadline:
             silent = sorted(workers - set(heard))
