@@ -5,7 +5,8 @@ docker CLI, no engine, no swarm, no registry, no base or edge image. ``release_i
 builds a release's image from its own directory (its wheelhouse and Dockerfile, on the
 local base image) and pushes it, once per test run. ``SwarmScenario`` is a clone whose
 staging and production are swarm environments with names under one unique prefix, and
-``remove_everything()`` removes every object under that prefix afterwards.
+``remove_everything()`` removes every object under that prefix afterwards. Images are
+kept, one per release id (``gates-e2e/techcorp-api:<id>``), and reused by later runs.
 
 Settings, from the environment: ``GATES_TEST_REGISTRY`` (default 127.0.0.1:15000),
 ``GATES_TEST_BASE_IMAGE`` (gates-base:bookworm), ``GATES_TEST_EDGE_IMAGE``
@@ -86,12 +87,20 @@ def release_image(shared: SharedReleases, name: str) -> dict[str, str]:
     with FileLock(shared.root / f"{name}.image.lock"):
         if cache.is_file():
             return dict(json.loads(cache.read_text()))
+        tag = f"{REPOSITORY}:{directory.name}"
+        # Release ids are content addresses: an image built for this id by an earlier run
+        # (and still in the registry) is this release's image. Reuse it, leave no duplicates.
+        if succeeds("image", "inspect", tag):
+            reference = docker("inspect", "--format", "{{index .RepoDigests 0}}", tag).strip()
+            if reference and succeeds("pull", "--quiet", reference):
+                image = {"reference": reference, "digest": reference.rsplit("@", 1)[1]}
+                cache.write_text(json.dumps(image))
+                return image
         dockerfile = (directory / "Dockerfile").read_text()
         arguments = ["--build-arg", f"BASE={BASE_IMAGE}"]
         if "ARG BASE" not in dockerfile:  # a release built before images took a base argument
             dockerfile = dockerfile.replace("python:3.11-slim", BASE_IMAGE)
             arguments = []
-        tag = f"{REPOSITORY}:{directory.name}"
         docker("build", "--quiet", *arguments, "--tag", tag, "--file", "-", str(directory),
                stdin=dockerfile)  # fmt: skip
         docker("push", "--quiet", tag)
