@@ -331,6 +331,21 @@ def _create(path: Path) -> None:
 
 
 HEADER = b"SQLite format 3\x00"
+# POSIX drops every lock a process holds on a file when it closes ANY descriptor of that file.
+# Reading the ledger's bytes through open()/close() while one of our SQLite connections is
+# open would silently drop that connection's locks, and another process could then reset the
+# WAL index under it (it would read a stale ledger). So the file is read through one
+# descriptor per file (inode) that stays open for the life of the process and is never closed.
+_DESCRIPTORS: dict[tuple[int, int], int] = {}
+
+
+def _descriptor(path: Path) -> int:
+    """A read-only descriptor of the file now at ``path``, opened once and never closed."""
+    found = os.stat(path)
+    key = (found.st_dev, found.st_ino)
+    if key not in _DESCRIPTORS:
+        _DESCRIPTORS[key] = os.open(path, os.O_RDONLY)
+    return _DESCRIPTORS[key]
 
 
 def _check_file(path: Path) -> None:
@@ -340,9 +355,9 @@ def _check_file(path: Path) -> None:
             raise LedgerError(path, "is a directory, not a ledger file")
         if not path.is_file():
             raise LedgerError(path, "is not a regular file")
-        with open(path, "rb") as handle:
-            header = handle.read(100)
-            size = os.fstat(handle.fileno()).st_size
+        descriptor = _descriptor(path)
+        header = os.pread(descriptor, 100, 0)
+        size = os.fstat(descriptor).st_size
     except OSError as exc:  # permissions, I/O: nothing known about its contents
         raise MeasurementError(
             f"ledger {path} could not be read ({exc}); it was left as it is"

@@ -8,6 +8,7 @@ with ``CI`` set they fail instead.
 """
 
 import json
+import re
 import os
 import signal
 import time
@@ -226,9 +227,10 @@ def test_unreachable_engine_is_exit_3_in_one_line(swarm):
     repo = swarm.checkout("A")
     pyproject = repo.path / "pyproject.toml"
     pyproject.write_text(
-        pyproject.read_text().replace(
-            "[tool.pipeline.engine]\n",
-            '[tool.pipeline.engine]\ndocker_host = "unix:///run/gates-nowhere/docker.sock"\n',
+        re.sub(
+            r"(?m)^docker_host = .*$",
+            'docker_host = "unix:///run/gates-nowhere/docker.sock"',
+            pyproject.read_text(),
         )
     )
     release = repo.releases["A"]

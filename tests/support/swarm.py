@@ -28,6 +28,18 @@ from filelock import FileLock
 from deploy_fixture import Checkout, SharedReleases, clone, no_container_engine
 from support.ports import free_port
 
+from gates.config import load_config  # noqa: E402
+
+# The engine the way every stage finds it: $DOCKER_HOST, else this repository's
+# [tool.pipeline.engine] docker_host (what `nox -s engine -- up` starts; .ci/run sets no
+# DOCKER_HOST). The docker CLI these tests run themselves is pointed at it; the gates they
+# start read the clone's configuration as usual.
+_ROOT_CONFIG = Path(__file__).resolve().parents[2] / "pyproject.toml"
+DOCKER_ENV = {
+    **os.environ,
+    "DOCKER_HOST": os.environ.get("DOCKER_HOST") or load_config(_ROOT_CONFIG).engine.docker_host,
+}
+
 REGISTRY = os.environ.get("GATES_TEST_REGISTRY", "127.0.0.1:15000")
 BASE_IMAGE = os.environ.get("GATES_TEST_BASE_IMAGE", "gates-base:bookworm")
 EDGE_IMAGE = os.environ.get("GATES_TEST_EDGE_IMAGE", f"{REGISTRY}/gates-haproxy:2.6")
@@ -43,6 +55,7 @@ def docker(*args: str, stdin: str | None = None, check: bool = True) -> str:
         text=True,
         timeout=DOCKER_TIMEOUT,
         check=False,
+        env=DOCKER_ENV,
     )
     if check and done.returncode != 0:
         raise AssertionError(f"docker {' '.join(args)} exited {done.returncode}: {done.stderr}")
@@ -52,7 +65,11 @@ def docker(*args: str, stdin: str | None = None, check: bool = True) -> str:
 def succeeds(*args: str) -> bool:
     return (
         subprocess.run(
-            ["docker", *args], capture_output=True, timeout=DOCKER_TIMEOUT, check=False
+            ["docker", *args],
+            capture_output=True,
+            timeout=DOCKER_TIMEOUT,
+            check=False,
+            env=DOCKER_ENV,
         ).returncode
         == 0
     )
@@ -62,7 +79,7 @@ def engine_problem() -> str | None:
     """Why the swarm tests cannot run on this machine, or None."""
     if shutil.which("docker") is None:
         return "no docker CLI on PATH"
-    where = os.environ.get("DOCKER_HOST", "the default docker context")
+    where = DOCKER_ENV["DOCKER_HOST"] or "the default docker context"
     try:
         state = docker("info", "--format", "{{.Swarm.LocalNodeState}}", check=False).strip()
     except subprocess.TimeoutExpired:
@@ -152,11 +169,8 @@ class SwarmScenario:
                 SWARM_ENVIRONMENT.format(name=name, port=self.ports[name], prefix=self.prefix),
                 text,
             )
-        text = text.replace(
-            "[tool.pipeline.deploy]",
-            f'[tool.pipeline.engine]\nregistry = "{REGISTRY}"\nedge_image = "{EDGE_IMAGE}"\n\n'
-            "[tool.pipeline.deploy]",
-        )
+        text = re.sub(r"(?m)^registry = .*$", f'registry = "{REGISTRY}"', text)
+        text = re.sub(r"(?m)^edge_image = .*$", f'edge_image = "{EDGE_IMAGE}"', text)
         text = text.replace("lock_timeout = 120", "lock_timeout = 60")
         text = text.replace("duration = 10", "duration = 3")  # perf runs in the tests
         # These tests judge the flow (the baseline comes from the history), not a busy
