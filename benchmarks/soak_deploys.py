@@ -24,7 +24,6 @@ every 10 operations; a Markdown summary for docs/benchmarks.md goes to stdout.
 """
 
 import argparse
-import json
 import shutil
 import statistics
 import subprocess
@@ -42,9 +41,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # the e2e scenarios' helpers
 
 from deploy_fixture import Checkout, SharedReleases, scenario  # noqa: E402
-from gates import httpget  # noqa: E402
 from gates.ledger import Ledger  # noqa: E402
 from gates.load import ConstantRateLoad  # noqa: E402
+from kill9_config_deploys import agreement  # noqa: E402  (this directory: the same check)
 
 CONFIGS = {"X": "soak-x", "Y": "soak-y"}  # GREETING in staging's env
 # (operation, release, config); a rollback's pair is where it must land. Starts from (A, X).
@@ -58,27 +57,6 @@ CYCLE = (
     ("deploy", "A", "Y"),  # config only
     ("rollback", "A", "X"),  # config only
 )
-
-
-def agreement(repo: Checkout, ledger: Ledger) -> tuple[bool, str]:
-    """(ledger and what serves agree, the deployment serving or what disagreed)."""
-    running = [m["deployment"] for m in repo.masters("staging")]
-    row = ledger.last_succeeded("staging")
-    recorded = json.loads(row["config"])["key"] if row else None
-    try:
-        headers = httpget.fetch("/ready", port=repo.port("staging"), timeout=10)[1]
-        answering = headers.get("x-deployment-id")
-    except httpget.FAILURES as exc:
-        answering = f"nothing ({type(exc).__name__})"
-    seen = {
-        "masters": running,
-        "current": repo.current("staging"),
-        "ledger": recorded,
-        "port": answering,
-        "in flight": len(ledger.in_flight("staging")),
-    }
-    agree = running == [recorded] and seen["current"] == recorded == answering
-    return agree and not seen["in flight"], recorded if agree else json.dumps(seen)
 
 
 @dataclass

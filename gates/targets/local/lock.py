@@ -5,16 +5,14 @@ dies, kill -9 included, so a crashed command never leaves the environment locked
 """
 
 import fcntl
-import time
 from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from gates.outcome import Refused
+from gates.targets.lock import Busy, wait_for
 
-
-class Busy(Refused):
-    """Another command holds the environment (exit 3; its report keeps its name)."""
+__all__ = ["Busy", "EnvironmentLock"]
+ANOTHER = "another deploy, rollback or down"
 
 
 class EnvironmentLock:
@@ -24,18 +22,7 @@ class EnvironmentLock:
 
     def acquire(self, timeout: float) -> "EnvironmentLock":
         """Hold the lock, waiting up to ``timeout`` s; Busy (exit 3) after."""
-        deadline = time.monotonic() + timeout
-        announced = False
-        while not self.try_acquire():
-            if time.monotonic() >= deadline:
-                raise Busy(
-                    f"environment {self.name} is busy: another deploy, rollback or down "
-                    f"held it for {timeout} s; try again when it finishes"
-                )
-            if not announced:
-                print(f"gates: waiting up to {timeout} s for another command on {self.name}")
-                announced = True
-            time.sleep(0.2)
+        wait_for(self.try_acquire, timeout, self.name, lambda: ANOTHER, 0.2)
         return self
 
     def try_acquire(self) -> bool:

@@ -21,18 +21,13 @@ from types import TracebackType
 
 import psutil
 
-from gates.outcome import COULD_NOT_MEASURE, GateError
+
+from gates.targets.lock import wait_for
 from gates.targets.swarm.docker import Docker, DockerError, last_line
 from gates.targets.swarm.environment import STACK_LABEL
 
 OWNER_LABEL = "gates.owner"
 EXPIRES_LABEL = "gates.expires"
-
-
-class Busy(GateError):
-    """Another command holds the environment."""
-
-    exit_code = COULD_NOT_MEASURE
 
 
 def me() -> str:
@@ -107,18 +102,7 @@ class EngineLock:
 
     def acquire(self, timeout: float) -> "EngineLock":
         """Hold the lock, waiting up to ``timeout`` s; Busy (exit 3) after."""
-        deadline = time.monotonic() + timeout
-        announced = False
-        while not self.try_acquire():
-            if time.monotonic() >= deadline:
-                raise Busy(
-                    f"environment {self.stack} is busy: {self.holder()} held it for "
-                    f"{timeout} s; try again when it finishes"
-                )
-            if not announced:
-                print(f"gates: waiting up to {timeout} s for another command on {self.stack}")
-                announced = True
-            time.sleep(0.5)
+        wait_for(self.try_acquire, timeout, self.stack, self.holder, 0.5)
         return self
 
     def release(self) -> None:
