@@ -39,10 +39,31 @@ def project_on(engine, tmp_path):
     return path
 
 
-def test_up_on_a_running_engine_changes_nothing_and_down_leaves_it_running(engine, tmp_path):
+@pytest.fixture
+def foreign_socket(engine):
+    """The shared engine reached through a socket path of this test's own: a runtime
+    directory holding no record of `up`, so to `gates engine` it is an engine that was
+    running before and that `up` did not start, however the shared one was started (by
+    `.ci/run`'s `up` in CI, by hand on a laptop)."""
+    if not engine.docker_host.startswith("unix://"):
+        pytest.skip(f"needs an engine on a unix socket, not {engine.docker_host}")
+    directory = Path(tempfile.mkdtemp(prefix="gates-t", dir="/tmp"))  # short: sockets <108 chars
+    socket = directory / "docker.sock"
+    socket.symlink_to(engine.docker_host.removeprefix("unix://"))
+    yield f"unix://{socket}"
+    shutil.rmtree(directory)
+
+
+def test_up_on_a_running_engine_changes_nothing_and_down_leaves_it_running(
+    engine, foreign_socket, tmp_path
+):
     config = project_on(engine, tmp_path)
-    env = {"DOCKER_HOST": engine.docker_host}
+    config.write_text(config.read_text().replace(engine.docker_host, foreign_socket))
+    env = {"DOCKER_HOST": foreign_socket}
     record = load_config(config, environ=env).engine
+    assert record.docker_host == foreign_socket
+    shared_record = Path(engine.docker_host.removeprefix("unix://")).parent / "gates-engine.json"
+    shared_before = shared_record.read_bytes() if shared_record.exists() else None
     swarm_before = engine.docker("info", "--format", "{{.Swarm.NodeID}}").stdout.strip()
 
     up = run_gates(config, "engine", "up", env=env)
@@ -61,6 +82,7 @@ def test_up_on_a_running_engine_changes_nothing_and_down_leaves_it_running(engin
     # the same engine, the same swarm node: nothing was stopped or left
     assert engine.docker("info", "--format", "{{.Swarm.NodeID}}").stdout.strip() == swarm_before
     assert engine.registry.answers() is None
+    assert (shared_record.read_bytes() if shared_record.exists() else None) == shared_before
 
 
 @dataclass
