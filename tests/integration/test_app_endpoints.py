@@ -117,6 +117,19 @@ def test_injected_error_rate_is_exact_and_spares_health(monkeypatch):
     assert client.get("/health").status_code == 200 and client.get("/ready").status_code == 200
 
 
+
+@pytest.mark.parametrize(
+    "rate, failed_of_100",
+    [(0.01, 1), (0.3, 30), (0.35, 35), (0.5, 50), (0.7, 70), (0.95, 95), (1.0, 100)],
+)
+def test_injected_error_rate_is_the_configured_share_at_any_rate(rate, failed_of_100):
+    # round(1 / rate) gave every 3rd request for 0.35 (33) and every request for 0.7 (100)
+    client = create_app({"FAULT_ERROR_RATE": rate}).test_client()
+    codes = [client.get("/api/data").status_code for _ in range(100)]
+    assert codes.count(500) == failed_of_100
+    first_ten = codes[:10].count(500)
+    assert first_ten == int(rate * 10 + 1e-9), codes[:10]  # spread evenly, not bunched
+
 def test_injected_latency_delays_data_only():
     client = create_app({"FAULT_LATENCY_MS": 60}).test_client()
     started = time.perf_counter()
