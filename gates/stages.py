@@ -52,6 +52,9 @@ class Stage:
     # writes it, and summary, which says where production stands. A damaged ledger then stops
     # the stage (exit 2, one line) before it measures or changes anything.
     uses_ledger: bool = False
+    # Only the commands that write the first records create a missing ledger; for any other,
+    # reading it says it is missing (LedgerMissing, exit 3; status and summary say so and go on).
+    creates_ledger: bool = False
     environment: EnvironmentOption | None = None
     sessions: tuple[str, ...] = ()  # one nox session per environment named here; else one
     passthrough: bool = False  # session posargs go after `--`, to the underlying tool
@@ -134,6 +137,7 @@ STAGES: tuple[Stage, ...] = (
         arguments="gates.release.build:add_arguments",
         group="build",
         uses_ledger=True,
+        creates_ledger=True,
     ),
     Stage(
         "deploy",
@@ -143,6 +147,7 @@ STAGES: tuple[Stage, ...] = (
         environment=REQUIRED,
         sessions=("staging", "production"),
         uses_ledger=True,
+        creates_ledger=True,
     ),
     Stage(
         "smoke",
@@ -175,8 +180,7 @@ STAGES: tuple[Stage, ...] = (
         "return an environment to its last good release (code and config), verified",
         run="gates.deploy.rollback:run",
         arguments="gates.deploy.rollback:add_arguments",
-        environment=REQUIRED,
-        default_posargs=("--environment", "production", "--reason", "manual rollback"),
+        environment=REQUIRED,  # and --reason: a bare `nox -s rollback` changes nothing
         uses_ledger=True,
     ),
     Stage(
@@ -215,8 +219,7 @@ STAGES: tuple[Stage, ...] = (
         "stop an environment's server cleanly",
         run="gates.deploy.operations:down",
         writes_report=False,
-        environment=REQUIRED,
-        default_posargs=("--environment", "staging"),
+        environment=REQUIRED,  # no default: stopping an environment is named, never implied
         uses_ledger=True,
     ),
     Stage(

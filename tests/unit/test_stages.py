@@ -34,7 +34,22 @@ def test_posargs_reach_the_tool_after_a_double_dash_only_where_declared():
     by_name = {s.name: s for s in stages.sessions()}
     assert by_name["test"].gates_args(["-k", "x"]) == ["test", "--", "-k", "x"]
     assert by_name["perf"].gates_args(["--rate", "9"]) == ["perf", "--rate", "9"]
-    assert by_name["rollback"].gates_args([])[:3] == ["rollback", "--environment", "production"]
+
+
+@pytest.mark.parametrize("name", ["rollback", "down"])
+def test_a_bare_session_that_changes_an_environment_is_refused_like_the_cli(name, tmp_path, capsys):
+    """`nox -s rollback` used to roll production back; the CLI requires --environment (and
+    --reason): the session and the command agree, exit 2 and nothing touched."""
+    from support.pipeline_project import make_project
+
+    config = make_project(tmp_path)
+    args = {s.name: s for s in stages.sessions()}[name].gates_args([])
+    assert args == [name]
+    with pytest.raises(SystemExit) as refused:
+        cli.main(["--config", str(config), *args])
+    assert refused.value.code == 2
+    assert "--environment" in capsys.readouterr().err
+    assert not (tmp_path / ".pipeline" / "ledger.sqlite").exists()
 
 
 def test_every_pipeline_step_is_a_session():
