@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from gates import stages
 from gates.config import load_config
-from gates.ledger import Ledger
+from gates.ledger import LEDGER_FILE, Ledger
 from gates.outcome import COULD_NOT_MEASURE, GateError, Refused
 from gates.targets import target_for
 from gates.report import Report
@@ -67,9 +67,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def check_ledger(config: PipelineConfig) -> None:
-    """Open the ledger once before a stage that uses it: LedgerError (exit 2) if damaged."""
-    Ledger.open(config).close()
+def check_ledger(config: PipelineConfig, stage: stages.Stage, environment: str | None) -> None:
+    """Open the ledger once before a stage that uses it: LedgerError (exit 2) if damaged.
+
+    A missing one is created here by build and deploy, and for a swarm environment (its
+    history lives in the engine; the file holds only this machine's builds). For any other
+    command it stays missing: the stage finds that out when it reads it (LedgerMissing, exit
+    3), after its own arguments are checked.
+    """
+    settings = config.environments.get(environment) if environment else None
+    create = stage.creates_ledger or (settings is not None and settings.target == "swarm")
+    if create or (config.state_dir / LEDGER_FILE).exists():
+        Ledger.open(config, create=create).close()
 
 
 def record_gate(config: PipelineConfig, stage: stages.Stage, report: Report) -> None:
@@ -117,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config) if stage.needs_config else None
         if not stage.writes_report:
             if config is not None and stage.uses_ledger:
-                check_ledger(config)
+                check_ledger(config, stage, getattr(args, "environment", None))
             exit_code: int = entry_point(stage.run)(config, args)
             return exit_code
     except GateError as exc:
@@ -132,7 +141,7 @@ def run_stage(stage: stages.Stage, config: PipelineConfig, args: argparse.Namesp
     name = report.stage
     try:
         if stage.uses_ledger:
-            check_ledger(config)
+            check_ledger(config, stage, getattr(args, "environment", None))
         entry_point(stage.run)(config, report, args)
     except Refused as exc:
         report.fail(exc.exit_code, str(exc))

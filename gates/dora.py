@@ -25,6 +25,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, TypedDict
 
 from gates.ledger import Ledger
+from gates.outcome import MeasurementError
 from gates.report import Report
 from gates.slo_objectives import seconds
 from gates.targets import target_for
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from argparse import ArgumentParser, Namespace
 
     from gates.config import PipelineConfig
+    from gates.config.models import DoraConfig
 
 HOUR, DAY, WEEK = 3600, 86400, 7 * 86400
 
@@ -62,7 +64,9 @@ class DoraMetrics(TypedDict):
 
 
 def add_arguments(parser: ArgumentParser) -> None:
-    parser.add_argument("--window", default="30d", help="e.g. 7d, 30d, 12h (default 30d)")
+    parser.add_argument(
+        "--window", help="e.g. 7d, 30d, 12h (default: [tool.pipeline.dora] window, 30d)"
+    )
 
 
 def when(text: str) -> datetime:
@@ -183,7 +187,9 @@ def percent(value: float | None) -> str:
 
 
 def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
-    window = seconds(args.window, "--window")
+    policy = config.dora
+    window_text = args.window or policy.window
+    window = seconds(window_text, "--window")
     metrics = compute(
         target_for(config, args.environment).ledger,
         args.environment,
@@ -221,7 +227,7 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
             bands["deployment_success_rate"],
         ),
     ]
-    print(f"DORA metrics for {args.environment}, last {args.window}:")
+    print(f"DORA metrics for {args.environment}, last {window_text}:")
     for name, value, level in rows:
         print(f"  {name:<32} {value:<36} {level}")
     report.details.update(metrics)
@@ -230,11 +236,37 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
         + "\n".join(f"| {name} | {value} | {level} |" for name, value, level in rows)
         + "\n"
     )
-    # A report, not a gate: it passes when the ledger could be read.
+    judge(report, metrics, policy)
+
+
+def judge(report: Report, metrics: DoraMetrics, policy: DoraConfig) -> None:
+    """The targets of [tool.pipeline.dora]; a window without a deploy decides nothing."""
+    success, cfr = metrics["deployment_success_rate"], metrics["change_failure_rate"]
+    if success is None or cfr is None:
+        raise MeasurementError(
+            f"no deploy of {metrics['environment']} recorded in the last "
+            f"{metrics['window_days']:g} days: nothing to measure (deploy, or widen --window)"
+        )
     report.add(
-        "ledger read",
-        True,
-        f"{metrics['deployments']} deployments in the window",
-        "readable ledger",
-        str(config.state_dir / "ledger.sqlite"),
+        "deployment success rate",
+        success >= policy.min_success_rate,
+        f"{success:.2%} ({metrics['failed_deployments']} failed)",
+        f">= {policy.min_success_rate:.2%}",
+        "[tool.pipeline.dora] min_success_rate",
     )
+    report.add(
+        "change failure rate",
+        cfr <= policy.max_change_failure_rate,
+        f"{cfr:.1%} ({metrics['failed_changes']} of {metrics['deployments']})",
+        f"<= {policy.max_change_failure_rate:.0%}",
+        "[tool.pipeline.dora] max_change_failure_rate",
+    )
+    restore, most = metrics["time_to_restore_seconds"], seconds(policy.max_time_to_restore)
+    if metrics["failed_changes"]:
+        report.add(
+            "time to restore (median)",
+            restore is not None and restore <= most,
+            duration(restore) if restore is not None else "never restored",
+            f"<= {policy.max_time_to_restore}",
+            "[tool.pipeline.dora] max_time_to_restore",
+        )

@@ -6,10 +6,12 @@ the next deploy or status call resolves such rows (see gates.targets.local.conve
 
 The ledger is checked where it enters a command (``Ledger(path)``, ``Ledger.open``):
 
-- a missing ledger is created whole: its schema is written to a private file in the same
-  directory, in one transaction, and that file is linked into place (an atomic step that
-  never replaces a file another command created meanwhile). So a ledger that exists was
-  always complete, and a zero-length file at its path is damage, never "a new ledger";
+- a missing ledger is created whole by the commands that write the first records (build,
+  deploy); any other command says it is missing (LedgerMissing, exit 3) rather than answer
+  from an empty one it made. Its schema is written to a private file in the same directory,
+  in one transaction, and that file is linked into place (an atomic step that never replaces
+  a file another command created meanwhile). So a ledger that exists was always complete,
+  and a zero-length file at its path is damage, never "a new ledger";
 - an existing one must be a regular file, a SQLite database, no shorter than its header
   says, passing SQLite's ``quick_check``, with every table and column of ``SCHEMA``.
 
@@ -109,6 +111,17 @@ class LedgerError(ConfigError):
         )
 
 
+class LedgerMissing(MeasurementError):
+    """No ledger where the configuration says: nothing was built or deployed with this state
+    directory, or the configuration points at the wrong one (exit 3)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(
+            f"no ledger at {path}: nothing was built or deployed with this state directory; "
+            "run build and deploy first, or point [tool.pipeline] state_dir at the pipeline's"
+        )
+
+
 class Ledger:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -126,9 +139,14 @@ class Ledger:
         self.db.execute("PRAGMA synchronous=FULL")
 
     @classmethod
-    def open(cls, config: PipelineConfig) -> Ledger:
-        """The pipeline's ledger, checked (LedgerError) and created whole if missing."""
-        return cls(config.state_dir / LEDGER_FILE)
+    def open(cls, config: PipelineConfig, create: bool = False) -> Ledger:
+        """The pipeline's ledger, checked (LedgerError). Created whole if missing only when
+        ``create`` (the commands that write the first records: build, deploy); otherwise a
+        missing ledger is LedgerMissing (exit 3), never an empty one made to answer from."""
+        path = config.state_dir / LEDGER_FILE
+        if not create and not os.path.lexists(path):
+            raise LedgerMissing(path)
+        return cls(path)
 
     def close(self) -> None:
         self.db.close()

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from gates.report import STEP_SUMMARY_ENV
 from gates.stages import PIPELINE
+from gates.ledger import LedgerMissing
 from gates.targets import target_for
 
 if TYPE_CHECKING:
@@ -61,7 +62,10 @@ def production_line(config: PipelineConfig) -> str:
     if "production" not in config.environments:
         return "no production environment configured"
     target = target_for(config, "production")
-    live = target.live()
+    try:
+        live = target.live()
+    except LedgerMissing as exc:
+        return f"production: {exc}"
     if live is None:
         return "production: not running"
     health = target.probe("/health")

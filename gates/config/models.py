@@ -123,6 +123,11 @@ def _service_check(reference: str, info: ValidationInfo) -> str:
     return reference
 
 
+def _duration(value: str) -> str:
+    durations.parse(value)
+    return value
+
+
 def _slo_window(value: str) -> str:
     durations.parse(value, most=SLO_WINDOW)
     return value
@@ -160,6 +165,7 @@ PositiveInt = Annotated[int, Field(strict=True, ge=1)]
 ShortWait = Annotated[int, Field(strict=True, ge=1, le=SHORT_WAIT)]
 LongWait = Annotated[int, Field(strict=True, ge=1, le=LONG_WAIT)]
 SloWindow = Annotated[str, StringConstraints(strict=True), AfterValidator(_slo_window)]
+Duration = Annotated[str, StringConstraints(strict=True), AfterValidator(_duration)]
 EnvironmentName = Annotated[str, StringConstraints(strict=True), AfterValidator(_simple_name)]
 ServiceSettings = Annotated[
     str,
@@ -467,6 +473,13 @@ class PerfConfig(Table):
     regression_min_ms: Number = 5.0  # ...and this many ms slower, or it is noise
 
 
+class DoraConfig(Table):
+    window: Duration = "30d"  # what `gates dora` looks back over, e.g. "7d" or "12h"
+    min_success_rate: Ratio = 0.999  # deployment success rate at least this (the exercise's)
+    max_change_failure_rate: Ratio = 0.15  # at most this (the elite band's limit)
+    max_time_to_restore: Duration = "1h"  # median time to restore at most this (elite band)
+
+
 class CoverageReport(BaseModel):
     """The one key of coverage.py's [tool.coverage.report] that the pipeline reads."""
 
@@ -497,6 +510,7 @@ class PipelineConfig(Table):
     )
     slo: SloConfig = Field(default_factory=dict, validate_default=True)
     perf: PerfConfig = Field(default_factory=dict, validate_default=True)
+    dora: DoraConfig = Field(default_factory=dict, validate_default=True)
     _path: Path = PrivateAttr()
 
     def model_post_init(self, context: Any, /) -> None:

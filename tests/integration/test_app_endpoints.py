@@ -117,7 +117,6 @@ def test_injected_error_rate_is_exact_and_spares_health(monkeypatch):
     assert client.get("/health").status_code == 200 and client.get("/ready").status_code == 200
 
 
-
 @pytest.mark.parametrize(
     "rate, failed_of_100",
     [(0.01, 1), (0.3, 30), (0.35, 35), (0.5, 50), (0.7, 70), (0.95, 95), (1.0, 100)],
@@ -129,6 +128,7 @@ def test_injected_error_rate_is_the_configured_share_at_any_rate(rate, failed_of
     assert codes.count(500) == failed_of_100
     first_ten = codes[:10].count(500)
     assert first_ten == int(rate * 10 + 1e-9), codes[:10]  # spread evenly, not bunched
+
 
 def test_injected_latency_delays_data_only():
     client = create_app({"FAULT_LATENCY_MS": 60}).test_client()

@@ -32,7 +32,7 @@ Run = Callable[[Path, tuple[str, ...]], tuple[int, str, str]]
 def seeded_project(root: Path) -> Path:
     """The miniature project, its ledger holding one gate result that must survive."""
     path = make_project(root)
-    ledger = Ledger.open(load_config(path, environ=ENV))
+    ledger = Ledger.open(load_config(path, environ=ENV), create=True)
     ledger.record_gate("staging", "0" * 12, "smoke", "passed", 0, "seeded", deployment="d")
     ledger.close()
     return path

@@ -5,8 +5,11 @@ from datetime import datetime, timezone
 
 import pytest
 
-from gates.dora import band, compute
+from gates.config.models import DoraConfig
+from gates.dora import band, compute, judge
 from gates.ledger import Ledger
+from gates.outcome import MeasurementError
+from gates.report import Report
 
 NOW = datetime(2026, 11, 20, tzinfo=timezone.utc)
 WINDOW = 10 * 86400
@@ -92,13 +95,53 @@ def test_bands(value, limits, better, expected):
     assert band(value, limits, better) == expected
 
 
+def test_the_targets_fail_a_history_that_misses_them_and_pass_one_that_meets_them(ledger):
+    policy = DoraConfig()
+    missed = Report("dora-production")
+    judge(missed, compute(ledger, "production", NOW, WINDOW), policy)
+    verdicts = {c.name: (c.passed, c.measured) for c in missed.checks}
+    assert verdicts == {
+        "deployment success rate": (False, "75.00% (1 failed)"),
+        "change failure rate": (False, "33.3% (1 of 3)"),
+        "time to restore (median)": (True, "30.0 min"),
+    }
+    assert missed.exit_code == 1
+    # A history of deploys that all succeeded and were never failed or rolled back
+    clean = Ledger(ledger.path.with_name("clean.sqlite"))
+    for day in ("10", "11"):
+        clean.db.execute(
+            "INSERT INTO deploys (environment, release_id, kind, state, config, started_at,"
+            " finished_at) VALUES ('production', 'r1', 'deploy', 'succeeded', '{}', ?, ?)",
+            (t(f"{day}T01:00"), t(f"{day}T01:05")),
+        )
+    met = Report("dora-production")
+    judge(met, compute(clean, "production", NOW, WINDOW), policy)
+    clean.close()
+    assert [(c.name, c.passed) for c in met.checks] == [
+        ("deployment success rate", True),
+        ("change failure rate", True),
+    ]
+    assert met.exit_code == 0
+
+
+def test_a_window_without_deploys_decides_nothing(ledger):
+    with pytest.raises(MeasurementError, match="no deploy of staging recorded"):
+        judge(Report("dora-staging"), compute(ledger, "staging", NOW, WINDOW), DoraConfig())
+
+
 def test_command_prints_table_and_writes_json(tmp_path, gates):
     from support.pipeline_project import make_project
 
     config = make_project(tmp_path)
+    missing = gates(config, "dora", "--window", "7d", "--environment", "staging", timeout=60)
+    # the ledger was never created by a build or deploy: said, and not made empty to read from
+    assert missing.returncode == 3 and "no ledger at" in missing.stderr, missing.stderr
+    assert not (tmp_path / ".pipeline" / "ledger.sqlite").exists()
+    Ledger(tmp_path / ".pipeline" / "ledger.sqlite").close()
     done = gates(config, "dora", "--window", "7d", "--environment", "staging", timeout=60)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 3, done.stdout + done.stderr
     assert "deployment frequency" in done.stdout and "no data" in done.stdout
+    assert "nothing to measure" in done.stdout + done.stderr
     report = json.loads((tmp_path / ".pipeline" / "reports" / "dora-staging.json").read_text())
     assert report["details"]["window_days"] == 7
 

@@ -19,6 +19,8 @@ import psutil
 import pytest
 
 from gates import cli
+from gates.config import load_config
+from gates.ledger import Ledger
 from support.pipeline_project import make_project
 from support.timeouts import STOP_TIMEOUT
 
@@ -56,6 +58,7 @@ def project(tmp_path, monkeypatch):
     config = make_project(tmp_path / "project")
     home = tmp_path / "project" / ".pipeline" / "environments" / "staging"
     (home / "run").mkdir(parents=True)
+    Ledger.open(load_config(config), create=True).close()  # as the deploy that made `home` did
     return config, home
 
 

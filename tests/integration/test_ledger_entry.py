@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from gates import cli, smoke
+from gates.config import load_config
 from gates.ledger import Ledger
 from support.pipeline_project import make_project
 
@@ -137,6 +138,37 @@ def test_a_damaged_ledger_is_one_line_exit_2_and_left_as_it_was(
     assert snapshot(path) == before
 
 
+READERS = [name for name in COMMANDS if name not in ("build", "deploy")]
+SAY_AND_GO_ON = ("status", "summary")
+
+
+@pytest.mark.parametrize("command", READERS)
+def test_a_missing_ledger_is_said_never_made_empty_to_read_from(
+    project, command, capsys, monkeypatch
+):
+    """Only build and deploy create the ledger. Any other command on a state directory
+    without one says so (exit 3; status and summary say it and go on) and creates nothing:
+    an empty ledger made on the spot answered "nothing to roll back", "no data", "not running"
+    for a state directory that was simply the wrong one."""
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    monkeypatch.delenv("PIPELINE_STATE_DIR", raising=False)
+    path = project.parent / ".pipeline" / "ledger.sqlite"
+
+    code = cli.main(["--config", str(project), *COMMANDS[command]])
+
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    if command in SAY_AND_GO_ON:
+        assert code == 0, out + err
+        assert command == "summary" or f"no ledger at {path}" in out, out
+    else:
+        assert code == 3, out + err
+        # the measuring gates find nothing running before they would read history
+        measuring = command in ("smoke", "perf", "slo") and "nothing is running in staging" in err
+        assert measuring or f"no ledger at {path}" in err, err
+    assert not path.exists()
+
+
 def test_a_missing_ledger_is_created_whole_and_nothing_else_is_left(tmp_path):
     path = tmp_path / "state" / "ledger.sqlite"
     Ledger(path).close()
@@ -159,6 +191,7 @@ def test_a_gate_whose_verdict_cannot_be_recorded_does_not_report_passed(
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     monkeypatch.delenv("PIPELINE_STATE_DIR", raising=False)
     monkeypatch.setattr(smoke, "run", passes)
+    Ledger.open(load_config(project), create=True).close()  # as a deploy would have
     monkeypatch.setattr(Ledger, "record_gate", cannot_record)
 
     code = cli.main(["--config", str(project), "smoke"])

@@ -61,7 +61,8 @@ class EngineLedger(Ledger):
             for name, settings in config.environments.items()
             if settings.target == "swarm"
         }
-        return cls(Ledger.open(config), histories)
+        # The file holds only this machine's builds and local environments: a cache here.
+        return cls(Ledger.open(config, create=True), histories)
 
     def close(self) -> None:
         self.db.close()
