@@ -153,6 +153,7 @@ def test_a_baseline_adds_a_second_distribution_drawn_lower_when_faster():
     assert set(new) == set(old) == {50.0, 95.0, 99.0}
     ticks = y_ticks(panel(root, "distribution"))
     two_times = y_of(ticks, 2.0) - y_of(ticks, 4.0)  # the height of a 2x slowdown
+    assert two_times > 25  # visible even with the 200 ms limit on the same axis
     for q in new:
         rise = float(old[q].get("cy")) - float(new[q].get("cy"))
         assert rise == pytest.approx(two_times, abs=1.0)
