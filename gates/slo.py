@@ -332,8 +332,11 @@ def measured(evidence: Evidence) -> str:
 def judge_burn(
     report: Report, slo: Objective, alert: BurnAlert, long: WindowCounts, short: WindowCounts
 ) -> None:
-    burns = f"{long.burn(slo.target):.2f}x over {span(long.seconds)}"
-    burns += f" and {short.burn(slo.target):.2f}x over {span(short.seconds)}"
+    burns = " and ".join(
+        f"{window.burn(slo.target):.2f}x over {span(window.seconds)}"
+        + ("" if window.total > 0 else " (no requests)")
+        for window in (long, short)
+    )
     report.add(
         f"{slo.display} burn rate ({alert.name}, {alert.severity})",
         not slo_evidence.fires(long, short, slo.target, alert.threshold),

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from gates import binomial_bounds, slo, slo_evidence
+from gates.targets.live import LiveRelease
 from gates.config import load_config
 from gates.outcome import MeasurementError
 from gates.report import Report
@@ -152,12 +153,13 @@ class FakePrometheus(BaseHTTPRequestHandler):
 
     ratios: dict[int, float] = {}
     queries: list[str] = []
+    total = 100_000
 
     def do_GET(self):
         query = parse_qs(urlparse(self.path).query)["query"][0]
         self.queries.append(query)
         seconds = int(query.rsplit("[", 1)[1].split("s]", 1)[0])
-        total = 100_000
+        total = self.total
         good = total * (1 - self.ratios.get(seconds, 0.0))
         value = good if ('status!~"5.."' in query or 'le="0.2"' in query) else total
         body = {"status": "success", "data": {"resultType": "vector", "result": [
@@ -176,7 +178,7 @@ class FakePrometheus(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def prometheus():
-    FakePrometheus.ratios, FakePrometheus.queries = {}, []
+    FakePrometheus.ratios, FakePrometheus.queries, FakePrometheus.total = {}, [], 100_000
     server = HTTPServer(("127.0.0.1", 0), FakePrometheus)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
@@ -227,6 +229,40 @@ def test_the_ticket_fires_when_6h_and_30m_burn_over_6x(prometheus):
     assert not checks["Availability burn rate (slow-burn, ticket)"].passed
     assert checks["Availability burn rate (fast-burn, page)"].passed
     assert report.exit_code == 1
+
+
+def run_against(monkeypatch, url):
+    """``gates slo --prometheus-url url --window 15min`` on a live production, in process."""
+    release = LiveRelease("production", 18102, "1" * 12, "1.0.0", {}, "1" * 12 + "-config")
+    monkeypatch.setattr(slo, "live_target", lambda config, name: release)
+    report = Report("slo")
+    args = Namespace(
+        environment="production",
+        window="15min",
+        prometheus_url=url,
+        availability_target=None,
+        latency_target=None,
+    )
+    slo.run(load_config(), report, args)
+    return report
+
+
+def test_the_command_evaluates_the_declared_windows_with_prometheus(monkeypatch, prometheus):
+    FakePrometheus.ratios = {3600: 0.02, 300: 0.02}
+    report = run_against(monkeypatch, prometheus)
+    assert report.exit_code == 1
+    assert report.details["burn_windows"]["evaluated"] == "the declared windows"
+    page = {c.name: c for c in report.checks}["Availability burn rate (fast-burn, page)"]
+    assert page.measured == "20.00x over 1h and 20.00x over 5m" and not page.passed
+    assert not any("could not be evaluated" in section for section in report.sections)
+
+
+def test_too_little_traffic_in_prometheus_is_inconclusive(monkeypatch, prometheus):
+    FakePrometheus.total = 1000  # no errors, but 99.9 % needs 2,995 requests to show
+    with pytest.raises(MeasurementError) as caught:
+        run_against(monkeypatch, prometheus)
+    assert "Availability: inconclusive: 0 bad of 1,000 requests" in str(caught.value)
+    assert str(caught.value).endswith("measure over a longer --window (at most 6h)")
 
 
 # --- burn rate in scrape mode: the gate's own window, said so ------------------------------
