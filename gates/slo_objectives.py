@@ -16,7 +16,7 @@ What the gate supports is read; what it does not is refused by name, never ignor
   ``target``. thresholdMetric, rawMetric, bad, raw, indicatorRef, metricSourceRef, calendar
   windows, targetPercent, time slices, composite objectives and alertPolicies are refused;
 - an AlertCondition: ``severity`` and a ``condition`` of kind burnrate, op gt, a threshold and
-  a ``lookbackWindow`` (at least 1m). Every AlertCondition applies to every SLO;
+  a ``lookbackWindow`` (at least 6m). Every AlertCondition applies to every SLO;
 - accepted and not read, since they cannot change a verdict: description, displayName,
   labels, annotations, service, and a condition's alertAfter (the gate evaluates once).
 - Any other key in these mappings is an unknown key.
@@ -39,7 +39,9 @@ __all__ = ["BurnAlert", "Objective", "Objectives", "load", "seconds"]
 API_VERSION = "openslo/v1"
 UNREAD_KINDS = frozenset({"Service", "AlertNotificationTarget"})  # descriptive: accepted
 COMPOSITE = "the gate judges each SLO's own spec.indicator (no composite SLOs)"
-MIN_LOOKBACK = 60.0  # s: its short window (a twelfth) must hold more than one scrape
+# s: the short window (a twelfth, here 30 s) then holds two scrapes at Prometheus's usual
+# 15 s interval; increase() over fewer than two samples has no value
+MIN_LOOKBACK = 6 * 60.0
 
 
 def _selector(value: object) -> selectors.Selector:
@@ -206,7 +208,7 @@ class Condition(Node):
     @classmethod
     def _long_enough(cls, value: float) -> float:
         if value < MIN_LOOKBACK:
-            raise ValueError(f"must be a duration like 1h, of at least {MIN_LOOKBACK:g}s")
+            raise ValueError(f"must be a duration like 1h, of at least {MIN_LOOKBACK / 60:g}m")
         return value
 
 

@@ -349,8 +349,8 @@ OBJECTIVES_CASES = [
     Case(
         "lookback too short",
         "lookbackWindow: 1h",
-        "lookbackWindow: 30s",
-        f"{ALERT_3}: spec.condition.lookbackWindow must be a duration like 1h, of at least 60s",
+        "lookbackWindow: 5m",
+        f"{ALERT_3}: spec.condition.lookbackWindow must be a duration like 1h, of at least 6m",
     ),
     Case(
         "unknown key in a condition",
