@@ -1,16 +1,27 @@
 """``gates slo``: SLIs from the service's real metrics over a window, judged against the
-objectives file: objective met, and burn rate under the alert threshold.
+objectives file (gates.slo_objectives) on evidence (gates.slo_evidence):
+
+- each objective passes only when the 95 % upper confidence bound on its error ratio is
+  within the budget, fails when the 95 % lower bound exceeds it, and is otherwise
+  inconclusive: exit 3 (MeasurementError) saying how many more requests would decide;
+- each burn-rate AlertCondition fails the gate when it fires.
 
 Scrape mode (default): /metrics is scraped at the start and the end of the window and the
-SLIs come from the deltas. When the window saw fewer than ``min_requests`` requests, a
-bounded synthetic probe adds traffic (and the report says so); still too few: exit 3.
-With ``--prometheus-url``, the same selectors are asked of Prometheus as
-``sum(increase(selector[window]))``.
+SLIs come from the deltas. When the window cannot decide, a synthetic probe sized from what
+is missing (bounded by ``probe_rate`` and ``probe_max_seconds``) adds traffic, and the
+report says so. Burn rates are then judged over the gate's own window, the only one it has;
+the report names it and says the declared lookbacks were not evaluated.
+
+With ``--prometheus-url`` the same selectors are asked of Prometheus as
+``sum(increase(selector[<window>s]))``: the SLIs over ``--window``, and each AlertCondition
+over its lookbackWindow and a twelfth of it (multiwindow). No probe: a window too thin to
+decide is exit 3.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 import urllib.error
 import urllib.parse
@@ -21,13 +32,14 @@ from typing import TYPE_CHECKING
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from gates import durations, httpget, slo_objectives
+from gates import durations, httpget, slo_evidence, slo_objectives
 from gates.config.models import SLO_WINDOW
 from gates.load import ConstantRateLoad
 from gates.outcome import ConfigError, MeasurementError
 from gates.report import Report
 from gates.selectors import SampleKey, Samples, Selector
-from gates.slo_objectives import Objectives
+from gates.slo_evidence import Evidence, WindowCounts, percent, span
+from gates.slo_objectives import BurnAlert, Objective, Objectives
 from gates.targets.live import LiveRelease, live_target
 
 if TYPE_CHECKING:
@@ -38,6 +50,8 @@ if TYPE_CHECKING:
 PROBE_PATHS = ("/api/data", "/health")
 # SLO name -> (good events, all events) in the window
 Counts = dict[str, tuple[float, float]]
+# (SLO name, AlertCondition name) -> its (lookback window, short window) in Prometheus
+Burns = dict[tuple[str, str], tuple[WindowCounts, WindowCounts]]
 
 
 def add_arguments(parser: ArgumentParser) -> None:
@@ -162,28 +176,41 @@ def measure_scrape(
         if time.monotonic() - began < window:
             seen = objectives.slos[0].total.total(delta_each(start, scrape_each(target.fetch_each)))
             print(f"gates slo: {time.monotonic() - began:.0f}/{window:g} s, {seen:g} requests")
-    changes = delta_each(start, scrape_each(target.fetch_each))
-    seen = min(slo.total.total(changes) for slo in objectives.slos)
-    if seen < config.slo.min_requests:
-        needed = config.slo.min_requests - seen
-        seconds = min(needed / config.slo.probe_rate + 1, config.slo.probe_max_seconds)
+    counts = counts_of(objectives, delta_each(start, scrape_each(target.fetch_each)))
+    more = probe_size(objectives, counts, config.slo.min_requests)
+    if more:
+        seen = min(total for _, total in counts.values())
+        rate, most = config.slo.probe_rate, config.slo.probe_max_seconds
+        seconds = min(math.ceil(more / rate) + 1, most)  # +1 s: requests still in flight
         print(
-            f"gates slo: only {seen:g} requests in the window; driving a synthetic probe of "
-            f"{config.slo.probe_rate} requests/s for up to {seconds:.0f} s"
+            f"gates slo: {seen:g} requests in the window cannot decide; {more:,} more are "
+            f"needed: driving a synthetic probe of {rate} requests/s for {seconds} s"
+            + (f" (probe_max_seconds: about {rate * most:,} requests)" if seconds == most else "")
         )
-        probe = ConstantRateLoad(
-            target.base_url, PROBE_PATHS, rate=config.slo.probe_rate, duration=seconds
-        ).run()
+        probe = ConstantRateLoad(target.base_url, PROBE_PATHS, rate=rate, duration=seconds).run()
         report.details["synthetic_probe"] = {
             "requests": len(probe.samples),
             "seconds": round(probe.duration, 1),
-            "reason": f"{seen:g} requests in the window, {config.slo.min_requests} needed",
+            "reason": f"{seen:g} requests in the window, {more:,} more needed to decide",
         }
-        changes = delta_each(start, scrape_each(target.fetch_each))
+        counts = counts_of(objectives, delta_each(start, scrape_each(target.fetch_each)))
     report.details["window_seconds"] = round(time.monotonic() - began, 1)
+    return counts
+
+
+def counts_of(objectives: Objectives, changes: dict[SampleKey, float]) -> Counts:
     return {
         slo.name: (slo.good.total(changes), slo.total.total(changes)) for slo in objectives.slos
     }
+
+
+def probe_size(objectives: Objectives, counts: Counts, floor: int) -> int:
+    """Requests a probe must add for every SLO to be decided if none of them fails; 0 when
+    the window decided them all, or already shows one violated (more traffic cannot help)."""
+    evidence = [slo_evidence.weigh(*counts[slo.name], slo.target, floor) for slo in objectives.slos]
+    if any(e.decision == "violated" for e in evidence):
+        return 0
+    return max(e.more for e in evidence)
 
 
 def prometheus_value(url: str, selector: Selector, window: float) -> float:
@@ -214,50 +241,145 @@ def measure_prometheus(url: str, window: float, objectives: Objectives) -> Count
     }
 
 
+def burn_windows(url: str, objectives: Objectives) -> Burns:
+    """Every AlertCondition's lookback window and its short window (a twelfth), per SLO,
+    from Prometheus; each distinct query asked once."""
+    asked: dict[tuple[str, float], float] = {}
+
+    def value(selector: Selector, seconds: float) -> float:
+        if (selector.text, seconds) not in asked:
+            asked[selector.text, seconds] = prometheus_value(url, selector, seconds)
+        return asked[selector.text, seconds]
+
+    def counts(slo: Objective, seconds: float) -> WindowCounts:
+        return WindowCounts(seconds, value(slo.good, seconds), value(slo.total, seconds))
+
+    return {
+        (slo.name, alert.name): (
+            counts(slo, alert.lookback_seconds),
+            counts(slo, slo_evidence.short_window(alert.lookback_seconds)),
+        )
+        for slo in objectives.slos
+        for alert in objectives.alerts
+    }
+
+
 def judge(
     report: Report,
     objectives: Objectives,
     counts: Counts,
     window: float,
     config: PipelineConfig,
+    burns: Burns | None = None,
+    hint: str = "",
 ) -> None:
-    threshold = objectives.burn_rate_threshold
+    """Checks for every decided objective and every burn-rate condition (``burns`` from
+    Prometheus, or else the burn over ``window``); MeasurementError when an objective is
+    inconclusive and nothing failed: exit 3, never a pass."""
+    floor = config.slo.min_requests
+    inconclusive = []
     for slo in objectives.slos:
         good, total = counts[slo.name]
-        if total < config.slo.min_requests:
-            raise MeasurementError(
-                f"{slo.display}: {total:g} requests in the window, {config.slo.min_requests} "
-                "needed to decide; never a pass without data"
-            )
         if good > total:
             raise MeasurementError(f"{slo.display}: {good:g} good of {total:g}: series mismatch")
-        sli = good / total
-        burn = (1 - sli) / (1 - slo.target)
-        budget_share = burn * window / slo.window_seconds
+        evidence = slo_evidence.weigh(good, total, slo.target, floor)
+        own = WindowCounts(window, good, total)
         report.details.setdefault("slis", {})[slo.name] = {
             "good": good,
             "total": total,
-            "sli": sli,
+            "sli": evidence.sli,
             "target": slo.target,
-            "burn_rate": burn,
-            "budget_consumed_of_slo_window": budget_share,
+            "decision": evidence.decision,
+            "error_ratio_lower_bound": evidence.lower,
+            "error_ratio_upper_bound": evidence.upper,
+            "confidence": slo_evidence.CONFIDENCE,
+            "requests_needed": evidence.needed,
+            "burn_rate": own.burn(slo.target),
+            "budget_consumed_of_slo_window": own.burn(slo.target) * window / slo.window_seconds,
             "good_query": slo.good.text,
             "total_query": slo.total.text,
         }
-        report.add(
-            slo.display,
-            sli >= slo.target,
-            f"{sli:.4%} ({total - good:g} bad of {total:g})",
-            f">= {slo.target:.2%}",
-            slo.good.text,
-        )
-        report.add(
-            f"{slo.display} burn rate",
-            burn <= threshold,
-            f"{burn:.2f}x ({budget_share:.4%} of the {slo.window_seconds / 86400:g}-day budget)",
-            f"<= {threshold:g}x",
-            "error ratio / (1 - objective)",
-        )
+        if evidence.decision == "inconclusive":
+            inconclusive.append(f"{slo.display}: inconclusive: {evidence.why_inconclusive()}")
+        else:
+            report.add(
+                slo.display,
+                evidence.decision == "met",
+                measured(evidence),
+                f">= {percent(slo.target)}: errors within {percent(evidence.budget)} "
+                "at 95 % confidence",
+                slo.good.text,
+            )
+        for alert in objectives.alerts:
+            if burns is not None:
+                judge_burn(report, slo, alert, *burns[slo.name, alert.name])
+            elif evidence.total >= floor:  # scrape mode: the gate's own window only
+                judge_own_burn(report, slo, alert, own)
+    describe_windows(report, objectives, window, burns is not None)
+    if inconclusive and all(check.passed for check in report.checks):
+        raise MeasurementError("; ".join(inconclusive) + (f"; {hint}" if hint else ""))
+    if inconclusive:
+        report.sections.append("Not decided: " + "; ".join(inconclusive) + ".\n")
+
+
+def measured(evidence: Evidence) -> str:
+    seen = f"{evidence.sli:.4%} ({evidence.bad:,} bad of {evidence.total:,})"
+    if evidence.decision == "violated":
+        return f"{seen}; 95 % lower bound {percent(evidence.lower)} on the error ratio"
+    return f"{seen}; 95 % upper bound {percent(evidence.upper)} on the error ratio"
+
+
+def judge_burn(
+    report: Report, slo: Objective, alert: BurnAlert, long: WindowCounts, short: WindowCounts
+) -> None:
+    burns = " and ".join(
+        f"{window.burn(slo.target):.2f}x over {span(window.seconds)}"
+        + ("" if window.total > 0 else " (no requests)")
+        for window in (long, short)
+    )
+    report.add(
+        f"{slo.display} burn rate ({alert.name}, {alert.severity})",
+        not slo_evidence.fires(long, short, slo.target, alert.threshold),
+        burns,
+        f"fires when both > {alert.threshold:g}x",
+        f"Prometheus: sum(increase({slo.total.text}[...]))",
+    )
+
+
+def judge_own_burn(report: Report, slo: Objective, alert: BurnAlert, own: WindowCounts) -> None:
+    declared = f"{span(alert.lookback_seconds)} and "
+    declared += span(slo_evidence.short_window(alert.lookback_seconds))
+    report.add(
+        f"{slo.display} burn rate ({alert.name}, {alert.severity})",
+        own.burn(slo.target) <= alert.threshold,
+        f"{own.burn(slo.target):.2f}x over the gate's own {own.seconds:.0f} s window "
+        f"(not the declared {declared}: they need --prometheus-url)",
+        f"<= {alert.threshold:g}x",
+        "error ratio / (1 - objective)",
+    )
+
+
+def describe_windows(
+    report: Report, objectives: Objectives, window: float, in_prometheus: bool
+) -> None:
+    declared = {
+        alert.name: [
+            span(alert.lookback_seconds),
+            span(slo_evidence.short_window(alert.lookback_seconds)),
+        ]
+        for alert in objectives.alerts
+    }
+    if in_prometheus:
+        report.details["burn_windows"] = {"evaluated": "the declared windows", "declared": declared}
+        return
+    own = f"the gate's own {window:.0f} s window"
+    report.details["burn_windows"] = {"evaluated": own, "declared": declared}
+    listed = ", ".join(f"{name} {' and '.join(spans)}" for name, spans in declared.items())
+    report.sections.append(
+        f"Burn rates were judged over {own} only. The declared lookbacks ({listed}) could "
+        "not be evaluated: without --prometheus-url the gate has no data older than its "
+        "window.\n"
+    )
 
 
 def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
@@ -273,14 +395,22 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
     )
     if args.prometheus_url:
         counts = measure_prometheus(args.prometheus_url, window, objectives)
+        burns = burn_windows(args.prometheus_url, objectives)
         report.details["source"] = f"Prometheus {args.prometheus_url}"
+        seconds, hint = window, f"measure over a longer --window (at most {span(SLO_WINDOW)})"
     else:
         counts = measure_scrape(config, target, window, objectives, report)
+        burns = None
         report.details["source"] = f"{target.base_url}/metrics deltas"
-    judge(report, objectives, counts, window, config)
+        seconds = report.details.get("window_seconds", window)
+        hint = (
+            "measure over a longer --window, or let the probe send more "
+            "([tool.pipeline.slo] probe_rate, probe_max_seconds)"
+        )
     probe = report.details.get("synthetic_probe")
     if probe:
         report.sections.append(
             f"Traffic was too low ({probe['reason']}): the gate drove a synthetic probe of "
             f"{probe['requests']} requests over {probe['seconds']} s.\n"
         )
+    judge(report, objectives, counts, seconds, config, burns, hint)

@@ -106,13 +106,46 @@ def test_perf_fails_a_release_with_150ms_more_latency(staging):
     assert details["p_value"] < 0.01
 
 
+def set_probe_seconds(repo, seconds):
+    """``[tool.pipeline.slo] probe_max_seconds``: the longest synthetic probe."""
+    pyproject = repo.path / "pyproject.toml"
+    text = re.sub(
+        r"(?m)^probe_max_seconds = \d+", f"probe_max_seconds = {seconds}", pyproject.read_text()
+    )
+    pyproject.write_text(text)
+
+
 def test_slo_passes_a_healthy_release(production):
     repo = production
     done = repo.gates("slo", "--environment", "production", "--window", "2s")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "driving a synthetic probe" in done.stdout  # nothing else sends it traffic
-    slis = repo.report("slo-production")["details"]["slis"]
-    assert slis["availability"]["sli"] == 1.0 and slis["availability"]["total"] >= 300
+    report = repo.report("slo-production")
+    availability = report["details"]["slis"]["availability"]
+    # 99.9 % is shown by 2,995 requests without an error (95 % upper bound <= 0.1 %)
+    assert availability["sli"] == 1.0 and availability["total"] >= 2995
+    assert availability["decision"] == "met"
+    assert availability["error_ratio_upper_bound"] <= 0.001
+    window = report["details"]["burn_windows"]["evaluated"]
+    assert re.fullmatch(r"the gate's own \d+ s window", window)
+    page = checks(repo, "slo-production")["Availability burn rate (fast-burn, page)"]
+    assert f"over {window} (not the declared 1h and 5m" in page["measured"]
+
+
+def test_slo_is_inconclusive_on_350_clean_requests_against_99_9(production):
+    """350 error-free requests cannot show 99.9 % (the error ratio could be 0.85 %): exit 3,
+    never a pass (it passed before issue 15)."""
+    repo = production
+    set_probe_seconds(repo, 7)  # 7 s at 50 requests/s: 350 requests
+    done = repo.gates("slo", "--environment", "production", "--window", "2s", check=False)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "Availability: inconclusive: 0 bad of 350 requests" in done.stderr
+    assert "2,645 more requests, none failing, would be needed" in done.stderr
+    report = repo.report("slo-production")
+    assert report["details"]["synthetic_probe"]["requests"] == 350
+    assert report["details"]["slis"]["availability"]["decision"] == "inconclusive"
+    results = Ledger(repo.state / "ledger.sqlite").gate_results("production", repo.releases["A"])
+    assert [(r["gate"], r["exit_code"]) for r in results][-1] == ("slo", 3)
 
 
 def test_slo_fails_a_release_returning_errors(production):
@@ -122,9 +155,10 @@ def test_slo_fails_a_release_returning_errors(production):
     assert done.returncode == 1
     found = checks(repo, "slo-production")
     assert not found["Availability"]["passed"]
-    assert not found["Availability burn rate"]["passed"]
-    burn = repo.report("slo-production")["details"]["slis"]["availability"]["burn_rate"]
-    assert burn > 14.4
+    assert not found["Availability burn rate (fast-burn, page)"]["passed"]
+    slis = repo.report("slo-production")["details"]["slis"]["availability"]
+    assert slis["burn_rate"] > 14.4 and slis["decision"] == "violated"
+    assert slis["error_ratio_lower_bound"] > 0.001
 
 
 @pytest.mark.parametrize(

@@ -113,6 +113,12 @@ CONFIGS = [
         _table("slo", 'window = "1e17s"'),
         "window must be a duration",
     ),
+    Case(
+        "slo probe rate",
+        "[tool.coverage.run]",
+        _table("slo", "probe_rate = 100000"),
+        "probe_rate must be a whole number 1-1000",
+    ),
     Case("port below 1024", "port = 18101", "port = 80", "port must be a whole number 1024-65535"),
     Case("unknown key", SERVICE, f'{SERVICE}\nstat_dir = "x"', "unknown key 'stat_dir'"),
     Case("not TOML", SERVICE, 'service = "mini', "not valid TOML"),
@@ -125,7 +131,23 @@ CONDITION = (
     "  condition:\n    kind: burnrate\n    op: gt\n    threshold: 14.4\n    lookbackWindow: 1h\n"
 )
 CONDITION += "    alertAfter: 0m"
-TWIN = "\n---\napiVersion: openslo/v1\nkind: AlertCondition\nmetadata:\n  name: twin\nspec:\n"
+FIRST_INDICATOR_BLOCK = FIRST_INDICATOR + """
+    spec:
+      ratioMetric:
+        counter: true
+        good:
+          metricSource:
+            type: prometheus
+            spec:
+              query: http_requests_total{route!="/metrics",status!~"5.."}
+        total:
+          metricSource:
+            type: prometheus
+            spec:
+              query: http_requests_total{route!="/metrics"}
+"""
+FIRST_SOURCE = "          metricSource:\n            type: prometheus\n"
+POLICY = "\n---\napiVersion: openslo/v1\nkind: AlertPolicy\nmetadata:\n  name: page-me\nspec: {}\n"
 SLO_1 = "document 1 (SLO techcorp-api-availability)"
 ALERT_3 = "document 3 (AlertCondition fast-burn)"
 
@@ -208,19 +230,19 @@ OBJECTIVES_CASES = [
     ),
     Case(
         "indicator missing",
-        "  indicator:\n    metadata:\n      name: availability",
-        "  indicatorRef: availability\n  unused:\n    metadata:\n      name: availability",
+        FIRST_INDICATOR_BLOCK,
+        "",
         f"{SLO_1}: missing spec.indicator",
     ),
     Case("not UTF-8", "Availability", b"Availa\xff\xfeility", "not UTF-8 text"),
     Case("not YAML", "kind: SLO", "kind: [SLO", "cannot read as YAML"),
     Case("not openslo", "openslo/v1", "openslo/v2", "document 1: not an openslo/v1 document"),
     Case(
-        "two burn-rate alerts",
-        "alertAfter: 0m",
-        "alertAfter: 0m" + TWIN + "  condition: {kind: burnrate, op: gt, threshold: 2}",
-        "document 4 (AlertCondition twin): a second burn-rate AlertCondition (the first is "
-        "document 3)",
+        "two alerts of one name",
+        "name: slow-burn",
+        "name: fast-burn",
+        "document 4 (AlertCondition fast-burn): metadata.name 'fast-burn' is already used by "
+        "document 3",
     ),
     Case(
         "one indicator name twice",
@@ -228,5 +250,125 @@ OBJECTIVES_CASES = [
         "      name: availability",
         "document 2 (SLO techcorp-api-latency): spec.indicator.metadata.name 'availability' is "
         "already used by document 1",
+    ),
+    # OpenSLO the gate does not support: refused by name (issue 15), never ignored.
+    Case(
+        "budgeting by time slices",
+        "budgetingMethod: Occurrences",
+        "budgetingMethod: Timeslices",
+        f"{SLO_1}: spec.budgetingMethod must be Occurrences: the gate counts good and total "
+        "events, got 'Timeslices'",
+    ),
+    Case(
+        "window not rolling",
+        "isRolling: true",
+        "isRolling: false",
+        f"{SLO_1}: spec.timeWindow[0].isRolling must be true",
+    ),
+    Case(
+        "calendar window",
+        WINDOW,
+        "    - duration: 28d\n      calendar: {startTime: 2026-01-01 00:00:00, timeZone: UTC}\n",
+        f"{SLO_1}: spec.timeWindow[0].calendar is not supported: the gate judges rolling "
+        "windows only",
+    ),
+    Case(
+        "threshold metric",
+        "      ratioMetric:",
+        "      thresholdMetric:",
+        f"{SLO_1}: spec.indicator.spec.thresholdMetric is not supported: the gate judges ratio",
+    ),
+    Case(
+        "raw metric",
+        "      ratioMetric:",
+        "      rawMetric:",
+        f"{SLO_1}: spec.indicator.spec.rawMetric is not supported",
+    ),
+    Case(
+        "bad instead of good",
+        "        good:",
+        "        bad:",
+        f"{SLO_1}: spec.indicator.spec.ratioMetric.bad is not supported",
+    ),
+    Case(
+        "not a counter",
+        "counter: true",
+        "counter: false",
+        f"{SLO_1}: spec.indicator.spec.ratioMetric.counter must be true",
+    ),
+    Case(
+        "another metric source",
+        "type: prometheus",
+        "type: datadog",
+        f"{SLO_1}: spec.indicator.spec.ratioMetric.good.metricSource.type must be prometheus",
+    ),
+    Case(
+        "metric source by reference",
+        FIRST_SOURCE,
+        FIRST_SOURCE.replace("type:", "metricSourceRef: prom\n            type:"),
+        f"{SLO_1}: spec.indicator.spec.ratioMetric.good.metricSource.metricSourceRef is not "
+        "supported",
+    ),
+    Case(
+        "target in percent",
+        "      target: 0.999",
+        "      targetPercent: 99.9",
+        f"{SLO_1}: spec.objectives[0].targetPercent is not supported: write the objective as "
+        "target",
+    ),
+    Case(
+        "time slice objective",
+        "      target: 0.999",
+        "      target: 0.999\n      timeSliceTarget: 0.95",
+        f"{SLO_1}: spec.objectives[0].timeSliceTarget is not supported",
+    ),
+    Case(
+        "alert policies",
+        "  budgetingMethod: Occurrences",
+        "  budgetingMethod: Occurrences\n  alertPolicies: [page-me]",
+        f"{SLO_1}: spec.alertPolicies is not supported: every AlertCondition",
+    ),
+    Case(
+        "unknown key in an SLO",
+        "  budgetingMethod: Occurrences",
+        "  budgetingMethod: Occurrences\n  budgetMethod: Occurrences",
+        f"{SLO_1}: spec: unknown key 'budgetMethod'",
+    ),
+    Case(
+        "condition op gte",
+        "op: gt",
+        "op: gte",
+        f"{ALERT_3}: spec.condition.op must be gt, got 'gte'",
+    ),
+    Case(
+        "lookback missing",
+        "    lookbackWindow: 1h\n",
+        "",
+        f"{ALERT_3}: missing spec.condition.lookbackWindow",
+    ),
+    Case(
+        "lookback too short",
+        "lookbackWindow: 1h",
+        "lookbackWindow: 5m",
+        f"{ALERT_3}: spec.condition.lookbackWindow must be a duration like 1h, of at least 6m",
+    ),
+    Case(
+        "unknown key in a condition",
+        "    op: gt\n    threshold: 14.4",
+        "    op: gt\n    threshold: 14.4\n    window: 5m",
+        f"{ALERT_3}: spec.condition: unknown key 'window' (known keys: alertAfter, kind, "
+        "lookbackWindow, op, threshold)",
+    ),
+    Case(
+        "severity missing",
+        "  severity: page\n",
+        "",
+        f"{ALERT_3}: missing spec.severity",
+    ),
+    Case(
+        "an alert policy",
+        "alertAfter: 0m",
+        "alertAfter: 0m" + POLICY,
+        "document 4 (AlertPolicy page-me): kind AlertPolicy is not supported",
     ),
 ]
