@@ -1,0 +1,183 @@
+"""The perf gate's noise floor: how much an unchanged release's p50 and p95 vary run to run,
+and the smallest slowdown the gate catches.
+
+Usage (from the repository root; the committed HEAD is what runs):
+
+    uv run --locked --all-packages python benchmarks/perf_noise.py [--runs 10] \\
+        [--steps 0.5,1,1.5,2,3,5]
+
+Builds release A (HEAD) in a scratch clone of this repository (tests/deploy_fixture.py, as the
+end-to-end scenarios do, perf at the shipped 50 requests/s for 10 s), deploys it to staging
+(local target) and runs `gates perf --environment staging` --runs times. Reports the spread
+of p50 and p95 over those runs (min / median / max, max/min) and judges every ordered pair of
+runs with the gate's own decision (gates.perf_regression.compare, the clone's config): how
+many comparisons of the unchanged release with itself would have failed.
+
+Then, for each FAULT_LATENCY_MS step (milliseconds added to every /api/data answer, four in
+five requests of the mix), pushes staging a config with that fault (a new deployment of the
+same release) and runs the gate: its exit code, p50 and p95, and its regression checks. Steps
+go up; a step the gate does not catch is accepted and joins later steps' baselines, as it
+would in real use. Each step is also judged against every clean run alone (how many of
+those comparisons catch it). The load average is read before and after. Progress goes to
+stderr; a Markdown summary for docs/benchmarks.md to stdout.
+"""
+
+import argparse
+import itertools
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the e2e scenarios' helpers
+
+from deploy_fixture import Checkout, SharedReleases, scenario  # noqa: E402
+from gates import perf_regression  # noqa: E402
+from gates.config import load_config  # noqa: E402
+
+
+@dataclass
+class Measured:
+    label: str
+    exit: int
+    p50: float
+    p95: float
+    latencies: list[float]
+    regression: str  # the gate's regression checks, as its report words them
+
+
+def perf_run(repo: Checkout, label: str) -> Measured:
+    done = repo.gates("perf", "--environment", "staging", check=False)
+    report = repo.report("perf-staging")
+    summary = report["details"].get("summary", {})
+    sample = report["details"].get("sample")
+    latencies = json.loads(Path(sample).read_text())["latencies_ms"] if sample else []
+    checks = [c for c in report["checks"] if c["name"].endswith("regression")]
+    words = "; ".join(
+        f"{c['name']} {'pass' if c['passed'] else 'FAIL'}: {c['measured']}" for c in checks
+    )
+    if done.returncode not in (0, 1):
+        words = report.get("error") or done.stderr.strip()[-300:]
+    measured = Measured(
+        label,
+        done.returncode,
+        summary.get("p50", float("nan")),
+        summary.get("p95", float("nan")),
+        latencies,
+        words or "no baseline (same deployment)",
+    )
+    print(
+        f"{label}: exit {measured.exit}, p50 {measured.p50:.2f} ms, p95 {measured.p95:.2f} ms, "
+        f"load {os.getloadavg()[0]:.2f}",
+        file=sys.stderr,
+        flush=True,
+    )
+    return measured
+
+
+def spread(values: list[float]) -> str:
+    low, mid, high = min(values), statistics.median(values), max(values)
+    return f"{low:.2f} / {mid:.2f} / {high:.2f} | ×{high / low:.2f}"
+
+
+def judge(new: list[float], base: list[float], config_path: Path) -> list[str]:
+    """Percentiles the gate's decision calls regressed, ``new`` against ``base`` alone."""
+    perf = load_config(config_path).perf
+    base_run = perf_regression.Run("benchmark", "A", "base", "0", True, tuple(base))
+    return [
+        f"p{c.percentile}" for c in perf_regression.compare(new, [base_run], perf) if c.regressed
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--steps", default="0.5,1,1.5,2,3,5")
+    args = parser.parse_args()
+    steps = [float(s) for s in args.steps.split(",")]
+    load_before = os.getloadavg()
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="bench-perf-noise-") as directory:
+        base = Path(directory)
+        repo = scenario(base / "repo", SharedReleases(base), "A")
+        config_path = repo.path / "pyproject.toml"
+        # the shipped perf duration, not the tests' short one
+        config_path.write_text(
+            re.sub(r"(?m)^duration = 3$", "duration = 10", config_path.read_text())
+        )
+        try:
+            repo.gates("deploy", "--environment", "staging", "--release", repo.releases["A"])
+            clean = [perf_run(repo, f"clean {n}") for n in range(1, args.runs + 1)]
+            faulty = []
+            for ms in steps:
+                repo.set_service_env("staging", FAULT_LATENCY_MS=f"{ms:g}")
+                repo.gates(
+                    "deploy", "--environment", "staging", "--release", repo.releases["A"]
+                )  # fmt: skip
+                faulty.append(perf_run(repo, f"FAULT_LATENCY_MS={ms:g}"))
+        finally:
+            repo.gates("down", "--environment", "staging", check=False)
+            repo.kill_leftovers()
+            load_after = os.getloadavg()
+            elapsed = time.monotonic() - started
+            perf = load_config(config_path).perf
+            # judged before the clone is removed: the decision reads the clone's config
+            pairs = [
+                judge(a.latencies, b.latencies, config_path)
+                for a, b in itertools.permutations(clean, 2)
+                if a.latencies and b.latencies
+            ]
+            caught = [
+                [judge(f.latencies, c.latencies, config_path) for c in clean if c.latencies]
+                for f in faulty
+                if f.latencies
+            ]
+            shutil.rmtree(base, ignore_errors=True)
+
+    print(
+        f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"load average (1/5/15 min) {'/'.join(f'{x:.2f}' for x in load_before)} before, "
+        f"{'/'.join(f'{x:.2f}' for x in load_after)} after; {elapsed / 60:.1f} min\n"
+    )
+    print(
+        f"floors: p50 +{perf.regression_min_ratio:.0%}, p95 +{perf.regression_tail_ratio:.0%}, "
+        f"and +{perf.regression_min_ms:g} ms, p < {perf.regression_alpha:g}\n"
+    )
+    print("| run | exit | p50 ms | p95 ms |")
+    print("|---|---|---|---|")
+    for m in clean:
+        print(f"| {m.label} | {m.exit} | {m.p50:.2f} | {m.p95:.2f} |")
+    print(
+        f"\n| unchanged release, {len(clean)} runs | min / median / max ms | max/min |\n"
+        "|---|---|---|"
+    )
+    print(f"| p50 | {spread([m.p50 for m in clean])} |")
+    print(f"| p95 | {spread([m.p95 for m in clean])} |")
+    false_alarms = [p for p in pairs if p]
+    print(
+        f"\nEvery ordered pair of unchanged runs judged by the gate's decision: "
+        f"{len(false_alarms)} of {len(pairs)} called a regression"
+        + (f" ({', '.join('+'.join(p) for p in false_alarms)})" if false_alarms else "")
+        + "\n"
+    )
+    print("| slowdown | exit | p50 ms | p95 ms | caught vs each clean run | the gate's checks |")
+    print("|---|---|---|---|---|---|")
+    for m, judged in zip(faulty, caught):
+        hits = sum(1 for j in judged if j)
+        print(
+            f"| {m.label} | {m.exit} | {m.p50:.2f} | {m.p95:.2f} | {hits} / {len(judged)} | "
+            f"{m.regression} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
