@@ -51,6 +51,7 @@ class Measured:
     exit: int
     p50: float
     p95: float
+    lag_p95: float  # the generator's own send lag
     latencies: list[float]
     regression: str  # the gate's regression checks, as its report words them
 
@@ -72,11 +73,13 @@ def perf_run(repo: Checkout, label: str) -> Measured:
         done.returncode,
         summary.get("p50", float("nan")),
         summary.get("p95", float("nan")),
+        summary.get("lag_p95_ms", float("nan")),
         latencies,
         words or "no baseline (same deployment)",
     )
     print(
         f"{label}: exit {measured.exit}, p50 {measured.p50:.2f} ms, p95 {measured.p95:.2f} ms, "
+        f"generator lag p95 {measured.lag_p95:.2f} ms, "
         f"load {os.getloadavg()[0]:.2f}",
         file=sys.stderr,
         flush=True,
@@ -89,13 +92,23 @@ def spread(values: list[float]) -> str:
     return f"{low:.2f} / {mid:.2f} / {high:.2f} | ×{high / low:.2f}"
 
 
-def judge(new: list[float], base: list[float], config_path: Path) -> list[str]:
-    """Percentiles the gate's decision calls regressed, ``new`` against ``base`` alone."""
+def judge(new: Measured, base: Measured, config_path: Path) -> str:
+    """The gate's decision on ``new`` against ``base`` alone: "" (pass), the percentiles it
+    calls regressed (exit 1), or "busier" (regressed on a much busier machine: exit 3)."""
     perf = load_config(config_path).perf
-    base_run = perf_regression.Run("benchmark", "A", "base", "0", True, tuple(base))
-    return [
-        f"p{c.percentile}" for c in perf_regression.compare(new, [base_run], perf) if c.regressed
+    base_run = perf_regression.Run(
+        "benchmark", "A", "base", "0", True, tuple(base.latencies), base.lag_p95
+    )
+    regressed = [
+        f"p{c.percentile}"
+        for c in perf_regression.compare(new.latencies, [base_run], perf)
+        if c.regressed
     ]
+    if regressed and perf_regression.busier(
+        new.lag_p95, [base_run], perf.regression_busier_lag_ratio
+    ):
+        return "busier"
+    return "+".join(regressed)
 
 
 def main() -> None:
@@ -132,12 +145,12 @@ def main() -> None:
             perf = load_config(config_path).perf
             # judged before the clone is removed: the decision reads the clone's config
             pairs = [
-                judge(a.latencies, b.latencies, config_path)
+                judge(a, b, config_path)
                 for a, b in itertools.permutations(clean, 2)
                 if a.latencies and b.latencies
             ]
             caught = [
-                [judge(f.latencies, c.latencies, config_path) for c in clean if c.latencies]
+                [judge(f, c, config_path) for c in clean if c.latencies]
                 for f in faulty
                 if f.latencies
             ]
@@ -152,30 +165,36 @@ def main() -> None:
         f"floors: p50 +{perf.regression_min_ratio:.0%}, p95 +{perf.regression_tail_ratio:.0%}, "
         f"and +{perf.regression_min_ms:g} ms, p < {perf.regression_alpha:g}\n"
     )
-    print("| run | exit | p50 ms | p95 ms |")
-    print("|---|---|---|---|")
+    print("| run | exit | p50 ms | p95 ms | generator lag p95 ms |")
+    print("|---|---|---|---|---|")
     for m in clean:
-        print(f"| {m.label} | {m.exit} | {m.p50:.2f} | {m.p95:.2f} |")
+        print(f"| {m.label} | {m.exit} | {m.p50:.2f} | {m.p95:.2f} | {m.lag_p95:.2f} |")
     print(
         f"\n| unchanged release, {len(clean)} runs | min / median / max ms | max/min |\n"
         "|---|---|---|"
     )
     print(f"| p50 | {spread([m.p50 for m in clean])} |")
     print(f"| p95 | {spread([m.p95 for m in clean])} |")
-    false_alarms = [p for p in pairs if p]
+    print(f"| generator lag p95 | {spread([m.lag_p95 for m in clean])} |")
+    alarms = [p for p in pairs if p and p != "busier"]
+    busy = sum(1 for p in pairs if p == "busier")
     print(
-        f"\nEvery ordered pair of unchanged runs judged by the gate's decision: "
-        f"{len(false_alarms)} of {len(pairs)} called a regression"
-        + (f" ({', '.join('+'.join(p) for p in false_alarms)})" if false_alarms else "")
-        + "\n"
+        f"\nEvery ordered pair of unchanged runs judged by the gate's decision: {len(alarms)} of "
+        f"{len(pairs)} called a regression (exit 1)"
+        + (f" ({', '.join(alarms)})" if alarms else "")
+        + f", {busy} inconclusive on a busier machine (exit 3), the rest passed\n"
     )
-    print("| slowdown | exit | p50 ms | p95 ms | caught vs each clean run | the gate's checks |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| slowdown | exit | p50 ms | p95 ms | generator lag p95 ms | caught (exit 1) / busier "
+        "(exit 3) vs each clean run | the gate's checks |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for m, judged in zip(faulty, caught):
-        hits = sum(1 for j in judged if j)
+        hits = sum(1 for j in judged if j and j != "busier")
+        busy = sum(1 for j in judged if j == "busier")
         print(
-            f"| {m.label} | {m.exit} | {m.p50:.2f} | {m.p95:.2f} | {hits} / {len(judged)} | "
-            f"{m.regression} |"
+            f"| {m.label} | {m.exit} | {m.p50:.2f} | {m.p95:.2f} | {m.lag_p95:.2f} | "
+            f"{hits} / {busy} of {len(judged)} | {m.regression} |"
         )
 
 

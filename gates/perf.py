@@ -54,6 +54,7 @@ def summarize(result: LoadResult) -> dict[str, float]:
     latencies = sorted(s.latency * 1000 for s in result.samples)
     if not latencies:
         raise MeasurementError("no request completed; nothing to judge")
+    lags = sorted(s.lag * 1000 for s in result.samples)
     summary = {f"p{q}": stats.percentile(latencies, q) for q in PERCENTILES}
     ok = len(result.samples) - len(result.failures)
     summary.update(
@@ -66,7 +67,10 @@ def summarize(result: LoadResult) -> dict[str, float]:
         target_rate=result.rate,
         achieved_rate=ok / result.duration if result.duration else 0.0,
         most_in_flight=result.most_in_flight,
-        worst_lag_ms=max(s.lag for s in result.samples) * 1000,
+        # The generator's own send lag: how busy the machine was for it (perf_regression).
+        lag_p50_ms=stats.percentile(lags, 50),
+        lag_p95_ms=stats.percentile(lags, 95),
+        worst_lag_ms=lags[-1],
     )
     return summary
 
@@ -131,9 +135,16 @@ def chart(result: LoadResult, p95_limit: float, path: Path) -> Path:
 
 
 def regression(
-    report: Report, perf: PerfConfig, latencies: list[float], baseline: list[perf_regression.Run]
+    report: Report,
+    perf: PerfConfig,
+    latencies: list[float],
+    baseline: list[perf_regression.Run],
+    lag_p95_ms: float | None = None,
 ) -> None:
-    """Add a p50 and a p95 regression check against ``baseline`` (none without one)."""
+    """Add a p50 and a p95 regression check against ``baseline`` (none without one).
+
+    MeasurementError (exit 3) when a percentile regressed on a machine much busier than
+    during the baseline (the generator's send lag p95 ``lag_p95_ms`` against theirs)."""
     if not baseline:
         report.details["regression"] = (
             "no accepted run of an earlier deployment in this environment: nothing to compare"
@@ -163,6 +174,13 @@ def regression(
     }
     for c in comparisons:
         report.add(f"p{c.percentile} regression", not c.regressed, c.measured, c.limit, source)
+    regressed = [f"p{c.percentile}" for c in comparisons if c.regressed]
+    busier = perf_regression.busier(lag_p95_ms, baseline, perf.regression_busier_lag_ratio)
+    if regressed and busier:
+        raise MeasurementError(
+            f"{' and '.join(regressed)} slower than the baseline, but {busier}; a slowdown "
+            "cannot be told from contention: rerun perf when the machine is quieter"
+        )
 
 
 def judge(
@@ -234,7 +252,7 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
     result = run_load(target, rate, duration, perf.paths)
     summary = judge(report, perf, result, rate, target.base_url)
     latencies = [s.latency * 1000 for s in result.samples]
-    regression(report, perf, latencies, baseline)
+    regression(report, perf, latencies, baseline, summary["lag_p95_ms"])
 
     out = samples_dir(config, target.environment)
     out.mkdir(parents=True, exist_ok=True)

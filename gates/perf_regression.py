@@ -25,6 +25,11 @@ the baseline by at least the relative floor (``regression_min_ratio`` for p50,
 difference is significant (p < ``regression_alpha``): a one-sided Mann-Whitney U test for the
 median, a one-sided two-proportion test of how many requests exceed the baseline's p95 for
 the tail (a tail-only slowdown moves too few requests for Mann-Whitney to see).
+
+**A busier machine is not a regression.** When a percentile regressed but the generator's
+own send lag shows the machine was much busier than during the baseline (``busier``), the
+comparison cannot tell a slowdown from contention: the gate could not judge (exit 3), rather
+than fail the release on noise or pass it.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ if TYPE_CHECKING:
     from gates.config import PerfConfig
 
 MEDIAN, TAIL = 50, 95
+LAG_NOISE_MS = 1.0  # send-lag differences below this are scheduler jitter, not a busier machine
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,7 @@ class Run:
     measured_at: str  # UTC stamp, sorts in time order
     accepted: bool
     latencies_ms: tuple[float, ...]
+    lag_p95_ms: float | None = None  # the generator's send lag (None: an older record)
 
     def percentile(self, q: int) -> float:
         return stats.percentile(sorted(self.latencies_ms), q)
@@ -70,7 +77,10 @@ def run_from(data: Mapping[str, Any], source: str) -> Run | None:
         return None
     deployment = data.get("deployment") or f"release:{release_id}"
     accepted = bool(data.get("accepted", data.get("passed", False)))
-    return Run(source, release_id, str(deployment), measured_at, accepted, latencies)
+    summary = data.get("summary")
+    lag = summary.get("lag_p95_ms") if isinstance(summary, dict) else None
+    lag_p95 = float(lag) if isinstance(lag, (int, float)) else None
+    return Run(source, release_id, str(deployment), measured_at, accepted, latencies, lag_p95)
 
 
 def load_runs(directory: Path, kept: Iterable[Mapping[str, Any]] = ()) -> list[Run]:
@@ -184,3 +194,24 @@ def compare(
             **common,
         ),
     ]
+
+
+def busier(lag_p95_ms: float | None, baseline: Sequence[Run], max_ratio: float) -> str:
+    """Why the machine was busier during the candidate's run than during the baseline's, or
+    "" (not busier, or a run that does not know its lag).
+
+    The generator's send lag (slot to send) is time it waited for the CPU, so its p95 shows
+    how contended the machine was. On a shared machine the service's latency rises with it
+    (measured: p50 x2.9 between two runs of the same release), so a slower candidate on a
+    much busier machine cannot be told from a regression."""
+    known = [run.lag_p95_ms for run in baseline if run.lag_p95_ms is not None]
+    if lag_p95_ms is None or not known:
+        return ""
+    base = stats.median(known)
+    if lag_p95_ms > base * max_ratio and lag_p95_ms - base > LAG_NOISE_MS:
+        return (
+            f"the machine was busier than during the baseline: the load generator's own send "
+            f"lag p95 was {lag_p95_ms:.1f} ms against {base:.1f} ms "
+            f"(more than x{max_ratio:g} and {LAG_NOISE_MS:g} ms)"
+        )
+    return ""

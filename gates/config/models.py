@@ -468,6 +468,7 @@ class PerfConfig(Table):
     regression_tail_ratio: NonNegative = 0.5  # ...or p95 this much slower (0.5 = 50 %)...
     regression_min_ms: NonNegative = 0.5  # ...and this many ms slower, or it is noise
     regression_baseline_runs: PositiveInt = 3  # earlier deployments whose median is the baseline
+    regression_busier_lag_ratio: NonNegative = 2.0  # generator lag p95 x this: machine busier
 
 
 class CoverageReport(BaseModel):

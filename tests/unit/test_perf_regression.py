@@ -14,7 +14,7 @@ import pytest
 
 from gates import perf, perf_regression, stats
 from gates.config import load_config
-from gates.outcome import FAILED, PASSED
+from gates.outcome import FAILED, PASSED, MeasurementError
 from gates.perf_regression import Run
 from gates.report import Report
 
@@ -154,3 +154,27 @@ def test_tail_exceedance_reference_values():
     assert (new_share, base_share) == (0.2, 0.1)
     assert p_value == pytest.approx(0.26560, abs=1e-4)
     assert stats.median([3, 1, 2]) == 2 and stats.median([4, 1, 2, 3]) == 2.5
+
+
+def test_a_slowdown_on_a_much_busier_machine_is_inconclusive_not_a_verdict():
+    # Generator lag p95 in the range measured for unchanged runs on the busy test machine
+    # (docs/benchmarks.md, perf gate noise floor), then five times that.
+    baseline = [Run("test", "rel0", "rel0-cfg0", at(1), True, tuple(CLEAN[1]), 8.0)]
+    with pytest.raises(MeasurementError, match="busier than during the baseline"):
+        perf.regression(Report("perf"), PERF, TWICE_AS_SLOW, baseline, lag_p95_ms=47.0)
+    # The same slowdown at the baseline's contention is a verdict: failed.
+    report = Report("perf")
+    perf.regression(report, PERF, TWICE_AS_SLOW, baseline, lag_p95_ms=9.0)
+    assert report.exit_code == FAILED
+    # A busier machine that shows no slowdown is still a pass.
+    report = Report("perf")
+    perf.regression(report, PERF, CLEAN[2], baseline, lag_p95_ms=47.0)
+    assert report.exit_code == PASSED
+
+
+def test_recorded_runs_carry_the_generators_lag(tmp_path):
+    record = {"release_id": "relA", "deployment": "relA-cfg", "measured_at": at(1),
+              "accepted": True, "latencies_ms": CLEAN[0], "summary": {"lag_p95_ms": 7.5}}  # fmt: skip
+    (tmp_path / "run.json").write_text(json.dumps(record))
+    (found,) = perf_regression.load_runs(tmp_path)
+    assert found.lag_p95_ms == 7.5 and found.deployment == "relA-cfg" and found.accepted
