@@ -4,7 +4,7 @@ and the smallest slowdown the gate catches.
 Usage (from the repository root; the committed HEAD is what runs):
 
     uv run --locked --all-packages python benchmarks/perf_noise.py [--runs 10] \\
-        [--steps 0.5,1,1.5,2,3,5]
+        [--steps 0.5,1,1.5,2,3,5] [--keep runs.json]
 
 Builds release A (HEAD) in a scratch clone of this repository (tests/deploy_fixture.py, as the
 end-to-end scenarios do, perf at the shipped 50 requests/s for 10 s), deploys it to staging
@@ -115,6 +115,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--steps", default="0.5,1,1.5,2,3,5")
+    parser.add_argument("--keep", type=Path, help="write every run's latencies here (JSON)")
     args = parser.parse_args()
     steps = [float(s) for s in args.steps.split(",")]
     load_before = os.getloadavg()
@@ -127,10 +128,12 @@ def main() -> None:
         config_path.write_text(
             re.sub(r"(?m)^duration = 3$", "duration = 10", config_path.read_text())
         )
+        clean: list[Measured] = []
+        faulty: list[Measured] = []
         try:
             repo.gates("deploy", "--environment", "staging", "--release", repo.releases["A"])
-            clean = [perf_run(repo, f"clean {n}") for n in range(1, args.runs + 1)]
-            faulty = []
+            for n in range(1, args.runs + 1):
+                clean.append(perf_run(repo, f"clean {n}"))
             for ms in steps:
                 repo.set_service_env("staging", FAULT_LATENCY_MS=f"{ms:g}")
                 repo.gates(
@@ -155,6 +158,8 @@ def main() -> None:
                 if f.latencies
             ]
             shutil.rmtree(base, ignore_errors=True)
+    if args.keep:
+        args.keep.write_text(json.dumps([m.__dict__ for m in clean + faulty]))
 
     print(
         f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}; "

@@ -140,8 +140,9 @@ def regression(
     latencies: list[float],
     baseline: list[perf_regression.Run],
     lag_p95_ms: float | None = None,
-) -> None:
-    """Add a p50 and a p95 regression check against ``baseline`` (none without one).
+) -> bool:
+    """Add a p50 and a p95 regression check against ``baseline`` (none without one); whether
+    the run drifted (slower by half a floor: it may pass, but is no later run's baseline).
 
     MeasurementError (exit 3) when a percentile regressed on a machine much busier than
     during the baseline (the generator's send lag p95 ``lag_p95_ms`` against theirs)."""
@@ -149,7 +150,7 @@ def regression(
         report.details["regression"] = (
             "no accepted run of an earlier deployment in this environment: nothing to compare"
         )
-        return
+        return False
     comparisons = perf_regression.compare(latencies, baseline, perf)
     newest = baseline[0]
     source = ", ".join(
@@ -160,6 +161,7 @@ def regression(
         "baseline_release": newest.release_id,
         "baseline_deployments": [run.deployment for run in baseline],
         "regressed": [f"p{c.percentile}" for c in comparisons if c.regressed],
+        "drifted": [f"p{c.percentile}" for c in comparisons if c.drifted],
         **{
             f"p{c.percentile}": {
                 "ms": c.new_ms,
@@ -181,6 +183,13 @@ def regression(
             f"{' and '.join(regressed)} slower than the baseline, but {busier}; a slowdown "
             "cannot be told from contention: rerun perf when the machine is quieter"
         )
+    drifted = [f"p{c.percentile}" for c in comparisons if c.drifted]
+    if drifted and not regressed:
+        report.sections.append(
+            f"{' and '.join(drifted)} slower than the baseline by half the floor or more: "
+            "not a regression, but this run will not be a later run's baseline.\n"
+        )
+    return bool(drifted)
 
 
 def judge(
@@ -252,20 +261,20 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
     result = run_load(target, rate, duration, perf.paths)
     summary = judge(report, perf, result, rate, target.base_url)
     latencies = [s.latency * 1000 for s in result.samples]
-    regression(report, perf, latencies, baseline, summary["lag_p95_ms"])
+    drifted = regression(report, perf, latencies, baseline, summary["lag_p95_ms"])
 
     out = samples_dir(config, target.environment)
     out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
     svg = chart(result, perf.p95_ms, out / f"{stamp}-{target.release_id}.svg")
-    accepted = all(c.passed for c in report.checks)
+    passed = all(c.passed for c in report.checks)
     # What a later run needs for its baseline, and a chart for both runs: kept whole.
     record = {
         "release_id": target.release_id,
         "deployment": target.deployment,
         "measured_at": stamp,
-        "passed": accepted,
-        "accepted": accepted,  # passed every check: may be a later run's baseline
+        "passed": passed,
+        "accepted": passed and not drifted,  # may be a later run's baseline
         "summary": summary,
         "latencies_ms": [round(ms, 3) for ms in latencies],
         "scheduled_s": [round(s.scheduled, 4) for s in result.samples],

@@ -1,12 +1,16 @@
 """Has a perf run regressed against its baseline? Which earlier runs are the baseline, and
 the decision, percentile by percentile.
 
-**Baseline.** The newest *accepted* run (one that passed every perf check, regression
-included) of each of the last ``regression_baseline_runs`` *other* deployments (release +
-service config, ``LiveRelease.deployment``) measured in the environment, newest first. So:
+**Baseline.** The newest *accepted* run of each of the last ``regression_baseline_runs``
+*other* deployments (release + service config, ``LiveRelease.deployment``) measured in the
+environment, newest first. A run is accepted when it passed every perf check *and* did not
+drift: neither percentile slower than its own baseline by half its relative floor (and the
+noise floor, significantly). So:
 
 - a run that regressed is never a baseline: the next deployment is still compared with the
-  fast one before it, and small regressions cannot ratchet one run at a time;
+  fast one before it;
+- nor is one that passed while slower by more than half the floor: steps that each pass
+  cannot ratchet the reference up, their sum is judged against the run before them;
 - runs of the deployment being judged never are either: running perf twice on a slow
   deployment does not make it its own reference, and a slow *config* push (a new
   deployment of the same release) is compared with the previous config, like slow code;
@@ -142,6 +146,16 @@ class Comparison:
         return (
             self.p_value < self.alpha
             and self.slower_ratio >= self.min_ratio
+            and self.slower_ms >= self.min_ms
+        )
+
+    @property
+    def drifted(self) -> bool:
+        """Slower by half the relative floor or more (and the noise floor, significantly):
+        not a regression, but too far to become a later run's baseline (no ratchet)."""
+        return (
+            self.p_value < self.alpha
+            and self.slower_ratio >= self.min_ratio / 2
             and self.slower_ms >= self.min_ms
         )
 
