@@ -195,8 +195,14 @@ def test_a_slowdown_on_a_much_busier_machine_is_inconclusive_not_a_verdict():
 
 
 def test_recorded_runs_carry_the_generators_lag(tmp_path):
-    record = {"release_id": "relA", "deployment": "relA-cfg", "measured_at": at(1),
-              "accepted": True, "latencies_ms": CLEAN[0], "summary": {"lag_p95_ms": 7.5}}  # fmt: skip
+    record = {
+        "release_id": "relA",
+        "deployment": "relA-cfg",
+        "measured_at": at(1),
+        "accepted": True,
+        "latencies_ms": CLEAN[0],
+        "summary": {"lag_p95_ms": 7.5},
+    }
     (tmp_path / "run.json").write_text(json.dumps(record))
     (found,) = perf_regression.load_runs(tmp_path)
     assert found.lag_p95_ms == 7.5 and found.deployment == "relA-cfg" and found.accepted
