@@ -42,12 +42,23 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from gates import stats
 
-if TYPE_CHECKING:
-    from gates.config import PerfConfig
+
+class Floors(Protocol):
+    """The settings the decision reads ([tool.pipeline.perf], gates.config.PerfConfig)."""
+
+    @property
+    def regression_alpha(self) -> float: ...
+    @property
+    def regression_min_ratio(self) -> float: ...
+    @property
+    def regression_tail_ratio(self) -> float: ...
+    @property
+    def regression_min_ms(self) -> float: ...
+
 
 MEDIAN, TAIL = 50, 95
 LAG_NOISE_MS = 1.0  # send-lag differences below this are scheduler jitter, not a busier machine
@@ -176,7 +187,7 @@ class Comparison:
 
 
 def compare(
-    latencies_ms: Sequence[float], baseline: Sequence[Run], perf: PerfConfig
+    latencies_ms: Sequence[float], baseline: Sequence[Run], perf: Floors
 ) -> list[Comparison]:
     """p50 and p95 of ``latencies_ms`` against ``baseline`` (at least one run)."""
     if not baseline:
