@@ -145,7 +145,8 @@ def regression(
     the run drifted (slower by half a floor: it may pass, but is no later run's baseline).
 
     MeasurementError (exit 3) when a percentile regressed on a machine much busier than
-    during the baseline (the generator's send lag p95 ``lag_p95_ms`` against theirs)."""
+    during the baseline (the generator's send lag p95 ``lag_p95_ms`` against theirs) by no
+    more than the lag grew: contention could explain it."""
     if not baseline:
         report.details["regression"] = (
             "no accepted run of an earlier deployment in this environment: nothing to compare"
@@ -176,12 +177,15 @@ def regression(
     }
     for c in comparisons:
         report.add(f"p{c.percentile} regression", not c.regressed, c.measured, c.limit, source)
-    regressed = [f"p{c.percentile}" for c in comparisons if c.regressed]
+    regressed = [c for c in comparisons if c.regressed]
     busier = perf_regression.busier(lag_p95_ms, baseline, perf.regression_busier_lag_ratio)
-    if regressed and busier:
+    if regressed and busier and all(c.slower_ms <= busier for c in regressed):
+        names = " and ".join(f"p{c.percentile} {c.slower_ms:+.2f} ms" for c in regressed)
         raise MeasurementError(
-            f"{' and '.join(regressed)} slower than the baseline, but {busier}; a slowdown "
-            "cannot be told from contention: rerun perf when the machine is quieter"
+            f"{names} slower than the baseline, but the machine was busier: the load "
+            f"generator's own send lag p95 was {busier:.2f} ms more than during the baseline "
+            f"(more than x{perf.regression_busier_lag_ratio:g}), enough to explain it; rerun "
+            "perf when the machine is quieter"
         )
     drifted = [f"p{c.percentile}" for c in comparisons if c.drifted]
     if drifted and not regressed:
@@ -206,7 +210,7 @@ def judge(
         raise MeasurementError(
             f"the load generator fell behind: {summary['late']} of {summary['requests']} "
             f"requests left late (> {result.late_after * 1000:g} ms after their slot, worst "
-            f"{worst:.0f} ms) while the service answered in p95 {summary['p95']:.1f} ms; lower "
+            f"{worst:.0f} ms; latency p95 {summary['p95']:.1f} ms includes that lag); lower "
             "--rate or free the CPU, the run measures the generator, not the service"
         )
     report.add(
