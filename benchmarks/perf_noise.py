@@ -151,10 +151,10 @@ def main() -> None:
                 for a, b in itertools.permutations(clean, 2)
                 if a.latencies and b.latencies
             ]
+            # a run that could not judge (exit 3) keeps no record, so has no latencies
             caught = [
-                [judge(f, c, config_path) for c in clean if c.latencies]
+                [judge(f, c, config_path) for c in clean if c.latencies] if f.latencies else []
                 for f in faulty
-                if f.latencies
             ]
             shutil.rmtree(base, ignore_errors=True)
     if args.keep:
@@ -196,9 +196,10 @@ def main() -> None:
     for m, judged in zip(faulty, caught):
         hits = sum(1 for j in judged if j and j != "busier")
         busy = sum(1 for j in judged if j == "busier")
+        offline = f"{hits} / {busy} of {len(judged)}" if judged else "no record (exit 3)"
         print(
             f"| {m.label} | {m.exit} | {m.p50:.2f} | {m.p95:.2f} | {m.lag_p95:.2f} | "
-            f"{hits} / {busy} of {len(judged)} | {m.regression} |"
+            f"{offline} | {m.regression} |"
         )
 
 
