@@ -141,7 +141,8 @@ def test_perf_fails_a_service_at_1500ms_on_its_latency_not_exit_3(staging):
     assert "fell behind" not in done.stderr
     p95 = checks(repo, "perf-staging")["p95 latency"]
     assert not p95["passed"] and float(p95["measured"].split()[0]) >= 1500
-    assert repo.report("perf-staging")["details"]["summary"]["late"] == 0
+    summary = repo.report("perf-staging")["details"]["summary"]
+    assert summary["late_ratio"] <= 0.01 and summary["most_in_flight"] > 64  # no pool cap
 
 
 def test_slo_passes_a_healthy_release(production):
