@@ -1,20 +1,23 @@
 """``gates perf``: open-loop constant-rate load against an environment, judged on absolute
-thresholds and on regression against the last passing result in the same environment.
+thresholds and on regression against earlier deployments in the same environment.
 
 Latency is measured from each request's scheduled time (see gates.load), so stalls are not
-hidden. A run in which the generator itself fell behind is not a pass (exit 3).
+hidden, and the schedule holds however slow the service is: a slow service fails the gate
+(exit 1) on its latency. Only a run in which the generator itself fell behind its schedule
+(its own send lag, not the service's answers) could not measure (exit 3). The regression
+decision and its baseline are gates.perf_regression's.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from gates import stats
+from gates import perf_regression, stats
 from gates.load import ConstantRateLoad, LoadResult
 from gates.outcome import ConfigError, MeasurementError
 from gates.report import Report
@@ -51,6 +54,7 @@ def summarize(result: LoadResult) -> dict[str, float]:
     latencies = sorted(s.latency * 1000 for s in result.samples)
     if not latencies:
         raise MeasurementError("no request completed; nothing to judge")
+    lags = sorted(s.lag * 1000 for s in result.samples)
     summary = {f"p{q}": stats.percentile(latencies, q) for q in PERCENTILES}
     ok = len(result.samples) - len(result.failures)
     summary.update(
@@ -62,6 +66,11 @@ def summarize(result: LoadResult) -> dict[str, float]:
         late_ratio=len(result.late) / len(result.samples),
         target_rate=result.rate,
         achieved_rate=ok / result.duration if result.duration else 0.0,
+        most_in_flight=result.most_in_flight,
+        # The generator's own send lag: how busy the machine was for it (perf_regression).
+        lag_p50_ms=stats.percentile(lags, 50),
+        lag_p95_ms=stats.percentile(lags, 95),
+        worst_lag_ms=lags[-1],
     )
     return summary
 
@@ -85,31 +94,6 @@ def run_load(target: LiveRelease, rate: int, duration: int, paths: Mapping[str, 
 
 def samples_dir(config: PipelineConfig, environment: str) -> Path:
     return config.state_dir / "perf" / environment
-
-
-def baseline(
-    config: PipelineConfig, environment: str, kept: Sequence[dict[str, Any]] = ()
-) -> tuple[Path | str, dict[str, Any]] | tuple[None, None]:
-    """The newest passing result in this environment, or None: from this machine's files,
-    or ``kept`` with the environment's history (where the target keeps one)."""
-    found: list[tuple[str, Path | str, dict[str, Any]]] = []
-    for path in samples_dir(config, environment).glob("*.json"):
-        try:
-            found.append((path.name, path, json.loads(path.read_text())))
-        except (OSError, ValueError):
-            continue
-    for data in kept:
-        found.append(
-            (
-                f"{data.get('measured_at')}-{data.get('release_id')}",
-                f"the history of {environment} ({data.get('measured_at')})",
-                data,
-            )
-        )
-    for _, source, data in sorted(found, key=lambda f: f[0], reverse=True):
-        if data.get("passed") and data.get("latencies_ms"):
-            return source, data
-    return None, None
 
 
 def chart(result: LoadResult, p95_limit: float, path: Path) -> Path:
@@ -154,39 +138,105 @@ def regression(
     report: Report,
     perf: PerfConfig,
     latencies: list[float],
-    base_path: Path | str | None,
-    base: dict[str, Any] | None,
-) -> None:
-    if base is None:
-        report.details["regression"] = "no earlier passing result in this environment"
-        return
-    old = base["latencies_ms"]
-    _, p_value, superiority = stats.mann_whitney_greater(latencies, old)
-    new_p50 = stats.percentile(sorted(latencies), 50)
-    old_p50 = stats.percentile(sorted(old), 50)
-    slower_ms, slower_ratio = new_p50 - old_p50, new_p50 / old_p50 - 1 if old_p50 else 0.0
-    regressed = (
-        p_value < perf.regression_alpha
-        and slower_ratio >= perf.regression_min_ratio
-        and slower_ms >= perf.regression_min_ms
+    baseline: list[perf_regression.Run],
+    lag_p95_ms: float | None = None,
+) -> bool:
+    """Add a p50 and a p95 regression check against ``baseline`` (none without one); whether
+    the run drifted (slower by half a floor: it may pass, but is no later run's baseline).
+
+    MeasurementError (exit 3) when a percentile regressed on a machine much busier than
+    during the baseline (the generator's send lag p95 ``lag_p95_ms`` against theirs) by no
+    more than the lag grew: contention could explain it."""
+    if not baseline:
+        report.details["regression"] = (
+            "no accepted run of an earlier deployment in this environment: nothing to compare"
+        )
+        return False
+    comparisons = perf_regression.compare(latencies, baseline, perf)
+    newest = baseline[0]
+    source = ", ".join(
+        f"{run.release_id} ({run.deployment}) at {run.measured_at}" for run in baseline
     )
     report.details["regression"] = {
-        "baseline": str(base_path),
-        "baseline_release": base.get("release_id"),
-        "p_value": p_value,
-        "probability_slower": superiority,
-        "p50_ms": new_p50,
-        "baseline_p50_ms": old_p50,
+        "baseline": [run.source for run in baseline],
+        "baseline_release": newest.release_id,
+        "baseline_deployments": [run.deployment for run in baseline],
+        "regressed": [f"p{c.percentile}" for c in comparisons if c.regressed],
+        "drifted": [f"p{c.percentile}" for c in comparisons if c.drifted],
+        **{
+            f"p{c.percentile}": {
+                "ms": c.new_ms,
+                "baseline_ms": c.base_ms,
+                "slower_ratio": c.slower_ratio,
+                "p_value": c.p_value,
+                "test": c.test,
+                "regressed": c.regressed,
+            }
+            for c in comparisons
+        },
     }
+    for c in comparisons:
+        report.add(f"p{c.percentile} regression", not c.regressed, c.measured, c.limit, source)
+    regressed = [c for c in comparisons if c.regressed]
+    busier = perf_regression.busier(lag_p95_ms, baseline, perf.regression_busier_lag_ratio)
+    if regressed and busier and all(c.slower_ms <= busier for c in regressed):
+        names = " and ".join(f"p{c.percentile} {c.slower_ms:+.2f} ms" for c in regressed)
+        raise MeasurementError(
+            f"{names} slower than the baseline, but the machine was busier: the load "
+            f"generator's own send lag p95 was {busier:.2f} ms more than during the baseline "
+            f"(more than x{perf.regression_busier_lag_ratio:g}), enough to explain it; rerun "
+            "perf when the machine is quieter"
+        )
+    drifted = [f"p{c.percentile}" for c in comparisons if c.drifted]
+    if drifted and not regressed:
+        report.sections.append(
+            f"{' and '.join(drifted)} slower than the baseline by half the floor or more: "
+            "not a regression, but this run will not be a later run's baseline.\n"
+        )
+    return bool(drifted)
+
+
+def judge(
+    report: Report, perf: PerfConfig, result: LoadResult, rate: float, where: str = ""
+) -> dict[str, float]:
+    """Judge one load run on its own (latency, errors, throughput); its summary.
+
+    MeasurementError (exit 3) when the generator fell behind its own schedule: then the run
+    measured the generator, not the service."""
+    summary = summarize(result)
+    report.details["summary"] = summary
+    if summary["late_ratio"] > perf.max_late_ratio:
+        worst = max(s.lag for s in result.late) * 1000
+        raise MeasurementError(
+            f"the load generator fell behind: {summary['late']} of {summary['requests']} "
+            f"requests left late (> {result.late_after * 1000:g} ms after their slot, worst "
+            f"{worst:.0f} ms; latency p95 {summary['p95']:.1f} ms includes that lag); lower "
+            "--rate or free the CPU, the run measures the generator, not the service"
+        )
     report.add(
-        "regression",
-        not regressed,
-        f"p50 {new_p50:.1f} ms vs {old_p50:.1f} ms ({slower_ratio:+.0%}), "
-        f"Mann-Whitney p={p_value:.2g}",
-        f"not slower with p < {perf.regression_alpha:g} and by >= "
-        f"{perf.regression_min_ratio:.0%} and >= {perf.regression_min_ms:g} ms",
-        f"{base.get('release_id')} at {base.get('measured_at')}",
+        "p95 latency",
+        summary["p95"] <= perf.p95_ms,
+        f"{summary['p95']:.1f} ms",
+        f"<= {perf.p95_ms} ms",
+        f"p50 {summary['p50']:.1f} / p90 {summary['p90']:.1f} / "
+        f"p99 {summary['p99']:.1f} / max {summary['max']:.1f} ms, "
+        f"up to {summary['most_in_flight']:g} requests in flight",
     )
+    report.add(
+        "error rate",
+        summary["error_rate"] <= perf.max_error_rate,
+        f"{summary['error_rate']:.2%} ({summary['errors']:g} of {summary['requests']:g})",
+        f"<= {perf.max_error_rate:.2%}",
+        where or "open loop, a new connection per request",
+    )
+    report.add(
+        "throughput",
+        summary["achieved_rate"] >= 0.95 * rate,
+        f"{summary['achieved_rate']:.1f} ok/s",
+        f">= 95% of {rate:g}/s",
+        "open loop",
+    )
+    return summary
 
 
 def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
@@ -202,59 +252,39 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
         deployment=target.deployment,
     )
     environment = target_for(config, target.environment)
-    base_path, base = baseline(config, target.environment, environment.kept(PERF_RECORD))
+    earlier = perf_regression.load_runs(
+        samples_dir(config, target.environment), environment.kept(PERF_RECORD)
+    )
+    baseline = perf_regression.baseline_runs(
+        earlier, target.release_id, target.deployment, perf.regression_baseline_runs
+    )
     print(
         f"gates perf: {rate} requests/s for {duration} s against {target.base_url} "
         f"({target.release_id}), mix {perf.paths}"
     )
     result = run_load(target, rate, duration, perf.paths)
-    summary = summarize(result)
-    report.details["summary"] = summary
-    if summary["late_ratio"] > perf.max_late_ratio:
-        raise MeasurementError(
-            f"the load generator fell behind: {summary['late']} of {summary['requests']} "
-            f"requests left late (> {result.late_after * 1000:g} ms after their slot); "
-            "lower --rate or free the CPU, the run measures the generator, not the service"
-        )
-    report.add(
-        "p95 latency",
-        summary["p95"] <= perf.p95_ms,
-        f"{summary['p95']:.1f} ms",
-        f"<= {perf.p95_ms} ms",
-        f"p50 {summary['p50']:.1f} / p90 {summary['p90']:.1f} / "
-        f"p99 {summary['p99']:.1f} / max {summary['max']:.1f} ms",
-    )
-    report.add(
-        "error rate",
-        summary["error_rate"] <= perf.max_error_rate,
-        f"{summary['error_rate']:.2%} ({summary['errors']} of {summary['requests']})",
-        f"<= {perf.max_error_rate:.2%}",
-        target.base_url,
-    )
-    report.add(
-        "throughput",
-        summary["achieved_rate"] >= 0.95 * rate,
-        f"{summary['achieved_rate']:.1f} ok/s",
-        f">= 95% of {rate}/s",
-        "open loop",
-    )
+    summary = judge(report, perf, result, rate, target.base_url)
     latencies = [s.latency * 1000 for s in result.samples]
-    regression(report, perf, latencies, base_path, base)
+    drifted = regression(report, perf, latencies, baseline, summary["lag_p95_ms"])
 
     out = samples_dir(config, target.environment)
     out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
     svg = chart(result, perf.p95_ms, out / f"{stamp}-{target.release_id}.svg")
+    passed = all(c.passed for c in report.checks)
+    # What a later run needs for its baseline, and a chart for both runs: kept whole.
     record = {
         "release_id": target.release_id,
+        "deployment": target.deployment,
         "measured_at": stamp,
-        "passed": all(c.passed for c in report.checks),
+        "passed": passed,
+        "accepted": passed and not drifted,  # may be a later run's baseline
         "summary": summary,
-        "latencies_ms": latencies,
+        "latencies_ms": [round(ms, 3) for ms in latencies],
+        "scheduled_s": [round(s.scheduled, 4) for s in result.samples],
         "statuses": [s.status for s in result.samples],
     }
     (out / f"{stamp}-{target.release_id}.json").write_text(json.dumps(record))
-    kept = {k: v for k, v in record.items() if k != "statuses"}
-    environment.keep(PERF_RECORD, {**kept, "latencies_ms": [round(ms, 3) for ms in latencies]})
+    environment.keep(PERF_RECORD, record)
     report.details.update(chart=str(svg), sample=str(out / f"{stamp}-{target.release_id}.json"))
     report.sections.append(f"Latency over time: `{svg}`\n")

@@ -159,7 +159,7 @@ STAGES: tuple[Stage, ...] = (
     ),
     Stage(
         "perf",
-        "open-loop load: latency percentiles, errors, regression vs the last good result",
+        "open-loop load: latency percentiles, errors, p50/p95 regression vs earlier deployments",
         run="gates.perf:run",
         arguments="gates.perf:add_arguments",
         records_gate=True,

@@ -1,4 +1,5 @@
-"""Percentiles and the Mann-Whitney U test, for latency samples."""
+"""Percentiles, medians and one-sided tests for latency samples: is a new sample slower
+than a baseline overall (Mann-Whitney U), or in its tail (exceedance of a percentile)?"""
 
 import math
 from collections.abc import Sequence
@@ -43,3 +44,37 @@ def mann_whitney_greater(new: Sequence[float], base: Sequence[float]) -> tuple[f
         return u, 1.0, u / (n1 * n2)
     z = (u - n1 * n2 / 2 - 0.5) / math.sqrt(variance)
     return u, 0.5 * math.erfc(z / math.sqrt(2)), u / (n1 * n2)
+
+
+def median(values: Sequence[float]) -> float:
+    """The middle value (the mean of the two middle ones for an even count)."""
+    if not values:
+        raise ValueError("no values")
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def exceedance_greater(
+    new: Sequence[float], base: Sequence[float], threshold: float
+) -> tuple[float, float, float]:
+    """One-sided two-proportion z-test: do more ``new`` values than ``base`` values exceed
+    ``threshold``? For a tail: with ``threshold`` the baseline's p95, an unchanged service
+    puts about 5 % of each sample above it; a slower tail puts more of ``new`` there.
+
+    Returns (p-value, share of new above, share of base above); pooled variance.
+    """
+    n1, n2 = len(new), len(base)
+    if n1 < 2 or n2 < 2:
+        raise ValueError("each sample needs at least 2 values")
+    above_new = sum(1 for v in new if v > threshold)
+    above_base = sum(1 for v in base if v > threshold)
+    share_new, share_base = above_new / n1, above_base / n2
+    pooled = (above_new + above_base) / (n1 + n2)
+    variance = pooled * (1 - pooled) * (1 / n1 + 1 / n2)
+    if variance <= 0:
+        return (0.0 if share_new > share_base else 1.0), share_new, share_base
+    z = (share_new - share_base) / math.sqrt(variance)
+    return 0.5 * math.erfc(z / math.sqrt(2)), share_new, share_base

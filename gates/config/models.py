@@ -177,6 +177,7 @@ ServiceSettings = Annotated[
     ),
 ]
 Number = Annotated[float, Field(strict=True)]
+NonNegative = Annotated[float, Field(strict=True, ge=0)]
 Ratio = Annotated[float, Field(strict=True, ge=0, lt=1)]
 UrlPath = Annotated[str, StringConstraints(strict=True, pattern=r"^/")]
 FromRoot = Annotated[Path, BeforeValidator(_from_root), Field(validate_default=True)]
@@ -472,9 +473,12 @@ class PerfConfig(Table):
     p95_ms: PositiveInt = 200
     max_error_rate: Ratio = 0.001
     max_late_ratio: Ratio = 0.01  # share the generator may send late before "invalid"
-    regression_alpha: Ratio = 0.01  # Mann-Whitney U significance
-    regression_min_ratio: Number = 0.2  # and the p50 must be this much slower (0.2 = 20 %)...
-    regression_min_ms: Number = 5.0  # ...and this many ms slower, or it is noise
+    regression_alpha: Ratio = 0.01  # significance of each comparison (gates.perf_regression)
+    regression_min_ratio: NonNegative = 0.5  # p50 this much slower than the baseline's...
+    regression_tail_ratio: NonNegative = 1.5  # ...or p95 this much slower (1.5 = 150 %)...
+    regression_min_ms: NonNegative = 0.5  # ...and this many ms slower, or it is noise
+    regression_baseline_runs: PositiveInt = 3  # earlier deployments whose median is the baseline
+    regression_busier_lag_ratio: NonNegative = 2.0  # generator lag p95 x this: machine busier
 
 
 class DoraConfig(Table):

@@ -5,6 +5,7 @@ service's opt-in fault switches (FAULT_LATENCY_MS, FAULT_ERROR_RATE) set in an e
 deployment config, as a bad config push would.
 """
 
+import json
 import re
 from pathlib import Path
 
@@ -78,19 +79,27 @@ def test_smoke_catches_a_release_that_lost_a_field(scenario):
     assert checks(repo, "smoke-staging")["GET /health"]["passed"]
 
 
-def test_perf_passes_an_unchanged_release_twice_in_a_row(staging):
-    repo = staging
-    for run in (1, 2):
-        done = repo.gates("perf", "--environment", "staging")
-        assert done.returncode == 0, done.stdout + done.stderr
-        assert "gates perf:" in done.stdout and "done" in done.stdout  # progress lines
+def test_perf_passes_an_unchanged_release_against_the_one_before(scenario):
+    # B is A with a README change: the same code, so only run-to-run noise differs.
+    repo = deployed(scenario("A", "B"), "staging")
+    done = repo.gates("perf", "--environment", "staging")
+    assert "gates perf:" in done.stdout and "done" in done.stdout  # progress lines
+    assert "nothing to compare" in repo.report("perf-staging")["details"]["regression"]
+    repo.gates("deploy", "--environment", "staging", "--release", repo.releases["B"])
+    done = repo.gates("perf", "--environment", "staging", check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
     report = repo.report("perf-staging")
-    assert checks(repo, "perf-staging")["regression"]["passed"]
+    assert checks(repo, "perf-staging")["p50 regression"]["passed"]
+    assert checks(repo, "perf-staging")["p95 regression"]["passed"]
+    assert report["details"]["regression"]["baseline_release"] == repo.releases["A"]
     summary = report["details"]["summary"]
     assert summary["late"] == 0 and summary["errors"] == 0
     assert summary["p50"] <= summary["p90"] <= summary["p95"] <= summary["p99"] <= summary["max"]
     chart = Path(report["details"]["chart"]).read_text()
     assert chart.startswith("<svg") and "p95 limit" in chart
+    record = json.loads(Path(report["details"]["sample"]).read_text())
+    assert record["deployment"] == report["details"]["deployment"] and record["accepted"]
+    assert len(record["scheduled_s"]) == len(record["statuses"]) == len(record["latencies_ms"])
 
 
 def test_perf_fails_a_release_with_150ms_more_latency(staging):
@@ -98,12 +107,42 @@ def test_perf_fails_a_release_with_150ms_more_latency(staging):
     assert repo.gates("perf", "--environment", "staging").returncode == 0  # the baseline
     set_fault(repo, "staging", ("FAULT_LATENCY_MS", "150"))
     done = repo.gates("perf", "--environment", "staging", check=False)
-    assert done.returncode == 1
-    regression = checks(repo, "perf-staging")["regression"]
-    assert not regression["passed"]
-    details = repo.report("perf-staging")["details"]["regression"]
-    assert details["p50_ms"] - details["baseline_p50_ms"] >= 140
-    assert details["p_value"] < 0.01
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert not checks(repo, "perf-staging")["p50 regression"]["passed"]
+    p50 = repo.report("perf-staging")["details"]["regression"]["p50"]
+    assert p50["ms"] - p50["baseline_ms"] >= 140
+    assert p50["p_value"] < 0.01
+
+
+def test_a_config_push_that_doubles_latency_fails_and_never_becomes_the_baseline(staging):
+    repo = staging
+    assert repo.gates("perf", "--environment", "staging").returncode == 0
+    fast = repo.report("perf-staging")["details"]["deployment"]
+    set_fault(repo, "staging", ("FAULT_LATENCY_MS", "3"))  # a ~2-3 ms service, 2x slower
+    for attempt in (1, 2):  # judging the slow deployment again: still against the fast one
+        done = repo.gates("perf", "--environment", "staging", check=False)
+        assert done.returncode == 1, done.stdout + done.stderr
+        regression = repo.report("perf-staging")["details"]["regression"]
+        assert "p50" in regression["regressed"], regression
+        assert regression["baseline_deployments"] == [fast]
+        assert "p50 regression" in done.stdout
+    set_fault(repo, "staging", ("FAULT_LATENCY_MS", "5"))  # the next push, slower still
+    done = repo.gates("perf", "--environment", "staging", check=False)
+    assert done.returncode == 1, done.stdout + done.stderr
+    regression = repo.report("perf-staging")["details"]["regression"]
+    assert regression["baseline_deployments"] == [fast]  # not the 3 ms one that failed
+
+
+def test_perf_fails_a_service_at_1500ms_on_its_latency_not_exit_3(staging):
+    repo = staging
+    set_fault(repo, "staging", ("FAULT_LATENCY_MS", "1500"))
+    done = repo.gates("perf", "--environment", "staging", check=False)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "fell behind" not in done.stderr
+    p95 = checks(repo, "perf-staging")["p95 latency"]
+    assert not p95["passed"] and float(p95["measured"].split()[0]) >= 1500
+    summary = repo.report("perf-staging")["details"]["summary"]
+    assert summary["late_ratio"] <= 0.01 and summary["most_in_flight"] > 64  # no pool cap
 
 
 def set_probe_seconds(repo, seconds):
