@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gates import perf_regression, stats
+from gates import perf_chart, perf_regression, stats
 from gates.load import ConstantRateLoad, LoadResult
 from gates.outcome import ConfigError, MeasurementError
 from gates.report import Report
@@ -96,42 +96,30 @@ def samples_dir(config: PipelineConfig, environment: str) -> Path:
     return config.state_dir / "perf" / environment
 
 
-def chart(result: LoadResult, p95_limit: float, path: Path) -> Path:
-    """Latency over time as an SVG scatter (failures in red) with the p95 limit line."""
-    width, height, pad = 900, 320, 45
-    samples = result.samples
-    top = max([s.latency * 1000 for s in samples] + [p95_limit * 1.2])
-    span = max(result.duration, 1e-9)
-
-    def x(t: float) -> float:
-        return pad + (width - 2 * pad) * t / span
-
-    def y(ms: float) -> float:
-        return height - pad - (height - 2 * pad) * ms / top
-
-    dots = "".join(
-        f'<circle cx="{x(s.scheduled):.1f}" cy="{y(s.latency * 1000):.1f}" r="1.6" '
-        f'fill="{"#c0392b" if not 200 <= s.status < 400 else "#2471a3"}"/>'
-        for s in samples
+def chart(
+    path: Path,
+    result: LoadResult,
+    target: LiveRelease,
+    baseline: list[perf_regression.Run],
+    perf: PerfConfig,
+) -> Path:
+    """The candidate's latency distribution beside its baseline's, and over time, with the
+    limits the gate judged (gates.perf_chart)."""
+    limits: dict[str, float] = {"p95 limit": float(perf.p95_ms)}
+    reference = None
+    if baseline:
+        limits.update(perf_regression.limits_ms(baseline, perf))
+        newest = baseline[0]
+        runs = f"{len(baseline)} run(s) pooled, " if len(baseline) > 1 else ""
+        reference = perf_chart.Run(
+            f"baseline: {runs}newest {newest.release_id} at {newest.measured_at}",
+            [ms for run in baseline for ms in run.latencies_ms],
+        )
+    candidate = perf_chart.run_from_samples(
+        f"candidate {target.release_id} ({target.environment})", result.samples
     )
-    limit = y(p95_limit)
-    path.write_text(
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'font-family="sans-serif" font-size="12">'
-        f'<rect width="100%" height="100%" fill="white"/>'
-        f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" '
-        f'stroke="black"/><line x1="{pad}" y1="{pad}" x2="{pad}" y2="{height - pad}" '
-        f'stroke="black"/>'
-        f'<line x1="{pad}" y1="{limit:.1f}" x2="{width - pad}" y2="{limit:.1f}" '
-        f'stroke="#e67e22" stroke-dasharray="6 4"/>'
-        f'<text x="{width - pad}" y="{limit - 4:.1f}" text-anchor="end" fill="#e67e22">'
-        f"p95 limit {p95_limit} ms</text>{dots}"
-        f'<text x="{width / 2}" y="{height - 10}" text-anchor="middle">seconds since start '
-        f"(0 to {span:.0f})</text>"
-        f'<text x="12" y="{pad - 12}">latency ms (0 to {top:.0f}), from scheduled start'
-        f"</text></svg>\n"
-    )
-    return path
+    title = f"perf {target.environment}: {target.release_id} at {result.rate:g} requests/s"
+    return perf_chart.write(path, candidate, reference, limits, title)
 
 
 def regression(
@@ -270,7 +258,7 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
     out = samples_dir(config, target.environment)
     out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
-    svg = chart(result, perf.p95_ms, out / f"{stamp}-{target.release_id}.svg")
+    svg = chart(out / f"{stamp}-{target.release_id}.svg", result, target, baseline, perf)
     passed = all(c.passed for c in report.checks)
     # What a later run needs for its baseline, and a chart for both runs: kept whole.
     record = {
@@ -287,4 +275,4 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
     (out / f"{stamp}-{target.release_id}.json").write_text(json.dumps(record))
     environment.keep(PERF_RECORD, record)
     report.details.update(chart=str(svg), sample=str(out / f"{stamp}-{target.release_id}.json"))
-    report.sections.append(f"Latency over time: `{svg}`\n")
+    report.sections.append(f"Latency by percentile against the baseline, and over time: `{svg}`\n")

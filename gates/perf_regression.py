@@ -222,6 +222,17 @@ def compare(
     ]
 
 
+def limits_ms(baseline: Sequence[Run], perf: Floors) -> dict[str, float]:
+    """The latency above which each judged percentile is slower by both floors (for the
+    chart: the significance test decides too, so a point above it may still not regress)."""
+    floors = ((MEDIAN, perf.regression_min_ratio), (TAIL, perf.regression_tail_ratio))
+    found = {}
+    for q, ratio in floors:
+        base = stats.median([run.percentile(q) for run in baseline])
+        found[f"p{q} regression limit"] = max(base * (1 + ratio), base + perf.regression_min_ms)
+    return found
+
+
 def busier(lag_p95_ms: float | None, baseline: Sequence[Run], max_ratio: float) -> float:
     """How many ms more the generator's send lag p95 was than the baseline's, when the
     machine was much busier (more than ``max_ratio`` times and ``LAG_NOISE_MS`` more); 0.0
