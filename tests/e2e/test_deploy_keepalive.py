@@ -1,0 +1,68 @@
+"""Cutovers under keep-alive clients: connections the old deployment's workers hold open.
+
+Every other cutover test sends each request on a new connection. Here clients reuse their
+connections (support.keepalive_load): ``requests.Session`` without retries and a plain
+``http.client`` loop, several sessions each, at a steady rate through a deploy. No request
+may fail, and every session must end on the new deployment (its connection was handed over,
+not kept on a worker that stopped).
+"""
+
+import time
+
+import pytest
+
+from gates import httpget
+from support.keepalive_load import KeepAliveLoad, KeepAliveResult
+from support.timeouts import HANG
+
+RATE = 40  # requests/s per client kind (two kinds at once)
+SESSIONS = 4  # kept-alive connections per client kind
+
+
+def deployment_id(repo, environment):
+    _, headers, _ = httpget.fetch("/ready", port=repo.port(environment), timeout=HANG)
+    return headers.get("x-deployment-id")
+
+
+def keepalive_under(repo, environment, clients, *gates_args, sessions=SESSIONS, rate=RATE):
+    """Run a gates command while keep-alive clients send GETs; their results."""
+    port = repo.port(environment)
+    loads = [KeepAliveLoad(port, c, sessions=sessions, rate=rate, timeout=HANG) for c in clients]
+    for load in loads:
+        load.start()
+    try:
+        time.sleep(1.0)  # connections established and kept before the change
+        repo.gates(*gates_args)
+        time.sleep(1.0)
+    finally:
+        results = [load.stop() for load in loads]
+    return results
+
+
+def assert_clean_handover(result: KeepAliveResult, old: str, new: str) -> None:
+    assert result.failures == [], result.summary() + f"; first: {result.failures[:3]}"
+    # They were keep-alive clients: most requests went on a connection used before.
+    assert result.reused >= len(result.answers) / 2, result.summary()
+    deployments = {a.deployment for a in result.answers}
+    assert deployments == {old, new}, result.summary()
+    for session in range(result.sessions):
+        assert result.last_deployment(session) == new, result.summary()
+
+
+@pytest.mark.parametrize("change", ["release", "config"])
+def test_keepalive_clients_without_retries_see_no_failures_through_a_deploy(scenario, change):
+    repo = scenario("A", "B")
+    repo.gates("deploy", "--environment", "staging", "--release", repo.releases["A"])
+    old = deployment_id(repo, "staging")
+    if change == "release":
+        args = ("deploy", "--environment", "staging", "--release", repo.releases["B"])
+    else:
+        repo.set_service_env("staging", GREETING="config-2")
+        args = ("deploy", "--environment", "staging", "--release", repo.releases["A"])
+    results = keepalive_under(repo, "staging", ("requests", "http.client"), *args)
+    new = deployment_id(repo, "staging")
+    assert new != old
+    for result in results:
+        print(result.summary())
+    for result in results:
+        assert_clean_handover(result, old, new)
