@@ -66,3 +66,39 @@ def test_keepalive_clients_without_retries_see_no_failures_through_a_deploy(scen
         print(result.summary())
     for result in results:
         assert_clean_handover(result, old, new)
+
+
+IDLE_GAP = 3.0  # seconds a session waits between requests: under the service's keepalive (5)
+IDLE_SESSIONS = 15
+
+
+def test_keepalive_clients_that_pause_see_no_failures_through_a_deploy(scenario):
+    """A client that pauses less than the keep-alive timeout never finds its connection
+    closed in normal operation (checked before the deploy); a cutover must not close it
+    earlier either."""
+    repo = scenario("A", "B")
+    repo.gates("deploy", "--environment", "staging", "--release", repo.releases["A"])
+    old = deployment_id(repo, "staging")
+    port = repo.port("staging")
+    clients = ("requests", "http.client")
+    loads = [
+        KeepAliveLoad(port, c, IDLE_SESSIONS, rate=IDLE_SESSIONS / IDLE_GAP, timeout=HANG)
+        for c in clients
+    ]
+    for load in loads:
+        load.start()
+    try:
+        time.sleep(2 * IDLE_GAP + 0.5)  # every session reused its connection twice
+        started = loads[0].elapsed()
+        repo.gates("deploy", "--environment", "staging", "--release", repo.releases["B"])
+        time.sleep(2 * IDLE_GAP)  # every session spoke to the new deployment
+    finally:
+        results = [load.stop() for load in loads]
+    new = deployment_id(repo, "staging")
+    for result in results:
+        print(result.summary())
+    for result in results:
+        before = [a for a in result.answers if a.sent < started]
+        assert sum(a.reused for a in before) >= IDLE_SESSIONS, result.summary()
+        assert [a for a in before if a.error] == [], "normal operation"
+        assert_clean_handover(result, old, new)

@@ -214,6 +214,10 @@ class KeepAliveLoad:
             thread.start()
         return self
 
+    def elapsed(self) -> float:
+        """Seconds since ``start()``, on the clock of ``Answer.sent``."""
+        return time.monotonic() - self._start
+
     def stop(self) -> KeepAliveResult:
         self._stop.set()
         for thread in self._threads:
