@@ -90,7 +90,8 @@ class KeepAliveResult:
         return (
             f"{self.client}: {len(self.failures)} failed of {len(self.answers)} "
             f"({self.sessions} sessions, {self.reused} on a reused connection, "
-            f"{self.closed_by_server} answered 'Connection: close')" + (f": {kinds}" if kinds else "")
+            f"{self.closed_by_server} answered 'Connection: close')"
+            + (f": {kinds}" if kinds else "")
         )
 
 
@@ -203,8 +204,7 @@ class KeepAliveLoad:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._threads = [
-            threading.Thread(target=self._session, args=(n,), daemon=True)
-            for n in range(sessions)
+            threading.Thread(target=self._session, args=(n,), daemon=True) for n in range(sessions)
         ]
         self._start = 0.0
 
