@@ -102,3 +102,40 @@ def test_keepalive_clients_that_pause_see_no_failures_through_a_deploy(scenario)
         assert sum(a.reused for a in before) >= IDLE_SESSIONS, result.summary()
         assert [a for a in before if a.error] == [], "normal operation"
         assert_clean_handover(result, old, new)
+
+
+KEEPALIVE = 5.0  # seconds, techcorp_api.gunicorn_conf.keepalive
+
+
+def test_keepalive_clients_that_retry_see_no_failures_past_the_keepalive(scenario):
+    """Past the keep-alive timeout the server closes an idle connection, deploy or not; a
+    client that reuses it blindly (http.client) fails, in normal operation too. The client
+    docs/deploy.md describes (urllib3 drops a connection it finds closed, and retries an
+    idempotent request on a connection error) sees none, through a deploy as well."""
+    repo = scenario("A", "B")
+    repo.gates("deploy", "--environment", "staging", "--release", repo.releases["A"])
+    old = deployment_id(repo, "staging")
+    port = repo.port("staging")
+    loads = {
+        # at the keep-alive edge and past it: sessions race the server's close
+        (client, gap): KeepAliveLoad(port, client, IDLE_SESSIONS, IDLE_SESSIONS / gap, HANG)
+        for client in ("requests+retry", "http.client")
+        for gap in (KEEPALIVE, KEEPALIVE + 0.5)
+    }
+    for load in loads.values():
+        load.start()
+    try:
+        time.sleep(2 * KEEPALIVE + 1)
+        repo.gates("deploy", "--environment", "staging", "--release", repo.releases["B"])
+        time.sleep(2 * KEEPALIVE + 1)
+    finally:
+        results = {key: load.stop() for key, load in loads.items()}
+    new = deployment_id(repo, "staging")
+    for (client, gap), result in results.items():
+        print(f"pause {gap:g} s: {result.summary()}")
+    for gap in (KEEPALIVE, KEEPALIVE + 0.5):
+        assert_clean_handover(results["requests+retry", gap], old, new)
+    # The neighbour: connections idle past the keepalive were closed under a blind client.
+    blind = results["http.client", KEEPALIVE + 0.5]
+    assert set(blind.failure_kinds()) <= {"RemoteDisconnected", "ConnectionResetError"}
+    assert len(blind.failures) >= IDLE_SESSIONS, blind.summary()
