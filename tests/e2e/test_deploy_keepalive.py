@@ -118,7 +118,7 @@ def test_keepalive_clients_that_retry_see_no_failures_past_the_keepalive(scenari
     port = repo.port("staging")
     loads = {
         # at the keep-alive edge and past it: sessions race the server's close
-        (client, gap): KeepAliveLoad(port, client, IDLE_SESSIONS, IDLE_SESSIONS / gap, HANG)
+        (client, gap): KeepAliveLoad(port, client, IDLE_SESSIONS, IDLE_SESSIONS / gap, timeout=HANG)
         for client in ("requests+retry", "http.client")
         for gap in (KEEPALIVE, KEEPALIVE + 0.5)
     }
