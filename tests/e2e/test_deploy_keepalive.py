@@ -1,10 +1,18 @@
 """Cutovers under keep-alive clients: connections the old deployment's workers hold open.
 
 Every other cutover test sends each request on a new connection. Here clients reuse their
-connections (support.keepalive_load): ``requests.Session`` without retries and a plain
-``http.client`` loop, several sessions each, at a steady rate through a deploy. No request
-may fail, and every session must end on the new deployment (its connection was handed over,
-not kept on a worker that stopped).
+connections (support.keepalive_load), several sessions each, through a real deploy:
+
+- ``requests.Session`` without retries and a plain ``http.client`` loop at a steady rate
+  (release and config deploys): the old worker answers each session's next request with
+  ``Connection: close`` and the session connects again, to the new deployment;
+- the same clients pausing 3 s between requests: longer than gunicorn's own 2 s stop linger
+  (which made the ``http.client`` sessions fail), shorter than the 5 s keep-alive timeout
+  (so they never fail in normal operation, checked before the deploy);
+- past the keep-alive timeout, where the server closes idle connections deploy or not: the
+  client docs/deploy.md describes (``requests+retry``) sees no failure.
+
+No request of those clients may fail, and every session must end on the new deployment.
 """
 
 import time
@@ -66,6 +74,8 @@ def test_keepalive_clients_without_retries_see_no_failures_through_a_deploy(scen
         print(result.summary())
     for result in results:
         assert_clean_handover(result, old, new)
+        # Each session was told to close its connection to the old deployment.
+        assert result.closed_by_server >= result.sessions, result.summary()
 
 
 IDLE_GAP = 3.0  # seconds a session waits between requests: under the service's keepalive (5)

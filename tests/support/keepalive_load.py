@@ -54,7 +54,9 @@ class Answer:
     status: int  # 0: no HTTP answer
     error: str = ""  # innermost exception type, for a failure
     detail: str = ""
-    reused: bool = False  # sent on a connection that had carried an earlier request
+    # sent while the client kept a connection from an earlier answer (urllib3 replaces one
+    # it finds closed before sending; http.client does not)
+    reused: bool = False
     server_closed: bool = False  # the answer said "Connection: close"
     deployment: str = ""  # X-Deployment-ID
 
