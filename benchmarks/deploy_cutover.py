@@ -14,7 +14,9 @@ clients send GETs to /api/data on staging's port:
 - keep-alive (tests/support/keepalive_load.py), no retries: ``requests.Session`` and a plain
   ``http.client`` loop, ``--keepalive-rate`` requests/s each over 8 kept-alive connections;
 - keep-alive with pauses: 15 ``http.client`` sessions, each pausing 3 s between requests
-  (longer than gunicorn's own 2 s stop linger, shorter than the service's 5 s keepalive).
+  (longer than gunicorn's own 2 s stop linger, shorter than the service's 5 s keepalive);
+- with ``hey`` on PATH (``apt-get install hey``): ``hey`` with its defaults (Go's HTTP
+  client, keep-alive) at ``--keepalive-rate`` over 8 workers.
 
 Each client runs from 3.5 s before the command to 3.5 s after it, so every pausing session
 holds a kept-alive connection when the old workers drain. Deploy time is the `gates deploy`
@@ -26,7 +28,11 @@ docs/benchmarks.md and, per client, the kinds of the failures.
 import argparse
 import json
 import os
+import re
+import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -48,12 +54,15 @@ PAUSE = 3.0  # seconds between one pausing session's requests
 PAUSING_SESSIONS = 15
 STEADY_SESSIONS = 8
 LEAD = PAUSE + 0.5  # seconds of load before and after each command
-CLIENTS = (
+CLIENTS = [
     "new connection per request",
     "requests.Session, no retries",
     "http.client loop",
     f"http.client, {PAUSE:g} s pauses",
-)
+]
+HEY = shutil.which("hey")
+if HEY:
+    CLIENTS.append("hey (keep-alive)")
 
 
 class Count:
@@ -66,6 +75,36 @@ class Count:
 
     def __str__(self) -> str:
         return f"{self.failed} / {self.sent}"
+
+
+class Hey:
+    """``hey`` with its defaults (keep-alive) until stopped: SIGINT makes it print its report."""
+
+    def __init__(self, hey: str, port: int, rate: float, workers: int = 8) -> None:
+        url = f"http://127.0.0.1:{port}/api/data"
+        argv = [hey, "-z", "3600s", "-c", str(workers), "-q", f"{rate / workers:g}", url]
+        self.process = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+
+    def stop(self) -> tuple[int, int, Counter[str]]:
+        """(failed, sent, failure kinds)."""
+        self.process.send_signal(signal.SIGINT)
+        report = self.process.communicate(timeout=60)[0]
+        statuses = {
+            int(code): int(n)
+            for code, n in re.findall(r"(?m)^\s+\[(\d+)\]\s+(\d+) responses", report)
+        }
+        kinds = Counter[str]()  # errors without an HTTP answer, by their last words
+        for n, text in re.findall(
+            r"(?m)^\s+\[(\d+)\]\s+(.+)$", report.partition("Error distribution:")[2]
+        ):
+            kinds[text.rsplit(": ", 1)[-1]] += int(n)
+        sent = sum(statuses.values()) + sum(kinds.values())
+        for code, n in statuses.items():
+            if not 200 <= code < 400:
+                kinds[f"HTTP {code}"] += n
+        return sum(kinds.values()), sent, kinds
 
 
 def gates(state: Path, *args: str) -> float:
@@ -87,6 +126,7 @@ def under_load(
     ]
     for load in keepalive:
         load.start()
+    hey = Hey(HEY, port, keepalive_rate) if HEY else None
     time.sleep(LEAD)
     seconds = action()
     time.sleep(LEAD)
@@ -100,6 +140,8 @@ def under_load(
     for count, load in zip(counts[1:], keepalive):
         answers = load.stop()
         count.add(len(answers.failures), len(answers.answers), answers.failure_kinds())
+    if hey:
+        counts[-1].add(*hey.stop())
     return seconds, counts
 
 
