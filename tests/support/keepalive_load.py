@@ -35,15 +35,15 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 CLIENTS = ("requests", "http.client", "requests+retry")
+# The recipe docs/deploy.md gives keep-alive clients, word for word.
 IDEMPOTENT_RETRY = Retry(
     total=3,
     connect=3,
-    read=3,  # a request whose connection the server closed while it was sent
+    read=3,  # a request that crossed the server's close of its connection
     status=0,
     other=0,
-    allowed_methods=Retry.DEFAULT_ALLOWED_METHODS,  # idempotent only: GET, HEAD, PUT, ...
     backoff_factor=0,
-    raise_on_status=False,
+    allowed_methods=Retry.DEFAULT_ALLOWED_METHODS,  # idempotent only: GET, HEAD, PUT, ...
 )
 
 
