@@ -4,7 +4,7 @@ from connection-per-request and keep-alive clients.
 Usage (from the repository root; needs two commits):
 
     uv run --locked --all-packages python benchmarks/deploy_cutover.py [--rounds 5] [--rate 100]
-        [--keepalive-rate 50] [--releases HEAD HEAD~1]
+        [--keepalive-rate 50] [--pause 3] [--releases HEAD HEAD~1]
 
 Builds the two refs of ``--releases`` (A, B; default HEAD and HEAD~1) into a temporary state
 directory, starts staging with A, then each round deploys B and rolls back to A while these
@@ -13,14 +13,16 @@ clients send GETs to /api/data on staging's port:
 - ConstantRateLoad: ``--rate`` requests/s, a new connection per request (as before issue 15);
 - keep-alive (tests/support/keepalive_load.py), no retries: ``requests.Session`` and a plain
   ``http.client`` loop, ``--keepalive-rate`` requests/s each over 8 kept-alive connections;
-- keep-alive with pauses: 15 ``http.client`` sessions, each pausing 3 s between requests
-  (longer than gunicorn's own 2 s stop linger, shorter than the service's 5 s keepalive);
+- keep-alive with pauses: 15 ``http.client`` and 15 ``requests.Session`` sessions (no
+  retries), each pausing ``--pause`` seconds between requests (default 3: longer than
+  gunicorn's own 2 s stop linger, shorter than the service's 5 s keepalive; 5 and more meets
+  the keep-alive timeout, deploy or not);
 - with ``hey`` on PATH (``apt-get install hey``): ``hey`` with its defaults (Go's HTTP
   client, keep-alive) at ``--keepalive-rate`` over 8 workers.
 
-Each client runs from 3.5 s before the command to 3.5 s after it, so every pausing session
-holds a kept-alive connection when the old workers drain. Deploy time is the `gates deploy`
-command's wall time (install, pre-flight, handover, verification); rollback time is
+Each client runs from ``--pause`` + 0.5 s before the command to as long after it, so every
+pausing session holds a kept-alive connection when the old workers drain. Deploy time is the
+`gates deploy` command's wall time (install, pre-flight, handover, verification); rollback time is
 `gates rollback`'s (request to the old release verified serving). Prints Markdown tables for
 docs/benchmarks.md and, per client, the kinds of the failures.
 """
@@ -50,19 +52,20 @@ from gates.load import ConstantRateLoad  # noqa: E402
 from support.gates_cli import run_gates  # noqa: E402
 from support.keepalive_load import KeepAliveLoad  # noqa: E402
 
-PAUSE = 3.0  # seconds between one pausing session's requests
 PAUSING_SESSIONS = 15
 STEADY_SESSIONS = 8
-LEAD = PAUSE + 0.5  # seconds of load before and after each command
-CLIENTS = [
-    "new connection per request",
-    "requests.Session, no retries",
-    "http.client loop",
-    f"http.client, {PAUSE:g} s pauses",
-]
 HEY = shutil.which("hey")
-if HEY:
-    CLIENTS.append("hey (keep-alive)")
+
+
+def client_names(pause: float) -> list[str]:
+    names = [
+        "new connection per request",
+        "requests.Session, no retries",
+        "http.client loop",
+        f"http.client, {pause:g} s pauses",
+        f"requests.Session, {pause:g} s pauses",
+    ]
+    return names + ["hey (keep-alive)"] if HEY else names
 
 
 class Count:
@@ -116,21 +119,23 @@ def gates(state: Path, *args: str) -> float:
 
 
 def under_load(
-    port: int, rate: float, keepalive_rate: float, action: Callable[[], float]
+    port: int, rate: float, keepalive_rate: float, pause: float, action: Callable[[], float]
 ) -> tuple[float, list[Count]]:
     per_request = ConstantRateLoad(port, rate=rate).start()
     keepalive = [
         KeepAliveLoad(port, "requests", STEADY_SESSIONS, keepalive_rate),
         KeepAliveLoad(port, "http.client", STEADY_SESSIONS, keepalive_rate),
-        KeepAliveLoad(port, "http.client", PAUSING_SESSIONS, PAUSING_SESSIONS / PAUSE),
+        KeepAliveLoad(port, "http.client", PAUSING_SESSIONS, PAUSING_SESSIONS / pause),
+        KeepAliveLoad(port, "requests", PAUSING_SESSIONS, PAUSING_SESSIONS / pause),
     ]
     for load in keepalive:
         load.start()
     hey = Hey(HEY, port, keepalive_rate) if HEY else None
-    time.sleep(LEAD)
+    lead = pause + 0.5  # every pausing session holds a kept-alive connection
+    time.sleep(lead)
     seconds = action()
-    time.sleep(LEAD)
-    counts = [Count() for _ in CLIENTS]
+    time.sleep(lead)
+    counts = [Count() for _ in client_names(pause)]
     result = per_request.stop()
     counts[0].add(
         len(result.failures),
@@ -151,6 +156,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--keepalive-rate", type=float, default=50.0)
     parser.add_argument("--releases", nargs=2, default=["HEAD", "HEAD~1"], metavar="REF")
+    parser.add_argument("--pause", type=float, default=3.0, help="seconds (pausing clients)")
     args = parser.parse_args()
     port = load_config().environment("staging").port
     if probe.get("/health", port=port).status:
@@ -172,6 +178,7 @@ def main() -> None:
                     port,
                     args.rate,
                     args.keepalive_rate,
+                    args.pause,
                     lambda: gates(
                         state, "deploy", "--environment", "staging", "--release", ids["B"]
                     ),
@@ -180,6 +187,7 @@ def main() -> None:
                     port,
                     args.rate,
                     args.keepalive_rate,
+                    args.pause,
                     lambda: gates(
                         state, "rollback", "--environment", "staging", "--reason", "benchmark"
                     ),
@@ -200,8 +208,9 @@ def main() -> None:
         f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} at the end\n"
     )
     print(f"first deploy (empty environment, includes install): {first:.2f} s\n")
-    print("| round | deploy s | rollback s | " + " | ".join(CLIENTS) + " |")
-    print("|---|---|---|" + "---|" * len(CLIENTS))
+    names = client_names(args.pause)
+    print("| round | deploy s | rollback s | " + " | ".join(names) + " |")
+    print("|---|---|---|" + "---|" * len(names))
     for round_, d, r, counts in rows:
         print(f"| {round_} | {d:.2f} | {r:.2f} | " + " | ".join(map(str, counts)) + " |")
     deploys = [d for _, d, _, _ in rows]
@@ -211,7 +220,7 @@ def main() -> None:
         f"| max | {max(deploys):.2f} | {max(rollbacks):.2f} |\n"
     )
     print(f"failed / sent during all {2 * len(rows)} cutovers (deploys and rollbacks):")
-    for index, client in enumerate(CLIENTS):
+    for index, client in enumerate(names):
         total = Count()
         for _, _, _, counts in rows:
             total.add(counts[index].failed, counts[index].sent, counts[index].kinds)
@@ -219,8 +228,8 @@ def main() -> None:
         print(f"- {client}: {total}" + (f" ({kinds})" if kinds else ""))
     print(
         f"\nrates: {args.rate:g} req/s per-request, {args.keepalive_rate:g} req/s per steady "
-        f"keep-alive client ({STEADY_SESSIONS} sessions), {PAUSING_SESSIONS / PAUSE:g} req/s "
-        f"pausing ({PAUSING_SESSIONS} sessions, {PAUSE:g} s pauses)"
+        f"keep-alive client ({STEADY_SESSIONS} sessions), {PAUSING_SESSIONS / args.pause:g} req/s "
+        f"per pausing client ({PAUSING_SESSIONS} sessions, {args.pause:g} s pauses)"
     )
 
 
