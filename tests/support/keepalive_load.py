@@ -29,6 +29,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Protocol
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -125,9 +126,14 @@ class Client(Protocol):
     def close(self) -> None: ...
 
 
+def base_url(where: int | str) -> str:
+    """A port on 127.0.0.1, or a base URL (``http://host:port``), as a base URL."""
+    return f"http://127.0.0.1:{where}" if isinstance(where, int) else where.rstrip("/")
+
+
 class RequestsClient:
-    def __init__(self, port: int, timeout: float, retry: Retry | int) -> None:
-        self.base, self.timeout = f"http://127.0.0.1:{port}", timeout
+    def __init__(self, where: int | str, timeout: float, retry: Retry | int) -> None:
+        self.base, self.timeout = base_url(where), timeout
         self.session = requests.Session()
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=1, max_retries=retry)
         self.session.mount("http://", adapter)
@@ -152,8 +158,10 @@ class RequestsClient:
 
 
 class HTTPClientLoop:
-    def __init__(self, port: int, timeout: float) -> None:
-        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    def __init__(self, where: int | str, timeout: float) -> None:
+        url = urlsplit(base_url(where))
+        host = url.hostname or "127.0.0.1"
+        self.connection = http.client.HTTPConnection(host, url.port, timeout=timeout)
         self.used = False
 
     @property
@@ -177,13 +185,14 @@ class HTTPClientLoop:
         self.connection.close()
 
 
-def make_client(kind: str, port: int, timeout: float) -> Client:
+def make_client(kind: str, where: int | str, timeout: float) -> Client:
+    """A client of ``kind`` for a port on 127.0.0.1 or a base URL."""
     if kind == "requests":
-        return RequestsClient(port, timeout, retry=0)
+        return RequestsClient(where, timeout, retry=0)
     if kind == "requests+retry":
-        return RequestsClient(port, timeout, retry=IDEMPOTENT_RETRY)
+        return RequestsClient(where, timeout, retry=IDEMPOTENT_RETRY)
     if kind == "http.client":
-        return HTTPClientLoop(port, timeout)
+        return HTTPClientLoop(where, timeout)
     raise ValueError(f"unknown keep-alive client {kind!r}; one of {', '.join(CLIENTS)}")
 
 
@@ -192,15 +201,15 @@ class KeepAliveLoad:
 
     def __init__(
         self,
-        port: int,
+        where: int | str,  # a port on 127.0.0.1, or a base URL
         client: str = "requests",
         sessions: int = 8,
         rate: float = 80.0,
         path: str = "/api/data",
         timeout: float = 10.0,
     ) -> None:
-        make_client(client, port, timeout).close()  # an unknown kind fails here
-        self.port, self.client, self.path, self.timeout = port, client, path, timeout
+        make_client(client, where, timeout).close()  # an unknown kind fails here
+        self.where, self.client, self.path, self.timeout = where, client, path, timeout
         self.result = KeepAliveResult(client, sessions, rate)
         self.interval = sessions / rate  # seconds between one session's requests
         self._stop = threading.Event()
@@ -228,7 +237,7 @@ class KeepAliveLoad:
         return self.result
 
     def _session(self, number: int) -> None:
-        client = make_client(self.client, self.port, self.timeout)
+        client = make_client(self.client, self.where, self.timeout)
         # Sessions start spread over one interval, so the load is even, not in waves.
         due = self._start + self.interval * number / len(self._threads)
         try:
