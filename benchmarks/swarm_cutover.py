@@ -13,9 +13,9 @@ prefix), then each round, while ConstantRateLoad sends ``--rate`` requests/s to 
 URL on new connections, and two keep-alive clients without retries (``requests.Session`` and
 an ``http.client`` loop, tests/support/keepalive_load.py, ``--keepalive-rate`` each over 8
 kept-alive connections) send theirs on connections they reuse: deploys B, rolls back to A
-(`gates rollback`), deploys CRASH and NOTREADY (swarm: Swarm rolls each back by itself; local: refused at pre-flight; the deploy
-exits 1 either way). Times are the gates commands' wall times. Prints Markdown tables for
-docs/benchmarks.md and removes everything it started.
+(`gates rollback`), deploys CRASH and NOTREADY (swarm: Swarm rolls each back by itself;
+local: refused at pre-flight; the deploy exits 1 either way). Times are the gates commands'
+wall times. Prints Markdown tables for docs/benchmarks.md and removes everything it started.
 """
 
 import argparse
