@@ -34,7 +34,9 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 wsgi_app = "techcorp_api.wsgi:app"
 bind = [b.strip() for b in os.environ.get("BIND", "127.0.0.1:8000").split(",") if b.strip()]
 workers = read_int("WEB_CONCURRENCY")
-worker_class = "gthread"
+# gthread, whose drain keeps idle kept-alive connections until their keep-alive deadline
+# (techcorp_api.worker): a deploy closes no connection earlier than normal operation would.
+worker_class = "techcorp_api.worker.KeepAliveDrainWorker"
 threads = read_int("GUNICORN_THREADS")
 timeout = read_int("GUNICORN_TIMEOUT")
 graceful_timeout = read_int("GUNICORN_GRACEFUL_TIMEOUT")
