@@ -268,3 +268,24 @@ def test_without_promtool_the_stage_cannot_tell(tmp_path):
     assert "promtool is not on PATH" in done.stderr
     assert "apt-get install prometheus" in done.stderr
     assert not output.exists()
+
+
+def test_a_promtool_that_does_not_judge_the_rules_is_could_not_measure(tmp_path):
+    """promtool exiting neither 0 (valid) nor 1 (invalid) said nothing about the rules."""
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    fake = tools / "promtool"
+    fake.write_text("#!/bin/sh\necho 'promtool: killed by the test' >&2\nexit 2\n")
+    fake.chmod(0o755)
+    output = tmp_path / "slo-rules.yml"
+    done = run_gates(
+        ROOT / "pyproject.toml",
+        "slo-rules",
+        "--output",
+        str(output),
+        state_dir=tmp_path / "state",
+        env={"PATH": str(tools)},
+    )
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "promtool check rules exited 2 without judging the rules" in done.stderr
+    assert not output.exists() and not list(tmp_path.glob("slo-rules.yml.*"))
