@@ -5,7 +5,8 @@ Prometheus rule file, the way Sloth and Pyrra generate theirs: recording rules f
 error ratio over a set of windows, and multiwindow, multi-burn-rate alerting rules (the SRE
 Workbook's) for each AlertCondition. The file is checked with ``promtool check rules`` before
 it replaces the output: a file promtool rejects is kept beside it as ``<output>.rejected``
-and the stage fails (exit 1); without promtool it cannot tell (exit 3), never a silent pass.
+(the output, if any, stays the last file promtool accepted) and the stage fails (exit 1);
+without promtool it cannot tell (exit 3), never a silent pass.
 ``gates build`` writes the same file (unchecked: the build needs no promtool) into every
 release as ``slo-rules.yml``, listed in the manifest with its sha256.
 
@@ -109,8 +110,8 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
         alerting_rules=alerting,
         promtool=checked.tail(20),
     )
+    rejected = output.with_name(output.name + ".rejected")
     if checked.returncode == 1:
-        rejected = output.with_name(output.name + ".rejected")
         os.replace(candidate, rejected)
         report.add(
             "promtool check rules",
@@ -122,6 +123,7 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
         print(checked.output.rstrip())
         return
     os.replace(candidate, output)
+    rejected.unlink(missing_ok=True)  # an earlier run's: this one is what promtool accepted
     report.add(
         "promtool check rules",
         True,

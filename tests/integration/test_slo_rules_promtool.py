@@ -238,18 +238,19 @@ def project_with_objectives(tmp_path, objectives_text):
 def test_a_rule_file_promtool_rejects_fails_the_stage_and_is_not_the_output(tmp_path):
     """A selector the objectives loader accepts (Python's regular expressions know lookahead)
     that PromQL's RE2 does not: promtool rejects the rules, the stage exits 1 and says so,
-    and the output is not written."""
+    and the output stays the last file promtool accepted."""
     promtool_binary()
     lookahead = OBJECTIVES.read_text().replace('status!~"5.."', 'status=~"(?!5).*"')
     config = project_with_objectives(tmp_path, lookahead)
     output = tmp_path / "slo-rules.yml"
+    output.write_text("# the rules promtool accepted last time\n")
     done = run_gates(config, "slo-rules", "--output", str(output), state_dir=tmp_path / "state")
     assert done.returncode == 1, done.stdout + done.stderr
     assert "FAIL promtool check rules: rejected: " in done.stdout
     assert "invalid or unsupported Perl syntax: `(?!`" in done.stdout  # promtool's complaint
     assert "(and 4 more)" in done.stdout  # the good selector in each of five windows
-    assert not output.exists()
-    assert (tmp_path / "slo-rules.yml.rejected").is_file()
+    assert output.read_text() == "# the rules promtool accepted last time\n"
+    assert "(?!5)" in (tmp_path / "slo-rules.yml.rejected").read_text()
 
 
 def test_without_promtool_the_stage_cannot_tell(tmp_path):
