@@ -225,7 +225,7 @@ def alerting_rule(
     short = prometheus_duration(slo_evidence.short_window(alert.lookback_seconds))
     budget = f"(1 - {_number(slo.target)})"
     limit = f"{_number(alert.threshold)} * {budget}"
-    selector = f'{{slo="{slo.name}"}}'
+    selector = f"{{slo={_quoted(slo.name)}}}"
     # The long window's burn rate is the alert's value; the short one only confirms it.
     expr = (
         f"(\n  {ratio_record(long)}{selector} > {limit}\n) / {budget}\n"
@@ -305,6 +305,11 @@ def render(objectives: slo_objectives.Objectives, runbook_url: str, source: str)
         "# and regenerate. Naming contract: gates/slo_rules.py.\n"
     )
     return header + body
+
+
+def _quoted(value: str) -> str:
+    """A PromQL string literal: ``my "slo"`` -> ``"my \\"slo\\""``."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _number(value: float) -> str:

@@ -290,3 +290,22 @@ def test_a_promtool_that_does_not_judge_the_rules_is_could_not_measure(tmp_path)
     assert done.returncode == 3, done.stdout + done.stderr
     assert "promtool check rules exited 2 without judging the rules" in done.stderr
     assert not output.exists() and not list(tmp_path.glob("slo-rules.yml.*"))
+
+
+def test_an_slo_name_with_quotes_and_backslashes_is_one_promql_string(tmp_path):
+    """The indicator name is a label value inside the alert expressions: quoted for PromQL,
+    so the alert still selects its own SLO's ratios and fires with the name as its label."""
+    name = 'web "edge" \\ api'
+    objectives = tmp_path / "objectives.yaml"
+    objectives.write_text(
+        OBJECTIVES.read_text().replace("      name: availability", f"      name: '{name}'")
+    )
+    rules = generate(tmp_path, objectives)
+    page = Case(
+        "quoted-name-pages",
+        availability_series([minutes(70, good=98, bad=2)]),
+        at="65m",
+        firing={"SLOBurnRateFastBurn": (name, "20.0"), "SLOBurnRateSlowBurn": None},
+    )
+    tested = promtool("test", "rules", promtool_test_file(tmp_path, rules, page), cwd=tmp_path)
+    assert tested.returncode == 0, tested.stdout + tested.stderr
