@@ -176,6 +176,12 @@ STAGES: tuple[Stage, ...] = (
         uses_ledger=True,
     ),
     Stage(
+        "slo-rules",
+        "Prometheus burn-rate recording and alerting rules from the objectives, promtool-checked",
+        run="gates.slo_rules:run",
+        arguments="gates.slo_rules:add_arguments",
+    ),
+    Stage(
         "rollback",
         "return an environment to its last good release (code and config), verified",
         run="gates.deploy.rollback:run",

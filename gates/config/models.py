@@ -453,6 +453,9 @@ class EnvironmentConfig(Table):
 
 class SloConfig(Table):
     objectives: FromRoot = Path("slo/objectives.yaml")
+    # The runbook every generated burn-rate alert links to (gates.slo_rules): set it to where
+    # your team reads this repository's docs, e.g. https://github.com/<org>/<repo>/blob/main/...
+    runbook_url: NonEmptyStr = "docs/verification.md#slo-burn-rate-alerts-runbook"
     window: SloWindow = "30s"  # default evaluation window, e.g. "30s" or "15min"
     # A floor: never decide on fewer requests, whatever the confidence bounds allow (the
     # bounds set the real need: 99.9 % takes 2,995 requests without an error).

@@ -43,6 +43,7 @@ from gates.release.store import (
     verify,
 )
 from gates.report import Report
+from gates.slo_rules import RULES_FILE, write_release_rules
 from gates.tools import ToolRun, executable, run_tool, uv_binary
 
 if TYPE_CHECKING:
@@ -113,6 +114,8 @@ class Build:
         wheel = Path(shutil.copy2(wheel, self.wheelhouse))
         dependencies = self.collect_dependencies(tree, wheel)
         shutil.copy2(tree / self.config.service_dir.name / "Dockerfile", self.stage / "Dockerfile")
+        # The Prometheus rules for this commit's objectives ship with the code they watch.
+        write_release_rules(self.config, tree, self.stage)
         sbom_components = self.install_and_describe(tree)
         if sbom_components is None:
             return
@@ -264,6 +267,7 @@ class Build:
     def artifacts(self, wheel: Path) -> list[Artifact]:
         kinds = {"requirements.txt": "requirements", "Dockerfile": "dockerfile"}
         kinds["sbom.cdx.json"] = "sbom"
+        kinds[RULES_FILE] = "slo-rules"
         found: list[Artifact] = []
         for path in sorted(self.stage.rglob("*")):
             if not path.is_file() or path.name == MANIFEST:
@@ -311,6 +315,7 @@ class Build:
             "artifacts": artifacts,
             "dependencies": dependencies,
             "sbom": {"path": "sbom.cdx.json", "format": "CycloneDX JSON"},
+            "slo_rules": {"path": RULES_FILE, "format": "Prometheus rule file (gates slo-rules)"},
             "security_reports": self.security_reports(),
             "image": image,
         }

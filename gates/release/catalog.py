@@ -80,6 +80,7 @@ def render(manifest: Mapping[str, Any], release_dir: Path) -> str:
             else f"not built: {image.get('reason') or image.get('error')}"
         ),
         f"sbom        {manifest['sbom']['path']}",
+        f"slo rules   {(manifest.get('slo_rules') or {}).get('path', 'none (built before them)')}",
         "security    "
         + (
             ", ".join(Path(p).name for p in manifest["security_reports"])

@@ -21,8 +21,10 @@ ID_LENGTH = 16  # hex digits of a release id (see release_id)
 MIN_PREFIX = 4  # the shortest prefix that names a release, as in git's abbreviated ids
 _RELEASE_ID = re.compile(f"[0-9a-f]{{{ID_LENGTH}}}")
 _ID_PREFIX = re.compile(f"[0-9a-f]{{{MIN_PREFIX},{ID_LENGTH}}}")
-# Artifacts whose bytes define what runs; their digests define the release id.
-IDENTITY_KINDS = ("service-wheel", "dependency-wheel", "requirements", "dockerfile")
+# Artifacts whose bytes define what runs, and the alerts that watch it (the SLO rules: new
+# objectives on the same code are a new release, never dropped as "already built"); their
+# digests define the release id.
+IDENTITY_KINDS = ("service-wheel", "dependency-wheel", "requirements", "dockerfile", "slo-rules")
 
 # A manifest as read from disk: JSON, checked where it is used (see verify).
 Manifest = dict[str, Any]

@@ -1,5 +1,6 @@
 """Building releases for real: reproducible, content-addressed, offline, tamper-proof."""
 
+import hashlib
 import json
 import os
 import subprocess
@@ -51,10 +52,35 @@ def test_different_commit_gives_different_release(shared_releases, scenario):
     assert a["release_id"] in listing and b["release_id"] in listing
 
 
+def test_the_release_carries_the_slo_rules_with_their_digest(scenario, tmp_path):
+    """The build writes the rules `gates slo-rules` generates into the release; the manifest
+    lists them with their sha256, and `release verify` refuses them once changed."""
+    checkout = scenario("A")
+    release = checkout.state / "releases" / checkout.releases["A"]
+    manifest = json.loads((release / "manifest.json").read_text())
+    listed = {a["path"]: a for a in manifest["artifacts"]}
+    assert manifest["slo_rules"]["path"] == "slo-rules.yml"
+    assert listed["slo-rules.yml"]["kind"] == "slo-rules"
+    rules = release / "slo-rules.yml"
+    assert listed["slo-rules.yml"]["sha256"] == hashlib.sha256(rules.read_bytes()).hexdigest()
+    assert "alert: SLOBurnRateFastBurn" in rules.read_text()
+    standalone = tmp_path / "standalone.yml"
+    generated = checkout.gates("slo-rules", "--output", str(standalone), check=False)
+    if generated.returncode != 3:  # 3: no promtool here, and the session says so
+        assert generated.returncode == 0, generated.stdout + generated.stderr
+        assert standalone.read_bytes() == rules.read_bytes()
+    assert checkout.gates("release", "verify", release.name).returncode == 0
+    rules.write_text(rules.read_text().replace("threshold", "thresh0ld", 1) + "# edited\n")
+    verified = checkout.gates("release", "verify", release.name, check=False)
+    assert verified.returncode == 1
+    assert "slo-rules.yml" in verified.stderr and "changed after the build" in verified.stderr
+
+
 def test_release_show_prints_the_manifest(scenario):
     shown = scenario("A").gates("release", "show", "latest").stdout
     assert "service     techcorp-api" in shown and "flask==" in shown
     assert "service-wheel" in shown
+    assert "slo rules   slo-rules.yml" in shown
 
 
 def test_wheelhouse_installs_offline_and_serves(scenario, tmp_path):

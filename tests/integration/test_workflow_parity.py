@@ -19,10 +19,11 @@ WORKFLOW = ROOT / ".github" / "workflows" / "ci-cd.yml"
 PIPELINE = tuple(step.session for step in stages.PIPELINE) + stages.WORKFLOW_ONLY
 RECOVERY = ("failure()", "github.event_name == 'workflow_dispatch'")
 BOOTSTRAP = "python -m pip install -r bootstrap-requirements.txt"
-# The engine-backed tests' set-up, as .ci/run does it: Debian's packages, then the engine
-# session as root (it starts the registry and builds the base images with debootstrap).
+# The engine-backed tests' set-up, as .ci/run does it: Debian's packages (prometheus: the
+# promtool the SLO rule tests run), then the engine session as root (it starts the registry
+# and builds the base images with debootstrap).
 ENGINE_SETUP = (
-    "sudo apt-get install -y -q debootstrap docker-registry",
+    "sudo apt-get install -y -q debootstrap docker-registry prometheus",
     'sudo --preserve-env=DOCKER_HOST "$(command -v nox)" -s engine -- up',
     'sudo --preserve-env=DOCKER_HOST "$(command -v nox)" -s engine -- down',
 )

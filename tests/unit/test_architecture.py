@@ -10,7 +10,7 @@ ROOMS = (
     ("cli", ("gates.cli", "gates.__main__")),
     ("stages", ("gates.stages",)),
     ("ledger", ("gates.ledger",)),
-    ("config", ("gates.config", "gates.config_command", "gates.slo_objectives")),
+    ("config", ("gates.config", "gates.config_command", "gates.slo_objectives", "gates.slo_rules")),
     ("local", ("gates.targets.local",)),
     ("swarm", ("gates.targets.swarm",)),
     ("live", ("gates.targets.live",)),
