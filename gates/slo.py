@@ -12,10 +12,14 @@ is missing (bounded by ``probe_rate`` and ``probe_max_seconds``) adds traffic, a
 report says so. Burn rates are then judged over the gate's own window, the only one it has;
 the report names it and says the declared lookbacks were not evaluated.
 
-With ``--prometheus-url`` the same selectors are asked of Prometheus as
-``sum(increase(selector[<window>s]))``: the SLIs over ``--window``, and each AlertCondition
-over its lookbackWindow and a twelfth of it (multiwindow). No probe: a window too thin to
-decide is exit 3.
+With ``--prometheus-url`` (or the environment's ``prometheus_url``; ``""`` forces scrape
+mode) the same selectors, scoped by the environment's ``prometheus_labels``, are asked of
+Prometheus as ``sum(increase(selector[<window>s]))`` at one instant: the SLIs over
+``--window``, and each AlertCondition over its lookbackWindow and a twelfth of it
+(multiwindow), all at once from the history Prometheus holds (a lookback longer than that
+history is judged over it, and the report says so). Before that, gates.slo_prometheus
+checks the history for gaps (a failed scrape, missing scrapes, a history shorter than the
+window): exit 3 naming the gap. No probe: a window too thin to decide is exit 3.
 """
 
 from __future__ import annotations
