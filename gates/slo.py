@@ -430,7 +430,8 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
     settings = config.environment(args.environment)
     url = settings.prometheus_url if args.prometheus_url is None else args.prometheus_url
     if url:
-        source = Source(url.rstrip("/"), settings.prometheus_labels, time.time())
+        source = Source(url.rstrip("/"), settings.prometheus_labels)
+        source = replace(source, at=source.now())
         counts, burns = measure_in_prometheus(source, window, objectives, report)
         report.details["source"] = f"Prometheus {source.url}"
         seconds, hint = window, f"measure over a longer --window (at most {span(SLO_WINDOW)})"

@@ -88,6 +88,15 @@ class Source:
             raise MeasurementError(f"Prometheus answered {query!r} with {result!r}")
         return result
 
+    def now(self) -> float:
+        """Prometheus's own clock (``time()``): the instant to evaluate at, so that a gate
+        whose clock is off does not see a scrape as missing."""
+        result = self.ask("time()")
+        try:
+            return float(result[1])
+        except (IndexError, TypeError, ValueError):
+            raise MeasurementError(f"Prometheus answered 'time()' with {result!r}") from None
+
     def increase(self, selector: Selector, seconds: float) -> float:
         """``sum(increase(selector[<seconds>s]))``, the selector scoped to the labels."""
         query = f"sum(increase({scoped(selector, self.labels)}[{int(seconds)}s]))"

@@ -159,8 +159,12 @@ class FakePrometheus(BaseHTTPRequestHandler):
         params = parse_qs(urlparse(self.path).query)
         query = params["query"][0]
         self.queries.append(query)
-        seconds = int(query.rsplit("[", 1)[1].split("s]", 1)[0])
-        if query.startswith("up{"):  # the gap check: a clean scrape every 15 s, long enough
+        seconds = int(query.rsplit("[", 1)[1].split("s]", 1)[0]) if "[" in query else 0
+        if query == "time()":
+            body = {"status": "success", "data": {"resultType": "scalar", "result": [
+                1_800_000_000, "1800000000"
+            ]}}  # fmt: skip
+        elif query.startswith("up{"):  # the gap check: a clean scrape every 15 s, long enough
             at = float(params["time"][0])
             values = [[at - ago, "1"] for ago in range(seconds, -1, -15)]
             body = {"status": "success", "data": {"resultType": "matrix", "result": [
