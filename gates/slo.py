@@ -12,20 +12,20 @@ is missing (bounded by ``probe_rate`` and ``probe_max_seconds``) adds traffic, a
 report says so. Burn rates are then judged over the gate's own window, the only one it has;
 the report names it and says the declared lookbacks were not evaluated.
 
-With ``--prometheus-url`` the same selectors are asked of Prometheus as
-``sum(increase(selector[<window>s]))``: the SLIs over ``--window``, and each AlertCondition
-over its lookbackWindow and a twelfth of it (multiwindow). No probe: a window too thin to
-decide is exit 3.
+With ``--prometheus-url`` (or the environment's ``prometheus_url``; ``""`` forces scrape
+mode) the same selectors, scoped by the environment's ``prometheus_labels``, are asked of
+Prometheus as ``sum(increase(selector[<window>s]))`` at one instant: the SLIs over
+``--window``, and each AlertCondition over its lookbackWindow and a twelfth of it
+(multiwindow), all at once from the history Prometheus holds (a lookback longer than that
+history is judged over it, and the report says so). Before that, gates.slo_prometheus
+checks the history for gaps (a failed scrape, missing scrapes, a history shorter than the
+window): exit 3 naming the gap. No probe: a window too thin to decide is exit 3.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from dataclasses import replace
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -40,6 +40,7 @@ from gates.report import Report
 from gates.selectors import SampleKey, Samples, Selector
 from gates.slo_evidence import Evidence, WindowCounts, percent, span
 from gates.slo_objectives import BurnAlert, Objective, Objectives
+from gates.slo_prometheus import Source, check_history
 from gates.targets.live import LiveRelease, live_target
 
 if TYPE_CHECKING:
@@ -68,7 +69,11 @@ def add_arguments(parser: ArgumentParser) -> None:
         metavar="MS",
         help="override the latency threshold in ms, e.g. 200",
     )
-    parser.add_argument("--prometheus-url", help="take the SLIs from this Prometheus server")
+    parser.add_argument(
+        "--prometheus-url",
+        help="take the SLIs from this Prometheus server (default: the environment's "
+        'prometheus_url; "" for scrape mode)',
+    )
 
 
 def scrape(port: httpget.Where) -> dict[SampleKey, float]:
@@ -213,46 +218,37 @@ def probe_size(objectives: Objectives, counts: Counts, floor: int) -> int:
     return max(e.more for e in evidence)
 
 
-def prometheus_value(url: str, selector: Selector, window: float) -> float:
-    query = f"sum(increase({selector.text}[{int(window)}s]))"
-    address = f"{url.rstrip('/')}/api/v1/query?{urllib.parse.urlencode({'query': query})}"
-    try:
-        with urllib.request.urlopen(address, timeout=30) as response:  # nosec B310
-            data: object = json.loads(response.read())
-    except (OSError, ValueError, urllib.error.URLError) as exc:
-        raise MeasurementError(f"Prometheus at {url} did not answer {query!r}: {exc}") from None
-    body = data.get("data") if isinstance(data, dict) else None
-    result = body.get("result") if isinstance(body, dict) else None
-    if not isinstance(data, dict) or data.get("status") != "success" or not result:
-        raise MeasurementError(f"Prometheus has no data for {query!r}")
-    try:
-        return float(result[0]["value"][1])
-    except (KeyError, IndexError, TypeError, ValueError):
-        raise MeasurementError(f"Prometheus answered {query!r} with {result!r}") from None
+def prometheus_value(url: str | Source, selector: Selector, window: float) -> float:
+    return source_of(url).increase(selector, window)
 
 
-def measure_prometheus(url: str, window: float, objectives: Objectives) -> Counts:
+def source_of(url: str | Source) -> Source:
+    return url if isinstance(url, Source) else Source(url)
+
+
+def measure_prometheus(url: str | Source, window: float, objectives: Objectives) -> Counts:
+    source = source_of(url)
     return {
-        slo.name: (
-            prometheus_value(url, slo.good, window),
-            prometheus_value(url, slo.total, window),
-        )
+        slo.name: (source.increase(slo.good, window), source.increase(slo.total, window))
         for slo in objectives.slos
     }
 
 
-def burn_windows(url: str, objectives: Objectives) -> Burns:
+def burn_windows(url: str | Source, objectives: Objectives, held: float | None = None) -> Burns:
     """Every AlertCondition's lookback window and its short window (a twelfth), per SLO,
-    from Prometheus; each distinct query asked once."""
+    from Prometheus; each distinct query asked once. ``held``: the history Prometheus holds,
+    the seconds a longer window is judged over (the counts say so)."""
+    source = source_of(url)
     asked: dict[tuple[str, float], float] = {}
 
     def value(selector: Selector, seconds: float) -> float:
         if (selector.text, seconds) not in asked:
-            asked[selector.text, seconds] = prometheus_value(url, selector, seconds)
+            asked[selector.text, seconds] = source.increase(selector, seconds)
         return asked[selector.text, seconds]
 
     def counts(slo: Objective, seconds: float) -> WindowCounts:
-        return WindowCounts(seconds, value(slo.good, seconds), value(slo.total, seconds))
+        judged = seconds if held is None else min(seconds, float(round(held)))
+        return WindowCounts(judged, value(slo.good, seconds), value(slo.total, seconds))
 
     return {
         (slo.name, alert.name): (
@@ -262,6 +258,44 @@ def burn_windows(url: str, objectives: Objectives) -> Burns:
         for slo in objectives.slos
         for alert in objectives.alerts
     }
+
+
+def measure_in_prometheus(
+    source: Source, window: float, objectives: Objectives, report: Report
+) -> tuple[Counts, Burns]:
+    """The SLIs over ``window`` and every burn window, at once, from a Prometheus whose
+    history of the environment has no gap (slo_prometheus.check_history; else exit 3)."""
+    longest = max([window, *(alert.lookback_seconds for alert in objectives.alerts)])
+    history = check_history(
+        source.up(longest), source.at or time.time(), window, longest, source.url
+    )
+    print(
+        f"gates slo: Prometheus {source.url} holds {history.seconds:.0f} s of "
+        f"{', '.join(history.targets)} without a gap (scrape interval {history.interval:g} s)"
+    )
+    report.details["prometheus"] = {
+        "url": source.url,
+        "labels": dict(source.labels),
+        "evaluated_at": source.at,
+        "targets": list(history.targets),
+        "scrape_interval_seconds": history.interval,
+        "history_seconds": round(history.seconds, 1),
+        "checked_for_gaps_seconds": round(history.checked_seconds, 1),
+    }
+    counts = measure_prometheus(source, window, objectives)
+    held = history.seconds if history.seconds < longest else None
+    clipped = [
+        span(seconds)
+        for alert in objectives.alerts
+        for seconds in (alert.lookback_seconds, slo_evidence.short_window(alert.lookback_seconds))
+        if held is not None and seconds > held
+    ]
+    if clipped:
+        report.sections.append(
+            f"Prometheus holds {history.seconds:.0f} s of this environment: the declared "
+            f"{', '.join(clipped)} windows were judged over those {history.seconds:.0f} s.\n"
+        )
+    return counts, burn_windows(source, objectives, held)
 
 
 def judge(
@@ -393,10 +427,13 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
         environment=target.environment,
         deployment=target.deployment,
     )
-    if args.prometheus_url:
-        counts = measure_prometheus(args.prometheus_url, window, objectives)
-        burns = burn_windows(args.prometheus_url, objectives)
-        report.details["source"] = f"Prometheus {args.prometheus_url}"
+    settings = config.environment(args.environment)
+    url = settings.prometheus_url if args.prometheus_url is None else args.prometheus_url
+    if url:
+        source = Source(url.rstrip("/"), settings.prometheus_labels)
+        source = replace(source, at=source.now())
+        counts, burns = measure_in_prometheus(source, window, objectives, report)
+        report.details["source"] = f"Prometheus {source.url}"
         seconds, hint = window, f"measure over a longer --window (at most {span(SLO_WINDOW)})"
     else:
         counts = measure_scrape(config, target, window, objectives, report)

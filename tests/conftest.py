@@ -2,15 +2,15 @@
 file: ``deploy_fixture``), imported normally.
 
 Fixtures: the Flask app and client (in-process), real gunicorn servers on 127.0.0.1, the gates
-CLI runner, end-to-end scenarios (clones of this repository with their own releases), and the
-container engine for engine-backed tests.
+CLI runner, end-to-end scenarios (clones of this repository with their own releases), the
+container engine for engine-backed tests, and real Prometheus servers.
 """
 
 import logging
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -23,6 +23,7 @@ from deploy_fixture import scenario as make_scenario
 from support.engine import Engine, find_engine
 from support.gates_cli import run_gates
 from support.ports import free_port
+from support.prometheus import Prometheus, start_prometheus
 from support.servers import Server
 from techcorp_api import create_app
 from techcorp_api.logs import ACCESS_LOGGER, SERVICE_LOGGER, JsonFormatter
@@ -143,3 +144,21 @@ def engine() -> Engine:
     """The engine `gates engine up` makes (dockerd, swarm, registry, base and edge images), found
     from the configuration; the test is skipped when there is none, and fails when $CI is set."""
     return find_engine()
+
+
+@pytest.fixture
+def prometheus_server(tmp_path: Path) -> Iterator[Callable[..., Prometheus]]:
+    """Factory: ``start(targets, rule_files=())`` a real Prometheus scraping ``targets``
+    ({job: [host:port]}) every second (support.prometheus); every one started is stopped by
+    its pid afterwards, also when the test failed. Skips without the binary (fails under CI)."""
+    started: list[Prometheus] = []
+
+    def start(targets: dict[str, list[str]], rule_files: Sequence[Path] = ()) -> Prometheus:
+        directory = tmp_path / f"prometheus{len(started)}"
+        server = start_prometheus(directory, targets, rule_files)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

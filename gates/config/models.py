@@ -378,6 +378,11 @@ StackName = Annotated[
 ]
 
 
+PrometheusLabel = Annotated[
+    str, StringConstraints(strict=True, pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+]
+
+
 class EnvironmentConfig(Table):
     """One environment: a gunicorn server on 127.0.0.1:port (target "local"), or a Docker
     Swarm service behind an edge proxy published at ``url`` (target "swarm")."""
@@ -400,7 +405,24 @@ class EnvironmentConfig(Table):
     required_gates: Annotated[
         tuple[NonEmptyStr, ...], Field(description="must be a list of names")
     ] = ()  # the gates it must have passed there
+    # The SLO gate's Prometheus for this environment ("": scrape mode; --prometheus-url
+    # overrides), and the labels that pick this environment's series there, e.g.
+    # { job = "techcorp-production" } (added to every SLI selector and to its up checks).
+    prometheus_url: Annotated[str, Field(strict=True)] = ""
+    prometheus_labels: Annotated[
+        dict[PrometheusLabel, StrictStr],
+        Field(description="must map Prometheus label names to values"),
+    ] = {}
     _name: str = PrivateAttr(default="")
+
+    @field_validator("prometheus_url")
+    @classmethod
+    def _prometheus_url(cls, url: str) -> str:
+        if url and not re.fullmatch(r"https?://[^/?#\s]+/?", url):
+            raise ValueError(
+                f"must be http(s)://host:port, e.g. http://127.0.0.1:9090, got {url!r}"
+            )
+        return url.rstrip("/")
 
     @field_validator("env")
     @classmethod

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from gates import perf, selectors, slo, slo_objectives, stats
+from gates import perf, selectors, slo, slo_objectives, slo_prometheus, stats
 from gates.config import load_config
 from gates.outcome import ConfigError, MeasurementError
 from gates.report import Report
@@ -208,7 +208,9 @@ def test_promql_without_data_is_exit_3(prometheus):
 )
 def test_promql_answer_that_is_not_a_query_result_is_exit_3(monkeypatch, answer):
     # Valid JSON of the wrong shape (another service on the port) used to raise AttributeError.
-    monkeypatch.setattr(slo.urllib.request, "urlopen", lambda *args, **kwargs: io.BytesIO(answer))
+    monkeypatch.setattr(
+        slo_prometheus.urllib.request, "urlopen", lambda *args, **kwargs: io.BytesIO(answer)
+    )
     with pytest.raises(MeasurementError, match="no data"):
         slo.prometheus_value("http://127.0.0.1:9", selectors.parse("x"), 60)
 

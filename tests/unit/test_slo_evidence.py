@@ -156,15 +156,27 @@ class FakePrometheus(BaseHTTPRequestHandler):
     total = 100_000
 
     def do_GET(self):
-        query = parse_qs(urlparse(self.path).query)["query"][0]
+        params = parse_qs(urlparse(self.path).query)
+        query = params["query"][0]
         self.queries.append(query)
-        seconds = int(query.rsplit("[", 1)[1].split("s]", 1)[0])
-        total = self.total
-        good = total * (1 - self.ratios.get(seconds, 0.0))
-        value = good if ('status!~"5.."' in query or 'le="0.2"' in query) else total
-        body = {"status": "success", "data": {"resultType": "vector", "result": [
-            {"metric": {}, "value": [0, str(value)]}
-        ]}}  # fmt: skip
+        seconds = int(query.rsplit("[", 1)[1].split("s]", 1)[0]) if "[" in query else 0
+        if query == "time()":
+            body = {"status": "success", "data": {"resultType": "scalar", "result": [
+                1_800_000_000, "1800000000"
+            ]}}  # fmt: skip
+        elif query.startswith("up{"):  # the gap check: a clean scrape every 15 s, long enough
+            at = float(params["time"][0])
+            values = [[at - ago, "1"] for ago in range(seconds, -1, -15)]
+            body = {"status": "success", "data": {"resultType": "matrix", "result": [
+                {"metric": {"job": "production", "instance": "x:1"}, "values": values}
+            ]}}  # fmt: skip
+        else:
+            total = self.total
+            good = total * (1 - self.ratios.get(seconds, 0.0))
+            value = good if ('status!~"5.."' in query or 'le="0.2"' in query) else total
+            body = {"status": "success", "data": {"resultType": "vector", "result": [
+                {"metric": {}, "value": [0, str(value)]}
+            ]}}  # fmt: skip
         encoded = json.dumps(body).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
