@@ -72,7 +72,7 @@ def start(repo, prometheus_server, tmp_path):
         "three scrapes",
         lambda server: bool(server.query(f'count_over_time(up{{job="{ENVIRONMENT}"}}[1m]) >= 3')),
     )
-    return prometheus, rules
+    return prometheus
 
 
 def drive(repo):
@@ -101,7 +101,7 @@ def test_prometheus_mode_fails_errors_agrees_with_scrape_mode_and_pages(
 ):
     repo = scenario("A")
     deploy(repo, FAULT_ERROR_RATE="0.05")
-    prometheus, _ = start(repo, prometheus_server, tmp_path)
+    prometheus = start(repo, prometheus_server, tmp_path)
     scrape_mode = repo.popen(
         "slo", "--environment", ENVIRONMENT, "--window", WINDOW, "--prometheus-url", ""
     )
@@ -143,7 +143,7 @@ def test_prometheus_mode_passes_clean_traffic_and_nothing_fires(
 ):
     repo = scenario("A")
     deploy(repo)
-    prometheus, _ = start(repo, prometheus_server, tmp_path)
+    prometheus = start(repo, prometheus_server, tmp_path)
     # Prometheus younger than the window: it says what it lacks, and decides nothing.
     young = slo(repo, "--window", "10m")
     assert young.returncode == 3, young.stdout + young.stderr
@@ -169,7 +169,7 @@ def test_a_scrape_target_down_in_the_window_is_exit_3_naming_the_gap(
 ):
     repo = scenario("A")
     deploy(repo)
-    prometheus, _ = start(repo, prometheus_server, tmp_path)
+    prometheus = start(repo, prometheus_server, tmp_path)
     repo.gates("down", "--environment", ENVIRONMENT)
     scraped(prometheus, up="0")  # Prometheus has recorded the failed scrapes
     deploy(repo)
