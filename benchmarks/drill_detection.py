@@ -93,7 +93,10 @@ def main() -> None:
                     results[detector].append(got)
                     print(
                         f"run {run + 1} {detector}: exit {got['exit']}, detect "
-                        f"{got['time_to_detect_s']} s, restore {got['time_to_restore_s']} s, "
+                        f"{got['time_to_detect_s']} s after live, "
+                        f"{got['time_to_detect_from_first_failed_request_s']} s after the first "
+                        f"failed request ({got['first_failed_request_before_live_s']} s before "
+                        f"live), restore {got['time_to_restore_s']} s, "
                         f"{got['failed_requests']}/{got['requests_sent']} failed; "
                         f"{got['detected_by']}",
                         flush=True,
@@ -119,6 +122,7 @@ def main() -> None:
         print(
             f"| {detector} | {sum(r['exit'] == 0 for r in runs)}/{len(runs)} "
             f"| {summary([r['time_to_detect_s'] for r in runs])} "
+            f"| {summary([r['time_to_detect_from_first_failed_request_s'] for r in runs])} "
             f"| {summary([r['time_to_restore_s'] for r in runs])} | {failed} / {sent} |"
         )
 

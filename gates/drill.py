@@ -159,6 +159,15 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
         if live_at - began <= s.scheduled <= (restored_at or time.monotonic()) - began
     ]
     detect_s = None if detected_at is None else round(detected_at - live_at, 2)
+    # The bad config takes traffic during its cutover's check through the port, before the
+    # deploy returns ("live"): a detector that watches continuously may see those errors. The
+    # first user request it failed is when users were first hurt; detection is timed from it too.
+    first_failed = min((began + s.scheduled for s in result.failures), default=None)
+    detect_from_first_failed = (
+        None
+        if detected_at is None or first_failed is None
+        else round(detected_at - first_failed, 2)
+    )
     restore_s = (
         None if restored_at is None or detected_at is None else round(restored_at - detected_at, 2)
     )
@@ -186,11 +195,16 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
         detected_by=why,
         time_to_detect_s=detect_s,
         time_to_restore_s=restore_s,
+        time_to_detect_from_first_failed_request_s=detect_from_first_failed,
+        first_failed_request_before_live_s=(
+            None if first_failed is None else round(live_at - first_failed, 2)
+        ),
         failed_requests=len(window_failures),
         requests_sent=len(result.samples),
         ledger_entries=new_rows(target.ledger, before),
     )
     print(
-        f"gates drill: detector {detector.name}: detect {detect_s} s, restore {restore_s} s, "
+        f"gates drill: detector {detector.name}: detect {detect_s} s after live "
+        f"({detect_from_first_failed} s after the first failed request), restore {restore_s} s, "
         f"{len(window_failures)} failed requests of {len(result.samples)} sent"
     )
