@@ -174,7 +174,12 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
     report.add(
         "detected",
         detect_s is not None and detect_s <= args.detect_target,
-        f"{detect_s} s after the bad config went live" if detect_s is not None else "not detected",
+        (
+            f"{detect_s} s after the bad config went live ({detect_from_first_failed} s after "
+            "the first request it failed)"
+            if detect_s is not None
+            else "not detected"
+        ),
         f"<= {args.detect_target:g} s",
         detector.source,
     )

@@ -5,6 +5,7 @@ tests/e2e/test_failure_drill_prometheus.py)."""
 import json
 import threading
 from argparse import Namespace
+from dataclasses import replace
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 
 from gates import prometheus_alerts
 from gates.config import load_config
-from gates.drill_detectors import detector_for
+from gates.drill_detectors import AlertDetector, detector_for
 from gates.outcome import ConfigError, MeasurementError
 from gates.slo_objectives import load
 
@@ -91,7 +92,7 @@ def prometheus_api() -> Iterator[str]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
@@ -113,3 +114,22 @@ def test_an_answer_that_is_not_the_api_cannot_be_judged(prometheus_api: str) -> 
         prometheus_alerts.firing(prometheus_api + "/broken")
     with pytest.raises(MeasurementError, match="did not answer"):
         prometheus_alerts.firing("http://127.0.0.1:1")
+
+
+def test_the_alert_detector_refuses_a_page_already_firing_before_the_push(
+    prometheus_api: str,
+) -> None:
+    objectives = load(ROOT / "slo" / "objectives.yaml")
+    detector = AlertDetector(objectives, prometheus_api)
+    with pytest.raises(MeasurementError, match="already fires .* for availability before the push"):
+        detector.check_before_push()
+
+
+def test_the_alert_detector_counts_only_the_objectives_slos(prometheus_api: str) -> None:
+    objectives = load(ROOT / "slo" / "objectives.yaml")
+    only_latency = replace(
+        objectives, slos=tuple(o for o in objectives.slos if o.name == "latency")
+    )
+    # availability fires, but is not one of the SLOs being drilled; latency has no page rule
+    with pytest.raises(MeasurementError, match="has no SLOBurnRateFastBurn rule .* \\(latency\\)"):
+        AlertDetector(only_latency, prometheus_api).check_before_push()
