@@ -4,7 +4,9 @@
   ``--check-window`` windows (no Prometheus needed).
 - ``prometheus``: the SLO gate's Prometheus evaluation (gates.slo.measure_prometheus and
   burn_windows, judged by gates.slo.judge) over the time since the bad config went live,
-  asked once a second (Prometheus scrapes once a second: nothing new sooner).
+  asked once a second (Prometheus scrapes once a second: nothing new sooner). When Prometheus
+  cannot give the declared burn windows, the burn is judged over that window alone, as the
+  SLO gate's report then says.
 - ``alert``: the generated fast-burn page alert (gates.prometheus_alerts) firing in
   Prometheus' own ``/api/v1/alerts``.
 
@@ -93,12 +95,14 @@ class PrometheusDetector:
         self.source = f"SLO gate in Prometheus {url} (window: since the push)"
 
     def check_before_push(self) -> None:
+        prometheus_alerts.answers(self.url)
         try:
             burns = slo.burn_windows(self.url, self.objectives)
         except MeasurementError as exc:
-            if "no data" not in str(exc):
-                raise
-            return  # no series yet: nothing burns
+            # No series yet, or not the declared lookbacks: nothing shows a burn to confuse
+            # with the drill's own; the watch judges the window since the push.
+            print(f"gates drill: no burn windows in Prometheus before the push ({exc})")
+            return
         by_name = {o.name: o for o in self.objectives.slos}
         alerts = {a.name: a for a in self.objectives.alerts}
         burning = [
@@ -113,6 +117,14 @@ class PrometheusDetector:
                 "drill once it has cleared"
             )
 
+    def burns(self) -> slo.Burns | None:
+        """The declared burn windows, or None when Prometheus cannot give them (then the SLO
+        gate judges the burn over the window since the push, and says so)."""
+        try:
+            return slo.burn_windows(self.url, self.objectives)
+        except MeasurementError:
+            return None
+
     def watch(self, live_at: float, deadline: float) -> Detection:
         while time.monotonic() < deadline:
             time.sleep(PROMETHEUS_POLL)  # waiting for Prometheus' next scrape
@@ -120,7 +132,7 @@ class PrometheusDetector:
             verdict = Report("slo")
             try:
                 counts = slo.measure_prometheus(self.url, window, self.objectives)
-                burns = slo.burn_windows(self.url, self.objectives)
+                burns = self.burns()
                 slo.judge(verdict, self.objectives, counts, window, self.config, burns)
             except MeasurementError as exc:
                 print(f"gates drill: no verdict yet over {window} s ({exc})")

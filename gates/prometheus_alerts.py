@@ -3,7 +3,8 @@
 ``gates slo-rules`` names its page alert ``SLOBurnRateFastBurn``, one rule per SLO, labelled
 ``slo=<indicator name>`` and ``severity=page``. ``loaded(url, alert)`` says which SLOs have
 that rule loaded (``/api/v1/rules``), ``firing(url, alert)`` which of them fire now
-(``/api/v1/alerts``: pending alerts are not firing). Prometheus that cannot be asked, or answers
+(``/api/v1/alerts``: pending alerts are not firing); ``answers(url)`` that it answers at all.
+Prometheus that cannot be asked, or answers
 something else than its API's JSON, is a MeasurementError (exit 3).
 """
 
@@ -30,6 +31,11 @@ def api(url: str, path: str, params: dict[str, str] | None = None) -> Any:
     if not isinstance(answer, dict) or answer.get("status") != "success":
         raise MeasurementError(f"Prometheus at {url} answered {path} with {answer!r:.200}")
     return answer.get("data")
+
+
+def answers(url: str) -> None:
+    """MeasurementError unless Prometheus at ``url`` answers its query API."""
+    api(url, "/api/v1/query", {"query": "vector(1)"})
 
 
 def loaded(url: str, alert: str = FAST_BURN) -> set[str]:
