@@ -4,6 +4,7 @@ tests/e2e/test_failure_drill_prometheus.py)."""
 
 import json
 import threading
+import time
 from argparse import Namespace
 from dataclasses import replace
 from collections.abc import Iterator
@@ -11,12 +12,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from gates import prometheus_alerts
 from gates.config import load_config
-from gates.drill_detectors import AlertDetector, detector_for
+from gates.drill_detectors import AlertDetector, PrometheusDetector, detector_for
 from gates.outcome import ConfigError, MeasurementError
 from gates.slo_objectives import load
 
@@ -133,3 +135,43 @@ def test_the_alert_detector_counts_only_the_objectives_slos(prometheus_api: str)
     # availability fires, but is not one of the SLOs being drilled; latency has no page rule
     with pytest.raises(MeasurementError, match="has no SLOBurnRateFastBurn rule .* \\(latency\\)"):
         AlertDetector(only_latency, prometheus_api).check_before_push()
+
+
+def promql_answer(query: str) -> dict[str, Any]:
+    """Prometheus as a fresh one is: no declared lookback (1h, 5m, 6h, 30m) can be given; over
+    the seconds since the push, 20 of availability's 400 requests failed."""
+    if any(f"[{seconds}s]" in query for seconds in (3600, 300, 21600, 1800)):
+        return {"status": "error", "error": "not the declared lookback"}
+    good = 380 if 'status!~"5.."' in query else 400
+    return {"status": "success", "data": {"result": [{"value": [0, str(good)]}]}}
+
+
+def test_the_prometheus_detector_decides_without_the_declared_burn_windows(tmp_path: Path) -> None:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+            query = parse_qs(urlsplit(self.path).query).get("query", [""])[0]
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(json.dumps(promql_answer(query)).encode())
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        config = load_config(ROOT / "pyproject.toml", environ={"PIPELINE_STATE_DIR": str(tmp_path)})
+        objectives = load(ROOT / "slo" / "objectives.yaml")
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        detector = PrometheusDetector(config, objectives, url)
+        detector.check_before_push()  # nothing to show a burn before the push: no refusal
+        now = time.monotonic()
+        detected_at, why = detector.watch(now, now + 10)
+    finally:
+        server.shutdown()
+        thread.join()
+        server.server_close()
+    assert detected_at is not None
+    assert "Availability: 95.0000% (20 bad of 400)" in str(why)
+    assert "over the gate's own" in str(why)  # the burn over the window since the push
