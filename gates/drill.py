@@ -1,6 +1,8 @@
 """``gates drill``: the failure drill. With a good release live, push a bad configuration
-(the service's FAULT_ERROR_RATE switch), let the SLO measurement detect it, roll back
-automatically, verify the good deployment serves again, and report the times.
+(the service's FAULT_ERROR_RATE switch), let a detector (gates.drill_detectors: the SLO gate on
+/metrics, the SLO gate's Prometheus evaluation, or the generated fast-burn alert firing in
+Prometheus) notice it, roll back automatically, verify the good deployment serves again, and
+report which detector it used and the times, measured from the bad config going live.
 
 Exit 0 only when detection and restoration both happened within their targets.
 """
@@ -11,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from gates import slo
+from gates.drill_detectors import DETECTORS, detector_for
 from gates.config import PipelineConfig
 from gates.targets.request import DeployRequest
 from gates.deploy.rollback import roll_back
@@ -18,8 +21,7 @@ from gates.ledger import Ledger
 from gates.load import ConstantRateLoad
 from gates.outcome import GateError, MeasurementError
 from gates.report import Report
-from gates.slo_objectives import Objectives
-from gates.targets import Target, target_for
+from gates.targets import target_for
 
 
 def add_arguments(parser: ArgumentParser) -> None:
@@ -35,6 +37,18 @@ def add_arguments(parser: ArgumentParser) -> None:
         type=float,
         default=5.0,
         help="seconds per SLO evaluation window while watching",
+    )
+    parser.add_argument(
+        "--prometheus-url",
+        help="the environment's Prometheus (scraping its /metrics, gates slo-rules' rules "
+        "loaded): detect through it",
+    )
+    parser.add_argument(
+        "--detector",
+        choices=DETECTORS,
+        help="scrape: the SLO gate on /metrics deltas (the default without a Prometheus); "
+        "prometheus: the SLO gate's Prometheus evaluation since the push (the default with "
+        "one); alert: the generated fast-burn alert firing in Prometheus",
     )
     parser.add_argument("--detect-target", type=float, default=30.0, help="seconds")
     parser.add_argument("--restore-target", type=float, default=10.0, help="seconds")
@@ -55,53 +69,13 @@ def new_rows(ledger: Ledger, before: dict[str, int]) -> dict[str, list[dict[str,
     return rows
 
 
-def detect(
-    config: PipelineConfig,
-    target: Target,
-    objectives: Objectives,
-    args: Namespace,
-    deadline: float,
-    deployment: str,
-    release: str,
-) -> tuple[float | None, str | None]:
-    """Evaluate the SLOs over consecutive short windows until one fails; its time or None."""
-    while time.monotonic() < deadline:
-        start = slo.scrape_each(target.fetch_each)
-        time.sleep(args.check_window)
-        verdict = Report("slo")
-        try:
-            slo.judge(
-                verdict,
-                objectives,
-                {
-                    o.name: (o.good.total(c), o.total.total(c))
-                    for o in objectives.slos
-                    for c in [slo.delta_each(start, slo.scrape_each(target.fetch_each))]
-                },
-                args.check_window,
-                config,
-            )
-        except MeasurementError as exc:
-            print(f"gates drill: no verdict yet ({exc})")
-            continue
-        failed = [c for c in verdict.checks if not c.passed]
-        if failed:
-            summary = "; ".join(f"{c.name}: {c.measured}" for c in failed)
-            target.ledger.record_gate(
-                target.name, release, "slo", "failed", 1, summary, deployment=deployment
-            )
-            print(f"gates drill: SLO gate FAILED: {summary}")
-            return time.monotonic(), summary
-        print("gates drill: SLOs still met")
-    return None, None
-
-
 def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
     target = target_for(config, args.environment)
 
     objectives = slo.objectives_for(
         config, Namespace(availability_target=None, latency_target=None)
     )
+    detector = detector_for(config, target, objectives, args)
     with target.hold() as good:
         if good is None:
             raise MeasurementError(f"nothing is live in {target.name}; deploy a good release first")
@@ -126,6 +100,7 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
             override_promotion="failure drill",
         )
         release = target.release(good.release_id)
+        detector.check_before_push()
         load = ConstantRateLoad(target.base_url, ("/api/data",), rate=args.rate).start()
         began = time.monotonic()
         try:
@@ -138,23 +113,25 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
             pushed = target.live()
             if pushed is None:
                 raise MeasurementError(f"nothing is live in {target.name} after the bad push")
-            detected_at, why = detect(
-                config,
-                target,
-                objectives,
-                args,
-                live_at + args.detect_target * 2,
-                pushed.deployment,
-                pushed.release_id,
-            )
+            detected_at, why = detector.watch(live_at, live_at + args.detect_target * 2)
             restored_at = None
             if detected_at is not None:
+                target.ledger.record_gate(
+                    target.name,
+                    pushed.release_id,
+                    "slo",
+                    "failed",
+                    1,
+                    f"{why} (detector: {detector.name})",
+                    deployment=pushed.deployment,
+                )
+                print(f"gates drill: {why}")
                 roll_back(
                     config,
                     target,
                     Report("drill-rollback"),
                     pushed,
-                    f"failure drill: SLO gate failed ({why})",
+                    f"failure drill: detected by {detector.name} ({why})",
                 )
                 serving = target.live()
                 if serving is not None and serving.deployment == good.deployment:
@@ -166,7 +143,7 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
                     target,
                     Report("drill-rollback"),
                     pushed,
-                    "failure drill: the SLO gate did not detect the bad config; restoring",
+                    f"failure drill: {detector.name} did not detect the bad config; restoring",
                 )
         except GateError:
             load.stop()
@@ -182,15 +159,29 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
         if live_at - began <= s.scheduled <= (restored_at or time.monotonic()) - began
     ]
     detect_s = None if detected_at is None else round(detected_at - live_at, 2)
+    # The bad config takes traffic during its cutover's check through the port, before the
+    # deploy returns ("live"): a detector that watches continuously may see those errors. The
+    # first user request it failed is when users were first hurt; detection is timed from it too.
+    first_failed = min((began + s.scheduled for s in result.failures), default=None)
+    detect_from_first_failed = (
+        None
+        if detected_at is None or first_failed is None
+        else round(detected_at - first_failed, 2)
+    )
     restore_s = (
         None if restored_at is None or detected_at is None else round(restored_at - detected_at, 2)
     )
     report.add(
         "detected",
         detect_s is not None and detect_s <= args.detect_target,
-        f"{detect_s} s after the bad config went live" if detect_s is not None else "not detected",
+        (
+            f"{detect_s} s after the bad config went live ({detect_from_first_failed} s after "
+            "the first request it failed)"
+            if detect_s is not None
+            else "not detected"
+        ),
         f"<= {args.detect_target:g} s",
-        "SLO gate on /metrics",
+        detector.source,
     )
     report.add(
         "restored",
@@ -204,13 +195,21 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
         "automatic rollback",
     )
     report.details.update(
+        detector=detector.name,
+        detector_source=detector.source,
+        detected_by=why,
         time_to_detect_s=detect_s,
         time_to_restore_s=restore_s,
+        time_to_detect_from_first_failed_request_s=detect_from_first_failed,
+        first_failed_request_before_live_s=(
+            None if first_failed is None else round(live_at - first_failed, 2)
+        ),
         failed_requests=len(window_failures),
         requests_sent=len(result.samples),
         ledger_entries=new_rows(target.ledger, before),
     )
     print(
-        f"gates drill: detect {detect_s} s, restore {restore_s} s, "
+        f"gates drill: detector {detector.name}: detect {detect_s} s after live "
+        f"({detect_from_first_failed} s after the first failed request), restore {restore_s} s, "
         f"{len(window_failures)} failed requests of {len(result.samples)} sent"
     )

@@ -23,7 +23,15 @@ ROOMS = (
     ("checks", ("gates.lint", "gates.testsuite", "gates.combined_coverage")),
     (
         "verify",
-        ("gates.smoke", "gates.perf", "gates.slo", "gates.drill", "gates.dora", "gates.summary"),
+        (
+            "gates.smoke",
+            "gates.perf",
+            "gates.slo",
+            "gates.drill",
+            "gates.drill_detectors",
+            "gates.dora",
+            "gates.summary",
+        ),
     ),
 )
 FOUNDATION = {"config", "core"}

@@ -1,0 +1,105 @@
+"""The failure drill with a real Prometheus as its detector: the Debian package's binary on
+127.0.0.1 scraping production's /metrics every second with the SLO rules loaded
+(support.prometheus_server), stopped by pid. Skipped without the binary, failed under CI."""
+
+from pathlib import Path
+
+from deploy_fixture import Checkout
+from support.prometheus_server import RULES, PrometheusServer, prometheus_server
+
+FIRED = 'max_over_time(ALERTS{alertname="SLOBurnRateFastBurn",alertstate="firing",slo="%s"}[10m])'
+
+
+def good_production(repo: Checkout) -> str:
+    """Release A through staging's gates and live in production; its deployment key."""
+    a = repo.releases["A"]
+    repo.gates("deploy", "--environment", "staging", "--release", a)
+    repo.gates("smoke", "--environment", "staging")
+    repo.gates("perf", "--environment", "staging")
+    repo.gates("deploy", "--environment", "production")
+    deployment: str = repo.masters("production")[0]["deployment"]
+    return deployment
+
+
+def drill(repo: Checkout, prometheus: PrometheusServer, detector: str) -> dict[str, object]:
+    done = repo.gates(
+        "drill",
+        "--environment",
+        "production",
+        "--prometheus-url",
+        prometheus.url,
+        "--detector",
+        detector,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    details: dict[str, object] = repo.report("drill-production")["details"]
+    return details
+
+
+def assert_detected_and_restored(repo: Checkout, details: dict[str, object], good: str) -> None:
+    assert 0 < details["time_to_detect_s"] <= 30  # type: ignore[operator]
+    assert 0 < details["time_to_restore_s"] <= 10  # type: ignore[operator]
+    assert [m["deployment"] for m in repo.masters("production")] == [good]
+    entries = details["ledger_entries"]
+    deploys = entries["deploys"]  # type: ignore[index]
+    assert [(d["kind"], d["state"]) for d in deploys] == [
+        ("deploy", "succeeded"),
+        ("rollback", "succeeded"),
+    ]
+    assert "FAULT_ERROR_RATE" in deploys[0]["config"]
+    assert "FAULT_ERROR_RATE" not in deploys[1]["config"]
+    gates = [(g["gate"], g["exit_code"]) for g in entries["gate_results"]]  # type: ignore[index]
+    assert gates == [("slo", 1), ("rollback", 1)]
+
+
+def test_drill_detects_by_the_fast_burn_alert_in_prometheus(scenario, tmp_path: Path) -> None:
+    repo = scenario("A")
+    good = good_production(repo)
+    scrape = f"127.0.0.1:{repo.port('production')}"
+    with prometheus_server(tmp_path / "prometheus", scrape, [RULES]) as prometheus:
+        prometheus.wait_scraped()
+        details = drill(repo, prometheus, "alert")
+        assert details["detector"] == "alert"
+        assert "SLOBurnRateFastBurn firing: slo=availability" in str(details["detected_by"])
+        assert_detected_and_restored(repo, details, good)
+        # Prometheus' own record: the generated page alert fired for availability.
+        assert prometheus.query(FIRED % "availability")
+
+
+def test_drill_detects_by_the_slo_gate_in_prometheus(scenario, tmp_path: Path) -> None:
+    repo = scenario("A")
+    good = good_production(repo)
+    scrape = f"127.0.0.1:{repo.port('production')}"
+    with prometheus_server(tmp_path / "prometheus", scrape, [RULES]) as prometheus:
+        prometheus.wait_scraped()
+        details = drill(repo, prometheus, "prometheus")
+        assert details["detector"] == "prometheus"
+        assert "SLO gate (Prometheus" in str(details["detected_by"])
+        assert "Availability" in str(details["detected_by"])
+        assert_detected_and_restored(repo, details, good)
+
+
+def test_drill_refuses_an_alert_detector_without_the_rules(scenario, tmp_path: Path) -> None:
+    repo = scenario("A")
+    a = repo.releases["A"]
+    repo.gates("deploy", "--environment", "production", "--release", a, "--override-promotion", "x")
+    good = repo.masters("production")[0]["deployment"]
+    scrape = f"127.0.0.1:{repo.port('production')}"
+    with prometheus_server(tmp_path / "prometheus", scrape) as prometheus:  # no rule files
+        done = repo.gates(
+            "drill",
+            "--environment",
+            "production",
+            "--prometheus-url",
+            prometheus.url,
+            "--detector",
+            "alert",
+            check=False,
+        )
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "has no SLOBurnRateFastBurn rule" in done.stderr
+    assert "gates slo-rules" in done.stderr
+    # Nothing was pushed: production still serves the good deployment, alone.
+    assert [m["deployment"] for m in repo.masters("production")] == [good]
+    assert "pushing a bad config" not in done.stdout
