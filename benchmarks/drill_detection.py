@@ -7,8 +7,8 @@ Usage (from the repository root; the committed HEAD is what runs):
 
 Builds release A (HEAD) once in a scratch clone (tests/deploy_fixture.py), passes it through
 staging's gates and deploys it to the clone's production (local target). Each run starts a
-fresh Prometheus (the Debian package's binary, tests/support/prometheus_server.py: scrape and
-rule evaluation every second, the SLO rules of tests/support/slo_rules.yml, its own storage),
+fresh Prometheus (the Debian package's binary, tests/support/prometheus.py: scrape and rule
+evaluation every second, the SLO rules `gates slo-rules` generates, its own storage),
 drives ``--history`` seconds of clean traffic at the drill's rate (what Prometheus' windows hold
 before the push), then runs ``gates drill --detector <detector>`` and stops Prometheus by pid.
 Detectors take turns run by run so drift on the machine spreads over all of them. Prints one
@@ -31,15 +31,17 @@ sys.path.insert(0, str(ROOT / "tests"))  # the e2e scenarios' helpers
 
 from deploy_fixture import Checkout, SharedReleases, scenario  # noqa: E402
 from gates.load import ConstantRateLoad  # noqa: E402
-from support.prometheus_server import RULES, prometheus_server  # noqa: E402
+from support.prometheus import running_prometheus  # noqa: E402
 
 RATE = 80  # the drill's default user traffic, requests/s
 
 
 def one_run(repo: Checkout, directory: Path, detector: str, history: float) -> dict[str, Any]:
     scrape = f"127.0.0.1:{repo.port('production')}"
-    with prometheus_server(directory, scrape, [RULES]) as prometheus:
-        prometheus.wait_scraped()
+    rules = directory.parent / f"{directory.name}-slo-rules.yml"
+    repo.gates("slo-rules", "--output", str(rules))
+    with running_prometheus(directory, {"production": [scrape]}, [rules]) as prometheus:
+        prometheus.wait_scraped("production")
         if history > 0:
             base = f"http://{scrape}"
             ConstantRateLoad(base, ("/api/data",), rate=RATE, duration=history).run()

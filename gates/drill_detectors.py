@@ -27,6 +27,7 @@ from gates.config import PipelineConfig
 from gates.outcome import ConfigError, MeasurementError
 from gates.report import Report
 from gates.slo_objectives import Objectives
+from gates.slo_prometheus import Source
 from gates.targets import Target
 
 DETECTORS = ("scrape", "prometheus", "alert")
@@ -90,14 +91,15 @@ class PrometheusDetector:
 
     name = "prometheus"
 
-    def __init__(self, config: PipelineConfig, objectives: Objectives, url: str) -> None:
-        self.config, self.objectives, self.url = config, objectives, url
-        self.source = f"SLO gate in Prometheus {url} (window: since the push)"
+    def __init__(self, config: PipelineConfig, objectives: Objectives, prometheus: Source) -> None:
+        self.config, self.objectives, self.url = config, objectives, prometheus.url
+        self.prometheus = prometheus  # scoped by the environment's prometheus_labels
+        self.source = f"SLO gate in Prometheus {prometheus.url} (window: since the push)"
 
     def check_before_push(self) -> None:
         prometheus_alerts.answers(self.url)
         try:
-            burns = slo.burn_windows(self.url, self.objectives)
+            burns = slo.burn_windows(self.prometheus, self.objectives)
         except MeasurementError as exc:
             # No series yet, or not the declared lookbacks: nothing shows a burn to confuse
             # with the drill's own; the watch judges the window since the push.
@@ -121,7 +123,7 @@ class PrometheusDetector:
         """The declared burn windows, or None when Prometheus cannot give them (then the SLO
         gate judges the burn over the window since the push, and says so)."""
         try:
-            return slo.burn_windows(self.url, self.objectives)
+            return slo.burn_windows(self.prometheus, self.objectives)
         except MeasurementError:
             return None
 
@@ -131,7 +133,7 @@ class PrometheusDetector:
             window = max(1, math.ceil(time.monotonic() - live_at))
             verdict = Report("slo")
             try:
-                counts = slo.measure_prometheus(self.url, window, self.objectives)
+                counts = slo.measure_prometheus(self.prometheus, window, self.objectives)
                 burns = self.burns()
                 slo.judge(verdict, self.objectives, counts, window, self.config, burns)
             except MeasurementError as exc:
@@ -199,5 +201,6 @@ def detector_for(
             f"--detector {name} needs the environment's Prometheus: pass --prometheus-url URL"
         )
     if name == "prometheus":
-        return PrometheusDetector(config, objectives, url)
+        labels = getattr(settings, "prometheus_labels", {})
+        return PrometheusDetector(config, objectives, Source(url.rstrip("/"), labels))
     return AlertDetector(objectives, url)

@@ -1,13 +1,21 @@
 """The failure drill with a real Prometheus as its detector: the Debian package's binary on
 127.0.0.1 scraping production's /metrics every second with the SLO rules loaded
-(support.prometheus_server), stopped by pid. Skipped without the binary, failed under CI."""
+(support.prometheus; the rules are `gates slo-rules`' output), stopped by pid. Skipped
+without the binary, failed under CI."""
 
 from pathlib import Path
 
 from deploy_fixture import Checkout
-from support.prometheus_server import RULES, PrometheusServer, prometheus_server
+from support.prometheus import Prometheus, running_prometheus
 
 FIRED = 'max_over_time(ALERTS{alertname="SLOBurnRateFastBurn",alertstate="firing",slo="%s"}[10m])'
+
+
+def slo_rules(repo: Checkout, directory: Path) -> Path:
+    """The rules `gates slo-rules` generates from the clone's objectives."""
+    path = directory / "slo-rules.yml"
+    repo.gates("slo-rules", "--output", str(path))
+    return path
 
 
 def good_production(repo: Checkout) -> str:
@@ -21,7 +29,7 @@ def good_production(repo: Checkout) -> str:
     return deployment
 
 
-def drill(repo: Checkout, prometheus: PrometheusServer, detector: str) -> dict[str, object]:
+def drill(repo: Checkout, prometheus: Prometheus, detector: str) -> dict[str, object]:
     done = repo.gates(
         "drill",
         "--environment",
@@ -56,9 +64,10 @@ def assert_detected_and_restored(repo: Checkout, details: dict[str, object], goo
 def test_drill_detects_by_the_fast_burn_alert_in_prometheus(scenario, tmp_path: Path) -> None:
     repo = scenario("A")
     good = good_production(repo)
-    scrape = f"127.0.0.1:{repo.port('production')}"
-    with prometheus_server(tmp_path / "prometheus", scrape, [RULES]) as prometheus:
-        prometheus.wait_scraped()
+    targets = {"production": [f"127.0.0.1:{repo.port('production')}"]}
+    rules = slo_rules(repo, tmp_path)
+    with running_prometheus(tmp_path / "prometheus", targets, [rules]) as prometheus:
+        prometheus.wait_scraped("production")
         details = drill(repo, prometheus, "alert")
         assert details["detector"] == "alert"
         assert "SLOBurnRateFastBurn firing: slo=availability" in str(details["detected_by"])
@@ -70,9 +79,10 @@ def test_drill_detects_by_the_fast_burn_alert_in_prometheus(scenario, tmp_path: 
 def test_drill_detects_by_the_slo_gate_in_prometheus(scenario, tmp_path: Path) -> None:
     repo = scenario("A")
     good = good_production(repo)
-    scrape = f"127.0.0.1:{repo.port('production')}"
-    with prometheus_server(tmp_path / "prometheus", scrape, [RULES]) as prometheus:
-        prometheus.wait_scraped()
+    targets = {"production": [f"127.0.0.1:{repo.port('production')}"]}
+    rules = slo_rules(repo, tmp_path)
+    with running_prometheus(tmp_path / "prometheus", targets, [rules]) as prometheus:
+        prometheus.wait_scraped("production")
         details = drill(repo, prometheus, "prometheus")
         assert details["detector"] == "prometheus"
         assert "SLO gate (Prometheus" in str(details["detected_by"])
@@ -85,8 +95,8 @@ def test_drill_refuses_an_alert_detector_without_the_rules(scenario, tmp_path: P
     a = repo.releases["A"]
     repo.gates("deploy", "--environment", "production", "--release", a, "--override-promotion", "x")
     good = repo.masters("production")[0]["deployment"]
-    scrape = f"127.0.0.1:{repo.port('production')}"
-    with prometheus_server(tmp_path / "prometheus", scrape) as prometheus:  # no rule files
+    targets = {"production": [f"127.0.0.1:{repo.port('production')}"]}
+    with running_prometheus(tmp_path / "prometheus", targets) as prometheus:  # no rule files
         done = repo.gates(
             "drill",
             "--environment",

@@ -7,7 +7,8 @@
 evaluation interval 1 s) and a TSDB under ``directory``, starts the server and waits, bounded
 by START_TIMEOUT, until ``/-/ready`` answers 200; a server that does not get there is stopped
 before the test fails. The ``prometheus_server`` fixture (tests/conftest.py) stops every
-server it started, also when the test failed. Never the packaged service, /etc/prometheus or
+server it started, also when the test failed; ``running_prometheus`` does the same for one
+``with`` block. Never the packaged service, /etc/prometheus or
 /var/lib/prometheus.
 """
 
@@ -16,7 +17,8 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +95,13 @@ class Prometheus:
             time.sleep(SCRAPE_INTERVAL / 2)
         raise AssertionError(f"Prometheus at {self.url}: not {what} within {timeout:g} s")
 
+    def wait_scraped(self, job: str) -> None:
+        """Until ``job``'s newest scrape succeeded."""
+        self.wait_until(
+            f"a successful scrape of job {job}",
+            lambda server: any(s["value"][1] == "1" for s in server.query(f'up{{job="{job}"}}')),
+        )
+
     def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
         def ready(server: "Prometheus") -> bool:
             try:
@@ -166,4 +175,24 @@ def start_prometheus(
     return server
 
 
-__all__ = ["Prometheus", "SCRAPE_INTERVAL", "config_text", "find_prometheus", "start_prometheus"]
+@contextmanager
+def running_prometheus(
+    directory: Path, targets: Mapping[str, Sequence[str]], rule_files: Sequence[Path] = ()
+) -> Iterator[Prometheus]:
+    """``start_prometheus`` for a ``with`` block (benchmarks, or one server per block); stopped
+    by its pid when the block ends, however it ends."""
+    server = start_prometheus(directory, targets, rule_files)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+__all__ = [
+    "Prometheus",
+    "SCRAPE_INTERVAL",
+    "config_text",
+    "find_prometheus",
+    "running_prometheus",
+    "start_prometheus",
+]

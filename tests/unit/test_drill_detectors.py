@@ -21,6 +21,7 @@ from gates.config import load_config
 from gates.drill_detectors import AlertDetector, PrometheusDetector, detector_for
 from gates.outcome import ConfigError, MeasurementError
 from gates.slo_objectives import load
+from gates.slo_prometheus import Source
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -164,7 +165,7 @@ def test_the_prometheus_detector_decides_without_the_declared_burn_windows(tmp_p
         config = load_config(ROOT / "pyproject.toml", environ={"PIPELINE_STATE_DIR": str(tmp_path)})
         objectives = load(ROOT / "slo" / "objectives.yaml")
         url = f"http://127.0.0.1:{server.server_address[1]}"
-        detector = PrometheusDetector(config, objectives, url)
+        detector = PrometheusDetector(config, objectives, Source(url))
         detector.check_before_push()  # nothing to show a burn before the push: no refusal
         now = time.monotonic()
         detected_at, why = detector.watch(now, now + 10)
