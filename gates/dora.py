@@ -1,7 +1,8 @@
 """``gates dora``: the four DORA metrics and the deployment success rate, from the ledger.
 
 - deployment frequency: successful deploys per day in the window;
-- lead time for changes: commit time (from the build) to the production deploy finishing;
+- lead time for changes: commit time (from the build) to the production deploy finishing
+  (a commit dated after its deploy finished, a clock or a rewritten date, is left out);
 - change failure rate: successful deploys later failed by a gate or rolled back, before the
   next deploy, over all successful deploys;
 - time to restore: from the first failure of such a deploy to the next successful rollback
@@ -97,10 +98,13 @@ def compute(ledger: Ledger, environment: str, now: datetime, window_seconds: flo
     lead_times: list[float] = []
     for row in succeeded:
         build = ledger.build(row["release_id"])
-        if build is not None:
-            lead_times.append(
-                (when(row["finished_at"]) - when(build["commit_time"])).total_seconds()
-            )
+        lead = (
+            (when(row["finished_at"]) - when(build["commit_time"])).total_seconds()
+            if build is not None
+            else None
+        )
+        if lead is not None and lead >= 0:  # a commit dated after its deploy is no lead time
+            lead_times.append(lead)
 
     failures = 0
     restores: list[float] = []

@@ -131,8 +131,10 @@ def test_releases_promote_and_roll_back_with_history_kept_in_the_engine(swarm):
     assert [(g["gate"], g["exit_code"]) for g in book.gate_results("production", b)] == [
         ("rollback", 1)
     ]
-    dora = third.gates("dora", "--environment", "production").stdout
-    assert "(2 in 30 days)" in dora, dora
+    dora = third.gates("dora", "--environment", "production", check=False)
+    # from a fresh clone: both deploys, and the rolled-back one as a failed change (1 of 2)
+    assert dora.returncode == 1 and "(2 in 30 days)" in dora.stdout, dora.stdout
+    assert "FAIL change failure rate: 50.0% (1 of 2)" in dora.stdout, dora.stdout
     assert not third.state.joinpath("releases").exists()  # it never had a release
 
 

@@ -75,6 +75,14 @@ def test_every_figure_from_known_events(ledger):
     }
 
 
+def test_a_commit_dated_after_its_deploy_is_no_lead_time(ledger):
+    # r3's commit moved past its deploy (a clock, or a rewritten date): left out, never a
+    # negative lead time that bands as elite
+    ledger.db.execute("UPDATE builds SET commit_time = ? WHERE release_id = 'r3'", (t("19T00:00"),))
+    metrics = compute(ledger, "production", NOW, WINDOW)
+    assert metrics["lead_time_seconds"] == 4 * 3600  # the median of r1's 2 h and r2's 6 h
+
+
 def test_empty_window_has_no_data_rather_than_perfect_scores(ledger):
     metrics = compute(ledger, "staging", NOW, WINDOW)
     assert metrics["deployments"] == 0
