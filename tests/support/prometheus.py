@@ -14,7 +14,6 @@ server it started, also when the test failed; ``running_prometheus`` does the sa
 
 import os
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -27,7 +26,8 @@ import requests
 import yaml
 
 from support.ports import free_port
-from support.timeouts import HANG, START_TIMEOUT, STOP_TIMEOUT
+from support.servers import Started
+from support.timeouts import HANG, START_TIMEOUT
 
 CI_ENV = "CI"
 BINARY = "prometheus"
@@ -50,20 +50,12 @@ def find_prometheus() -> str:
     pytest.skip(reason)
 
 
-class Prometheus:
+class Prometheus(Started):
     """A prometheus process this test started; stopped by its own pid."""
 
     def __init__(self, process: "subprocess.Popen[bytes]", url: str, log_path: Path) -> None:
-        self.process = process
+        super().__init__(process, log_path)
         self.url = url
-        self.log_path = log_path
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
 
     def api(self, path: str, **params: str) -> Any:
         """The ``data`` of a successful /api/v1 answer."""
@@ -110,16 +102,6 @@ class Prometheus:
                 return False  # not listening yet
 
         self.wait_until("ready", ready, timeout)
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            os.kill(self.pid, signal.SIGTERM)
-            try:
-                self.process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.pid, signal.SIGKILL)
-                self.process.wait(STOP_TIMEOUT)
-        return self.process.returncode
 
 
 def config_text(targets: Mapping[str, Sequence[str]], rule_files: Sequence[Path] = ()) -> str:
