@@ -12,8 +12,13 @@ import time
 
 import pytest
 import requests
+import yaml
 
+from gates.config import load_config
 from gates.load import ConstantRateLoad
+from gates.targets.request import Release
+from gates.targets.swarm.environment import SwarmEnvironment
+from gates.targets.swarm.prometheus import EnvironmentPrometheus, release_rules
 from gates.slo import PROBE_PATHS
 from support.ports import free_port
 from support.swarm import PROMETHEUS_IMAGE, SwarmScenario, docker, engine_problem, succeeds
@@ -66,16 +71,23 @@ def wait_for(what, check, timeout=DISCOVERY_TIMEOUT):
     raise AssertionError(f"not within {timeout:g} s: {what} (last: {last})")
 
 
-def test_a_deploy_brings_the_environments_prometheus_and_the_slo_gate_reads_its_history(swarm):
-    port = free_port()
-    swarm.prometheus_ports[ENVIRONMENT] = port
-    checkout = swarm.checkout("A")
-    release = checkout.releases["A"]
-    stack = f"{swarm.prefix}-{ENVIRONMENT}"
-    url = f"http://127.0.0.1:{port}"
+def prometheus_of(checkout):
+    config = load_config(
+        checkout.path / "pyproject.toml", environ={"PIPELINE_STATE_DIR": str(checkout.state)}
+    )
+    return EnvironmentPrometheus(SwarmEnvironment(config, ENVIRONMENT))
 
-    checkout.gates("deploy", "--environment", ENVIRONMENT, "--release", release)
-    container = docker("inspect", "--format", "{{.Id}}", f"{stack}-prometheus").strip()
+
+def container_id(name):
+    return docker("inspect", "--format", "{{.Id}}", name).strip()
+
+
+def rule_set(url):
+    return {r["name"] for g in api(url, "rules")["groups"] for r in g["rules"]}
+
+
+def wait_for_tasks(url, stack, excluding=()):
+    """The 2 targets Prometheus found by DNS, up == 1, none of ``excluding`` (instances)."""
 
     def both_up():
         targets = api(url, "targets", state="active")["activeTargets"]
@@ -85,33 +97,64 @@ def test_a_deploy_brings_the_environments_prometheus_and_the_slo_gate_reads_its_
             if t["health"] == "up"
             and t["discoveredLabels"].get("__meta_dns_name") == f"tasks.{stack}"
             and t["labels"]["job"] == stack
+            and t["labels"]["instance"] not in excluding
         ]
         up = api(url, "query", query=f'up{{job="{stack}"}} == 1')["result"]
-        return len(healthy) == 2 and len(up) == 2 and healthy
+        live = [u for u in up if u["metric"]["instance"] not in excluding]
+        return len(healthy) == 2 and len(live) == 2 and len(targets) == 2 and healthy
 
-    targets = wait_for("2 targets discovered by DNS, up == 1", both_up)
-    assert {t["labels"]["instance"].rsplit(":", 1)[1] for t in targets} == {"8000"}
-    rules = api(url, "rules")["groups"]
-    assert any(r["name"] == "SLOBurnRateFastBurn" for g in rules for r in g["rules"])
+    return {t["labels"]["instance"] for t in wait_for("2 targets by DNS, up == 1", both_up)}
 
+
+def traffic_then_slo(swarm, checkout, url, stack, instances):
     load = ConstantRateLoad(swarm.url(ENVIRONMENT), PROBE_PATHS, RATE, TRAFFIC_SECONDS)
     load.run()
     assert not load.result.failures
-
     done = checkout.gates("slo", "--environment", ENVIRONMENT, "--window", WINDOW, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     report = checkout.report(f"slo-{ENVIRONMENT}")
     assert report["details"]["source"] == f"Prometheus {url}"
-    found = report["details"]["prometheus"]["targets"]
-    assert sorted(found) == sorted(
-        f"job={stack}, instance={t['labels']['instance']}" for t in targets
+    assert {f"job={stack}, instance={i}" for i in instances} <= set(
+        report["details"]["prometheus"]["targets"]
     )
     availability = report["details"]["slis"]["availability"]
     assert availability["decision"] == "met" and availability["total"] >= 2995
+    return report
 
-    # The same release again changes nothing of it: the same container, no reload.
-    checkout.gates("deploy", "--environment", ENVIRONMENT, "--release", release)
-    assert docker("inspect", "--format", "{{.Id}}", f"{stack}-prometheus").strip() == container
+
+def test_a_deploy_brings_the_environments_prometheus_and_the_slo_gate_reads_its_history(swarm):
+    port = free_port()
+    swarm.prometheus_ports[ENVIRONMENT] = port
+    checkout = swarm.checkout("A", "B")
+    a, b = checkout.releases["A"], checkout.releases["B"]
+    stack = f"{swarm.prefix}-{ENVIRONMENT}"
+    url = f"http://127.0.0.1:{port}"
+
+    checkout.gates("deploy", "--environment", ENVIRONMENT, "--release", a)
+    container = container_id(f"{stack}-prometheus")
+    first = wait_for_tasks(url, stack)
+    assert {i.rsplit(":", 1)[1] for i in first} == {"8000"}
+    rules = rule_set(url)
+    assert {"SLOBurnRateFastBurn", "slo:objective:ratio"} <= rules
+    report = traffic_then_slo(swarm, checkout, url, stack, first)
+    assert sorted(report["details"]["prometheus"]["targets"]) == sorted(
+        f"job={stack}, instance={i}" for i in first
+    )
+
+    # Changed rules are loaded in place: the same container, Prometheus lists exactly them.
+    prometheus = prometheus_of(checkout)
+    text = release_rules(prometheus.env.config, Release.verified(prometheus.env.config, a))
+    fewer = yaml.safe_load(text)
+    fewer["groups"] = fewer["groups"][1:]
+    prometheus.load_rules(yaml.safe_dump(fewer), print)
+    assert rule_set(url) < rules and container_id(f"{stack}-prometheus") == container
+
+    # A rolling update to B: new tasks, found by DNS; the history (and the container) stay,
+    # and the gate decides from it again; B's rules are the ones loaded.
+    checkout.gates("deploy", "--environment", ENVIRONMENT, "--release", b)
+    assert container_id(f"{stack}-prometheus") == container and rule_set(url) == rules
+    second = wait_for_tasks(url, stack, excluding=first)
+    traffic_then_slo(swarm, checkout, url, stack, second)
 
     checkout.gates("down", "--environment", ENVIRONMENT)
     assert not succeeds("container", "inspect", f"{stack}-prometheus")
