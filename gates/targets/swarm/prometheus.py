@@ -92,14 +92,14 @@ def release_rules(config: PipelineConfig, release: Release) -> str:
     return slo_rules.render(objectives, config.slo.runbook_url, str(source))
 
 
-def rule_names(text: str) -> set[str]:
-    """Every record and alert name in a rule file."""
+def rule_names(text: str) -> list[tuple[str, str]]:
+    """(group, record or alert name) of every rule in a rule file, in order."""
     loaded = yaml.safe_load(text) or {}
-    return {
-        str(rule.get("record") or rule.get("alert"))
+    return [
+        (str(group.get("name")), str(rule.get("record") or rule.get("alert")))
         for group in loaded.get("groups") or []
         for rule in group.get("rules") or []
-    }
+    ]
 
 
 class EnvironmentPrometheus:
@@ -175,11 +175,11 @@ class EnvironmentPrometheus:
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
         self.wait(lambda: httpget.fetch("/-/ready", self.url, timeout=2.0)[0] == 200, timeout)
 
-    def wait_rules(self, names: set[str], timeout: float = 30.0) -> None:
+    def wait_rules(self, names: list[tuple[str, str]], timeout: float = 30.0) -> None:
         def loaded() -> bool:
             status, _, body = httpget.fetch("/api/v1/rules", self.url, timeout=5.0)
             groups = json.loads(body)["data"]["groups"] if status == 200 else []
-            return {r["name"] for g in groups for r in g["rules"]} == names
+            return [(g["name"], r["name"]) for g in groups for r in g["rules"]] == names
 
         self.wait(loaded, timeout)
 
