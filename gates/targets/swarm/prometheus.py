@@ -173,17 +173,19 @@ class EnvironmentPrometheus:
         self.wait_rules(rule_names(text))
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
-        self.wait(lambda: httpget.fetch("/-/ready", self.url, timeout=2.0)[0] == 200, timeout)
+        ready = lambda: httpget.fetch("/-/ready", self.url, timeout=2.0)[0] == 200  # noqa: E731
+        self.wait(ready, timeout, "be ready")
 
     def wait_rules(self, names: list[tuple[str, str]], timeout: float = 30.0) -> None:
         def loaded() -> bool:
             status, _, body = httpget.fetch("/api/v1/rules", self.url, timeout=5.0)
             groups = json.loads(body)["data"]["groups"] if status == 200 else []
-            return [(g["name"], r["name"]) for g in groups for r in g["rules"]] == names
+            found = [(g["name"], r["name"]) for g in groups for r in g["rules"]]
+            return sorted(found) == sorted(names)  # it lists its groups in its own order
 
-        self.wait(loaded, timeout)
+        self.wait(loaded, timeout, f"list the {len(names)} rules just loaded")
 
-    def wait(self, done: Callable[[], bool], timeout: float) -> None:
+    def wait(self, done: Callable[[], bool], timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
         error = "not yet"
         while time.monotonic() < deadline:
@@ -195,7 +197,7 @@ class EnvironmentPrometheus:
             time.sleep(0.5)
         logs = self.docker.run("container", "logs", "--tail", "3", self.env.prometheus, check=False)
         raise MeasurementError(
-            f"{self.env.prometheus} did not get there on {self.url} within {timeout:g} s "
+            f"{self.env.prometheus} did not {what} on {self.url} within {timeout:g} s "
             f"({error}); its log: {(logs.stderr or logs.stdout).strip()[-300:]}"
         )
 
