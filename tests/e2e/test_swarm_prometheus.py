@@ -28,7 +28,7 @@ ENVIRONMENT = "staging"
 RATE = 100  # requests/s through the edge: half /api/data, half /health
 TRAFFIC_SECONDS = 45
 WINDOW = "40s"  # 4,000 requests: enough to decide 99.9 %
-DISCOVERY_TIMEOUT = 60.0  # s: DNS refresh 5 s, then scrapes every 2 s
+DISCOVERY_TIMEOUT = 60.0  # s: DNS refresh 2 s, then scrapes every 2 s
 
 
 @pytest.fixture(scope="module")

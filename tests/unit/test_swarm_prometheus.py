@@ -66,7 +66,7 @@ def test_it_finds_the_tasks_by_dns_and_loads_the_rules_from_its_volume(tmp_path)
     (job,) = rendered["scrape_configs"]
     assert job["job_name"] == "shop-prod"
     assert job["dns_sd_configs"] == [
-        {"names": ["tasks.shop-prod"], "type": "A", "port": 8000, "refresh_interval": "5s"}
+        {"names": ["tasks.shop-prod"], "type": "A", "port": 8000, "refresh_interval": "2s"}
     ]
     interval = rendered["global"]["scrape_interval"]
     assert interval.endswith("s") and 1 <= int(interval[:-1]) <= 5

@@ -5,7 +5,7 @@ plain container ``<stack>-prometheus`` (``[tool.pipeline.engine] prometheus_imag
 stack's overlay network, like the edge, published on ``127.0.0.1:<prometheus_port>`` (the
 environment's ``prometheus_url`` defaults to it) and restarted with the engine. It finds the
 service's tasks by DNS service discovery (``tasks.<service>``, type A, port 8000, the names
-Docker's DNS gives only healthy tasks, refreshed every 5 s), scrapes each task's /metrics
+Docker's DNS gives only healthy tasks, refreshed every 2 s), scrapes each task's /metrics
 every SCRAPE_INTERVAL under ``job=<stack>``, and evaluates the live release's SLO rules (the
 release's ``slo_rules`` file, else ``gates slo-rules``' output from the objectives).
 
@@ -39,7 +39,9 @@ DATA = "/prometheus"  # the volume: the TSDB and the rules
 RULES_PATH = f"{DATA}/rules/{slo_rules.RULES_FILE}"
 LISTEN_PORT = 9090  # inside its container
 SCRAPE_INTERVAL = "2s"  # and the rules' evaluation interval; the gap rule allows 2.5 of them
-DNS_REFRESH = "5s"
+# As often as it scrapes: a stopped task fails at most a scrape or two before it is dropped
+# (the gap rule takes failures spanning up to 2.5 intervals at a departure for the departure).
+DNS_REFRESH = "2s"
 RETENTION = "35d"  # the SLO period (28d) and a week
 READY_TIMEOUT = 60.0  # s: a large TSDB replays its write-ahead log before it is ready
 
