@@ -159,3 +159,24 @@ def test_a_deploy_brings_the_environments_prometheus_and_the_slo_gate_reads_its_
     checkout.gates("down", "--environment", ENVIRONMENT)
     assert not succeeds("container", "inspect", f"{stack}-prometheus")
     assert succeeds("volume", "inspect", f"{stack}-prometheus-data")  # the history stays
+
+
+@pytest.mark.parametrize("detector", ["prometheus", "alert"])
+def test_the_failure_drill_detects_by_the_environments_prometheus(swarm, detector):
+    """The drill pushes a bad config (a rolling update) and its detector reads the
+    environment's own Prometheus (no --prometheus-url: the prometheus_port default)."""
+    port = free_port()
+    swarm.prometheus_ports[ENVIRONMENT] = port
+    checkout = swarm.checkout("A")
+    stack = f"{swarm.prefix}-{ENVIRONMENT}"
+    url = f"http://127.0.0.1:{port}"
+    checkout.gates("deploy", "--environment", ENVIRONMENT, "--release", checkout.releases["A"])
+    wait_for_tasks(url, stack)
+    done = checkout.gates(
+        "drill", "--environment", ENVIRONMENT, "--detector", detector, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    details = checkout.report(f"drill-{ENVIRONMENT}")["details"]
+    assert details["detector"] == detector
+    assert 0 < details["time_to_detect_s"] <= 60 and 0 < details["time_to_restore_s"] <= 120
+    print(f"{detector}: {details['detected_by']}; detect {details['time_to_detect_s']} s")
