@@ -267,7 +267,7 @@ def measure_in_prometheus(
     history of the environment has no gap (slo_prometheus.check_history; else exit 3)."""
     longest = max([window, *(alert.lookback_seconds for alert in objectives.alerts)])
     history = check_history(
-        source.up(longest), source.at or time.time(), window, longest, source.url
+        source.up(longest), source.at or time.time(), window, longest, source.url, source.listed
     )
     print(
         f"gates slo: Prometheus {source.url} holds {history.seconds:.0f} s of "

@@ -19,6 +19,12 @@ for how long, when:
   or its newest sample is that old: Prometheus was not scraping it (a counter reset in the
   gap would hide requests). One missed scrape is tolerated: increase() spans it exactly.
 
+A target Prometheus no longer lists (``listed``: its active targets now) has left service
+discovery, e.g. a task replaced by a rolling update: that its series ends is no gap, and
+neither are the failed scrapes it ends with when they span at most ``MISSING_SCRAPES``
+intervals (the task was stopped between Docker's DNS dropping it and Prometheus's next
+refresh). Longer failures before it left are an outage like any other.
+
 The scrape interval is the median spacing of the target's own samples. Declared lookbacks
 longer than the history are judged over the history, and the report says so, as scrape
 mode judges its own window.
@@ -31,7 +37,7 @@ import statistics
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -106,6 +112,24 @@ class Source:
         except (KeyError, IndexError, TypeError, ValueError):
             raise MeasurementError(f"Prometheus answered {query!r} with {result!r}") from None
 
+    def listed(self) -> set[str]:
+        """The environment's targets Prometheus scrapes now (its active targets with the
+        labels), named as ``up`` names them."""
+        address = f"{self.url.rstrip('/')}/api/v1/targets?state=active"
+        try:
+            with urllib.request.urlopen(address, timeout=30) as response:  # nosec B310
+                data: Any = json.loads(response.read())
+            targets = data["data"]["activeTargets"]
+            return {
+                target_name(t["labels"])
+                for t in targets
+                if all(t["labels"].get(k) == v for k, v in self.labels.items())
+            }
+        except (OSError, ValueError, KeyError, TypeError, urllib.error.URLError) as exc:
+            raise MeasurementError(
+                f"Prometheus at {self.url} did not list its targets: {exc}"
+            ) from None
+
     def up(self, seconds: float) -> Series:
         """The raw ``up`` samples of the environment's targets over the last ``seconds``."""
         labels = ",".join(f'{k}="{quote(v)}"' for k, v in sorted(self.labels.items()))
@@ -123,13 +147,15 @@ class Source:
         try:
             for found in result:
                 metric = found["metric"]
-                name = ", ".join(
-                    f"{k}={metric[k]}" for k in ("job", "instance") if k in metric
-                ) or str(metric)
-                series[name] = [(float(t), float(v)) for t, v in found["values"]]
+                series[target_name(metric)] = [(float(t), float(v)) for t, v in found["values"]]
         except (KeyError, TypeError, ValueError):
             raise MeasurementError(f"Prometheus answered {query!r} with {result!r}") from None
         return series
+
+
+def target_name(labels: Mapping[str, str]) -> str:
+    named = [f"{k}={labels[k]}" for k in ("job", "instance") if k in labels]
+    return ", ".join(named) or str(dict(labels))
 
 
 @dataclass(frozen=True)
@@ -146,9 +172,18 @@ def clock(when: float) -> str:
     return datetime.fromtimestamp(when, timezone.utc).strftime("%H:%M:%S UTC")
 
 
-def check_history(series: Series, at: float, window: float, longest: float, url: str) -> History:
+def check_history(
+    series: Series,
+    at: float,
+    window: float,
+    longest: float,
+    url: str,
+    listed: Callable[[], Collection[str]] | None = None,
+) -> History:
     """The history in ``series`` (``up`` samples over ``longest`` s before ``at``), or
-    MeasurementError naming the first gap in it (see the module docstring)."""
+    MeasurementError naming the first gap in it (see the module docstring). ``listed``: the
+    targets Prometheus scrapes now, asked only when a series ends (None: every target in
+    ``series``)."""
     spacings = [
         later[0] - earlier[0]
         for samples in series.values()
@@ -170,8 +205,15 @@ def check_history(series: Series, at: float, window: float, longest: float, url:
             f"--window {int(held)}s"
         )
     judged = min(longest, held)
+    most = MISSING_SCRAPES * interval
+    ended = any(s[-1][1] == 0 or at - s[-1][0] > most for s in series.values() if s)
+    now = listed() if ended and listed is not None else None
     for target, samples in sorted(series.items()):
-        gap = first_gap(samples, at, interval)
+        if now is not None and target not in now and samples:
+            samples = departure(samples, interval)  # judged up to where its series ends
+            gap = first_gap(samples, samples[-1][0], interval) if samples else None
+        else:
+            gap = first_gap(samples, at, interval)
         if gap is not None:
             start, end, what = gap
             raise MeasurementError(
@@ -182,6 +224,17 @@ def check_history(series: Series, at: float, window: float, longest: float, url:
                 '(--prometheus-url "")'
             )
     return History(held, interval, tuple(sorted(series)), judged)
+
+
+def departure(samples: list[tuple[float, float]], interval: float) -> list[tuple[float, float]]:
+    """The samples of a target that has left discovery, up to its departure: the failed
+    scrapes it ends with dropped when they span at most MISSING_SCRAPES intervals (else they
+    were an outage: all kept), and no newest sample is required (its series ended)."""
+    kept = list(samples)
+    while kept and kept[-1][1] == 0:
+        kept.pop()
+    failing = samples[-1][0] - samples[len(kept)][0] if len(kept) < len(samples) else 0.0
+    return samples if failing > MISSING_SCRAPES * interval else kept
 
 
 def first_gap(

@@ -360,6 +360,8 @@ class EngineConfig(Table):
     registry_data: AbsolutePath = Path("/var/lib/gates-registry")  # a registry `up` starts
     base_image: NonEmptyStr = "gates-base:bookworm"  # Debian, made by debootstrap
     edge_image: NonEmptyStr = "gates-haproxy:2.6"  # HAProxy from Debian, FROM base_image
+    # Prometheus from Debian, FROM base_image: a swarm environment's own (prometheus_port)
+    prometheus_image: NonEmptyStr = "gates-prometheus:2.42"
     mirror: Annotated[str, StringConstraints(strict=True, pattern=r"^https?://\S+$")] = (
         "http://deb.debian.org/debian"
     )
@@ -405,19 +407,35 @@ class EnvironmentConfig(Table):
     required_gates: Annotated[
         tuple[NonEmptyStr, ...], Field(description="must be a list of names")
     ] = ()  # the gates it must have passed there
+    # swarm: run the environment's own Prometheus, published on 127.0.0.1:<this port>
+    # (gates.targets.swarm.prometheus); then prometheus_url defaults to it. 0 = none.
+    prometheus_port: Annotated[int, Field(strict=True, ge=0, le=65535)] = 0
     # The SLO gate's Prometheus for this environment ("": scrape mode; --prometheus-url
     # overrides), and the labels that pick this environment's series there, e.g.
     # { job = "techcorp-production" } (added to every SLI selector and to its up checks).
-    prometheus_url: Annotated[str, Field(strict=True)] = ""
+    prometheus_url: Annotated[str, Field(strict=True, validate_default=True)] = ""
     prometheus_labels: Annotated[
         dict[PrometheusLabel, StrictStr],
         Field(description="must map Prometheus label names to values"),
     ] = {}
     _name: str = PrivateAttr(default="")
 
+    @field_validator("prometheus_port")
+    @classmethod
+    def _own_prometheus(cls, port: int, info: ValidationInfo) -> int:
+        if port and info.data.get("target") != "swarm":
+            raise ValueError(
+                "runs a Prometheus beside a swarm environment only; for a local one, run your "
+                'own and set prometheus_url (or set target = "swarm")'
+            )
+        return port
+
     @field_validator("prometheus_url")
     @classmethod
-    def _prometheus_url(cls, url: str) -> str:
+    def _prometheus_url(cls, url: str, info: ValidationInfo) -> str:
+        own = info.data.get("prometheus_port")
+        if own and not url:
+            return f"http://127.0.0.1:{own}"
         if url and not re.fullmatch(r"https?://[^/?#\s]+/?", url):
             raise ValueError(
                 f"must be http(s)://host:port, e.g. http://127.0.0.1:9090, got {url!r}"

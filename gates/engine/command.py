@@ -4,7 +4,8 @@ on this machine, from Debian packages.
 - ``check``: what is there, what ``up`` would do, and whether everything it needs for that is
   installed. Exit 2 naming each missing program, its package and the ``apt-get`` line.
 - ``up``: start what does not answer (dockerd on the private socket, the registry), initialise
-  the swarm, build the base and edge images when absent and push the edge image. Idempotent:
+  the swarm, build the base, edge and Prometheus images when absent and push the edge and
+  Prometheus images. Idempotent:
   on an engine that is already up it only checks (seconds). Exit 3 with the log's last line
   when a daemon does not start.
 - ``down``: stop what ``up`` started, by pid (never an engine that was already running), leave
@@ -31,7 +32,15 @@ from gates.engine.docker import Docker
 from gates.engine.layout import Layout
 from gates.engine.process import stop
 from gates.engine.record import Record
-from gates.engine.survey import ACTIVE, Plan, State, edge_repository, plan, survey
+from gates.engine.survey import (
+    ACTIVE,
+    Plan,
+    State,
+    edge_repository,
+    plan,
+    repository_of,
+    survey,
+)
 from gates.outcome import COULD_NOT_MEASURE, PASSED, ConfigError, MeasurementError
 
 if TYPE_CHECKING:
@@ -110,6 +119,8 @@ def steps(todo: Plan) -> list[str]:
         (todo.build_base, "build the base image (debootstrap)"),
         (todo.build_edge, "build the edge image"),
         (todo.push_edge, "push the edge image"),
+        (todo.build_prometheus, "build the prometheus image"),
+        (todo.push_prometheus, "push the prometheus image"),
     ]
     return [what for needed, what in named if needed]
 
@@ -136,6 +147,10 @@ def up(engine: EngineConfig, swarm: bool) -> int:
         timed(lambda: images.build_edge(engine, say), "edge")
     if todo.push_edge:
         timed(lambda: images.push(engine, engine.edge_image, say), "push")
+    if todo.build_prometheus:
+        timed(lambda: images.build_prometheus(engine, say), "prometheus")
+    if todo.push_prometheus:
+        timed(lambda: images.push(engine, engine.prometheus_image, say), "push")
     final = survey(engine)
     if final.lacking(swarm):
         describe(engine, final)
@@ -208,6 +223,15 @@ def describe(engine: EngineConfig, state: State) -> None:
             else f", {present(state.edge_pushed)} in the registry"
         )
         say(f"edge image: {engine.edge_image}: {present(state.edge_image)}{pushed}")
+        pushed = (
+            ""
+            if repository_of(engine, engine.prometheus_image) is None
+            else f", {present(state.prometheus_pushed)} in the registry"
+        )
+        say(
+            f"prometheus image: {engine.prometheus_image}: "
+            f"{present(state.prometheus_image)}{pushed}"
+        )
 
 
 def present(found: bool | None) -> str:

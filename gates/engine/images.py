@@ -6,6 +6,8 @@ removed, then ``docker import`` (about 170 MB; 55-90 s, mostly the mirror). Edge
 Debian's package in an image ``FROM`` the base (+6 MB), built with ``--network host`` because
 an engine started with ``--bridge none`` gives build containers no network of their own.
 Its command reads ``/usr/local/etc/haproxy/haproxy.cfg`` (the swarm target provides it).
+Prometheus: Debian's ``prometheus`` package the same way (a swarm environment's own
+Prometheus, gates.targets.swarm.prometheus, which gives it its configuration).
 """
 
 from __future__ import annotations
@@ -46,6 +48,19 @@ RUN apt-get update -qq \\
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt/* /var/log/dpkg.log
 LABEL org.opencontainers.image.title="gates edge (HAProxy from Debian)"
 CMD ["haproxy", "-W", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"]
+"""
+# No service is started while the package installs (there is no init in a build anyway).
+PROMETHEUS_DOCKERFILE = """\
+ARG BASE
+FROM ${BASE}
+RUN printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d \\
+ && apt-get update -qq \\
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus \\
+ && apt-get clean && rm /usr/sbin/policy-rc.d \\
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt/* /var/log/dpkg.log
+LABEL org.opencontainers.image.title="gates prometheus (Prometheus from Debian)"
+CMD ["prometheus", "--config.file=/etc/prometheus/prometheus.yml", \\
+     "--storage.tsdb.path=/prometheus/data"]
 """
 PROGRESS_EVERY = 15.0  # seconds between progress lines of a long step
 TIMEOUT = 1800.0
@@ -149,10 +164,21 @@ def import_rootfs(engine: EngineConfig, root: Path) -> None:
 
 def build_edge(engine: EngineConfig, say: Say) -> None:
     """HAProxy from Debian in an image FROM the base, tagged ``engine.edge_image``."""
+    build_from_base(engine, EDGE_DOCKERFILE, engine.edge_image, "HAProxy", say)
+
+
+def build_prometheus(engine: EngineConfig, say: Say) -> None:
+    """Prometheus from Debian in an image FROM the base, tagged ``engine.prometheus_image``."""
+    build_from_base(engine, PROMETHEUS_DOCKERFILE, engine.prometheus_image, "Prometheus", say)
+
+
+def build_from_base(
+    engine: EngineConfig, dockerfile: str, reference: str, what: str, say: Say
+) -> None:
     docker = Docker.of(engine)
-    with tempfile.TemporaryDirectory(prefix="gates-edge-") as context:
-        (Path(context) / "Dockerfile").write_text(EDGE_DOCKERFILE)
-        say(f"building {engine.edge_image} FROM {engine.base_image} (HAProxy from Debian)")
+    with tempfile.TemporaryDirectory(prefix="gates-image-") as context:
+        (Path(context) / "Dockerfile").write_text(dockerfile)
+        say(f"building {reference} FROM {engine.base_image} ({what} from Debian)")
         done = docker.run(
             "build",
             "--network",
@@ -160,12 +186,12 @@ def build_edge(engine: EngineConfig, say: Say) -> None:
             "--build-arg",
             f"BASE={engine.base_image}",
             "--tag",
-            engine.edge_image,
+            reference,
             context,
             timeout=TIMEOUT,
         )
     if done.returncode != 0:
-        raise MeasurementError(f"building the edge image failed: {last_line(done)}")
+        raise MeasurementError(f"building {reference} ({what}) failed: {last_line(done)}")
 
 
 def push(engine: EngineConfig, reference: str, say: Say) -> None:

@@ -32,6 +32,8 @@ class State:
     base_image: bool | None  # present in the engine; None when the engine is down
     edge_image: bool | None
     edge_pushed: bool | None  # in the registry; None when it does not go to one
+    prometheus_image: bool | None = None
+    prometheus_pushed: bool | None = None
 
     def lacking(self, swarm: bool = True) -> list[str]:
         """What ``up`` makes that is not there, in words; empty when everything is."""
@@ -45,6 +47,12 @@ class State:
             (not self.base_image, "no base image"),
             (not self.edge_image, "no edge image"),
             (self.edge_pushed is False, "the edge image is not in the registry"),
+            # Only swarm environments run a Prometheus (a machine that only builds needs none).
+            (swarm and not self.prometheus_image, "no prometheus image"),
+            (
+                swarm and self.prometheus_pushed is False,
+                "the prometheus image is not in the registry",
+            ),
         ]
         return [what for lacking, what in named if lacking]
 
@@ -62,14 +70,22 @@ class Plan:
     build_edge: bool
     push_edge: bool
     problems: tuple[str, ...]  # what does not answer and cannot be started here
+    build_prometheus: bool = False
+    push_prometheus: bool = False
 
 
 def edge_repository(engine: EngineConfig) -> tuple[Registry, str, str] | None:
     """(registry, repository, tag) when the edge image lives in the configured registry."""
+    return repository_of(engine, engine.edge_image)
+
+
+def repository_of(engine: EngineConfig, reference: str) -> tuple[Registry, str, str] | None:
+    """(registry, repository, tag) when the image ``reference`` lives in the configured
+    registry."""
     if not engine.registry:
         return None
     registry = Registry.parse(engine.registry)
-    host, repository, tag = split_reference(engine.edge_image)
+    host, repository, tag = split_reference(reference)
     return (registry, repository, tag) if host == registry.host else None
 
 
@@ -82,16 +98,21 @@ def survey(engine: EngineConfig) -> State:
     docker = Docker.of(engine)
     version, why = docker.server_version()
     registry_why = Registry.parse(engine.registry).answers() if engine.registry else None
-    pushed: bool | None = None
-    edge = edge_repository(engine)
-    if edge is not None and registry_why is None:
-        registry, repository, tag = edge
-        try:
-            pushed = registry.manifest_digest(repository, tag) is not None
-        except MeasurementError as exc:
-            registry_why = str(exc)
+    pushed: dict[str, bool | None] = {}
+    for reference in (engine.edge_image, engine.prometheus_image):
+        found = repository_of(engine, reference)
+        if found is not None and registry_why is None:
+            registry, repository, tag = found
+            try:
+                pushed[reference] = registry.manifest_digest(repository, tag) is not None
+            except MeasurementError as exc:
+                registry_why = str(exc)
+    edge_pushed = pushed.get(engine.edge_image)
+    prometheus_pushed = pushed.get(engine.prometheus_image)
     if version is None:
-        return State(None, why or "", "", registry_why, None, None, pushed)
+        return State(
+            None, why or "", "", registry_why, None, None, edge_pushed, None, prometheus_pushed
+        )
     swarm = docker.run("info", "--format", "{{.Swarm.LocalNodeState}}", timeout=60)
     return State(
         version,
@@ -100,7 +121,9 @@ def survey(engine: EngineConfig) -> State:
         registry_why,
         image_present(docker, engine.base_image),
         image_present(docker, engine.edge_image),
-        pushed,
+        edge_pushed,
+        image_present(docker, engine.prometheus_image),
+        prometheus_pushed,
     )
 
 
@@ -123,6 +146,8 @@ def plan(engine: EngineConfig, state: State, swarm: bool = True) -> Plan:
     engine_down = state.engine is None
     build_edge = engine_down or not state.edge_image
     pushes = edge_repository(engine) is not None
+    build_prometheus = swarm and (engine_down or not state.prometheus_image)
+    pushes_prometheus = repository_of(engine, engine.prometheus_image) is not None
     return Plan(
         start_engine=start_engine,
         start_registry=start_registry,
@@ -131,4 +156,8 @@ def plan(engine: EngineConfig, state: State, swarm: bool = True) -> Plan:
         build_edge=build_edge,
         push_edge=pushes and (build_edge or state.edge_pushed is not True),
         problems=tuple(problems),
+        build_prometheus=build_prometheus,
+        push_prometheus=swarm
+        and pushes_prometheus
+        and (build_prometheus or state.prometheus_pushed is not True),
     )

@@ -10,7 +10,8 @@ kept, one per release id (``gates-e2e/techcorp-api:<id>``), and reused by later 
 
 Settings, from the environment: ``GATES_TEST_REGISTRY`` (default 127.0.0.1:15000),
 ``GATES_TEST_BASE_IMAGE`` (gates-base:bookworm), ``GATES_TEST_EDGE_IMAGE``
-(<registry>/gates-haproxy:2.6).
+(<registry>/gates-haproxy:2.6), ``GATES_TEST_PROMETHEUS_IMAGE`` (<registry>/gates-prometheus:2.42,
+used by the environments a scenario gives a ``prometheus_port``).
 """
 
 import json
@@ -43,6 +44,9 @@ DOCKER_ENV = {
 REGISTRY = os.environ.get("GATES_TEST_REGISTRY", "127.0.0.1:15000")
 BASE_IMAGE = os.environ.get("GATES_TEST_BASE_IMAGE", "gates-base:bookworm")
 EDGE_IMAGE = os.environ.get("GATES_TEST_EDGE_IMAGE", f"{REGISTRY}/gates-haproxy:2.6")
+PROMETHEUS_IMAGE = os.environ.get(
+    "GATES_TEST_PROMETHEUS_IMAGE", f"{REGISTRY}/gates-prometheus:2.42"
+)
 REPOSITORY = f"{REGISTRY}/gates-e2e/techcorp-api"
 DOCKER_TIMEOUT = 300.0
 
@@ -152,6 +156,8 @@ class SwarmScenario:
         self.directory, self.shared = directory, shared
         self.prefix = f"gates-t{secrets.token_hex(4)}"
         self.ports = {"staging": free_port(), "production": free_port()}
+        # Environments that run their own Prometheus (prometheus_port), and its port.
+        self.prometheus_ports: dict[str, int] = {}
         self.clones: list[Checkout] = []
 
     def url(self, environment: str) -> str:
@@ -166,11 +172,19 @@ class SwarmScenario:
         for name in ("staging", "production"):
             text = re.sub(
                 rf"\[tool\.pipeline\.environments\.{name}\]\n",
-                SWARM_ENVIRONMENT.format(name=name, port=self.ports[name], prefix=self.prefix),
+                SWARM_ENVIRONMENT.format(name=name, port=self.ports[name], prefix=self.prefix)
+                + (
+                    f"prometheus_port = {self.prometheus_ports[name]}\n"
+                    if name in self.prometheus_ports
+                    else ""
+                ),
                 text,
             )
         text = re.sub(r"(?m)^registry = .*$", f'registry = "{REGISTRY}"', text)
         text = re.sub(r"(?m)^edge_image = .*$", f'edge_image = "{EDGE_IMAGE}"', text)
+        text = re.sub(
+            r"(?m)^prometheus_image = .*$", f'prometheus_image = "{PROMETHEUS_IMAGE}"', text
+        )
         text = text.replace("lock_timeout = 120", "lock_timeout = 60")
         text = text.replace("duration = 10", "duration = 3")  # perf runs in the tests
         # These tests judge the flow (the baseline comes from the history), not a busy
@@ -194,6 +208,7 @@ class SwarmScenario:
             "container": docker("container", "ls", "--all", "--format", "{{.Names}}").split(),
             "network": docker("network", "ls", "--format", "{{.Name}}").split(),
             "config": docker("config", "ls", "--format", "{{.Name}}").split(),
+            "volume": docker("volume", "ls", "--format", "{{.Name}}").split(),
         }
         return {kind: [n for n in names if n.startswith(stacks)] for kind, names in found.items()}
 
@@ -213,6 +228,8 @@ class SwarmScenario:
             if objects[kind]:
                 flags = ["--force"] if kind == "container" else []
                 docker(kind, "rm", *flags, *objects[kind], check=False)
+        if objects["volume"]:  # once the containers using them are gone
+            docker("volume", "rm", "--force", *objects["volume"], check=False)
         for network in objects["network"]:
             for _ in range(60):  # a removed service's tasks leave the network within seconds
                 if succeeds("network", "rm", network) or not succeeds(

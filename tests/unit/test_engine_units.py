@@ -84,12 +84,12 @@ def engine_config(tmp_path, docker_host="unix:///run/t/docker.sock", registry="1
 
 
 DOWN = State(None, "Cannot connect", "", "refused", None, None, None)
-UP = State("20.10", "", "active", None, True, True, True)
+UP = State("20.10", "", "active", None, True, True, True, True, None)
 
 
 def test_a_cold_machine_plans_everything(tmp_path):
     todo = plan(engine_config(tmp_path), DOWN)
-    assert todo == Plan(True, True, True, True, True, True, ())
+    assert todo == Plan(True, True, True, True, True, True, (), build_prometheus=True)
     assert DOWN.lacking() == ["dockerd does not answer", "the registry does not answer"]
 
 
@@ -106,7 +106,7 @@ def test_only_a_unix_socket_engine_or_a_loopback_registry_is_started_here(tmp_pa
 
 
 def test_without_a_swarm_the_engine_is_ready_for_builds(tmp_path):
-    state = State("20.10", "", "inactive", None, True, True, True)
+    state = State("20.10", "", "inactive", None, True, True, True, True, None)
     assert state.lacking() == ["swarm inactive"] and state.ready(swarm=False)
     assert not plan(engine_config(tmp_path), state, swarm=False).init_swarm
 

@@ -102,3 +102,37 @@ def test_an_environments_prometheus_is_configured_and_checked(tmp_path):
     (tmp_path / "pyproject.toml").write_text(bad)
     with pytest.raises(ConfigError, match="prometheus_url must be http"):
         load_config(tmp_path / "pyproject.toml")
+
+
+# A rolling update on swarm (gates.targets.swarm.prometheus: tasks found by DNS): the old
+# task leaves DNS, is stopped, and Prometheus, until its next DNS refresh, fails one or two
+# scrapes of it before the target is dropped; its series then ends.
+OLD = "job=shop, instance=10.0.1.5:8000"
+NEW = "job=shop, instance=10.0.1.7:8000"
+
+
+def departing(left_at: int, failed: int = 1) -> list[tuple[float, float]]:
+    """Scrapes every 2 s until ``left_at`` s before AT, the last ``failed`` of them up == 0."""
+    samples = [s for s in scrapes(600, every=2.0) if AT - s[0] >= left_at]
+    return samples[:-failed] + [(t, 0.0) for t, _ in samples[-failed:]] if failed else samples
+
+
+def test_a_task_that_left_discovery_is_not_a_gap():
+    series = {OLD: departing(100, failed=2), NEW: scrapes(100, every=2.0)}
+    history = check_history(series, AT, 40, 21600, "http://prom", listed=lambda: {NEW})
+    assert history.targets == (OLD, NEW)
+
+
+def test_the_same_task_still_discovered_is_a_gap():
+    series = {OLD: departing(100, failed=2), NEW: scrapes(100, every=2.0)}
+    with pytest.raises(MeasurementError, match=r"10\.0\.1\.5:8000 failed its scrapes"):
+        check_history(series, AT, 40, 21600, "http://prom", listed=lambda: {OLD, NEW})
+    series = {OLD: departing(100, failed=0), NEW: scrapes(100, every=2.0)}
+    with pytest.raises(MeasurementError, match=r"10\.0\.1\.5:8000 is not being scraped"):
+        check_history(series, AT, 40, 21600, "http://prom", listed=lambda: {OLD, NEW})
+
+
+def test_a_task_that_failed_longer_before_it_left_is_still_an_outage():
+    series = {OLD: departing(100, failed=10), NEW: scrapes(100, every=2.0)}  # 18 s of up == 0
+    with pytest.raises(MeasurementError, match=r"10\.0\.1\.5:8000 failed its scrapes"):
+        check_history(series, AT, 40, 21600, "http://prom", listed=lambda: {NEW})

@@ -1,7 +1,8 @@
 """Carries one deploy or rollback to a swarm environment.
 
 1. The release's image, by digest, is pulled by the engine (gates.targets.swarm.image).
-2. The edge and its network exist and answer (gates.targets.swarm.edge).
+2. The edge and its network exist and answer (gates.targets.swarm.edge), and so does the
+   environment's Prometheus when it has one (gates.targets.swarm.prometheus).
 3. One ``docker service create``/``update`` of the whole spec (gates.targets.swarm.service);
    Swarm replaces one task at a time, starting the new one first and taking the old one out
    of DNS only once the new one is healthy.
@@ -9,7 +10,8 @@
    Swarm rolled the update back, the deploy fails naming why (the task's error, or the last
    output of its failed health check); the release that was live keeps serving.
 5. Success is recorded only after a sustained check through the environment's URL: every
-   answer of a run of consecutive requests comes from the new release.
+   answer of a run of consecutive requests comes from the new release. Then the
+   environment's Prometheus evaluates the new release's SLO rules.
 
 The history (gates.targets.swarm.ledger) records the deploy as started, switching once the
 update is submitted, then succeeded or failed; gates.targets.swarm.converge settles a deploy
@@ -26,6 +28,7 @@ from gates.targets.swarm import image
 from gates.targets.swarm.edge import Edge
 from gates.targets.swarm.environment import SwarmEnvironment
 from gates.targets.swarm.ledger import EngineLedger
+from gates.targets.swarm.prometheus import EnvironmentPrometheus, release_rules
 from gates.targets.swarm.service import (
     DEPLOYMENT_LABEL,
     DEPLOYMENT_VARIABLE,
@@ -114,6 +117,9 @@ class SwarmDeployer:
         try:
             image.verified_reference(env.docker, release.manifest, env.config.build.timeout)
             Edge(env).ensure(self.say)
+            prometheus = EnvironmentPrometheus(env)
+            if prometheus.wanted:
+                prometheus.ensure(self.say)
             spec = self.service.spec()
             labels = {RELEASE_LABEL: rid, DEPLOYMENT_LABEL: key}
             self.ledger.set_state(deploy_id, "switching")
@@ -134,6 +140,8 @@ class SwarmDeployer:
                 verify_serving(env, rid, float(env.config.deploy.cutover_timeout))
             except DeployFailed as exc:
                 self.undo(spec, f"{exc}")
+            if prometheus.wanted:
+                prometheus.load_rules(release_rules(env.config, release), self.say)
         except GateError as exc:
             self.ledger.set_state(deploy_id, "failed", str(exc))
             raise

@@ -2,8 +2,10 @@
 
 Everything the environment owns is named after its stack (``[environments.NAME] stack``,
 default ``<service>-<NAME>``): the service ``<stack>``, the overlay network ``<stack>-net``,
-the edge proxy container ``<stack>-edge``, the history records ``gates.<stack>.<seq>`` and
-the lock ``gates.lock.<stack>``. Every object also carries the label ``gates.stack=<stack>``.
+the edge proxy container ``<stack>-edge``, its Prometheus ``<stack>-prometheus`` with the
+volume ``<stack>-prometheus-data`` (when ``prometheus_port`` is set), the history records
+``gates.<stack>.<seq>`` and the lock ``gates.lock.<stack>``. Every object also carries the
+label ``gates.stack=<stack>``.
 """
 
 import ipaddress
@@ -55,6 +57,15 @@ class SwarmEnvironment:
     @property
     def edge(self) -> str:
         return f"{self.stack}-edge"
+
+    @property
+    def prometheus(self) -> str:
+        return f"{self.stack}-prometheus"
+
+    @property
+    def history(self) -> str:
+        """The volume of its Prometheus's TSDB (gates.targets.swarm.prometheus)."""
+        return f"{self.stack}-prometheus-data"
 
     @property
     def lock(self) -> str:

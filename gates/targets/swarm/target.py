@@ -28,6 +28,7 @@ from gates.targets.swarm.edge import REPLICA_HEADER, Edge
 from gates.targets.swarm.environment import SwarmEnvironment
 from gates.targets.swarm.ledger import EngineLedger
 from gates.targets.swarm.lock import EngineLock
+from gates.targets.swarm.prometheus import EnvironmentPrometheus
 from gates.targets.swarm.service import Service
 
 ATTEMPTS_PER_REPLICA = 10  # requests through the edge to reach each running task once
@@ -155,9 +156,11 @@ class SwarmTarget:
         )
 
     def stop(self) -> list[SwarmLive]:
-        """Remove the service, the edge and the network; record it (call inside ``hold``)."""
+        """Remove the service, the edge, its Prometheus (its history volume stays) and the
+        network; record it (call inside ``hold``)."""
         live = self.live()
         self.service.remove()
+        EnvironmentPrometheus(self.env).remove()
         Edge(self.env).remove()
         self.ledger.record_event(self.name, "down", live.server if live else "")
         return [live] if live else []
