@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,6 +117,24 @@ class Docker:
             raise DockerError(f"docker inspect {kind} {name} failed: {last_line(done.stderr)}")
         found = json.loads(done.stdout)
         return found[0] if found else None
+
+    def keep_container(
+        self, name: str, label: str, value: str, what: str, say: Callable[[str], object]
+    ) -> bool:
+        """True when container ``name`` carries ``label=value`` (started if it had stopped);
+        otherwise a container of that name, made for other settings, is removed: False, and
+        the caller creates it anew."""
+        found = self.inspect("container", name)
+        if found is None:
+            return False
+        if (found["Config"].get("Labels") or {}).get(label) == value:
+            if not found["State"].get("Running"):
+                say(f"starting {what}")
+                self.run("container", "start", name)
+            return True
+        say(f"the configuration of {what} changed: recreating it")
+        self.run("container", "rm", "--force", name)
+        return False
 
     def lines(self, *args: str) -> list[str]:
         return [line for line in self.run(*args).stdout.splitlines() if line.strip()]

@@ -104,17 +104,9 @@ class Edge:
             )  # fmt: skip
         config = render(env)
         digest = hashlib.sha256(config.encode()).hexdigest()[:16]
-        found = self.docker.inspect("container", env.edge)
-        if found is not None:
-            labels = found["Config"].get("Labels") or {}
-            if labels.get(CONFIG_LABEL) == digest:
-                if not found["State"].get("Running"):
-                    say(f"starting the edge {env.edge}")
-                    self.docker.run("container", "start", env.edge)
-                self.wait_serving()
-                return
-            say(f"the edge's configuration changed: recreating {env.edge}")
-            self.docker.run("container", "rm", "--force", env.edge)
+        if self.docker.keep_container(env.edge, CONFIG_LABEL, digest, f"the edge {env.edge}", say):
+            self.wait_serving()
+            return
         image = env.config.engine.edge_image
         if not image:
             raise ConfigError(

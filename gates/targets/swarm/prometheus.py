@@ -120,17 +120,9 @@ class EnvironmentPrometheus:
         env = self.env
         config = render(env)
         want = digest(config)[:16]
-        found = self.docker.inspect("container", env.prometheus)
-        if found is not None:
-            labels = found["Config"].get("Labels") or {}
-            if labels.get(CONFIG_LABEL) == want:
-                if not found["State"].get("Running"):
-                    say(f"starting {env.prometheus}")
-                    self.docker.run("container", "start", env.prometheus)
-                self.wait_ready()
-                return
-            say(f"the Prometheus configuration changed: recreating {env.prometheus}")
-            self.docker.run("container", "rm", "--force", env.prometheus)
+        if self.docker.keep_container(env.prometheus, CONFIG_LABEL, want, env.prometheus, say):
+            self.wait_ready()
+            return
         image = env.config.engine.prometheus_image
         if not image:
             raise ConfigError(
