@@ -3,6 +3,8 @@
 (support.prometheus; the rules are `gates slo-rules`' output), stopped by pid. Skipped
 without the binary, failed under CI."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from deploy_fixture import Checkout
@@ -16,6 +18,15 @@ def slo_rules(repo: Checkout, directory: Path) -> Path:
     path = directory / "slo-rules.yml"
     repo.gates("slo-rules", "--output", str(path))
     return path
+
+
+@contextmanager
+def watched(repo: Checkout, tmp_path: Path, rule_files: list[Path]) -> Iterator[Prometheus]:
+    """A Prometheus scraping the clone's production (with ``rule_files``), scraped once."""
+    targets = {"production": [f"127.0.0.1:{repo.port('production')}"]}
+    with running_prometheus(tmp_path / "prometheus", targets, rule_files) as prometheus:
+        prometheus.wait_scraped("production")
+        yield prometheus
 
 
 def good_production(repo: Checkout) -> str:
@@ -64,10 +75,7 @@ def assert_detected_and_restored(repo: Checkout, details: dict[str, object], goo
 def test_drill_detects_by_the_fast_burn_alert_in_prometheus(scenario, tmp_path: Path) -> None:
     repo = scenario("A")
     good = good_production(repo)
-    targets = {"production": [f"127.0.0.1:{repo.port('production')}"]}
-    rules = slo_rules(repo, tmp_path)
-    with running_prometheus(tmp_path / "prometheus", targets, [rules]) as prometheus:
-        prometheus.wait_scraped("production")
+    with watched(repo, tmp_path, [slo_rules(repo, tmp_path)]) as prometheus:
         details = drill(repo, prometheus, "alert")
         assert details["detector"] == "alert"
         assert "SLOBurnRateFastBurn firing: slo=availability" in str(details["detected_by"])
@@ -79,10 +87,7 @@ def test_drill_detects_by_the_fast_burn_alert_in_prometheus(scenario, tmp_path: 
 def test_drill_detects_by_the_slo_gate_in_prometheus(scenario, tmp_path: Path) -> None:
     repo = scenario("A")
     good = good_production(repo)
-    targets = {"production": [f"127.0.0.1:{repo.port('production')}"]}
-    rules = slo_rules(repo, tmp_path)
-    with running_prometheus(tmp_path / "prometheus", targets, [rules]) as prometheus:
-        prometheus.wait_scraped("production")
+    with watched(repo, tmp_path, [slo_rules(repo, tmp_path)]) as prometheus:
         details = drill(repo, prometheus, "prometheus")
         assert details["detector"] == "prometheus"
         assert "SLO gate (Prometheus" in str(details["detected_by"])
@@ -95,8 +100,7 @@ def test_drill_refuses_an_alert_detector_without_the_rules(scenario, tmp_path: P
     a = repo.releases["A"]
     repo.gates("deploy", "--environment", "production", "--release", a, "--override-promotion", "x")
     good = repo.masters("production")[0]["deployment"]
-    targets = {"production": [f"127.0.0.1:{repo.port('production')}"]}
-    with running_prometheus(tmp_path / "prometheus", targets) as prometheus:  # no rule files
+    with watched(repo, tmp_path, rule_files=[]) as prometheus:
         done = repo.gates(
             "drill",
             "--environment",
