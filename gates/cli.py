@@ -67,18 +67,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def check_ledger(config: PipelineConfig, stage: stages.Stage, environment: str | None) -> None:
+def check_ledger(config: PipelineConfig, stage: stages.Stage) -> None:
     """Open the ledger once before a stage that uses it: LedgerError (exit 2) if damaged.
 
-    A missing one is created here by build and deploy, and for a swarm environment (its
-    history lives in the engine; the file holds only this machine's builds). For any other
-    command it stays missing: the stage finds that out when it reads it (LedgerMissing, exit
-    3), after its own arguments are checked.
+    A missing one is created here by build and deploy. For any other command it stays
+    missing: the stage finds that out when it reads it (LedgerMissing, exit 3), after its own
+    arguments are checked; a swarm environment's ledger creates its file itself (its history
+    lives in the engine; the file holds only this machine's builds).
     """
-    settings = config.environments.get(environment) if environment else None
-    create = stage.creates_ledger or (settings is not None and settings.target == "swarm")
-    if create or (config.state_dir / LEDGER_FILE).exists():
-        Ledger.open(config, create=create).close()
+    if stage.creates_ledger or (config.state_dir / LEDGER_FILE).exists():
+        Ledger.open(config, create=stage.creates_ledger).close()
 
 
 def record_gate(config: PipelineConfig, stage: stages.Stage, report: Report) -> None:
@@ -126,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config) if stage.needs_config else None
         if not stage.writes_report:
             if config is not None and stage.uses_ledger:
-                check_ledger(config, stage, getattr(args, "environment", None))
+                check_ledger(config, stage)
             exit_code: int = entry_point(stage.run)(config, args)
             return exit_code
     except GateError as exc:
@@ -141,7 +139,7 @@ def run_stage(stage: stages.Stage, config: PipelineConfig, args: argparse.Namesp
     name = report.stage
     try:
         if stage.uses_ledger:
-            check_ledger(config, stage, getattr(args, "environment", None))
+            check_ledger(config, stage)
         entry_point(stage.run)(config, report, args)
     except Refused as exc:
         report.fail(exc.exit_code, str(exc))
