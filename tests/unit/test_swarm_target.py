@@ -249,3 +249,30 @@ def test_refused_images_and_an_unreachable_engine_or_registry(project):
     project.engine.unreachable = False
     assert [r["state"] for r in project.history().deploys("staging")] == ["failed", "failed"]
     assert a
+
+
+def test_rules_the_environments_prometheus_does_not_load_roll_the_deploy_back(project, monkeypatch):
+    """The ledger says failed only when what serves is what ran before: a deploy whose rules
+    the environment's Prometheus did not load is undone, not left serving as "failed"."""
+    from gates.outcome import MeasurementError
+    from gates.targets.swarm import deployer
+    from gates.targets.swarm.prometheus import EnvironmentPrometheus
+
+    refuse = []
+
+    def load_rules(self, text, say):
+        if refuse:
+            raise MeasurementError("Prometheus did not list the rules after SIGHUP")
+
+    monkeypatch.setattr(EnvironmentPrometheus, "wanted", property(lambda self: True))
+    monkeypatch.setattr(EnvironmentPrometheus, "ensure", lambda self, say: None)
+    monkeypatch.setattr(EnvironmentPrometheus, "load_rules", load_rules)
+    monkeypatch.setattr(deployer, "release_rules", lambda config, release: "groups: []\n")
+    a, b = project.release("A"), project.release("B")
+    assert project.deploy("A")[0] == 0
+    refuse.append(True)
+    code, _, err = project.deploy("B")
+    assert code == 1 and "did not load its rules" in err and f"rolled back to {a}" in err
+    assert project.engine.serving() == a
+    row = project.history().deploys("staging")[-1]
+    assert (row["release_id"], row["state"]) == (b, "failed")

@@ -141,7 +141,10 @@ class SwarmDeployer:
             except DeployFailed as exc:
                 self.undo(spec, f"{exc}")
             if prometheus.wanted:
-                prometheus.load_rules(release_rules(env.config, release), self.say)
+                try:
+                    prometheus.load_rules(release_rules(env.config, release), self.say)
+                except GateError as exc:  # failed, so what serves must be what ran before
+                    self.undo(spec, f"the environment's Prometheus did not load its rules: {exc}")
         except GateError as exc:
             self.ledger.set_state(deploy_id, "failed", str(exc))
             raise
