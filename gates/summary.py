@@ -30,7 +30,12 @@ def key_figure(stage: str, report: dict[str, Any]) -> str:
     if stage == "coverage" and "coverage" in checks:
         return str(checks["coverage"]["measured"])
     if stage == "security":
-        return "; ".join(f"{n}: {c['measured'].split(',')[0]}" for n, c in checks.items())
+        shown = ("bandit", "secrets", "vulnerabilities")
+        figure = "; ".join(
+            f"{n}: {c['measured'].split(',')[0]}" for n, c in checks.items() if n in shown
+        )
+        stale = details.get("stale_sources")
+        return f"⚠️ STALE advisories ({', '.join(stale)}); {figure}" if stale else figure
     if stage in ("build", "deploy"):
         return f"release {details.get('release_id', '?')}" + (
             " (already live)" if details.get("noop") else ""

@@ -15,14 +15,14 @@ from typing import Any
 
 from gates.config.errors import validated
 from gates.config.models import TABLE, CoverageReport, Origin, PipelineConfig
-from gates.config.models import BanditWaiver, EnvironmentConfig, SafetyWaiver, SecurityConfig
+from gates.config.models import BanditWaiver, EnvironmentConfig, VulnerabilityWaiver, SecurityConfig
 from gates.config.models import PerfConfig, PytestConfig, Waiver, as_json, json_schema
 from gates.config.models import EngineConfig
 from gates.outcome import ConfigError
 
 __all__ = ["CONFIG_ENV", "STATE_DIR_ENV", "TABLE", "find_config", "load_config", "json_schema"]
 __all__ += ["as_json", "PipelineConfig", "PytestConfig", "EnvironmentConfig", "SecurityConfig"]
-__all__ += ["Waiver", "BanditWaiver", "SafetyWaiver", "PerfConfig", "EngineConfig"]
+__all__ += ["Waiver", "BanditWaiver", "VulnerabilityWaiver", "PerfConfig", "EngineConfig"]
 
 STATE_DIR_ENV = "PIPELINE_STATE_DIR"
 CONFIG_ENV = "PIPELINE_CONFIG"

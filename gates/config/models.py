@@ -185,6 +185,17 @@ UnderStateDir = Annotated[Path, BeforeValidator(_under_state_dir), Field(validat
 StateDir = Annotated[Path, BeforeValidator(_state_dir), Field(validate_default=True)]
 Level = Annotated[Literal["LOW", "MEDIUM", "HIGH"], BeforeValidator(_upper)]
 VulnLevel = Annotated[Literal["ANY", "LOW", "MEDIUM", "HIGH", "CRITICAL"], BeforeValidator(_upper)]
+AdvisorySource = Literal["safety", "pip-audit", "osv"]
+HttpUrl = Annotated[
+    str,
+    StringConstraints(strict=True, pattern=r"^https?://[^\s/]+(/\S*)?$"),
+    Field(description="must be an http(s) URL"),
+]
+OptionalHttpUrl = Annotated[
+    str,
+    StringConstraints(strict=True, pattern=r"^$|^https?://[^\s/]+(/\S*)?$"),
+    Field(description="must be empty or an http(s) URL"),
+]
 Engine = Annotated[Literal["auto", "docker", "podman", "none"], BeforeValidator(_lower)]
 Expiry = Annotated[date, Field(strict=True), BeforeValidator(_date)]
 Suite = Literal["test", "e2e"]
@@ -271,11 +282,12 @@ class BanditWaiver(_Waiver):
         return self.path
 
 
-class SafetyWaiver(_Waiver):
-    """Accepts a vulnerability (id or CVE) in ``package``."""
+class VulnerabilityWaiver(_Waiver):
+    """Accepts a vulnerability in ``package`` by any of its ids (CVE, GHSA, PYSEC, pyup),
+    whichever advisory source reports it; ``scanner`` may name one, it waives for all."""
 
-    model_config = ConfigDict(title="safety waiver")
-    scanner: Literal["safety"]
+    model_config = ConfigDict(title="vulnerability waiver")
+    scanner: Literal["dependencies", "safety", "pip-audit", "osv"]
     package: Stripped
 
     @property
@@ -283,7 +295,7 @@ class SafetyWaiver(_Waiver):
         return self.package
 
 
-Waiver = Annotated[BanditWaiver | SafetyWaiver, Field(discriminator="scanner")]
+Waiver = Annotated[BanditWaiver | VulnerabilityWaiver, Field(discriminator="scanner")]
 
 
 class SecurityConfig(Table):
@@ -292,8 +304,21 @@ class SecurityConfig(Table):
     )
     bandit_fail_severity: Level = "HIGH"
     bandit_fail_confidence: Level = "MEDIUM"
-    safety_fail_severity: VulnLevel = "ANY"
+    dependency_fail_severity: VulnLevel = "ANY"
+    # The advisory sources every dependency audit asks; "osv" needs osv_dir (or the env var).
+    advisory_sources: Annotated[
+        tuple[AdvisorySource, ...],
+        Field(min_length=1, description='must be a non-empty list of "safety", "pip-audit", "osv"'),
+    ] = ("safety", "pip-audit")
+    # Advisory data older than this many days cannot vouch for the pins (exit 3 under CI).
+    max_advisory_age: Annotated[int, Field(strict=True, ge=1, le=3650)] = 30
+    safety_db_url: HttpUrl = "https://pyup.io/aws/safety/free/"
     offline_db: NonEmptyStr = ""
+    pip_audit_service: Literal["osv", "pypi"] = "osv"
+    # An OSV-API-compatible mirror for pip-audit ("" = api.osv.dev).
+    osv_api_url: OptionalHttpUrl = ""
+    # An OSV directory in the PyPA advisory database's layout; $PIPELINE_OSV_DIR overrides.
+    osv_dir: str = ""
     scanner_timeout: LongWait = 600
     waivers: Annotated[
         tuple[Waiver, ...],

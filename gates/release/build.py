@@ -14,7 +14,6 @@ import getpass
 import json
 import os
 import platform
-import re
 import shutil
 import sys
 import zipfile
@@ -43,6 +42,7 @@ from gates.release.store import (
     verify,
 )
 from gates.report import Report
+from gates.security.locked_requirements import digest, export_command, pins
 from gates.slo_rules import RULES_FILE, write_release_rules
 from gates.tools import ToolRun, executable, run_tool, uv_binary
 
@@ -51,7 +51,6 @@ if TYPE_CHECKING:
 
     from gates.config import PipelineConfig
 
-REQUIREMENT = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", re.M)
 
 
 def add_arguments(parser: ArgumentParser) -> None:
@@ -188,9 +187,8 @@ class Build:
 
     def collect_dependencies(self, tree: Path, wheel: Path) -> list[dict[str, str]]:
         self.step("collecting the locked dependencies as hash-checked wheels")
-        argv = [uv_binary(), "export", "--frozen", "--package", self.config.service]
-        argv += ["--no-default-groups", "--no-emit-workspace", "--no-header"]
-        locked = self.tool("uv export", argv, tree).output
+        locked = self.tool("uv export", export_command(self.config.service), tree).output
+        self.locked_sha256 = digest(locked)
         deps_file = self.work / "locked.txt"
         deps_file.write_text(locked)
         self.tool(
@@ -217,7 +215,7 @@ class Build:
             f"{self.config.service}=={version} \\\n    --hash=sha256:{sha256_file(wheel)}\n"
         )
         (self.stage / "requirements.txt").write_text(locked.rstrip("\n") + "\n" + service_line)
-        return [{"name": n, "version": v} for n, v in REQUIREMENT.findall(locked)]
+        return [{"name": n, "version": v} for n, v in pins(locked)]
 
     def install_and_describe(self, tree: Path) -> int | None:
         """Install the staged release offline into a new venv, import it, and write the SBOM."""
@@ -316,16 +314,32 @@ class Build:
             "dependencies": dependencies,
             "sbom": {"path": "sbom.cdx.json", "format": "CycloneDX JSON"},
             "slo_rules": {"path": RULES_FILE, "format": "Prometheus rule file (gates slo-rules)"},
-            "security_reports": self.security_reports(),
+            "security": self.security_record(),
             "image": image,
         }
 
-    def security_reports(self) -> dict[str, str] | None:
-        candidates = [
-            self.config.reports_dir / "security.json",
-            self.config.state_dir / "security" / "security.sarif",
-        ]
-        return {str(p): sha256_file(p) for p in candidates if p.is_file()} or None
+    def security_record(self) -> dict[str, object]:
+        """The security report of this very commit and these very pins, or why there is none.
+
+        A report is recorded only when the gate scanned this commit from a clean tree and
+        audited exactly the requirements this release locks; anything else is "none".
+        """
+        path = self.config.reports_dir / "security.json"
+        reason = _security_mismatch(path, self.commit.sha, self.locked_sha256)
+        if reason:
+            self.step(f"the manifest records no security report: {reason}")
+            return {"report": None, "reason": reason}
+        data = json.loads(path.read_text(encoding="utf-8"))
+        sarif = self.config.state_dir / "security" / "security.sarif"
+        return {
+            "report": str(path),
+            "sha256": sha256_file(path),
+            "outcome": data["outcome"],
+            "finished_at": data.get("finished_at"),
+            "commit": self.commit.sha,
+            "requirements_sha256": self.locked_sha256,
+            "sarif": {str(sarif): sha256_file(sarif)} if sarif.is_file() else None,
+        }
 
     def publish(self, rid: str) -> Path:
         """Move the staged release into the store, then point ``latest`` at it.
@@ -348,3 +362,26 @@ class Build:
         os.replace(pointer, base / LATEST)
         self.step(f"release {rid} is in {final}")
         return final
+
+
+def _security_mismatch(path: Path, commit: str, requirements_sha256: str) -> str:
+    """Why the security report at ``path`` does not speak for this build ("" when it does)."""
+    if not path.is_file():
+        return f"{path} does not exist (run the security stage first)"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        details = data["details"]
+        scanned, dirty = details["commit"], details["worktree_dirty"]
+        audited = details["requirements_sha256"]
+        outcome = data["outcome"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return f"{path} is unreadable or not a security report of this version ({exc!r})"
+    if scanned != commit:
+        return f"it is of commit {str(scanned)[:12]}, this build is of {commit[:12]}"
+    if dirty:
+        return "it scanned a working tree with uncommitted changes"
+    if audited != requirements_sha256:
+        return "it audited other requirements than this release locks"
+    if not isinstance(outcome, str):
+        return f"{path} has no outcome"
+    return ""

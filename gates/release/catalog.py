@@ -81,12 +81,7 @@ def render(manifest: Mapping[str, Any], release_dir: Path) -> str:
         ),
         f"sbom        {manifest['sbom']['path']}",
         f"slo rules   {(manifest.get('slo_rules') or {}).get('path', 'none (built before them)')}",
-        "security    "
-        + (
-            ", ".join(Path(p).name for p in manifest["security_reports"])
-            if manifest.get("security_reports")
-            else "no security reports at build time"
-        ),
+        f"security    {_security_line(manifest)}",
         f"dependencies ({len(manifest['dependencies'])})",
         *(f"  {d['name']}=={d['version']}" for d in manifest["dependencies"]),
         f"artifacts ({len(manifest['artifacts'])})",
@@ -96,3 +91,15 @@ def render(manifest: Mapping[str, Any], release_dir: Path) -> str:
         ),
     ]
     return "\n".join(lines)
+
+
+def _security_line(manifest: Mapping[str, Any]) -> str:
+    security = manifest.get("security")
+    if not isinstance(security, dict):
+        return "no record (built before the gate recorded one)"
+    if not security.get("report"):
+        return f"none: {security.get('reason', '?')}"
+    return (
+        f"{security['outcome']} ({Path(str(security['report'])).name}, sha256 "
+        f"{str(security['sha256'])[:16]}, commit {str(security['commit'])[:12]})"
+    )

@@ -1,6 +1,7 @@
 """The offline advisory database for safety 2.x: where it is, how old it is, staged for use.
 
-Named by ``$PIPELINE_SAFETY_DB`` or ``[tool.pipeline.security] offline_db``: a directory
+Online: ``download`` fetches the feed at ``[tool.pipeline.security] safety_db_url`` (safety's
+free feed by default). Offline: named by ``$PIPELINE_SAFETY_DB`` or ``offline_db``, a directory
 holding ``insecure.json`` and ``insecure_full.json``, or ``package:NAME`` for the directory
 of an installed Python package (``package:safety_db`` is the 2021 database on PyPI).
 """
@@ -15,7 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
+from gates import httpget
 from gates.outcome import ConfigError, MeasurementError
 
 if TYPE_CHECKING:
@@ -23,6 +26,7 @@ if TYPE_CHECKING:
 
 OFFLINE_DB_ENV = "PIPELINE_SAFETY_DB"
 FILES = ("insecure.json", "insecure_full.json")
+DOWNLOAD_TIMEOUT = 30.0
 PACKAGE_PREFIX = "package:"
 
 
@@ -31,15 +35,10 @@ class AdvisoryDb:
     source: str  # what was named
     path: Path  # the staged copy safety reads
     published: datetime
-
-    def age_days(self, now: datetime | None = None) -> int:
-        return ((now or datetime.now(timezone.utc)) - self.published).days
+    online: bool = False  # fetched from the feed now, not a copy named for offline use
 
     def describe(self) -> str:
-        return (
-            f"offline database {self.source}, dated {self.published.date().isoformat()} "
-            f"({self.age_days()} days old)"
-        )
+        return f"{'feed' if self.online else 'offline database'} {self.source}"
 
 
 def named_db(
@@ -70,7 +69,29 @@ def named_db(
     return name, directory
 
 
-def stage(name: str, directory: Path, destination: Path) -> AdvisoryDb:
+def download(url: str, raw: Path, destination: Path) -> AdvisoryDb:
+    """Fetch the feed's two files from ``url`` (a directory URL) into ``raw``, then stage them.
+
+    MeasurementError, naming the URL and the cause, when either file cannot be fetched.
+    """
+    parts = urlsplit(url if url.endswith("/") else url + "/")
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"[tool.pipeline.security] safety_db_url {url!r} is not an http(s) URL")
+    raw.mkdir(parents=True, exist_ok=True)
+    for filename in FILES:
+        try:
+            status, _, body = httpget.fetch(
+                parts.path + filename, f"{parts.scheme}://{parts.netloc}", timeout=DOWNLOAD_TIMEOUT
+            )
+        except httpget.FAILURES as exc:
+            raise MeasurementError(f"{url}{filename}: {exc}") from None
+        if status != 200:
+            raise MeasurementError(f"{url}{filename} answered HTTP {status}")
+        (raw / filename).write_bytes(body)
+    return stage(url, raw, destination, online=True)
+
+
+def stage(name: str, directory: Path, destination: Path, online: bool = False) -> AdvisoryDb:
     """Copy the database to ``destination`` for safety, and read its publication time.
 
     safety 2.3's JSON output crashes on databases without ``$meta.base_domain`` (the 2021
@@ -79,7 +100,7 @@ def stage(name: str, directory: Path, destination: Path) -> AdvisoryDb:
     destination.mkdir(parents=True, exist_ok=True)
     # Every file is checked and copied; the last one's timestamp dates the database.
     published = [_stage_file(name, directory, destination, filename) for filename in FILES]
-    return AdvisoryDb(name, destination, published[-1])
+    return AdvisoryDb(name, destination, published[-1], online)
 
 
 def _stage_file(name: str, directory: Path, destination: Path, filename: str) -> datetime:

@@ -11,6 +11,9 @@ from gates.tools import ToolRun
 
 T = TypeVar("T")
 
+# The advisory sources: their findings are about a pinned package, merged across sources.
+DEPENDENCY_SOURCES = ("safety", "pip-audit", "osv")
+
 FAILING = "failing"
 WAIVED = "waived"
 BELOW_THRESHOLD = "below threshold"
@@ -29,6 +32,7 @@ class Finding:
     version: str = ""
     fix: str = ""  # the fixed version, when known
     aliases: tuple[str, ...] = ()  # other ids for the same advisory, e.g. a CVE
+    sources: tuple[str, ...] = ()  # advisory sources that reported it (merged findings)
     status: str = ""  # set by the policy
     note: str = ""  # why the status: waiver reason, expired waiver
     extra: dict[str, Any] = field(default_factory=dict)
@@ -40,7 +44,12 @@ class Finding:
         return f"{self.path}:{self.line}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "aliases": list(self.aliases), "location": self.location}
+        return {
+            **asdict(self),
+            "aliases": list(self.aliases),
+            "sources": list(self.sources or (self.scanner,)),
+            "location": self.location,
+        }
 
 
 def read_json_report(

@@ -1,18 +1,27 @@
-"""``gates security``: scan, evaluate against the policy, write JSON, Markdown and SARIF."""
+"""``gates security``: scan, evaluate against the policy, write JSON, Markdown and SARIF.
+
+bandit over the code, and every advisory source (safety, pip-audit, an OSV directory) over
+the pinned runtime requirements. Vulnerabilities are merged across sources and judged by
+one policy; a source that could not measure, or whose data is older than
+``max_advisory_age``, cannot vouch for the pins: exit 3 under CI, a loud warning elsewhere.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from datetime import date, datetime, timezone
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gates.outcome import ConfigError
-from gates.security import bandit_scan, dependency_audit, policy, sarif
+from gates.outcome import COULD_NOT_MEASURE, ConfigError
+from gates.release.source import head_commit
 from gates.report import Report, markdown_cell
-from gates.security.dependency_audit import Audit
+from gates.security import bandit_scan, locked_requirements, osv_source, pip_audit_scan
+from gates.security import policy, safety_audit, sarif, vulnerabilities
+from gates.security.advisory_source import SourceResult, in_ci, measured, utc_now
 from gates.security.findings import BELOW_THRESHOLD, FAILING, WAIVED, Finding
+from gates.security.locked_requirements import Locked
 from gates.security.policy import WaiverUse
 
 if TYPE_CHECKING:
@@ -21,40 +30,55 @@ if TYPE_CHECKING:
     from gates.config import PipelineConfig
 
 MAX_TABLE_ROWS = 100
+ONLINE_SOURCES = ("pip-audit",)
 
 
 def add_arguments(parser: ArgumentParser) -> None:
     parser.add_argument(
         "--offline",
         action="store_true",
-        help="skip the online advisory service and use the offline database",
+        help="use offline advisory data only (safety's offline database, the OSV directory); "
+        "pip-audit does not run, which counts as missing data",
     )
     parser.add_argument(
         "--requirements",
         metavar="FILE",
-        help="audit this requirements file instead of the service's locked dependencies",
+        help="audit this requirements file (hashes required) instead of the service's locked "
+        "dependencies",
+    )
+    parser.add_argument(
+        "--osv-dir",
+        metavar="DIR",
+        help="an OSV directory (the PyPA advisory database's layout) to audit against; "
+        f"overrides ${osv_source.OSV_DIR_ENV} and osv_dir",
     )
 
 
 def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
     out = config.state_dir / "security"
     out.mkdir(parents=True, exist_ok=True)
-    today = datetime.now(timezone.utc).date()
+    now = utc_now()
+    today = now.date()
+    security = config.security
 
+    audits = _audits(config, args, out)
     bandit_findings = bandit_scan.scan(config, out / "bandit.json")
-    requirements = _requirements(config, args, out)
-    audit = dependency_audit.audit(
-        config, requirements, out / "safety.json", offline_only=args.offline
-    )
-    safety_findings = audit.findings
-    findings = bandit_findings + safety_findings
-    uses = policy.evaluate(findings, config.security, today)
+    locked = _requirements(config, args, out)
+    results = [measured(name, _bound(audit, locked)) for name, audit in audits.items()]
+    if args.offline:
+        results += [
+            SourceResult(name, error="not run: --offline")
+            for name in security.advisory_sources
+            if name in ONLINE_SOURCES
+        ]
+    vulns = vulnerabilities.merge([f for r in results for f in r.findings])
+    findings = bandit_findings + vulns
+    uses = policy.evaluate(findings, security, today)
     sarif_path = sarif.write(
         out / "security.sarif",
-        sarif.build(findings, _versions(), config.root / "uv.lock"),
+        sarif.build(findings, _versions(results), config.root / "uv.lock"),
     )
 
-    security = config.security
     report.add(
         "bandit",
         not _count(bandit_findings, FAILING),
@@ -63,55 +87,166 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
         f"{security.bandit_fail_confidence}, unless waived",
         f"{', '.join(security.bandit_paths)} -> {out / 'bandit.json'}",
     )
+    for result in results:
+        own = [v for v in vulns if result.name in v.sources]
+        report.add(
+            result.name,
+            not result.error and not _count(own, FAILING),
+            result.error or f"{_summary(own)} in {result.packages} pinned packages",
+            "answers, with no failing vulnerability",
+            result.data_line(now),
+        )
     report.add(
-        "safety",
-        not _count(safety_findings, FAILING),
-        _summary(safety_findings) + f" in {audit.packages} locked packages",
-        f"no known vulnerability (severity {security.safety_fail_severity}), unless waived",
-        audit.advisory,
+        "vulnerabilities",
+        not _count(vulns, FAILING),
+        _summary(vulns) + f" (merged from {len(results)} sources)",
+        f"no known vulnerability (severity {security.dependency_fail_severity}) from any "
+        "source, unless waived",
+        str(locked.path),
     )
+    stale = [r for r in results if r.stale(security.max_advisory_age, now) or r.error]
+    report.add(
+        "advisory data",
+        True,
+        _freshness(stale, security.max_advisory_age, now),
+        f"every source answered, with data at most {security.max_advisory_age} days old "
+        "(exit 3 under CI)",
+        "; ".join(r.data_line(now) for r in results),
+    )
+    commit = _commit(config)
     report.details.update(
         findings=[f.to_dict() for f in findings],
         waivers=[_waiver_row(u, today) for u in uses],
-        advisory_data=audit.advisory,
-        advisory_offline=audit.offline,
-        packages_audited=audit.packages,
-        requirements=str(requirements),
+        advisory_sources=[r.to_dict(security.max_advisory_age, now) for r in results],
+        stale_sources=[r.name for r in stale],
+        max_advisory_age=security.max_advisory_age,
+        packages_audited=max((r.packages for r in results), default=0),
+        requirements=str(locked.path),
+        requirements_sha256=locked.sha256,
+        commit=commit[0],
+        worktree_dirty=commit[1],
         sarif=str(sarif_path),
     )
     report.sections.append(_findings_markdown(findings))
     report.sections.append(_waivers_markdown(uses, today))
-    report.sections.append(_advisory_markdown(audit, sarif_path))
+    report.sections.append(_advisory_markdown(results, stale, security.max_advisory_age, now))
+    report.sections.append(f"SARIF for code scanning: `{sarif_path}`\n")
     for use in uses:
         if use.state(today) != "active":
             print(
                 f"gates security: waiver {use.waiver.id} ({use.waiver.target}) is "
                 f"{use.state(today)}{_expiry_note(use, today)}"
             )
+    _judge_data(report, stale, findings, security.max_advisory_age, now)
 
 
-def _advisory_markdown(audit: Audit, sarif_path: Path) -> str:
-    if audit.offline:
-        note = (
-            f"> ⚠️ **Advisory data: {audit.advisory}.** Vulnerabilities published after it "
-            "are not detected; run with internet access, or name a fresher database."
+def _audits(
+    config: PipelineConfig, args: Namespace, out: Path
+) -> dict[str, Callable[[Locked], SourceResult]]:
+    """The sources to ask, by name; ConfigError for one that is configured but unusable."""
+    security = config.security
+    osv_dir = osv_source.named_dir(config, args.osv_dir)
+    names = list(security.advisory_sources)
+    if osv_dir is not None and "osv" not in names:
+        names.append("osv")
+    if "osv" in names and osv_dir is None:
+        raise ConfigError(
+            '[tool.pipeline.security] advisory_sources lists "osv" but no OSV directory is '
+            f"named: set osv_dir, ${osv_source.OSV_DIR_ENV} or --osv-dir"
         )
+    audits: dict[str, Callable[[Locked], SourceResult]] = {}
+    for name in names:
+        if name == "safety":
+            audits[name] = lambda locked: safety_audit.audit(
+                config, locked.path, out, offline_only=args.offline
+            )
+        elif name == "pip-audit" and not args.offline:
+            audits[name] = lambda locked: pip_audit_scan.audit(config, locked.path, out)
+        elif name == "osv" and osv_dir is not None:
+            directory = osv_dir
+            audits[name] = lambda locked: osv_source.audit(directory, locked.pins)
+    return audits
+
+
+def _bound(
+    audit: Callable[[Locked], SourceResult], locked: Locked
+) -> Callable[[], SourceResult]:
+    return lambda: audit(locked)
+
+
+def _judge_data(
+    report: Report,
+    stale: Sequence[SourceResult],
+    findings: Sequence[Finding],
+    max_age: int,
+    now: datetime,
+) -> None:
+    """A known failing finding fails the gate (exit 1) whatever else happened. Otherwise a
+    source that could not measure is exit 3, and so is old data under CI."""
+    if not stale or _count(findings, FAILING):
+        return
+    errors = [r for r in stale if r.error]
+    if errors:
+        report.fail(COULD_NOT_MEASURE, "; ".join(f"{r.name}: {r.error}" for r in errors))
+        return
+    message = "could not measure with current advisories: " + _freshness(stale, max_age, now)
+    if in_ci():
+        report.fail(COULD_NOT_MEASURE, message)
     else:
-        note = f"Advisory data: {audit.advisory}."
-    return f"{note}\n\nSARIF for code scanning: `{sarif_path}`\n"
+        print(f"gates security: WARNING: {message} (exit 3 when CI is set)")
 
 
-def _requirements(config: PipelineConfig, args: Namespace, out: Path) -> Path:
+def _freshness(stale: Sequence[SourceResult], max_age: int, now: datetime) -> str:
+    if not stale:
+        return "current: every source answered"
+    parts = [
+        f"{r.name} {r.error}" if r.error else f"{r.name} data is {r.age_days(now)} days old"
+        for r in stale
+    ]
+    return f"STALE: {'; '.join(parts)} (max_advisory_age {max_age})"
+
+
+def _advisory_markdown(
+    results: Sequence[SourceResult], stale: Sequence[SourceResult], max_age: int, now: datetime
+) -> str:
+    lines = ["| advisory source | data |", "|---|---|"]
+    lines += [f"| {r.name} | {markdown_cell(r.data_line(now))} |" for r in results]
+    if stale:
+        lines += [
+            "",
+            f"> ⚠️ **Advisory data is not current** ({_freshness(stale, max_age, now)}). "
+            "Vulnerabilities published since are not detected: run where the sources are "
+            "reachable, or refresh the offline data (docs/security.md).",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _commit(config: PipelineConfig) -> tuple[str | None, bool | None]:
+    """The commit whose tree was scanned, and whether the tree had uncommitted changes."""
+    try:
+        commit = head_commit(config.root)
+    except ConfigError:
+        return None, None
+    return commit.sha, commit.dirty
+
+
+def _requirements(config: PipelineConfig, args: Namespace, out: Path) -> Locked:
     if args.requirements:
         path = Path(args.requirements)
         if not path.is_file():
             raise ConfigError(f"--requirements {path}: no such file")
-        return path
-    return dependency_audit.export_requirements(config, out / "requirements.txt")
+        return locked_requirements.read(path)
+    return locked_requirements.export(config, out / "requirements.txt")
 
 
-def _versions() -> dict[str, str]:
-    return {name: metadata.version(name) for name in ("bandit", "safety")}
+def _versions(results: Iterable[SourceResult]) -> dict[str, str]:
+    """{scanner: version} of the scanners that ran to the end: each gets a SARIF run."""
+    distributions = {"safety": "safety", "pip-audit": "pip-audit", "osv": "sre-pipeline-gates"}
+    versions = {"bandit": metadata.version("bandit")}
+    for result in results:
+        if not result.error:
+            versions[result.name] = metadata.version(distributions[result.name])
+    return versions
 
 
 def _count(findings: Iterable[Finding], status: str) -> int:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from fnmatch import fnmatch
 from typing import TYPE_CHECKING
 
-from gates.security.findings import BELOW_THRESHOLD, FAILING, WAIVED, Finding
+from gates.security.findings import BELOW_THRESHOLD, DEPENDENCY_SOURCES, FAILING, WAIVED, Finding
+from gates.security.vulnerabilities import canonical, ids
 
 if TYPE_CHECKING:
     from gates.config import SecurityConfig, Waiver
@@ -37,24 +37,28 @@ def over_threshold(finding: Finding, security: SecurityConfig) -> bool:
             severity >= RANK[security.bandit_fail_severity]
             and confidence >= RANK[security.bandit_fail_confidence]
         )
-    if security.safety_fail_severity == "ANY":
+    if security.dependency_fail_severity == "ANY":
         return True
-    return RANK.get(finding.severity, 99) >= RANK[security.safety_fail_severity]
+    return RANK.get(finding.severity, 99) >= RANK[security.dependency_fail_severity]
 
 
-def _canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
+def is_vulnerability(finding: Finding) -> bool:
+    return finding.scanner in DEPENDENCY_SOURCES
 
 
 def matches(waiver: Waiver, finding: Finding) -> bool:
+    """Whether ``waiver`` accepts ``finding``. A vulnerability waiver matches any of the
+    finding's ids, from whichever source reported it."""
+    if is_vulnerability(finding):
+        if waiver.scanner not in ("dependencies", *DEPENDENCY_SOURCES):
+            return False
+        known = ids(finding) | {f"PYUP.IO-{i}" for i in ids(finding)}
+        return waiver.id.upper() in known and canonical(waiver.target) == canonical(
+            finding.package
+        )
     if waiver.scanner != finding.scanner:
         return False
-    if finding.scanner == "bandit":
-        return waiver.id == finding.rule_id and fnmatch(finding.path, waiver.target)
-    ids = {finding.rule_id, f"pyup.io-{finding.rule_id}", *finding.aliases}
-    return waiver.id.lower() in {i.lower() for i in ids} and _canonical(
-        waiver.target
-    ) == _canonical(finding.package)
+    return waiver.id == finding.rule_id and fnmatch(finding.path, waiver.target)
 
 
 def evaluate(findings: Iterable[Finding], security: SecurityConfig, today: date) -> list[WaiverUse]:

@@ -121,7 +121,7 @@ expires = 2027-01-31
 def test_security_policy_and_waivers_load(tmp_path):
     config = load_config(make_project(tmp_path, security=WAIVER), environ={})
     assert config.security.bandit_fail_severity == "HIGH"
-    assert config.security.safety_fail_severity == "ANY"
+    assert config.security.dependency_fail_severity == "ANY"
     (waiver,) = config.security.waivers
     assert (waiver.scanner, waiver.id, waiver.target, str(waiver.expires)) == (
         "bandit",
@@ -135,12 +135,24 @@ def test_security_policy_and_waivers_load(tmp_path):
     "security, message",
     [
         ('bandit_fail_severity = "SEVERE"', "bandit_fail_severity must be one of LOW, MEDIUM"),
-        ('safety_fail_severity = "high"\nscanner_timeout = 0', "scanner_timeout must be a whole"),
-        (WAIVER.replace('scanner = "bandit"', 'scanner = "trivy"'), "bandit or safety"),
+        (
+            'dependency_fail_severity = "high"\nscanner_timeout = 0',
+            "scanner_timeout must be a whole",
+        ),
+        (
+            WAIVER.replace('scanner = "bandit"', 'scanner = "trivy"'),
+            "scanner must be bandit, dependencies",
+        ),
         (WAIVER.replace('path = "mini.py"', 'package = "x"'), "unknown key 'package'"),
         (WAIVER.replace('reason = "fixed argv"\n', ""), "missing key 'reason'"),
         (WAIVER.replace("2027-01-31", '"soon"'), "expires must be a date like"),
         (WAIVER.replace('id = "B602"', "id = 602"), "id must be a non-empty string"),
+        ('advisory_sources = ["safety", "trivy"]', 'advisory_sources must be a non-empty list of "safety", "pip-audit", "osv", got'),
+        ("advisory_sources = []", "advisory_sources must be a non-empty list"),
+        ("max_advisory_age = 0", "max_advisory_age must be"),
+        ('safety_db_url = "ftp://mirror/"', "safety_db_url must be an http.s. URL"),
+        ('osv_api_url = "api.osv.dev"', "osv_api_url must be empty or an http.s. URL"),
+        ('pip_audit_service = "nvd"', "pip_audit_service must be"),
     ],
 )
 def test_invalid_security_policy_is_refused(tmp_path, security, message):

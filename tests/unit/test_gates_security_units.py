@@ -9,7 +9,7 @@ from pydantic import TypeAdapter
 
 from gates.config import SecurityConfig, Waiver
 from gates.outcome import MeasurementError
-from gates.security import bandit_scan, dependency_audit, policy
+from gates.security import bandit_scan, safety_audit, policy
 from gates.security.findings import Finding
 
 TODAY = date(2026, 11, 26)
@@ -54,7 +54,7 @@ def test_bandit_parser_never_crashes_and_never_passes_garbage(data):
 @given(data=json_like(SAFETY_KEYS))
 def test_safety_parser_never_crashes_and_never_passes_garbage(data):
     try:
-        found, packages = dependency_audit.parse(data)
+        found, packages = safety_audit.parse(data)
     except MeasurementError:
         return
     assert packages > 0 and isinstance(data["vulnerabilities"], list)
@@ -125,7 +125,7 @@ def test_safety_severity_and_fix_version():
             safety_vuln(all_vulnerable_specs=[">=1,<1.1"]),
         ],
     }
-    found, packages = dependency_audit.parse(data)
+    found, packages = safety_audit.parse(data)
     assert packages == 3
     assert [(f.severity, f.fix) for f in found] == [
         ("UNKNOWN", ">=1.1"),
@@ -136,7 +136,7 @@ def test_safety_severity_and_fix_version():
 
 def test_safety_report_with_no_packages_is_refused():
     with pytest.raises(MeasurementError, match="audited no packages"):
-        dependency_audit.parse({"report_meta": {"packages_found": 0}, "vulnerabilities": []})
+        safety_audit.parse({"report_meta": {"packages_found": 0}, "vulnerabilities": []})
 
 
 def security(waivers=(), **overrides):
@@ -144,7 +144,7 @@ def security(waivers=(), **overrides):
         bandit_paths=("app",),
         bandit_fail_severity="HIGH",
         bandit_fail_confidence="MEDIUM",
-        safety_fail_severity="ANY",
+        dependency_fail_severity="ANY",
         scanner_timeout=60,
         waivers=tuple(waivers),
     )
@@ -168,9 +168,9 @@ def vuln(severity="UNKNOWN", package="Flask", rule="1", aliases=("CVE-1",)):
         (bandit_finding(severity="UNKNOWN"), security(), "failing"),
         (bandit_finding(severity="LOW"), security(bandit_fail_severity="LOW"), "failing"),
         (vuln(), security(), "failing"),
-        (vuln("LOW"), security(safety_fail_severity="HIGH"), "below threshold"),
-        (vuln("CRITICAL"), security(safety_fail_severity="HIGH"), "failing"),
-        (vuln("UNKNOWN"), security(safety_fail_severity="CRITICAL"), "failing"),
+        (vuln("LOW"), security(dependency_fail_severity="HIGH"), "below threshold"),
+        (vuln("CRITICAL"), security(dependency_fail_severity="HIGH"), "failing"),
+        (vuln("UNKNOWN"), security(dependency_fail_severity="CRITICAL"), "failing"),
     ],
 )
 def test_thresholds(finding, config, status):

@@ -1,16 +1,21 @@
-"""safety 2.x over the service's locked runtime dependencies, online first, offline after."""
+"""safety 2.x over the pinned runtime dependencies, with advisory data whose date is known.
+
+The gate fetches safety's free feed itself (``safety_db_url``) so that the report can state
+the data's date; when the feed cannot be reached it says so and uses the offline database
+(``$PIPELINE_SAFETY_DB`` or ``offline_db``), whose date the freshness rule then judges.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gates.outcome import MeasurementError
 from gates.security import advisory_db
+from gates.security.advisory_source import SourceResult
 from gates.security.findings import Finding, malformed, read_json_report, require
-from gates.tools import ToolRun, run_module, run_tool, uv_binary
+from gates.tools import ToolRun, run_module
 
 if TYPE_CHECKING:
     from gates.config import PipelineConfig
@@ -18,68 +23,45 @@ if TYPE_CHECKING:
 SCANNER = "safety"
 NO_VULNERABILITIES = 0
 VULNERABILITIES_FOUND = 64
-ADVISORY_SERVICE_UNREACHABLE = 68  # safety 2.x: "unable to fetch vulnerability database"
-ONLINE = "online advisory service (safety's free database)"
-
-
-def export_requirements(config: PipelineConfig, destination: Path) -> Path:
-    """The service's runtime dependencies exactly as uv.lock pins them, as a requirements file."""
-    uv = uv_binary()
-    argv = [uv, "export", "--frozen", "--package", config.service, "--no-default-groups"]
-    argv += ["--no-emit-workspace", "--no-hashes", "--no-header", "-o", str(destination)]
-    done = run_tool("uv export", argv, config.root, echo=False, timeout=120)
-    if done.returncode != 0:
-        raise MeasurementError(
-            f"uv export of {config.service}'s locked dependencies failed: {done.tail(1)}"
-        )
-    return destination
-
-
-@dataclass
-class Audit:
-    findings: list[Finding]
-    packages: int  # how many locked packages safety checked
-    advisory: str  # which advisory data it used
-    offline: bool
 
 
 def audit(
     config: PipelineConfig,
     requirements: Path,
-    report_path: Path,
+    out: Path,
     offline_only: bool = False,
     environ: Mapping[str, str] | None = None,
     notice: Callable[[str], object] = print,
-) -> Audit:
-    """Run safety against the online service, or the offline database when it is unreachable."""
+) -> SourceResult:
+    """safety against the online feed, or the offline database when the feed is unreachable."""
+    db = None
     if not offline_only:
-        result = _safety(config, requirements, report_path)
-        if result.returncode != ADVISORY_SERVICE_UNREACHABLE:
-            return Audit(*_judged(result, report_path), ONLINE, offline=False)
-        notice(
-            "gates security: the advisory service cannot be reached "
-            f"({result.tail(1) or 'safety exit 68'}); falling back to the offline database"
-        )
-    named = advisory_db.named_db(config, environ)
-    if named is None:
-        raise MeasurementError(
-            "safety: no advisory data: the online service was not used or not reachable and no "
-            f"offline database is named (set ${advisory_db.OFFLINE_DB_ENV} or "
-            "[tool.pipeline.security] offline_db)"
-        )
-    db = advisory_db.stage(*named, report_path.parent / "advisory-db")
-    notice(f"gates security: WARNING: advisory data is the {db.describe()}")
+        url = config.security.safety_db_url
+        try:
+            db = advisory_db.download(url, out / "safety-feed", out / "advisory-db")
+        except MeasurementError as exc:
+            notice(f"gates security: safety's feed cannot be used ({exc}); using the offline database")
+    if db is None:
+        named = advisory_db.named_db(config, environ)
+        if named is None:
+            raise MeasurementError(
+                "no advisory data: the online feed was not used or not reachable and no "
+                f"offline database is named (set ${advisory_db.OFFLINE_DB_ENV} or "
+                "[tool.pipeline.security] offline_db)"
+            )
+        db = advisory_db.stage(*named, out / "advisory-db")
+    report_path = out / "safety.json"
     result = _safety(config, requirements, report_path, db.path)
-    return Audit(*_judged(result, report_path), db.describe(), offline=True)
+    findings, packages = _judged(result, report_path)
+    return SourceResult(SCANNER, findings, packages, db.describe(), db.published)
 
 
 def _safety(
-    config: PipelineConfig, requirements: Path, report_path: Path, db_path: Path | None = None
+    config: PipelineConfig, requirements: Path, report_path: Path, db_path: Path
 ) -> ToolRun:
     report_path.unlink(missing_ok=True)
     args = ["check", "-r", str(requirements), "--output", "json", "--save-json", str(report_path)]
-    if db_path is not None:
-        args += ["--db", str(db_path)]
+    args += ["--db", str(db_path)]
     return run_module(
         SCANNER, args, cwd=config.root, echo=False, timeout=config.security.scanner_timeout
     )
