@@ -52,7 +52,6 @@ if TYPE_CHECKING:
     from gates.config import PipelineConfig
 
 
-
 def add_arguments(parser: ArgumentParser) -> None:
     parser.add_argument("--ref", default="HEAD", help="the commit to build (default: HEAD)")
 

@@ -38,7 +38,9 @@ class SourceResult:
             return f"{self.name}: could not measure: {self.error}"
         if self.live:
             return f"{self.name}: {self.data}, queried {_stamp(self.as_of)}"
-        return f"{self.name}: {self.data}, dated {_stamp(self.as_of)} ({self.age_days(now)} days old)"
+        return (
+            f"{self.name}: {self.data}, dated {_stamp(self.as_of)} ({self.age_days(now)} days old)"
+        )
 
     def to_dict(self, max_age_days: int, now: datetime) -> dict[str, Any]:
         return {

@@ -168,9 +168,7 @@ def _audits(
     return audits
 
 
-def _bound(
-    audit: Callable[[Locked], SourceResult], locked: Locked
-) -> Callable[[], SourceResult]:
+def _bound(audit: Callable[[Locked], SourceResult], locked: Locked) -> Callable[[], SourceResult]:
     return lambda: audit(locked)
 
 

@@ -43,12 +43,12 @@ def audit(config: PipelineConfig, requirements: Path, out: Path) -> SourceResult
     if result.returncode == VULNERABILITIES_FOUND and not report_path.is_file():
         raise MeasurementError(f"pip-audit could not audit: {result.tail(1) or 'no output'}")
     findings, packages = parse(
-        read_json_report(
-            report_path, SCANNER, result, (NO_VULNERABILITIES, VULNERABILITIES_FOUND)
-        )
+        read_json_report(report_path, SCANNER, result, (NO_VULNERABILITIES, VULNERABILITIES_FOUND))
     )
     if (result.returncode == VULNERABILITIES_FOUND) != bool(findings):
-        raise malformed(SCANNER, f"exit {result.returncode} disagrees with {len(findings)} findings")
+        raise malformed(
+            SCANNER, f"exit {result.returncode} disagrees with {len(findings)} findings"
+        )
     if security.pip_audit_service == "osv" and security.osv_api_url:
         data = f"OSV API {security.osv_api_url}"
     else:
@@ -71,9 +71,7 @@ def parse(data: object) -> tuple[list[Finding], int]:
             raise MeasurementError(f"pip-audit skipped {name}: {dependency['skip_reason']}")
         version = require(dependency, "version", str, SCANNER, where)
         vulns = require(dependency, "vulns", list, SCANNER, where)
-        findings += [
-            _finding(v, name, version, f"{where}.vulns[{i}]") for i, v in enumerate(vulns)
-        ]
+        findings += [_finding(v, name, version, f"{where}.vulns[{i}]") for i, v in enumerate(vulns)]
     return findings, len(dependencies)
 
 

@@ -53,9 +53,7 @@ def matches(waiver: Waiver, finding: Finding) -> bool:
         if waiver.scanner not in ("dependencies", *DEPENDENCY_SOURCES):
             return False
         known = ids(finding) | {f"PYUP.IO-{i}" for i in ids(finding)}
-        return waiver.id.upper() in known and canonical(waiver.target) == canonical(
-            finding.package
-        )
+        return waiver.id.upper() in known and canonical(waiver.target) == canonical(finding.package)
     if waiver.scanner != finding.scanner:
         return False
     return waiver.id == finding.rule_id and fnmatch(finding.path, waiver.target)

@@ -40,7 +40,9 @@ def audit(
         try:
             db = advisory_db.download(url, out / "safety-feed", out / "advisory-db")
         except MeasurementError as exc:
-            notice(f"gates security: safety's feed cannot be used ({exc}); using the offline database")
+            notice(
+                f"gates security: safety's feed cannot be used ({exc}); using the offline database"
+            )
     if db is None:
         named = advisory_db.named_db(config, environ)
         if named is None:

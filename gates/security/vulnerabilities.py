@@ -23,23 +23,21 @@ def ids(finding: Finding) -> set[str]:
 
 
 def merge(findings: Sequence[Finding]) -> list[Finding]:
-    """Dependency findings merged by pin and shared id, in first-seen order."""
-    groups: list[list[Finding]] = []
-    for finding in findings:
+    """Dependency findings merged by pin and shared id (transitively), in first-seen order."""
+    groups: list[list[int]] = []  # indices into findings
+    for index, finding in enumerate(findings):
         pin = (canonical(finding.package), finding.version)
         joined = [
             g
             for g in groups
-            if (canonical(g[0].package), g[0].version) == pin
-            and any(ids(finding) & ids(other) for other in g)
+            if (canonical(findings[g[0]].package), findings[g[0]].version) == pin
+            and any(ids(finding) & ids(findings[i]) for i in g)
         ]
-        merged = [finding]
         for group in joined:
             groups.remove(group)
-            merged = group + merged
-        groups.append(merged)
-    groups.sort(key=lambda g: min(findings.index(f) for f in g))
-    return [_one(g) for g in groups]
+        groups.append(sorted([index, *(i for g in joined for i in g)]))
+    groups.sort()
+    return [_one([findings[i] for i in g]) for g in groups]
 
 
 def _primary(all_ids: set[str]) -> str:

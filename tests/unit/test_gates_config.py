@@ -147,7 +147,10 @@ def test_security_policy_and_waivers_load(tmp_path):
         (WAIVER.replace('reason = "fixed argv"\n', ""), "missing key 'reason'"),
         (WAIVER.replace("2027-01-31", '"soon"'), "expires must be a date like"),
         (WAIVER.replace('id = "B602"', "id = 602"), "id must be a non-empty string"),
-        ('advisory_sources = ["safety", "trivy"]', 'advisory_sources must be a non-empty list of "safety", "pip-audit", "osv", got'),
+        (
+            'advisory_sources = ["safety", "trivy"]',
+            'advisory_sources must be a non-empty list of "safety", "pip-audit", "osv", got',
+        ),
         ("advisory_sources = []", "advisory_sources must be a non-empty list"),
         ("max_advisory_age = 0", "max_advisory_age must be"),
         ('safety_db_url = "ftp://mirror/"', "safety_db_url must be an http.s. URL"),
