@@ -1,14 +1,17 @@
-"""The security gate with real bandit and safety runs: planted code, test-built databases."""
+"""The security gate with real bandit and safety runs: planted code, test-built databases.
+(Every advisory source together, freshness and the OSV sources: test_security_sources.py.)"""
 
 import json
 import os
+import subprocess
 from datetime import date, timedelta
 
 import pytest
 
-from support.advisory_db import FLASK_ADVISORY, make_advisory_db
+from support.advisory_db import FLASK_ADVISORY, make_advisory_db, pinned
 from support.pipeline_project import make_project
 from support.gates_cli import run_gates
+from support.ports import free_port
 
 TIMEOUT = 300
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -28,22 +31,38 @@ def calculate(expression):
 """
 
 
-def project(tmp_path, module=None, security="", requirements="flask==1.0\n", advisories=None):
+GIT = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
+
+
+def commit_all(root):
+    """The project as a git repository with everything committed (the tree a release has)."""
+    for argv in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "project"]):
+        subprocess.run(GIT + argv, cwd=root, check=True, capture_output=True, timeout=60)
+
+
+def project(
+    tmp_path,
+    module=None,
+    security='advisory_sources = ["safety"]',
+    requirements=pinned("flask==1.0"),
+    advisories=None,
+):
     config = make_project(tmp_path, security=security)
     if module is not None:
         (tmp_path / "mini.py").write_text(module)
     (tmp_path / "requirements.txt").write_text(requirements)
     make_advisory_db(tmp_path / "advisories", advisories)
+    commit_all(tmp_path)
     return config
 
 
 def security_gate(config, *args, env=None, requirements=True):
-    """``python -m gates security --offline`` with the project's test database."""
+    """``python -m gates security`` with the project's test database, as CI runs it."""
     root = config.parent
     argv = ["security", *args]
     if requirements:
         argv += ["--requirements", str(root / "requirements.txt")]
-    environ = {"PIPELINE_SAFETY_DB": str(root / "advisories"), **(env or {})}
+    environ = {"PIPELINE_SAFETY_DB": str(root / "advisories"), "CI": "true", **(env or {})}
     return run_gates(config, *argv, env=environ, timeout=TIMEOUT)
 
 
@@ -92,8 +111,13 @@ def test_high_bandit_finding_fails(tmp_path):
     assert "| **FAILING** | bandit | mini.py:7 | B602 | HIGH / HIGH |" in markdown
 
 
+ONLY_SAFETY = 'advisory_sources = ["safety"]\n'
+
+
 def test_waived_finding_passes_and_is_listed_as_waived(tmp_path):
-    config = project(tmp_path, module=PLANTED, security=waiver("bandit", "B602", "mini.*", 30))
+    config = project(
+        tmp_path, module=PLANTED, security=ONLY_SAFETY + waiver("bandit", "B602", "mini.*", 30)
+    )
     done = security_gate(config, "--offline")
     assert done.returncode == 0, done.stdout + done.stderr
     b602 = next(f for f in findings(config) if f["rule_id"] == "B602")
@@ -109,7 +133,9 @@ def test_waived_finding_passes_and_is_listed_as_waived(tmp_path):
 
 
 def test_expired_waiver_stops_waiving_and_says_so(tmp_path):
-    config = project(tmp_path, module=PLANTED, security=waiver("bandit", "B602", "mini.py", -1))
+    config = project(
+        tmp_path, module=PLANTED, security=ONLY_SAFETY + waiver("bandit", "B602", "mini.py", -1)
+    )
     done = security_gate(config, "--offline")
     assert done.returncode == 1
     b602 = next(f for f in findings(config) if f["rule_id"] == "B602")
@@ -118,7 +144,7 @@ def test_expired_waiver_stops_waiving_and_says_so(tmp_path):
 
 
 def test_waiver_matching_nothing_is_reported_stale(tmp_path):
-    config = project(tmp_path, security=waiver("bandit", "B602", "gone.py", 30))
+    config = project(tmp_path, security=ONLY_SAFETY + waiver("bandit", "B602", "gone.py", 30))
     done = security_gate(config, "--offline")
     assert done.returncode == 0
     assert security_report(config)["details"]["waivers"][0]["state"] == "stale"
@@ -130,28 +156,40 @@ def test_known_vulnerability_in_a_dependency_fails(tmp_path):
     done = security_gate(config, "--offline")
     assert done.returncode == 1
     (vuln,) = findings(config, "safety")
-    assert (vuln["location"], vuln["rule_id"], vuln["fix"]) == ("flask==1.0", "90001", ">=1.1")
-    assert vuln["aliases"] == ["CVE-2099-0001"] and vuln["status"] == "failing"
+    # Named by its CVE; safety's own id is an alias and what its SARIF run shows.
+    assert (vuln["location"], vuln["rule_id"], vuln["fix"]) == (
+        "flask==1.0",
+        "CVE-2099-0001",
+        ">=1.1",
+    )
+    assert vuln["aliases"] == ["90001"] and vuln["status"] == "failing"
+    assert vuln["sources"] == ["safety"] and vuln["extra"]["reported_as"] == {"safety": "90001"}
 
 
 def test_vulnerability_waived_by_cve_passes(tmp_path):
     config = project(
         tmp_path,
         advisories=FLASK_ADVISORY,
-        security=waiver("safety", "CVE-2099-0001", "Flask", 10),
+        security=ONLY_SAFETY + waiver("safety", "CVE-2099-0001", "Flask", 10),
     )
     assert security_gate(config, "--offline").returncode == 0
     assert findings(config, "safety")[0]["status"] == "waived"
 
 
-def test_unreachable_service_falls_back_to_offline_db_loudly(tmp_path):
-    config = project(tmp_path, advisories=FLASK_ADVISORY)
-    closed_port = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"}
-    done = security_gate(config, env=closed_port)
+def test_unreachable_feed_falls_back_to_offline_db_loudly(tmp_path):
+    nothing_listens = f"http://127.0.0.1:{free_port()}/feed/"
+    config = project(
+        tmp_path,
+        advisories=FLASK_ADVISORY,
+        security=ONLY_SAFETY + f'safety_db_url = "{nothing_listens}"',
+    )
+    done = security_gate(config)
     assert done.returncode == 1
-    assert "the advisory service cannot be reached" in done.stdout
-    assert "WARNING: advisory data is the offline database" in done.stdout
-    assert "dated 2026-01-15" in security_report(config)["details"]["advisory_data"]
+    assert f"safety's feed cannot be used ({nothing_listens}insecure.json: " in done.stdout
+    assert "using the offline database" in done.stdout
+    (source,) = security_report(config)["details"]["advisory_sources"]
+    assert source["data"] == f"offline database {tmp_path / 'advisories'}"
+    assert source["age_days"] == 2 and source["stale"] is False
 
 
 def test_no_offline_database_named_is_exit_3(tmp_path):

@@ -1,0 +1,41 @@
+"""The build manifest records the security report only when it speaks for this build: the
+same commit, a clean tree, the same pinned requirements."""
+
+import json
+
+import pytest
+
+from gates.release.build import _security_mismatch
+
+COMMIT = "a" * 40
+PINS = "b" * 64
+
+
+def report(tmp_path, **details):
+    values = {"commit": COMMIT, "worktree_dirty": False, "requirements_sha256": PINS}
+    path = tmp_path / "security.json"
+    path.write_text(json.dumps({"outcome": "passed", "details": {**values, **details}}))
+    return path
+
+
+def test_a_report_of_this_commit_and_these_pins_is_recorded(tmp_path):
+    assert _security_mismatch(report(tmp_path), COMMIT, PINS) == ""
+
+
+@pytest.mark.parametrize(
+    "details, reason",
+    [
+        ({"commit": "c" * 40}, "it is of commit cccccccccccc, this build is of aaaaaaaaaaaa"),
+        ({"commit": None}, "it is of commit None"),
+        ({"worktree_dirty": True}, "uncommitted changes"),
+        ({"requirements_sha256": "d" * 64}, "audited other requirements"),
+    ],
+)
+def test_a_report_of_anything_else_is_not(tmp_path, details, reason):
+    assert reason in _security_mismatch(report(tmp_path, **details), COMMIT, PINS)
+
+
+def test_no_report_or_a_foreign_file_is_not_recorded(tmp_path):
+    assert "does not exist" in _security_mismatch(tmp_path / "security.json", COMMIT, PINS)
+    (tmp_path / "security.json").write_text('{"outcome": "passed"}')
+    assert "not a security report" in _security_mismatch(tmp_path / "security.json", COMMIT, PINS)
