@@ -3,13 +3,12 @@
 
 import json
 import os
-import subprocess
 from datetime import date, timedelta
 
 import pytest
 
 from support.advisory_db import FLASK_ADVISORY, make_advisory_db, pinned
-from support.pipeline_project import make_project
+from support.pipeline_project import commit_all, make_project
 from support.gates_cli import run_gates
 from support.ports import free_port
 
@@ -17,7 +16,6 @@ TIMEOUT = 300
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 PLANTED = """\
-import subprocess
 
 password = "hunter2-not-a-secret"
 
@@ -29,15 +27,6 @@ def run(command):
 def calculate(expression):
     return eval(expression)
 """
-
-
-GIT = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
-
-
-def commit_all(root):
-    """The project as a git repository with everything committed (the tree a release has)."""
-    for argv in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "project"]):
-        subprocess.run(GIT + argv, cwd=root, check=True, capture_output=True, timeout=60)
 
 
 def project(

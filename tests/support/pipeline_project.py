@@ -1,6 +1,7 @@
 """A miniature repository with a [tool.pipeline] table, for running gates against; its SLO
 objectives are this repository's own."""
 
+import subprocess
 import textwrap
 from pathlib import Path
 
@@ -87,3 +88,12 @@ def make_project(root, fail_under=90, tests=FULL_TESTS, module=MODULE, security=
     (root / "tests").mkdir()
     (root / "tests" / "test_mini.py").write_text(textwrap.dedent(tests))
     return root / "pyproject.toml"
+
+
+GIT = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
+
+
+def commit_all(root):
+    """The project as a git repository with everything committed (the tree a release has)."""
+    for argv in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "project"]):
+        subprocess.run(GIT + argv, cwd=root, check=True, capture_output=True, timeout=60)
