@@ -125,7 +125,7 @@ STAGES: tuple[Stage, ...] = (
     ),
     Stage(
         "security",
-        "bandit over the code, safety over the locked runtime deps; SARIF (--offline)",
+        "bandit, secrets, safety + pip-audit (+ OSV dir) over the pinned deps; SARIF (--offline)",
         run="gates.security.gate:run",
         arguments="gates.security.gate:add_arguments",
         group="security",

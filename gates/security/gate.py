@@ -8,7 +8,8 @@ one policy; a source that could not measure, or whose data is older than
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from importlib import metadata
 from pathlib import Path
@@ -17,11 +18,12 @@ from typing import TYPE_CHECKING
 from gates.outcome import COULD_NOT_MEASURE, ConfigError
 from gates.release.source import head_commit
 from gates.report import Report, markdown_cell
-from gates.security import bandit_scan, locked_requirements, osv_source, pip_audit_scan
+from gates import locked_requirements
+from gates.security import bandit_scan, osv_source, pip_audit_scan
 from gates.security import policy, safety_audit, sarif, vulnerabilities
 from gates.security.advisory_source import SourceResult, in_ci, measured, utc_now
 from gates.security.findings import BELOW_THRESHOLD, FAILING, WAIVED, Finding
-from gates.security.locked_requirements import Locked
+from gates.locked_requirements import Locked
 from gates.security.policy import WaiverUse
 
 if TYPE_CHECKING:
@@ -31,6 +33,10 @@ if TYPE_CHECKING:
 
 MAX_TABLE_ROWS = 100
 ONLINE_SOURCES = ("pip-audit",)
+SOURCES = ("safety", "pip-audit", "osv")
+# Overrides [tool.pipeline.security] advisory_sources, e.g. "safety,osv" on a machine whose
+# only advisory data is a mirrored OSV directory.
+SOURCES_ENV = "PIPELINE_ADVISORY_SOURCES"
 
 
 def add_arguments(parser: ArgumentParser) -> None:
@@ -61,14 +67,15 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
     today = now.date()
     security = config.security
 
-    audits = _audits(config, args, out)
+    names = source_names(config)
+    audits = _audits(config, args, out, names)
     bandit_findings = bandit_scan.scan(config, out / "bandit.json")
     locked = _requirements(config, args, out)
     results = [measured(name, _bound(audit, locked)) for name, audit in audits.items()]
     if args.offline:
         results += [
             SourceResult(name, error="not run: --offline")
-            for name in security.advisory_sources
+            for name in names
             if name in ONLINE_SOURCES
         ]
     vulns = vulnerabilities.merge([f for r in results for f in r.findings])
@@ -141,12 +148,11 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
 
 
 def _audits(
-    config: PipelineConfig, args: Namespace, out: Path
+    config: PipelineConfig, args: Namespace, out: Path, names: list[str]
 ) -> dict[str, Callable[[Locked], SourceResult]]:
     """The sources to ask, by name; ConfigError for one that is configured but unusable."""
-    security = config.security
     osv_dir = osv_source.named_dir(config, args.osv_dir)
-    names = list(security.advisory_sources)
+    names = list(names)
     if osv_dir is not None and "osv" not in names:
         names.append("osv")
     if "osv" in names and osv_dir is None:
@@ -166,6 +172,19 @@ def _audits(
             directory = osv_dir
             audits[name] = lambda locked: osv_source.audit(directory, locked.pins)
     return audits
+
+
+def source_names(config: PipelineConfig, environ: Mapping[str, str] | None = None) -> list[str]:
+    """The advisory sources to ask: ``$PIPELINE_ADVISORY_SOURCES`` or advisory_sources."""
+    raw = (os.environ if environ is None else environ).get(SOURCES_ENV, "")
+    if not raw.strip():
+        return list(config.security.advisory_sources)
+    names = list(dict.fromkeys(n.strip() for n in raw.split(",") if n.strip()))
+    if not names or any(n not in SOURCES for n in names):
+        raise ConfigError(
+            f"${SOURCES_ENV}={raw!r}: must be a comma-separated list of {', '.join(SOURCES)}"
+        )
+    return names
 
 
 def _bound(audit: Callable[[Locked], SourceResult], locked: Locked) -> Callable[[], SourceResult]:
@@ -234,7 +253,7 @@ def _requirements(config: PipelineConfig, args: Namespace, out: Path) -> Locked:
         if not path.is_file():
             raise ConfigError(f"--requirements {path}: no such file")
         return locked_requirements.read(path)
-    return locked_requirements.export(config, out / "requirements.txt")
+    return locked_requirements.export(config.root, config.service, out / "requirements.txt")
 
 
 def _versions(results: Iterable[SourceResult]) -> dict[str, str]:

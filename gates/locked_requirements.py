@@ -7,13 +7,9 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from gates.outcome import MeasurementError
 from gates.tools import run_tool, uv_binary
-
-if TYPE_CHECKING:
-    from gates.config import PipelineConfig
 
 # name==version at the start of a line of `uv export` (or pip's requirements format)
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", re.M)
@@ -57,18 +53,17 @@ class Locked:
         return pins(self.text)
 
 
-def export(config: PipelineConfig, destination: Path) -> Locked:
-    """Write the export to ``destination``; MeasurementError when uv cannot produce it."""
-    argv = export_command(config.service)
-    done = run_tool("uv export", argv, config.root, echo=False, timeout=120, separate_stderr=True)
+def export(root: Path, service: str, destination: Path) -> Locked:
+    """Write the export of the lock in ``root`` to ``destination``; MeasurementError when uv
+    cannot produce it."""
+    argv = export_command(service)
+    done = run_tool("uv export", argv, root, echo=False, timeout=120, separate_stderr=True)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise MeasurementError(
-            f"uv export of {config.service}'s locked dependencies failed: {last}"
-        )
+        raise MeasurementError(f"uv export of {service}'s locked dependencies failed: {last}")
     if not pins(done.output):
         raise MeasurementError(
-            f"uv export of {config.service}'s locked dependencies pinned nothing; "
+            f"uv export of {service}'s locked dependencies pinned nothing; "
             "check [tool.pipeline] service and uv.lock"
         )
     destination.write_text(done.output, encoding="utf-8")
