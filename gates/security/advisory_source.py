@@ -35,7 +35,7 @@ class SourceResult:
 
     def data_line(self, now: datetime) -> str:
         if self.error:
-            return f"{self.name}: could not measure: {self.error}"
+            return f"{self.name}: no data (could not measure)"
         if self.live:
             return f"{self.name}: {self.data}, queried {_stamp(self.as_of)}"
         return (

@@ -217,7 +217,7 @@ def _freshness(stale: Sequence[SourceResult], max_age: int, now: datetime) -> st
     if not stale:
         return "current: every source answered"
     parts = [
-        f"{r.name} {r.error}" if r.error else f"{r.name} data is {r.age_days(now)} days old"
+        f"{r.name} gave no data" if r.error else f"{r.name} data is {r.age_days(now)} days old"
         for r in stale
     ]
     return f"STALE: {'; '.join(parts)} (max_advisory_age {max_age})"
