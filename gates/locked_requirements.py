@@ -76,3 +76,14 @@ def read(path: Path) -> Locked:
     if not pins(text):
         raise MeasurementError(f"{path} pins no package (name==version lines)")
     return Locked(path, text)
+
+
+def shipped(release_requirements: Path, service: str, destination: Path) -> Locked:
+    """A built release's requirements without the service's own line (it is not on any
+    index, so no advisory source knows it): the dependencies exactly as the release ships."""
+    own = re.compile(rf"^{re.escape(service)}==\S+.*\n(?:\s+--hash=\S+.*\n)*", re.M | re.I)
+    text = own.sub("", release_requirements.read_text(encoding="utf-8"))
+    if not pins(text):
+        raise MeasurementError(f"{release_requirements} pins no dependency")
+    destination.write_text(text, encoding="utf-8")
+    return Locked(destination, text)

@@ -53,11 +53,16 @@ class Checkout:
         self.ports: dict[str, int] = {}
 
     def gates(
-        self, *args: str, check: bool = True, timeout: float = TIMEOUT
+        self,
+        *args: str,
+        check: bool = True,
+        timeout: float = TIMEOUT,
+        env: dict[str, str] | None = None,
     ) -> "subprocess.CompletedProcess[str]":
         config = self.path / "pyproject.toml"
+        environ = {**GIT_ENV, **(env or {})}
         return run_gates(
-            config, *args, env=GIT_ENV, state_dir=self.state, cwd=ROOT, timeout=timeout, check=check
+            config, *args, env=environ, state_dir=self.state, cwd=ROOT, timeout=timeout, check=check
         )
 
     def popen(self, *args: str) -> "subprocess.Popen[str]":

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gates.outcome import COULD_NOT_MEASURE, ConfigError
+from gates.release import store
 from gates.release.source import head_commit
 from gates.report import Report, markdown_cell
 from gates import locked_requirements
@@ -53,6 +54,12 @@ def add_arguments(parser: ArgumentParser) -> None:
         "dependencies",
     )
     parser.add_argument(
+        "--release",
+        metavar="ID",
+        help="audit the pinned dependencies a built release ships (its verified "
+        "requirements.txt; an id, a prefix or latest) instead of the lock's export",
+    )
+    parser.add_argument(
         "--osv-dir",
         metavar="DIR",
         help="an OSV directory (the PyPA advisory database's layout) to audit against; "
@@ -70,7 +77,7 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
     names = source_names(config)
     audits = _audits(config, args, out, names)
     bandit_findings = bandit_scan.scan(config, out / "bandit.json")
-    locked = _requirements(config, args, out)
+    locked, release_id = _requirements(config, args, out)
     results = [measured(name, _bound(audit, locked)) for name, audit in audits.items()]
     if args.offline:
         results += [
@@ -129,6 +136,7 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
         max_advisory_age=security.max_advisory_age,
         packages_audited=max((r.packages for r in results), default=0),
         requirements=str(locked.path),
+        release=release_id,
         requirements_sha256=locked.sha256,
         commit=commit[0],
         worktree_dirty=commit[1],
@@ -247,13 +255,24 @@ def _commit(config: PipelineConfig) -> tuple[str | None, bool | None]:
     return commit.sha, commit.dirty
 
 
-def _requirements(config: PipelineConfig, args: Namespace, out: Path) -> Locked:
+def _requirements(config: PipelineConfig, args: Namespace, out: Path) -> tuple[Locked, str | None]:
+    """What to audit, and the release it belongs to (None: the lock's export or a file)."""
+    if args.requirements and args.release:
+        raise ConfigError("--requirements and --release name two different things to audit")
+    if args.release:
+        release_dir = store.resolve(config, args.release)
+        store.verify(release_dir)
+        shipped = locked_requirements.shipped(
+            release_dir / "requirements.txt", config.service, out / "requirements.txt"
+        )
+        return shipped, release_dir.name
     if args.requirements:
         path = Path(args.requirements)
         if not path.is_file():
             raise ConfigError(f"--requirements {path}: no such file")
-        return locked_requirements.read(path)
-    return locked_requirements.export(config.root, config.service, out / "requirements.txt")
+        return locked_requirements.read(path), None
+    export = locked_requirements.export(config.root, config.service, out / "requirements.txt")
+    return export, None
 
 
 def _versions(results: Iterable[SourceResult]) -> dict[str, str]:

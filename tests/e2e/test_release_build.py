@@ -8,8 +8,9 @@ import subprocess
 import pytest
 import requests
 
-from deploy_fixture import clone, no_container_engine
+from deploy_fixture import clone, no_container_engine, run
 from gates.release.install import InstallFailed, install
+from support.osv_fixture import osv_copy
 from support.ports import free_port
 from support.servers import Server
 from support.timeouts import HANG
@@ -32,6 +33,39 @@ def test_same_commit_twice_gives_identical_release(shared_releases, tmp_path):
     )
     assert first["source"]["commit"] == second["source"]["commit"]
     assert (checkout.state / "releases" / first["release_id"] / "sbom.cdx.json").is_file()
+
+
+def test_the_manifest_records_the_security_report_of_its_own_commit_only(tmp_path):
+    """security, then build, of one clean commit: the manifest records the report; `security
+    --release` audits exactly the pins the release ships; a later commit's build records
+    none, and says why."""
+    checkout = clone(tmp_path / "repo")
+    pyproject = checkout.path / "pyproject.toml"
+    pyproject.write_text(no_container_engine(pyproject.read_text()))
+    run(["git", "commit", "--quiet", "-am", "test configuration"], checkout.path)
+    osv = {"PIPELINE_ADVISORY_SOURCES": "osv", "PIPELINE_OSV_DIR": str(osv_copy(tmp_path / "o"))}
+    checkout.gates("security", env={**osv, "CI": "true"})
+    audited = checkout.report("security")["details"]
+    assert audited["worktree_dirty"] is False and audited["release"] is None
+    checkout.gates("build")
+    manifest = checkout.report("build")["details"]["manifest"]
+    security = manifest["security"]
+    assert (security["commit"], security["outcome"]) == (audited["commit"], "passed")
+    assert security["requirements_sha256"] == audited["requirements_sha256"]
+    shown = checkout.gates("release", "show", "latest").stdout
+    assert f"security    passed (security.json, sha256 {security['sha256'][:16]}" in shown
+
+    checkout.gates("security", "--release", "latest", env={**osv, "CI": "true"})
+    shipped = checkout.report("security")["details"]
+    assert shipped["release"] == manifest["release_id"]
+    assert shipped["requirements_sha256"] == audited["requirements_sha256"]
+    assert "techcorp-api==" not in (checkout.state / "security" / "requirements.txt").read_text()
+
+    checkout.commit("README.md", "a later commit\n", "2030-01-02T00:00:00+00:00")
+    checkout.gates("build")
+    later = checkout.report("build")["details"]["manifest"]["security"]
+    assert later["report"] is None
+    assert later["reason"].startswith(f"it is of commit {audited['commit'][:12]}, this build is of")
 
 
 def test_build_checks_pass_and_image_step_is_explained(shared_releases):

@@ -39,3 +39,17 @@ def test_no_report_or_a_foreign_file_is_not_recorded(tmp_path):
     assert "does not exist" in _security_mismatch(tmp_path / "security.json", COMMIT, PINS)
     (tmp_path / "security.json").write_text('{"outcome": "passed"}')
     assert "not a security report" in _security_mismatch(tmp_path / "security.json", COMMIT, PINS)
+
+
+def test_the_shipped_requirements_are_the_release_file_without_the_service_itself(tmp_path):
+    from gates.locked_requirements import pins, shipped
+
+    release = tmp_path / "requirements.txt"
+    release.write_text(
+        "flask==3.1.2 \\\n    --hash=sha256:aa\n    --hash=sha256:bb\n"
+        "techcorp-api==0.1.0 \\\n    --hash=sha256:cc\n"
+    )
+    locked = shipped(release, "techcorp-api", tmp_path / "out.txt")
+    assert pins(locked.text) == [("flask", "3.1.2")]
+    assert locked.text == "flask==3.1.2 \\\n    --hash=sha256:aa\n    --hash=sha256:bb\n"
+    assert (tmp_path / "out.txt").read_text() == locked.text
