@@ -283,7 +283,19 @@ class SafetyWaiver(_Waiver):
         return self.package
 
 
-Waiver = Annotated[BanditWaiver | SafetyWaiver, Field(discriminator="scanner")]
+class SecretWaiver(_Waiver):
+    """Accepts a detect-secrets type or hashed secret in the files matching ``path`` (a glob)."""
+
+    model_config = ConfigDict(title="detect-secrets waiver")
+    scanner: Literal["detect-secrets"]
+    path: Stripped
+
+    @property
+    def target(self) -> str:
+        return self.path
+
+
+Waiver = Annotated[BanditWaiver | SafetyWaiver | SecretWaiver, Field(discriminator="scanner")]
 
 
 class SecurityConfig(Table):
@@ -295,6 +307,13 @@ class SecurityConfig(Table):
     safety_fail_severity: VulnLevel = "ANY"
     offline_db: NonEmptyStr = ""
     scanner_timeout: LongWait = 600
+    secrets_baseline: Annotated[
+        FromRoot,
+        Field(
+            description="must be the detect-secrets baseline of reviewed false positives, "
+            "relative to the project root"
+        ),
+    ] = Path(".secrets.baseline")
     waivers: Annotated[
         tuple[Waiver, ...],
         Field(description=f"must be a list of tables: [[{TABLE}.security.waivers]]"),

@@ -10,6 +10,7 @@ from fnmatch import fnmatch
 from typing import TYPE_CHECKING
 
 from gates.security.findings import BELOW_THRESHOLD, FAILING, WAIVED, Finding
+from gates.security.secret_scan import SCANNER as SECRETS
 
 if TYPE_CHECKING:
     from gates.config import SecurityConfig, Waiver
@@ -29,7 +30,10 @@ class WaiverUse:
 
 
 def over_threshold(finding: Finding, security: SecurityConfig) -> bool:
-    """Whether policy says this finding fails the gate. Unknown severity always does."""
+    """Whether policy says this finding fails the gate. Unknown severity always does, and so
+    does every secret: there is no harmless leaked credential."""
+    if finding.scanner == SECRETS:
+        return True
     if finding.scanner == "bandit":
         severity = RANK.get(finding.severity, 99)
         confidence = RANK.get(finding.confidence, 99)
@@ -51,6 +55,9 @@ def matches(waiver: Waiver, finding: Finding) -> bool:
         return False
     if finding.scanner == "bandit":
         return waiver.id == finding.rule_id and fnmatch(finding.path, waiver.target)
+    if finding.scanner == SECRETS:
+        named = (finding.rule_id, finding.extra.get("hashed_secret"))  # its type or its hash
+        return waiver.id in named and fnmatch(finding.path, waiver.target)
     ids = {finding.rule_id, f"pyup.io-{finding.rule_id}", *finding.aliases}
     return waiver.id.lower() in {i.lower() for i in ids} and _canonical(
         waiver.target

@@ -136,7 +136,10 @@ def test_security_policy_and_waivers_load(tmp_path):
     [
         ('bandit_fail_severity = "SEVERE"', "bandit_fail_severity must be one of LOW, MEDIUM"),
         ('safety_fail_severity = "high"\nscanner_timeout = 0', "scanner_timeout must be a whole"),
-        (WAIVER.replace('scanner = "bandit"', 'scanner = "trivy"'), "bandit or safety"),
+        (
+            WAIVER.replace('scanner = "bandit"', 'scanner = "trivy"'),
+            "bandit, safety or detect-secrets",
+        ),
         (WAIVER.replace('path = "mini.py"', 'package = "x"'), "unknown key 'package'"),
         (WAIVER.replace('reason = "fixed argv"\n', ""), "missing key 'reason'"),
         (WAIVER.replace("2027-01-31", '"soon"'), "expires must be a date like"),
