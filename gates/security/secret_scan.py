@@ -40,7 +40,7 @@ REPORT = "detect-secrets.json"
 JUDGED = {0}
 SEVERITY = "HIGH"  # a leaked credential is never minor
 NOT_REVIEWED = "in the baseline but not reviewed as a false positive: run detect-secrets audit"
-REAL_SECRET = "marked as a real secret in the baseline: remove and rotate it"
+MARKED_REAL = "marked as a real secret in the baseline: remove and rotate it"
 
 Key = tuple[str, str, str]  # (filename, hashed_secret, type): how the baseline names a secret
 
@@ -209,7 +209,7 @@ def judge(
             if review is False:
                 accepted.add(secret.key)
                 continue
-            note = REAL_SECRET if review else f"{NOT_REVIEWED} {baseline}"
+            note = MARKED_REAL if review else f"{NOT_REVIEWED} {baseline}"
         findings.append(
             Finding(
                 scanner=SCANNER,
