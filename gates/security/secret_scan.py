@@ -73,21 +73,25 @@ def scan(config: PipelineConfig, out_dir: Path) -> SecretScan:
     baseline_path = config.security.secrets_baseline
     name = _relative(baseline_path, root)
     baseline = read_baseline(baseline_path, name)
+    entries = baseline_entries(baseline, name)
     files = tracked_files(root, config.security.scanner_timeout)
 
     report = out_dir / REPORT
     report.unlink(missing_ok=True)  # only this run's report may be judged
-    # The settings without the results: detect-secrets writes this run's results over it.
-    settings = {k: baseline[k] for k in ("version", "plugins_used", "filters_used")}
+    # The baseline without its results (and without generated_at, which only detect-secrets
+    # writing this run's results over it puts back): its settings, for a comparable scan.
+    settings = {k: v for k, v in baseline.items() if k not in ("results", "generated_at")}
     report.write_text(json.dumps({**settings, "results": {}}, indent=2) + "\n", encoding="utf-8")
     argv = [executable(SCANNER), "scan", "--no-verify", "--baseline", str(report), "."]
     result = run_tool(SCANNER, argv, cwd=root, echo=False, timeout=config.security.scanner_timeout)
+    if result.returncode not in JUDGED:
+        raise MeasurementError(f"{SCANNER} exited {result.returncode}: {_cause(result.output)}")
     # detect-secrets skips its baseline only when scanned in place; the hashes it holds
     # look like secrets themselves, so its results for the baseline file are dropped here.
     detected = [
         d for d in parse(read_json_report(report, SCANNER, result, JUDGED)) if d.filename != name
     ]
-    return judge(detected, baseline_entries(baseline, name), files, name)
+    return judge(detected, entries, files, name)
 
 
 def tracked_files(root: Path, timeout: float) -> int:
@@ -224,6 +228,16 @@ def judge(
         )
     stale = sum(1 for key, review in entries.items() if review is False and key not in accepted)
     return SecretScan(findings, files, len(accepted), baseline, stale)
+
+
+def _cause(output: str) -> str:
+    """detect-secrets' own error line (it logs one before a traceback), else its last line;
+    e.g. a baseline naming a plugin this version does not have."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    said = [line.split("\t")[-1] for line in lines if "ERROR\t" in line or line[:6] == "error:"]
+    if said:
+        return said[0]
+    return lines[-1] if lines else "no output"
 
 
 def _relative(path: Path, root: Path) -> str:

@@ -184,6 +184,17 @@ def test_the_baseline_key_is_configurable_and_checked(tmp_path):
         load_config(config, environ={})
 
 
+def test_a_baseline_detect_secrets_cannot_use_is_a_measurement_error_with_its_reason(tmp_path):
+    root = tmp_path / "repo"
+    config = planted_tree(root)
+    baseline = make_baseline(root)
+    plugins = [*baseline["plugins_used"], {"name": "NoSuchDetector"}]
+    (root / BASELINE).write_text(json.dumps({**baseline, "plugins_used": plugins}))
+    commit_all(root, "baseline")
+    with pytest.raises(MeasurementError, match=r"exited 1: .*No such `NoSuchDetector` plugin"):
+        scan(config, tmp_path / "out")
+
+
 def fake_scanner(tmp_path: Path, body: str) -> str:
     """A detect-secrets stand-in running ``body``, with $REPORT the file given to --baseline."""
     script = tmp_path / "detect-secrets"

@@ -135,14 +135,16 @@ def secret(type_="AWS Access Key", path="app/settings.py", hashed="ab12"):
     )  # fmt: skip
 
 
-def security(waivers=()):
-    return SecurityConfig(bandit_fail_severity="HIGH", waivers=tuple(waivers))
+def security(waivers=(), **thresholds):
+    return SecurityConfig(waivers=tuple(waivers), **thresholds)
 
 
-def test_every_secret_is_over_the_threshold_whatever_its_severity():
+@pytest.mark.parametrize("severity", ["LOW", "HIGH"])
+def test_every_secret_is_over_the_threshold_whatever_the_other_thresholds(severity):
     finding = secret()
-    finding.severity = "LOW"
-    assert policy.over_threshold(finding, security())
+    finding.severity = severity
+    strict = security(bandit_fail_severity="HIGH", safety_fail_severity="CRITICAL")
+    assert policy.over_threshold(finding, strict)
 
 
 def waiver(scanner, id_, path, expires=date(2027, 1, 1)):
