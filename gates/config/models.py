@@ -295,7 +295,21 @@ class VulnerabilityWaiver(_Waiver):
         return self.package
 
 
-Waiver = Annotated[BanditWaiver | VulnerabilityWaiver, Field(discriminator="scanner")]
+class SecretWaiver(_Waiver):
+    """Accepts a detect-secrets type or hashed secret in the files matching ``path`` (a glob)."""
+
+    model_config = ConfigDict(title="detect-secrets waiver")
+    scanner: Literal["detect-secrets"]
+    path: Stripped
+
+    @property
+    def target(self) -> str:
+        return self.path
+
+
+Waiver = Annotated[
+    BanditWaiver | VulnerabilityWaiver | SecretWaiver, Field(discriminator="scanner")
+]
 
 
 class SecurityConfig(Table):
@@ -320,6 +334,13 @@ class SecurityConfig(Table):
     # An OSV directory in the PyPA advisory database's layout; $PIPELINE_OSV_DIR overrides.
     osv_dir: str = ""
     scanner_timeout: LongWait = 600
+    secrets_baseline: Annotated[
+        FromRoot,
+        Field(
+            description="must be the detect-secrets baseline of reviewed false positives, "
+            "relative to the project root"
+        ),
+    ] = Path(".secrets.baseline")
     waivers: Annotated[
         tuple[Waiver, ...],
         Field(description=f"must be a list of tables: [[{TABLE}.security.waivers]]"),

@@ -21,7 +21,7 @@ from gates.release.source import head_commit
 from gates.report import Report, markdown_cell
 from gates import locked_requirements
 from gates.security import bandit_scan, osv_source, pip_audit_scan
-from gates.security import policy, safety_audit, sarif, vulnerabilities
+from gates.security import policy, safety_audit, sarif, secret_scan, vulnerabilities
 from gates.security.advisory_source import SourceResult, in_ci, measured, utc_now
 from gates.security.findings import BELOW_THRESHOLD, FAILING, WAIVED, Finding
 from gates.locked_requirements import Locked
@@ -77,6 +77,7 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
     names = source_names(config)
     audits = _audits(config, args, out, names)
     bandit_findings = bandit_scan.scan(config, out / "bandit.json")
+    secrets = secret_scan.scan(config, out)
     locked, release_id = _requirements(config, args, out)
     results = [measured(name, _bound(audit, locked)) for name, audit in audits.items()]
     if args.offline:
@@ -86,7 +87,7 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
             if name in ONLINE_SOURCES
         ]
     vulns = vulnerabilities.merge([f for r in results for f in r.findings])
-    findings = bandit_findings + vulns
+    findings = bandit_findings + secrets.findings + vulns
     uses = policy.evaluate(findings, security, today)
     sarif_path = sarif.write(
         out / "security.sarif",
@@ -100,6 +101,15 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
         f"none with severity >= {security.bandit_fail_severity} and confidence >= "
         f"{security.bandit_fail_confidence}, unless waived",
         f"{', '.join(security.bandit_paths)} -> {out / 'bandit.json'}",
+    )
+    report.add(
+        "secrets",
+        not _count(secrets.findings, FAILING),
+        f"{_summary(secrets.findings)} in {secrets.files} tracked files; {secrets.baselined} "
+        f"reviewed false positives, {secrets.stale} stale baseline entries",
+        "no secret in a tracked file unless the baseline has it reviewed as a false positive, "
+        "or waived",
+        f"{secrets.baseline} -> {out / secret_scan.REPORT}",
     )
     for result in results:
         own = [v for v in vulns if result.name in v.sources]
@@ -135,6 +145,8 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
         stale_sources=[r.name for r in stale],
         max_advisory_age=security.max_advisory_age,
         packages_audited=max((r.packages for r in results), default=0),
+        secrets_files_scanned=secrets.files,
+        secrets_baselined=secrets.baselined,
         requirements=str(locked.path),
         release=release_id,
         requirements_sha256=locked.sha256,
@@ -278,7 +290,7 @@ def _requirements(config: PipelineConfig, args: Namespace, out: Path) -> tuple[L
 def _versions(results: Iterable[SourceResult]) -> dict[str, str]:
     """{scanner: version} of the scanners that ran to the end: each gets a SARIF run."""
     distributions = {"safety": "safety", "pip-audit": "pip-audit", "osv": "sre-pipeline-gates"}
-    versions = {"bandit": metadata.version("bandit")}
+    versions = {name: metadata.version(name) for name in ("bandit", secret_scan.SCANNER)}
     for result in results:
         if not result.error:
             versions[result.name] = metadata.version(distributions[result.name])

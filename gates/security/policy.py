@@ -9,6 +9,7 @@ from fnmatch import fnmatch
 from typing import TYPE_CHECKING
 
 from gates.security.findings import BELOW_THRESHOLD, DEPENDENCY_SOURCES, FAILING, WAIVED, Finding
+from gates.security.secret_scan import SCANNER as SECRETS
 from gates.security.vulnerabilities import canonical, ids
 
 if TYPE_CHECKING:
@@ -29,7 +30,10 @@ class WaiverUse:
 
 
 def over_threshold(finding: Finding, security: SecurityConfig) -> bool:
-    """Whether policy says this finding fails the gate. Unknown severity always does."""
+    """Whether policy says this finding fails the gate. Unknown severity always does, and so
+    does every secret: there is no harmless leaked credential."""
+    if finding.scanner == SECRETS:
+        return True
     if finding.scanner == "bandit":
         severity = RANK.get(finding.severity, 99)
         confidence = RANK.get(finding.confidence, 99)
@@ -56,6 +60,9 @@ def matches(waiver: Waiver, finding: Finding) -> bool:
         return waiver.id.upper() in known and canonical(waiver.target) == canonical(finding.package)
     if waiver.scanner != finding.scanner:
         return False
+    if finding.scanner == SECRETS:
+        named = (finding.rule_id, finding.extra.get("hashed_secret"))  # its type or its hash
+        return waiver.id in named and fnmatch(finding.path, waiver.target)
     return waiver.id == finding.rule_id and fnmatch(finding.path, waiver.target)
 
 

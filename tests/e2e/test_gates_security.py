@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import pytest
 
 from support.advisory_db import FLASK_ADVISORY, make_advisory_db, pinned
-from support.pipeline_project import commit_all, make_project
+from support.pipeline_project import commit_reviewed, make_project
 from support.gates_cli import run_gates
 from support.ports import free_port
 
@@ -16,6 +16,7 @@ TIMEOUT = 300
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 PLANTED = """\
+import subprocess
 
 password = "hunter2-not-a-secret"
 
@@ -41,7 +42,7 @@ def project(
         (tmp_path / "mini.py").write_text(module)
     (tmp_path / "requirements.txt").write_text(requirements)
     make_advisory_db(tmp_path / "advisories", advisories)
-    commit_all(tmp_path)
+    commit_reviewed(tmp_path)
     return config
 
 
@@ -82,7 +83,8 @@ def test_clean_tree_passes_with_sarif(tmp_path):
     assert data["outcome"] == "passed" and data["details"]["findings"] == []
     assert data["details"]["packages_audited"] == 1
     sarif = json.loads((tmp_path / ".pipeline" / "security" / "security.sarif").read_text())
-    assert [run["tool"]["driver"]["name"] for run in sarif["runs"]] == ["bandit", "safety"]
+    names = [run["tool"]["driver"]["name"] for run in sarif["runs"]]
+    assert names == ["bandit", "detect-secrets", "safety"]
     assert all(run["results"] == [] for run in sarif["runs"])
 
 

@@ -17,7 +17,7 @@ from support.osv_api import osv_api
 from support.osv_fixture import osv_copy
 from support.ports import free_port
 from support.sarif_schema import sarif_errors
-from support.pipeline_project import commit_all, make_project
+from support.pipeline_project import commit_reviewed, make_project
 
 TIMEOUT = 300
 CVE = "CVE-2018-1000656"
@@ -29,7 +29,7 @@ def project(tmp_path, sources, extra="", advisories=FLASK_0_12_ADVISORY, timesta
     (tmp_path / "requirements.txt").write_text(PLANTED)
     make_advisory_db(tmp_path / "advisories", advisories, timestamp=timestamp)
     osv_copy(tmp_path / "osv")
-    commit_all(tmp_path)
+    commit_reviewed(tmp_path)
     return config
 
 

@@ -1,9 +1,10 @@
 """A miniature repository with a [tool.pipeline] table, for running gates against; its SLO
 objectives are this repository's own."""
 
-import subprocess
 import textwrap
 from pathlib import Path
+
+from support.secrets import commit_all, make_baseline
 
 OBJECTIVES = Path(__file__).resolve().parents[2] / "slo" / "objectives.yaml"
 
@@ -90,10 +91,9 @@ def make_project(root, fail_under=90, tests=FULL_TESTS, module=MODULE, security=
     return root / "pyproject.toml"
 
 
-GIT = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
-
-
-def commit_all(root):
-    """The project as a git repository with everything committed (the tree a release has)."""
-    for argv in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "project"]):
-        subprocess.run(GIT + argv, cwd=root, check=True, capture_output=True, timeout=60)
+def commit_reviewed(root):
+    """The project as a committed git tree (the tree a release has), with a detect-secrets
+    baseline in which every hit is reviewed as a false positive."""
+    commit_all(root)
+    make_baseline(root, is_secret=False)
+    commit_all(root, "secrets baseline")

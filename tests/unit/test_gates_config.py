@@ -141,7 +141,7 @@ def test_security_policy_and_waivers_load(tmp_path):
         ),
         (
             WAIVER.replace('scanner = "bandit"', 'scanner = "trivy"'),
-            "scanner must be bandit, dependencies",
+            "scanner must be bandit, dependencies, safety, pip-audit, osv or detect-secrets",
         ),
         (WAIVER.replace('path = "mini.py"', 'package = "x"'), "unknown key 'package'"),
         (WAIVER.replace('reason = "fixed argv"\n', ""), "missing key 'reason'"),
