@@ -18,10 +18,20 @@ from support.osv_fixture import osv_copy
 from support.ports import free_port
 from support.sarif_schema import sarif_errors
 from support.pipeline_project import commit_reviewed, make_project
+from support.secrets import aws_key, commit_all
 
 TIMEOUT = 300
 CVE = "CVE-2018-1000656"
 PLANTED = pinned("flask==0.12.2", "itsdangerous==2.2.0")
+MODULE_WITH_FINDINGS = """\
+import subprocess
+
+ACCESS_KEY_ID = "{key}"
+
+
+def run(command):
+    return subprocess.call(command, shell=True)
+"""
 
 
 def project(tmp_path, sources, extra="", advisories=FLASK_0_12_ADVISORY, timestamp=PUBLISHED):
@@ -73,6 +83,8 @@ def test_every_source_together_reports_one_vulnerability_and_sarif_from_every_sc
     with osv_api(osv_copy(tmp_path / "api-data")) as url:
         extra = offline_feed(tmp_path) + f'osv_api_url = "{url}"\nosv_dir = "osv"\n'
         config = project(tmp_path, ["safety", "pip-audit", "osv"], extra)
+        (tmp_path / "mini.py").write_text(MODULE_WITH_FINDINGS.format(key=aws_key()))
+        commit_all(tmp_path, "a key and a shell call, past the reviewed baseline")
         done = gate(config)
     assert done.returncode == 1, done.stdout + done.stderr
     (vuln,) = vulnerabilities(config)
@@ -83,9 +95,14 @@ def test_every_source_together_reports_one_vulnerability_and_sarif_from_every_sc
     runs = {run["tool"]["driver"]["name"]: run["results"] for run in sarif["runs"]}
     assert [r["ruleId"] for r in runs["safety"]] == ["36388"]
     assert [r["ruleId"] for r in runs["pip-audit"]] == ["PYSEC-2018-66"]
-    assert len(runs["osv"]) == 1 and "bandit" in runs
+    assert len(runs["osv"]) == 1
+    assert [r["ruleId"] for r in runs["bandit"]] == ["B602"]
+    (secret,) = runs["detect-secrets"]
+    assert secret["ruleId"] == "AWS Access Key" and secret["level"] == "error"
+    assert secret["locations"][0]["physicalLocation"]["region"]["startLine"] == 3
+    assert aws_key() not in json.dumps(sarif)
     markdown = (tmp_path / ".pipeline" / "reports" / "security.md").read_text()
-    assert "| safety | " in markdown and "| pip-audit | OSV API http://127.0.0.1:" in markdown
+    assert "| safety | " in markdown and "| pip-audit | pip-audit: OSV API http://127.0.0.1:" in markdown
 
 
 def waiver(expires):
