@@ -354,8 +354,9 @@ class _Record:
         for number, listed in enumerate(versions):
             if not isinstance(listed, str) or not listed.strip():
                 raise self._fail(f"{key}.versions[{number}]", f"is not a version: {listed!r}")
-        if not item.get("ranges") and not versions:
-            raise self._fail(key, "has neither ranges nor versions")
+        if not ranges and not versions:
+            # it could only ever match nothing: say so rather than report no finding
+            raise self._fail(key, "has no ECOSYSTEM range and no versions list")
         return _Entry(tuple(ranges), frozenset(_versions(versions)))
 
     def _range(self, value: Mapping[str, Any], key: str) -> _Range:
