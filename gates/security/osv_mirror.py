@@ -28,9 +28,11 @@ date of the mirror: how current its advisories are.
 
 from __future__ import annotations
 
+import gc
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -208,23 +210,24 @@ def load(directory: Path) -> Mirror:
     records: dict[str, dict[str, Any]] = {}
     files_by_id: dict[str, str] = {}
     modified: list[datetime] = []
-    for path in paths:
-        relative = path.relative_to(directory).as_posix()
-        record = _read(path, relative)
-        parsed = _Record(record, relative)
-        if parsed.id in files_by_id:
-            raise MeasurementError(
-                f"OSV files {files_by_id[parsed.id]} and {relative} both hold id {parsed.id}; "
-                "remove one"
-            )
-        files_by_id[parsed.id] = relative
-        modified.append(parsed.modified)
-        if parsed.withdrawn:
-            continue
-        found = parsed.advisories()
-        if found:
-            records[parsed.id] = record
-            advisories.extend(found)
+    with _collector_paused():
+        for path in paths:
+            relative = path.relative_to(directory).as_posix()
+            record = _read(path, relative)
+            parsed = _Record(record, relative)
+            if parsed.id in files_by_id:
+                raise MeasurementError(
+                    f"OSV files {files_by_id[parsed.id]} and {relative} both hold id "
+                    f"{parsed.id}; remove one"
+                )
+            files_by_id[parsed.id] = relative
+            modified.append(parsed.modified)
+            if parsed.withdrawn:
+                continue
+            found = parsed.advisories()
+            if found:
+                records[parsed.id] = record
+                advisories.extend(found)
     by_package: dict[str, list[Advisory]] = {}
     for advisory in advisories:
         by_package.setdefault(advisory.package, []).append(advisory)
@@ -236,6 +239,20 @@ def load(directory: Path) -> Mirror:
         by_package={name: tuple(found) for name, found in by_package.items()},
         records=records,
     )
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Parsing allocates millions of objects, none in a reference cycle, and the mirror keeps
+    them; CPython's cycle collector would traverse the growing heap again and again (measured:
+    530 µs per file at 20 000 files with it, 245 without; docs/benchmarks.md)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _read(path: Path, relative: str) -> dict[str, Any]:
