@@ -35,7 +35,7 @@ def audit(directory: Path, pins: list[tuple[str, str]]) -> SourceResult:
             scanner=SCANNER,
             rule_id=advisory.id,
             title=advisory.summary[:300],
-            severity=getattr(advisory, "severity", "UNKNOWN"),
+            severity=advisory.severity,
             package=name,
             version=version,
             fix=", ".join(advisory.fixed),
