@@ -69,7 +69,6 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
         Build(config, report, commit, work).run()
 
 
-
 def step_outputs(rid: str, image: Mapping[str, object]) -> str:
     """The build step's outputs (``$GITHUB_OUTPUT`` lines): the release id, and the image's
     name and digest when it was pushed to a registry (what the attest job attests)."""
@@ -79,6 +78,7 @@ def step_outputs(rid: str, image: Mapping[str, object]) -> str:
         name, digest = reference.split("@", 1)
         lines += [f"image_name={name}", f"image_digest={digest}"]
     return "\n".join(lines) + "\n"
+
 
 class Build:
     def __init__(self, config: PipelineConfig, report: Report, commit: Commit, work: Path) -> None:
