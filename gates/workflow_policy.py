@@ -56,16 +56,22 @@ SUMMARY = "summary"
 # Sessions whose arguments go to the underlying tool (pytest, the linters' targets).
 PASSTHROUGH = frozenset(s.name for s in stages.sessions() if s.stage.passthrough)
 
-# The only run lines that are not nox calls, compared whole: the hash-checked bootstrap, and
-# the engine-backed tests' set-up on the runner (Debian's packages, the engine as root, as
-# .ci/run does it).
+# The only run lines that are not nox calls, compared whole: the hash-checked bootstrap, the
+# engine-backed tests' set-up on the runner (Debian's packages, the engine as root, as
+# .ci/run does it), and the deploy jobs' check of the release's attestation.
 BOOTSTRAP = "python -m pip install --require-hashes -r bootstrap-requirements.txt"
 ENGINE_SETUP = (
     "sudo apt-get install -y -q debootstrap docker-registry prometheus",
     'sudo --preserve-env=DOCKER_HOST "$(command -v nox)" -s engine -- up',
     'sudo --preserve-env=DOCKER_HOST "$(command -v nox)" -s engine -- down',
 )
-SETUP_COMMANDS = frozenset({BOOTSTRAP, *ENGINE_SETUP})
+# A deploy job's proof that the release it downloaded is the one the attest job attested.
+VERIFY_ATTESTATION = (
+    'gh attestation verify ".pipeline/releases/$RELEASE_ID/manifest.json" '
+    '--repo "$GITHUB_REPOSITORY" '
+    '--signer-workflow "$GITHUB_REPOSITORY/.github/workflows/ci-cd.yml"'
+)
+SETUP_COMMANDS = frozenset({BOOTSTRAP, *ENGINE_SETUP, VERIFY_ATTESTATION})
 
 _WORD = r"[A-Za-z0-9_./:=@%+,-]+"
 _QUOTED = r'"[A-Za-z0-9_./:=@%+, -]*"'
@@ -82,6 +88,7 @@ ALLOWED_ENV = frozenset(
         "RELEASE_ID",  # the release the deploy jobs deploy, from the build job's output
         "ENVIRONMENT",  # the manual rollback's inputs, passed as "$ENVIRONMENT"...
         "REASON",  # ... and "$REASON", never as expressions in run:
+        "GH_TOKEN",  # the job's own token, for `gh attestation verify`
     }
 )
 ALLOWED_ACTIONS = frozenset(
