@@ -28,8 +28,11 @@ Every rule closes a way a workflow could run, skip or weaken something the noxfi
 - ``if:`` comes from a small set per role: a job that runs stages may be limited to events;
   the summary runs unless cancelled; a recovery job runs on its deploy job's ``rollback``
   output (set from ``steps.<id>.outcome == 'failure'``) or by hand; only the all-green gate
-  runs ``always()``. A step that runs a stage has no ``if:``; other steps only the guards below.
-- ``uses:`` names an action of ALLOWED_ACTIONS at a full 40-hex commit SHA.
+  runs ``always()``. Only build and later stages may be limited to pushes to main, and a job
+  that runs stages runs no recovery session. A step that runs a stage has no ``if:``; other
+  steps only the upload guards (USES_STEP_IF) or ``!cancelled()`` (set-up lines).
+- ``uses:`` names an action of ALLOWED_ACTIONS at a full 40-hex commit SHA, with only the
+  inputs listed there (checkout without persisted credentials).
 - ``runs-on`` is a GitHub-hosted Ubuntu runner; every job has a ``name`` and a
   ``timeout-minutes``.
 - Order: within a job, stages run in pipeline order; across jobs, a job that runs a later
@@ -91,19 +94,26 @@ ALLOWED_ENV = frozenset(
         "GH_TOKEN",  # the job's own token, for `gh attestation verify`
     }
 )
-ALLOWED_ACTIONS = frozenset(
-    {
-        "actions/checkout",
-        "actions/setup-python",
-        "actions/cache",
-        "actions/upload-artifact",
-        "actions/download-artifact",
-        "actions/attest-build-provenance",
-        "actions/attest-sbom",
-        "github/codeql-action/upload-sarif",
-        "re-actors/alls-green",
-    }
-)
+# The actions a workflow may use, each with the inputs it may set: an input can change what
+# runs as much as a run line (checkout's `repository`/`ref` bring other code, download's
+# `run-id`/`repository` another run's release, alls-green's `allowed-failures` a red stage).
+ALLOWED_ACTIONS: Mapping[str, frozenset[str]] = {
+    "actions/checkout": frozenset({"persist-credentials"}),
+    "actions/setup-python": frozenset({"python-version"}),
+    "actions/cache": frozenset({"path", "key", "restore-keys"}),
+    "actions/upload-artifact": frozenset(
+        {"name", "path", "include-hidden-files", "if-no-files-found", "retention-days"}
+    ),
+    "actions/download-artifact": frozenset({"name", "pattern", "path", "merge-multiple"}),
+    "actions/attest-build-provenance": frozenset(
+        {"subject-path", "subject-name", "subject-digest"}
+    ),
+    "actions/attest-sbom": frozenset(
+        {"subject-path", "subject-name", "subject-digest", "sbom-path"}
+    ),
+    "github/codeql-action/upload-sarif": frozenset({"sarif_file", "category"}),
+    "re-actors/alls-green": frozenset({"jobs", "allowed-skips"}),
+}
 ALL_GREEN = "re-actors/alls-green"
 RUNNERS = frozenset({"ubuntu-latest", "ubuntu-24.04", "ubuntu-22.04"})
 USES = re.compile(r"(?P<action>[A-Za-z0-9_.-]+/[A-Za-z0-9_./-]+)@(?P<ref>.+)")
@@ -130,12 +140,9 @@ STEP_KEYS = frozenset({"name", "id", "if", "run", "uses", "with", "env", "timeou
 STRATEGY_KEYS = frozenset({"matrix", "fail-fast", "max-parallel"})
 
 # if: by role (expressions compared without ${{ }} and with runs of spaces made one).
-ON_EVENTS = frozenset(
-    {
-        "github.event_name != 'workflow_dispatch'",
-        "github.event_name == 'push' && github.ref == 'refs/heads/main'",
-    }
-)
+ON_MAIN = "github.event_name == 'push' && github.ref == 'refs/heads/main'"
+FIRST_ON_MAIN = "build"  # the checks before it run on every push and pull request
+ON_EVENTS = frozenset({"github.event_name != 'workflow_dispatch'", ON_MAIN})
 SUMMARY_IFS = frozenset({"!cancelled() && github.event_name != 'workflow_dispatch'"})
 BY_HAND = "github.event_name == 'workflow_dispatch'"
 ON_ROLLBACK = re.compile(r"failure\(\) && needs\.(?P<job>[a-z0-9_-]+)\.outputs\.rollback == 'true'")
@@ -265,8 +272,20 @@ def _job(
         found += step_problems
         if session:
             run_sessions.append(session)
-    found += _job_if(name, job, _role(run_sessions, steps))
+    role = _role(run_sessions, steps)
+    found += _job_if(name, job, role)
     stage_indexes = [PIPELINE.index(s) for s in run_sessions if s in PIPELINE]
+    if role == "stages" and any(s in RECOVERY for s in run_sessions):
+        found.append(f"{name}: a job that runs pipeline stages runs no recovery session")
+    if (
+        role == "stages"
+        and _expression(job.get("if", "")) == ON_MAIN
+        and min(stage_indexes) < PIPELINE.index(FIRST_ON_MAIN)
+    ):
+        found.append(
+            f"{name}: runs stages before {FIRST_ON_MAIN}: it must run for every push and "
+            "pull request, not on main only"
+        )
     for earlier, later in zip(stage_indexes, stage_indexes[1:]):
         if later <= earlier:
             found.append(
@@ -286,7 +305,7 @@ def _step(
     if ("run" in step) == ("uses" in step):
         return None, found + [f"{job}: {label}: a step has exactly one of run and uses"]
     if "uses" in step:
-        found += _uses(job, str(step["uses"]))
+        found += _uses(job, str(step["uses"]), step.get("with"))
         if condition is not None and not USES_STEP_IF.fullmatch(condition):
             found.append(f"{job}: {label}: if {condition!r} is not allowed on an action step")
         return None, found
@@ -316,17 +335,27 @@ def _step(
     return session, found
 
 
-def _uses(job: str, uses: str) -> list[str]:
+def _uses(job: str, uses: str, inputs: object) -> list[str]:
     if uses.startswith("./") or uses.startswith("docker://"):
         return [f"{job}: uses {uses}: local and docker actions are not allowed"]
     match = USES.fullmatch(uses)
     if match is None:
         return [f"{job}: uses {uses}: not owner/repo@ref"]
     found = []
-    if match["action"] not in ALLOWED_ACTIONS:
-        found.append(f"{job}: uses {uses}: {match['action']} is not an allowed action")
+    action = match["action"]
     if not FULL_SHA.fullmatch(match["ref"]):
         found.append(f"{job}: uses {uses}: not pinned by a full commit SHA")
+    if action not in ALLOWED_ACTIONS:
+        return found + [f"{job}: uses {uses}: {action} is not an allowed action"]
+    given = inputs if isinstance(inputs, dict) else {}
+    found += [
+        f"{job}: {action}: input {key} is not allowed"
+        for key in given
+        if key not in ALLOWED_ACTIONS[action]
+    ]
+    # A checkout that keeps the token in .git/config hands it to every later step.
+    if action == "actions/checkout" and given.get("persist-credentials") is not False:
+        found.append(f"{job}: actions/checkout: persist-credentials must be false")
     return found
 
 

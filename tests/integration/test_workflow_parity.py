@@ -235,6 +235,49 @@ RULES = [
         id="upload-without-a-file-guard",
     ),
     pytest.param(
+        lambda jobs: step(jobs, "lint", uses="actions/checkout")["with"].__setitem__(
+            "repository", "evil/fork"
+        ),
+        "lint: actions/checkout: input repository is not allowed",
+        id="checkout-of-other-code",
+    ),
+    pytest.param(
+        lambda jobs: step(jobs, "lint", uses="actions/checkout")["with"].__setitem__(
+            "persist-credentials", True
+        ),
+        "lint: actions/checkout: persist-credentials must be false",
+        id="checkout-keeps-the-token",
+    ),
+    pytest.param(
+        lambda jobs: step(jobs, "deploy-production", uses="actions/download-artifact")[
+            "with"
+        ].__setitem__("run-id", "12345"),
+        "deploy-production: actions/download-artifact: input run-id is not allowed",
+        id="release-from-another-run",
+    ),
+    pytest.param(
+        lambda jobs: step(jobs, "all-green", uses="re-actors/alls-green")["with"].__setitem__(
+            "allowed-failures", "security"
+        ),
+        "all-green: re-actors/alls-green: input allowed-failures is not allowed",
+        id="all-green-allows-a-failure",
+    ),
+    pytest.param(
+        lambda jobs: jobs["security"].__setitem__(
+            "if", "github.event_name == 'push' && github.ref == 'refs/heads/main'"
+        ),
+        "security: runs stages before build: it must run for every push and pull request, "
+        "not on main only",
+        id="security-on-main-only",
+    ),
+    pytest.param(
+        lambda jobs: jobs["lint"]["steps"].append(
+            {"run": "nox -s rollback -- --environment production --reason x"}
+        ),
+        "lint: a job that runs pipeline stages runs no recovery session",
+        id="rollback-inside-a-stage-job",
+    ),
+    pytest.param(
         lambda jobs: jobs["lint"].pop("timeout-minutes"),
         "lint: job has no timeout-minutes",
         id="no-timeout",
