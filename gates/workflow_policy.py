@@ -28,9 +28,10 @@ Every rule closes a way a workflow could run, skip or weaken something the noxfi
 - ``if:`` comes from a small set per role: a job that runs stages may be limited to events;
   the summary runs unless cancelled; a recovery job runs on its deploy job's ``rollback``
   output (set from ``steps.<id>.outcome == 'failure'``) or by hand; only the all-green gate
-  runs ``always()``. Only build and later stages may be limited to pushes to main, and a job
-  that runs stages runs no recovery session. A step that runs a stage has no ``if:``; other
-  steps only the upload guards (USES_STEP_IF) or ``!cancelled()`` (set-up lines).
+  runs ``always()`` (except on a manual run). Only build and later stages may be limited to
+  pushes to main, and a job that runs stages runs no recovery session. A step that runs a
+  stage has no ``if:``; other steps only the upload guards (USES_STEP_IF) or ``!cancelled()``
+  (set-up lines).
 - ``uses:`` names an action of ALLOWED_ACTIONS at a full 40-hex commit SHA, with only the
   inputs listed there (checkout without persisted credentials).
 - ``runs-on`` is a GitHub-hosted Ubuntu runner; every job has a ``name`` and a
@@ -146,7 +147,9 @@ ON_EVENTS = frozenset({"github.event_name != 'workflow_dispatch'", ON_MAIN})
 SUMMARY_IFS = frozenset({"!cancelled() && github.event_name != 'workflow_dispatch'"})
 BY_HAND = "github.event_name == 'workflow_dispatch'"
 ON_ROLLBACK = re.compile(r"failure\(\) && needs\.(?P<job>[a-z0-9_-]+)\.outputs\.rollback == 'true'")
-GATE_IFS = frozenset({"always()"})
+# The gate judges the jobs itself, so it runs whatever they did (a skipped required check
+# would count as passed); a manual rollback runs no checks to judge.
+GATE_IFS = frozenset({"always() && github.event_name != 'workflow_dispatch'"})
 SETUP_STEP_IFS = frozenset({"!cancelled()"})
 # An upload runs unless cancelled, when its file was written; the SARIF upload also only where
 # code scanning exists (public repositories; private ones say so with CODE_SCANNING=true).
