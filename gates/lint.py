@@ -1,4 +1,11 @@
-"""The lint gate: black, flake8 and mypy over the code; zizmor and actionlint over the workflows.
+"""The lint gate: black, flake8 and mypy over the code; zizmor and actionlint over the workflows;
+the pipeline workflow held to its policy (gates.workflow_policy).
+
+zizmor runs with the pedantic persona (``--offline``: no GitHub API) over the workflows and
+``.github/dependabot.yml``; actionlint runs shellcheck over ``run:`` scripts, with the locked
+shellcheck binary named explicitly, so a missing one is "could not measure", never a rule
+silently skipped. With ``[tool.pipeline.lint] pipeline_workflow`` set, that workflow must keep
+gates/workflow_policy.py against the stage registry: one finding per problem.
 
 mypy takes its targets and strictness from the project's own ``[tool.mypy]`` table (``files``,
 ``strict``, overrides), the way a developer runs it; paths after ``--`` replace the targets.
@@ -14,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gates import stages, workflow_policy
 from gates.outcome import MeasurementError
 from gates.report import Report
 from gates.tools import ToolRun, executable, run_tool
@@ -23,6 +31,7 @@ if TYPE_CHECKING:
 
     from gates.config import PipelineConfig
 
+DEPENDABOT = "dependabot.yml"  # zizmor audits it; actionlint reads workflows only
 # Reads a linter's run: how many findings it reported.
 Counter = Callable[[ToolRun], int]
 
@@ -116,17 +125,33 @@ PYTHON_LINTERS = (
     ),
 )
 WORKFLOW_LINTERS = (
-    # --offline: no GitHub API calls; exit 10-14 is "findings" by highest severity.
+    # --offline: no GitHub API calls; exit 10-14 is "findings" by highest severity. The
+    # pedantic persona also reports what the default one leaves to taste (undocumented
+    # permissions, missing job names...): a reviewer signs off on zero of those too.
     Linter(
         "zizmor",
-        lambda paths: [executable("zizmor"), "--offline", "--format", "json", *paths],
+        lambda paths: [
+            executable("zizmor"),
+            "--offline",
+            "--persona=pedantic",
+            "--format",
+            "json",
+            *paths,
+        ],
         frozenset(range(10, 15)),
         _json_findings(_zizmor_line),
         json_output=True,
     ),
     Linter(
         "actionlint",
-        lambda paths: [executable("actionlint"), "-format", "{{json .}}", *paths],
+        lambda paths: [
+            executable("actionlint"),
+            "-shellcheck",
+            executable("shellcheck"),
+            "-format",
+            "{{json .}}",
+            *[p for p in paths if not p.endswith(DEPENDABOT)],
+        ],
         frozenset({1}),
         _json_findings(_actionlint_line),
         json_output=True,
@@ -135,13 +160,35 @@ WORKFLOW_LINTERS = (
 
 
 def workflow_files(config: PipelineConfig) -> list[str]:
+    """The workflows, and the Dependabot configuration beside them when there is one."""
     directory = config.lint.workflows
     files = sorted([*directory.glob("*.yml"), *directory.glob("*.yaml")])
     if not files:
         raise MeasurementError(
             f"no workflow files in {directory}; set [tool.pipeline.lint] workflows"
         )
-    return [str(f.relative_to(config.root)) for f in files]
+    dependabot = directory.parent / DEPENDABOT
+    return [str(f.relative_to(config.root)) for f in files] + (
+        [str(dependabot.relative_to(config.root))] if dependabot.is_file() else []
+    )
+
+
+def check_pipeline_workflow(config: PipelineConfig, report: Report) -> None:
+    """Hold ``[tool.pipeline.lint] pipeline_workflow`` to the workflow policy."""
+    path = config.lint.pipeline_workflow
+    if path is None:
+        return
+    if not path.is_file():
+        raise MeasurementError(
+            f"no pipeline workflow at {path}; set [tool.pipeline.lint] pipeline_workflow"
+        )
+    sessions = [session.name for session in stages.sessions()]
+    problems = workflow_policy.check_file(path, sessions)
+    source = str(path.relative_to(config.root))
+    report.add("workflow policy", not problems, f"{len(problems)} problem(s)", "0 problems", source)
+    report.details["workflow policy"] = {"problems": problems}
+    if problems:
+        print("workflow policy problems:\n" + "\n".join(problems))
 
 
 def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
@@ -161,3 +208,5 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
         report.details[linter.name] = {"exit_code": result.returncode, "output": result.tail(50)}
         if count and linter.json_output:
             print(f"{linter.name} findings:\n{result.tail(50)}")
+    if not given:
+        check_pipeline_workflow(config, report)

@@ -95,7 +95,8 @@ REQUIRED = EnvironmentOption(required=True, help="required, e.g. staging or prod
 STAGES: tuple[Stage, ...] = (
     Stage(
         "lint",
-        "black --check, flake8 and mypy over the code; zizmor and actionlint over the workflows",
+        "black --check, flake8 and mypy over the code; zizmor (pedantic) and actionlint over the "
+        "workflows; the pipeline workflow's policy",
         run="gates.lint:run",
         group="lint",
         passthrough=True,

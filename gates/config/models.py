@@ -73,6 +73,10 @@ def _from_root(value: object, info: ValidationInfo) -> Path:
     return Origin.of(info.context).path.parent / _relative(value)
 
 
+def _maybe_from_root(value: object, info: ValidationInfo) -> Path | None:
+    return None if value is None else _from_root(value, info)
+
+
 def _under_state_dir(value: object, info: ValidationInfo) -> Path:
     return Origin.of(info.context).state_dir / _relative(value)
 
@@ -181,6 +185,7 @@ NonNegative = Annotated[float, Field(strict=True, ge=0)]
 Ratio = Annotated[float, Field(strict=True, ge=0, lt=1)]
 UrlPath = Annotated[str, StringConstraints(strict=True, pattern=r"^/")]
 FromRoot = Annotated[Path, BeforeValidator(_from_root), Field(validate_default=True)]
+MaybeFromRoot = Annotated[Path | None, BeforeValidator(_maybe_from_root)]
 UnderStateDir = Annotated[Path, BeforeValidator(_under_state_dir), Field(validate_default=True)]
 StateDir = Annotated[Path, BeforeValidator(_state_dir), Field(validate_default=True)]
 Level = Annotated[Literal["LOW", "MEDIUM", "HIGH"], BeforeValidator(_upper)]
@@ -209,6 +214,9 @@ class Table(BaseModel):
 class LintConfig(Table):
     paths: Annotated[tuple[NonEmptyStr, ...], Field(min_length=1, description=PATHS)] = (".",)
     workflows: FromRoot = Path(".github/workflows")
+    # The workflow that runs this pipeline on GitHub: the lint gate holds it to
+    # gates/workflow_policy.py (only the pipeline's nox sessions, in order). Unset: no such check.
+    pipeline_workflow: MaybeFromRoot = None
 
 
 class PytestConfig(Table):

@@ -67,6 +67,17 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
         Build(config, report, commit, work).run()
 
 
+def step_outputs(rid: str, image: Mapping[str, object]) -> str:
+    """The build step's outputs (``$GITHUB_OUTPUT`` lines): the release id, and the image's
+    name and digest when it was pushed to a registry (what the attest job attests)."""
+    lines = [f"release_id={rid}"]
+    reference = str(image.get("reference") or "")
+    if "@" in reference:
+        name, digest = reference.split("@", 1)
+        lines += [f"image_name={name}", f"image_digest={digest}"]
+    return "\n".join(lines) + "\n"
+
+
 class Build:
     def __init__(self, config: PipelineConfig, report: Report, commit: Commit, work: Path) -> None:
         self.config, self.report, self.commit, self.work = config, report, commit, work
@@ -137,9 +148,9 @@ class Build:
         )
         self.report.details.update(release_id=rid, release_dir=str(final), manifest=manifest)
         if os.environ.get("GITHUB_OUTPUT"):
-            # Later jobs deploy exactly this release.
+            # Later jobs deploy exactly this release, and attest it and its image by digest.
             with open(os.environ["GITHUB_OUTPUT"], "a") as handle:
-                handle.write(f"release_id={rid}\n")
+                handle.write(step_outputs(rid, image))
 
     def lock_matches(self, tree: Path) -> bool:
         uv = uv_binary()

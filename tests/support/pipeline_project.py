@@ -48,14 +48,19 @@ def half(x):
     return x / 2
 """
 
+# Clean for zizmor's pedantic persona and actionlint with shellcheck, as the lint gate runs them.
 WORKFLOW = """\
 name: ci
 on:
   push:
     branches: [main]
 permissions: {}
+concurrency:
+  group: ci-${{ github.ref }}
+  cancel-in-progress: false
 jobs:
   check:
+    name: check
     runs-on: ubuntu-latest
     steps:
       - run: echo checked

@@ -20,7 +20,10 @@ ROOMS = (
     ("release", ("gates.release",)),
     ("engine", ("gates.engine",)),
     ("security", ("gates.security",)),
-    ("checks", ("gates.lint", "gates.testsuite", "gates.combined_coverage")),
+    (
+        "checks",
+        ("gates.lint", "gates.workflow_policy", "gates.testsuite", "gates.combined_coverage"),
+    ),
     (
         "verify",
         (
