@@ -278,16 +278,21 @@ class _Waiver(Table):
     expires: Expiry
 
 
-class BanditWaiver(_Waiver):
-    """Accepts a bandit test id in the files matching ``path`` (a glob)."""
+class _PathWaiver(_Waiver):
+    """Accepts a finding in the files matching ``path`` (a glob)."""
 
-    model_config = ConfigDict(title="bandit waiver")
-    scanner: Literal["bandit"]
     path: Stripped
 
     @property
     def target(self) -> str:
         return self.path
+
+
+class BanditWaiver(_PathWaiver):
+    """Accepts a bandit test id in the files matching ``path``."""
+
+    model_config = ConfigDict(title="bandit waiver")
+    scanner: Literal["bandit"]
 
 
 class VulnerabilityWaiver(_Waiver):
@@ -303,16 +308,11 @@ class VulnerabilityWaiver(_Waiver):
         return self.package
 
 
-class SecretWaiver(_Waiver):
-    """Accepts a detect-secrets type or hashed secret in the files matching ``path`` (a glob)."""
+class SecretWaiver(_PathWaiver):
+    """Accepts a detect-secrets type or hashed secret in the files matching ``path``."""
 
     model_config = ConfigDict(title="detect-secrets waiver")
     scanner: Literal["detect-secrets"]
-    path: Stripped
-
-    @property
-    def target(self) -> str:
-        return self.path
 
 
 Waiver = Annotated[

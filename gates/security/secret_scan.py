@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from gates.outcome import ConfigError, MeasurementError
 from gates.security.findings import Finding, malformed, read_json_report, require
-from gates.tools import executable, run_tool
+from gates.tools import ToolRun, executable, run_tool
 
 if TYPE_CHECKING:
     from gates.config import PipelineConfig
@@ -94,16 +94,13 @@ def scan(config: PipelineConfig, out_dir: Path) -> SecretScan:
     return judge(detected, entries, files, name)
 
 
+def _git(root: Path, timeout: float, *args: str) -> ToolRun:
+    return run_tool("git", ["git", *args], root, echo=False, timeout=timeout, separate_stderr=True)
+
+
 def tracked_files(root: Path, timeout: float) -> int:
     """How many files git tracks in ``root``; MeasurementError unless it is a work tree's top."""
-    top = run_tool(
-        "git",
-        ["git", "rev-parse", "--show-toplevel"],
-        cwd=root,
-        echo=False,
-        timeout=timeout,
-        separate_stderr=True,
-    )
+    top = _git(root, timeout, "rev-parse", "--show-toplevel")
     if top.returncode != 0:
         raise MeasurementError(
             f"{SCANNER}: {root} is not a git work tree; the secret scan covers tracked files "
@@ -114,14 +111,7 @@ def tracked_files(root: Path, timeout: float) -> int:
             f"{SCANNER}: {root} is inside the git work tree {top.output.strip()}, not its top; "
             "detect-secrets matches tracked files from the top only"
         )
-    listed = run_tool(
-        "git",
-        ["git", "ls-files", "-z"],
-        cwd=root,
-        echo=False,
-        timeout=timeout,
-        separate_stderr=True,
-    )
+    listed = _git(root, timeout, "ls-files", "-z")
     if listed.returncode != 0:
         raise MeasurementError(f"git ls-files exited {listed.returncode}: {listed.stderr.strip()}")
     count = len([f for f in listed.output.split("\0") if f])
