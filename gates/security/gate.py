@@ -226,11 +226,15 @@ def _judge_data(
     if errors:
         report.fail(COULD_NOT_MEASURE, "; ".join(f"{r.name}: {r.error}" for r in errors))
         return
-    message = "could not measure with current advisories: " + _freshness(stale, max_age, now)
+    # _freshness says "STALE: <which source, how old>"
+    detail = _freshness(stale, max_age, now).removeprefix("STALE: ")
     if in_ci():
-        report.fail(COULD_NOT_MEASURE, message)
+        report.fail(COULD_NOT_MEASURE, f"no current advisory data: {detail}")
     else:
-        print(f"gates security: WARNING: {message} (exit 3 when CI is set)")
+        print(
+            "gates security: WARNING: could not measure with current advisories: "
+            f"{detail} (exit 3 when CI is set)"
+        )
 
 
 def _freshness(stale: Sequence[SourceResult], max_age: int, now: datetime) -> str:

@@ -186,8 +186,7 @@ def test_old_advisory_data_is_could_not_measure_under_ci(tmp_path):
     assert done.returncode == 3, done.stdout + done.stderr
     report = security_report(config)
     assert report["error"] == (
-        "could not measure with current advisories: STALE: safety data is 62 days old "
-        "(max_advisory_age 30)"
+        "no current advisory data: safety data is 62 days old " "(max_advisory_age 30)"
     )
     assert report["details"]["stale_sources"] == ["safety"]
 
@@ -196,7 +195,7 @@ def test_old_advisory_data_on_a_laptop_passes_with_a_loud_warning_in_the_summary
     config = project(tmp_path, ["safety"], advisories={}, timestamp=OLD)
     done = gate(config, "--offline", ci="")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "WARNING: could not measure with current advisories: STALE: safety data" in done.stdout
+    assert "WARNING: could not measure with current advisories: safety data is 62" in done.stdout
     checks = {c["name"]: c for c in security_report(config)["checks"]}
     assert checks["advisory data"]["measured"].startswith("STALE: safety data is 62 days old")
     markdown = (tmp_path / ".pipeline" / "reports" / "security.md").read_text()
