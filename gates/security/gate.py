@@ -131,7 +131,8 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
     stale = [r for r in results if r.stale(security.max_advisory_age, now) or r.error]
     report.add(
         "advisory data",
-        True,
+        # on a laptop old data is a warning (the measured value says STALE); under CI it fails
+        not stale or not in_ci(),
         _freshness(stale, security.max_advisory_age, now),
         f"every source answered, with data at most {security.max_advisory_age} days old "
         "(exit 3 under CI)",
