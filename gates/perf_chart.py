@@ -288,21 +288,12 @@ def _distribution(
     )
     out.append(_y_axis(scale, DIST_TOP, DIST_BOTTOM))
     for n in range(nines + 1):
-        out.append(
-            f'<g class="x-tick" data-nines="{n}">'
-            f'<line x1="{x(n):.1f}" y1="{DIST_TOP}" x2="{x(n):.1f}" y2="{DIST_BOTTOM}" '
-            f'stroke="{GRID}"/>'
-            + _text(x(n), DIST_BOTTOM + 16, percentile_label(n), anchor="middle")
-            + "</g>"
-        )
+        out.append(_x_tick(f'data-nines="{n}"', x(n), DIST_TOP, DIST_BOTTOM, percentile_label(n)))
     between = [q for q in JUDGED if abs(nines_of(q) - round(nines_of(q))) > 1e-6]  # p50, p95
     for q in between:
+        at = x(nines_of(q))
         out.append(
-            f'<g class="x-tick" data-percentile="{q:g}">'
-            f'<line x1="{x(nines_of(q)):.1f}" y1="{DIST_TOP}" x2="{x(nines_of(q)):.1f}" '
-            f'y2="{DIST_BOTTOM}" stroke="{GRID}" stroke-dasharray="3 3"/>'
-            + _text(x(nines_of(q)), DIST_BOTTOM + 16, f"p{q:g}", anchor="middle")
-            + "</g>"
+            _x_tick(f'data-percentile="{q:g}"', at, DIST_TOP, DIST_BOTTOM, f"p{q:g}", dashed=True)
         )
     out.append(_frame(DIST_TOP, DIST_BOTTOM))
     out.append(
@@ -416,13 +407,7 @@ def _series(candidate: Run, scale: LatencyScale, limits: Mapping[str, float]) ->
     out.append(_y_axis(scale, SERIES_TOP, SERIES_BOTTOM))
     ticks = [i * step for i in range(int(round(end / step)) + 1)]
     for t in ticks:
-        out.append(
-            f'<g class="x-tick" data-seconds="{t:g}">'
-            f'<line x1="{x(t):.1f}" y1="{SERIES_TOP}" x2="{x(t):.1f}" y2="{SERIES_BOTTOM}" '
-            f'stroke="{GRID}"/>'
-            + _text(x(t), SERIES_BOTTOM + 16, f"{t:g}", anchor="middle")
-            + "</g>"
-        )
+        out.append(_x_tick(f'data-seconds="{t:g}"', x(t), SERIES_TOP, SERIES_BOTTOM, f"{t:g}"))
     out.append(_frame(SERIES_TOP, SERIES_BOTTOM))
     out.append(
         _text(
@@ -476,6 +461,19 @@ def _y_axis(scale: LatencyScale, top: float, bottom: float) -> str:
         f'transform="rotate(-90 18 {middle:.1f})">latency (log scale)</text>'
     )
     return "".join(out)
+
+
+def _x_tick(
+    data: str, at: float, top: float, bottom: float, label: str, dashed: bool = False
+) -> str:
+    """A vertical grid line at ``at`` with its label below; ``data`` names its value."""
+    dash = ' stroke-dasharray="3 3"' if dashed else ""
+    return (
+        f'<g class="x-tick" {data}>'
+        f'<line x1="{at:.1f}" y1="{top}" x2="{at:.1f}" y2="{bottom}" stroke="{GRID}"{dash}/>'
+        + _text(at, bottom + 16, label, anchor="middle")
+        + "</g>"
+    )
 
 
 def _frame(top: float, bottom: float) -> str:

@@ -5,13 +5,14 @@ that an installed copy is still what was installed before it is used again.
 import base64
 import hashlib
 import os
-import re
 import shutil
 import sys
 import zipfile
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path, PurePosixPath
+
+from packaging.utils import canonicalize_name
 
 from gates.outcome import FAILED, GateError, MeasurementError
 from gates.release.store import Manifest, verify
@@ -97,13 +98,13 @@ def verify_installed(release_dir: Path, venv: Path) -> None:
         )
 
     installed = {
-        _normalized(d.metadata["Name"]): d for d in metadata.distributions(path=[str(site)])
+        canonicalize_name(d.metadata["Name"]): d for d in metadata.distributions(path=[str(site)])
     }
     listed: set[PurePosixPath] = set()
     for wheel in sorted((release_dir / "wheelhouse").glob("*.whl")):
         with zipfile.ZipFile(wheel) as archive:
             built = metadata.PathDistribution(zipfile.Path(archive, _dist_info(archive) + "/"))
-            name = _normalized(built.metadata["Name"])
+            name = canonicalize_name(built.metadata["Name"])
             dist = installed.pop(name, None)
             if dist is None:
                 raise changed(f"{built.metadata['Name']} is not installed")
@@ -128,10 +129,6 @@ def _site_packages(venv: Path) -> Path:
     if len(found) != 1:
         raise InstalledCopyChanged(f"{venv} is not one virtualenv: {len(found)} site-packages")
     return found[0]
-
-
-def _normalized(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()  # PEP 503
 
 
 def _dist_info(archive: zipfile.ZipFile) -> str:

@@ -9,13 +9,14 @@ one policy; a source that could not measure, or whose data is older than
 from __future__ import annotations
 
 import os
+from functools import partial
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gates.outcome import COULD_NOT_MEASURE, ConfigError
+from gates.outcome import COULD_NOT_MEASURE, ConfigError, MeasurementError
 from gates.release import store
 from gates.release.source import head_commit
 from gates.report import Report, markdown_cell
@@ -23,7 +24,7 @@ from gates import locked_requirements
 from gates.security import bandit_scan, osv_source, pip_audit_scan
 from gates.security import policy, safety_audit, sarif, secret_scan, vulnerabilities
 from gates.security.advisory_source import SourceResult, in_ci, measured, utc_now
-from gates.security.findings import BELOW_THRESHOLD, FAILING, WAIVED, Finding
+from gates.security.findings import BELOW_THRESHOLD, DEPENDENCY_SOURCES, FAILING, WAIVED, Finding
 from gates.locked_requirements import Locked
 from gates.security.policy import WaiverUse
 
@@ -33,8 +34,6 @@ if TYPE_CHECKING:
     from gates.config import PipelineConfig
 
 MAX_TABLE_ROWS = 100
-ONLINE_SOURCES = ("pip-audit",)
-SOURCES = ("safety", "pip-audit", "osv")
 # Overrides [tool.pipeline.security] advisory_sources, e.g. "safety,osv" on a machine whose
 # only advisory data is a mirrored OSV directory.
 SOURCES_ENV = "PIPELINE_ADVISORY_SOURCES"
@@ -79,13 +78,7 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
     bandit_findings = bandit_scan.scan(config, out / "bandit.json")
     secrets = secret_scan.scan(config, out)
     locked, release_id = _requirements(config, args, out)
-    results = [measured(name, _bound(audit, locked)) for name, audit in audits.items()]
-    if args.offline:
-        results += [
-            SourceResult(name, error="not run: --offline")
-            for name in names
-            if name in ONLINE_SOURCES
-        ]
+    results = [measured(name, partial(audit, locked)) for name, audit in audits.items()]
     vulns = vulnerabilities.merge([f for r in results for f in r.findings])
     findings = bandit_findings + secrets.findings + vulns
     uses = policy.evaluate(findings, security, today)
@@ -187,12 +180,19 @@ def _audits(
             audits[name] = lambda locked: safety_audit.audit(
                 config, locked.path, out, offline_only=args.offline
             )
-        elif name == "pip-audit" and not args.offline:
+        elif name == "pip-audit" and args.offline:
+            audits[name] = _not_run_offline
+        elif name == "pip-audit":
             audits[name] = lambda locked: pip_audit_scan.audit(config, locked.path, out)
         elif name == "osv" and osv_dir is not None:
             directory = osv_dir
             audits[name] = lambda locked: osv_source.audit(directory, locked.pins)
     return audits
+
+
+def _not_run_offline(locked: Locked) -> SourceResult:
+    """An online source under --offline: no data, which the freshness rule then judges."""
+    raise MeasurementError("not run: --offline")
 
 
 def source_names(config: PipelineConfig, environ: Mapping[str, str] | None = None) -> list[str]:
@@ -201,15 +201,12 @@ def source_names(config: PipelineConfig, environ: Mapping[str, str] | None = Non
     if not raw.strip():
         return list(config.security.advisory_sources)
     names = list(dict.fromkeys(n.strip() for n in raw.split(",") if n.strip()))
-    if not names or any(n not in SOURCES for n in names):
+    if not names or any(n not in DEPENDENCY_SOURCES for n in names):
         raise ConfigError(
-            f"${SOURCES_ENV}={raw!r}: must be a comma-separated list of {', '.join(SOURCES)}"
+            f"${SOURCES_ENV}={raw!r}: must be a comma-separated list of "
+            + ", ".join(DEPENDENCY_SOURCES)
         )
     return names
-
-
-def _bound(audit: Callable[[Locked], SourceResult], locked: Locked) -> Callable[[], SourceResult]:
-    return lambda: audit(locked)
 
 
 def _judge_data(

@@ -8,9 +8,11 @@ from datetime import date
 from fnmatch import fnmatch
 from typing import TYPE_CHECKING
 
+from packaging.utils import canonicalize_name
+
 from gates.security.findings import BELOW_THRESHOLD, DEPENDENCY_SOURCES, FAILING, WAIVED, Finding
 from gates.security.secret_scan import SCANNER as SECRETS
-from gates.security.vulnerabilities import canonical, ids
+from gates.security.vulnerabilities import ids
 
 if TYPE_CHECKING:
     from gates.config import SecurityConfig, Waiver
@@ -57,7 +59,9 @@ def matches(waiver: Waiver, finding: Finding) -> bool:
         if waiver.scanner not in ("dependencies", *DEPENDENCY_SOURCES):
             return False
         known = ids(finding) | {f"PYUP.IO-{i}" for i in ids(finding)}
-        return waiver.id.upper() in known and canonical(waiver.target) == canonical(finding.package)
+        return waiver.id.upper() in known and canonicalize_name(waiver.target) == canonicalize_name(
+            finding.package
+        )
     if waiver.scanner != finding.scanner:
         return False
     if finding.scanner == SECRETS:

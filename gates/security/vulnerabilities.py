@@ -3,19 +3,15 @@ or aliases (CVE, GHSA, PYSEC, pyup) overlap are merged, each listing the sources
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
+
+from packaging.utils import canonicalize_name
 
 from gates.security.findings import Finding
 
 RANK = {"LOW": 1, "MEDIUM": 2, "HIGH": 3, "CRITICAL": 4}
 # Which id names the merged finding: the most widely known scheme first.
 ID_ORDER = ("CVE-", "GHSA-", "PYSEC-")
-
-
-def canonical(name: str) -> str:
-    """A distribution name as PEP 503 compares them."""
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def ids(finding: Finding) -> set[str]:
@@ -26,11 +22,11 @@ def merge(findings: Sequence[Finding]) -> list[Finding]:
     """Dependency findings merged by pin and shared id (transitively), in first-seen order."""
     groups: list[list[int]] = []  # indices into findings
     for index, finding in enumerate(findings):
-        pin = (canonical(finding.package), finding.version)
+        pin = (canonicalize_name(finding.package), finding.version)
         joined = [
             g
             for g in groups
-            if (canonical(findings[g[0]].package), findings[g[0]].version) == pin
+            if (canonicalize_name(findings[g[0]].package), findings[g[0]].version) == pin
             and any(ids(finding) & ids(findings[i]) for i in g)
         ]
         for group in joined:

@@ -10,6 +10,7 @@ An engine that cannot be reached, a CLI that is missing or a command that hangs 
 (``check=False``) and reads the result.
 """
 
+import hashlib
 import json
 import os
 import shutil
@@ -29,6 +30,15 @@ UNREACHABLE = (
     "ssh: ",
     "dial-stdio",
 )
+
+
+# The variable a container started by run_configured finds its configuration in.
+CONFIG_ENV = "GATES_CONFIG"
+
+
+def config_digest(config: str) -> str:
+    """The short digest a configured container is labelled with."""
+    return hashlib.sha256(config.encode()).hexdigest()[:16]
 
 
 class EngineUnreachable(GateError):
@@ -119,15 +129,15 @@ class Docker:
         return found[0] if found else None
 
     def keep_container(
-        self, name: str, label: str, value: str, what: str, say: Callable[[str], object]
+        self, name: str, label: str, config: str, what: str, say: Callable[[str], object]
     ) -> bool:
-        """True when container ``name`` carries ``label=value`` (started if it had stopped);
-        otherwise a container of that name, made for other settings, is removed: False, and
-        the caller creates it anew."""
+        """True when container ``name`` was started with ``config`` (run_configured labels it
+        ``label=<its digest>``; started if it had stopped); otherwise a container of that
+        name, made for another configuration, is removed: False, and the caller runs it anew."""
         found = self.inspect("container", name)
         if found is None:
             return False
-        if (found["Config"].get("Labels") or {}).get(label) == value:
+        if (found["Config"].get("Labels") or {}).get(label) == config_digest(config):
             if not found["State"].get("Running"):
                 say(f"starting {what}")
                 self.run("container", "start", name)
@@ -135,6 +145,29 @@ class Docker:
         say(f"the configuration of {what} changed: recreating it")
         self.run("container", "rm", "--force", name)
         return False
+
+    def run_configured(
+        self,
+        name: str,
+        image: str,
+        options: tuple[str, ...],
+        label: str,
+        config: str,
+        script: str,
+        timeout: float,
+    ) -> None:
+        """Start container ``name`` from ``image``, restarted by the engine unless stopped,
+        with its configuration in ``$GATES_CONFIG``: ``script`` (run by /bin/sh) writes it to
+        a file and execs the server. Labelled ``label=<digest of config>`` for keep_container."""
+        self.run(
+            "container", "run", "--detach", "--name", name, *options,
+            "--restart", "unless-stopped",
+            "--label", f"{label}={config_digest(config)}",
+            "--env", f"{CONFIG_ENV}={config}",
+            "--entrypoint", "/bin/sh",
+            image, "-c", script,
+            timeout=timeout,
+        )  # fmt: skip
 
     def lines(self, *args: str) -> list[str]:
         return [line for line in self.run(*args).stdout.splitlines() if line.strip()]

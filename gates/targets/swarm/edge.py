@@ -16,12 +16,12 @@ it works the same on a remote engine; a changed configuration recreates the cont
 Created by the first deploy, left running; ``gates down`` removes it with the network.
 """
 
-import hashlib
 import time
 from collections.abc import Callable
 
 from gates import httpget
 from gates.outcome import ConfigError, MeasurementError
+from gates.targets.swarm.docker import CONFIG_ENV
 from gates.targets.swarm.environment import EDGE_PORT, SERVICE_PORT, STACK_LABEL, SwarmEnvironment
 
 CONFIG_LABEL = "gates.edge-config"
@@ -103,8 +103,7 @@ class Edge:
                 "--label", f"{STACK_LABEL}={env.stack}", env.network,
             )  # fmt: skip
         config = render(env)
-        digest = hashlib.sha256(config.encode()).hexdigest()[:16]
-        if self.docker.keep_container(env.edge, CONFIG_LABEL, digest, f"the edge {env.edge}", say):
+        if self.docker.keep_container(env.edge, CONFIG_LABEL, config, f"the edge {env.edge}", say):
             self.wait_serving()
             return
         image = env.config.engine.edge_image
@@ -114,17 +113,14 @@ class Edge:
                 'not set; set it to an HAProxy image, e.g. edge_image = "haproxy:2.6"'
             )
         say(f"starting the edge {env.edge} ({image}) on {env.base_url}")
-        self.docker.run(
-            "container", "run", "--detach", "--name", env.edge,
-            "--network", env.network,
-            "--publish", env.publish,
-            "--restart", "unless-stopped",
-            "--label", f"{STACK_LABEL}={env.stack}",
-            "--label", f"{CONFIG_LABEL}={digest}",
-            "--env", f"GATES_EDGE_CONFIG={config}",
-            "--entrypoint", "/bin/sh",
+        self.docker.run_configured(
+            env.edge,
             image,
-            "-c", f'printf "%s" "$GATES_EDGE_CONFIG" > {CONFIG_PATH} && '
+            ("--network", env.network, "--publish", env.publish,
+             "--label", f"{STACK_LABEL}={env.stack}"),
+            CONFIG_LABEL,
+            config,
+            f'printf "%s" "${CONFIG_ENV}" > {CONFIG_PATH} && '
             f"exec haproxy -W -db -f {CONFIG_PATH}",
             timeout=float(env.config.build.timeout),  # may pull the image
         )  # fmt: skip

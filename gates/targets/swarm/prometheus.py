@@ -31,6 +31,7 @@ from gates import httpget, slo_objectives, slo_rules
 from gates.config import PipelineConfig
 from gates.outcome import ConfigError, MeasurementError
 from gates.targets.request import Release
+from gates.targets.swarm.docker import CONFIG_ENV
 from gates.targets.swarm.environment import SERVICE_PORT, STACK_LABEL, SwarmEnvironment
 
 CONFIG_LABEL = "gates.prometheus-config"
@@ -119,8 +120,7 @@ class EnvironmentPrometheus:
         exists); created if missing, recreated if its configuration changed."""
         env = self.env
         config = render(env)
-        want = digest(config)[:16]
-        if self.docker.keep_container(env.prometheus, CONFIG_LABEL, want, env.prometheus, say):
+        if self.docker.keep_container(env.prometheus, CONFIG_LABEL, config, env.prometheus, say):
             self.wait_ready()
             return
         image = env.config.engine.prometheus_image
@@ -130,19 +130,17 @@ class EnvironmentPrometheus:
                 'prometheus_image is not set; e.g. prometheus_image = "gates-prometheus:2.42"'
             )
         say(f"starting {env.prometheus} ({image}) on {self.url}, history in {env.history}")
-        self.docker.run(
-            "container", "run", "--detach", "--name", env.prometheus,
-            "--network", env.network,
-            "--publish", f"127.0.0.1:{self.port}:{LISTEN_PORT}",
-            "--restart", "unless-stopped",
-            "--label", f"{STACK_LABEL}={env.stack}",
-            "--label", f"{CONFIG_LABEL}={want}",
-            "--mount", f"type=volume,source={env.history},target={DATA},"
-            f"volume-label={STACK_LABEL}={env.stack}",
-            "--env", f"GATES_PROMETHEUS_CONFIG={config}",
-            "--entrypoint", "/bin/sh",
+        self.docker.run_configured(
+            env.prometheus,
             image,
-            "-c", f'mkdir -p {DATA}/rules && printf "%s" "$GATES_PROMETHEUS_CONFIG" > '
+            ("--network", env.network,
+             "--publish", f"127.0.0.1:{self.port}:{LISTEN_PORT}",
+             "--label", f"{STACK_LABEL}={env.stack}",
+             "--mount", f"type=volume,source={env.history},target={DATA},"
+             f"volume-label={STACK_LABEL}={env.stack}"),
+            CONFIG_LABEL,
+            config,
+            f'mkdir -p {DATA}/rules && printf "%s" "${CONFIG_ENV}" > '
             f"{CONFIG_PATH} && exec prometheus --config.file={CONFIG_PATH} "
             f"--storage.tsdb.path={DATA}/data --storage.tsdb.retention.time={RETENTION} "
             f"--web.listen-address=:{LISTEN_PORT}",
