@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from gates.outcome import MeasurementError
+from gates.outcome import ConfigError, MeasurementError
 from gates.tools import run_tool, uv_binary
 
 # name==version at the start of a line of `uv export` (or pip's requirements format)
@@ -71,10 +71,10 @@ def export(root: Path, service: str, destination: Path) -> Locked:
 
 
 def read(path: Path) -> Locked:
-    """A requirements file given by hand (``--requirements``)."""
-    text = path.read_text(encoding="utf-8")
+    """A requirements file given by hand (``--requirements``): a usage error unless it pins."""
+    text = path.read_text(encoding="utf-8", errors="replace")
     if not pins(text):
-        raise MeasurementError(f"{path} pins no package (name==version lines)")
+        raise ConfigError(f"--requirements {path} pins no package (name==version lines)")
     return Locked(path, text)
 
 

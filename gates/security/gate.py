@@ -171,8 +171,8 @@ def _audits(
         names.append("osv")
     if "osv" in names and osv_dir is None:
         raise ConfigError(
-            '[tool.pipeline.security] advisory_sources lists "osv" but no OSV directory is '
-            f"named: set osv_dir, ${osv_source.OSV_DIR_ENV} or --osv-dir"
+            f'the advisory sources ({SOURCES_ENV} or advisory_sources) include "osv" but no OSV '
+            f"directory is named: set osv_dir, ${osv_source.OSV_DIR_ENV} or --osv-dir"
         )
     audits: dict[str, Callable[[Locked], SourceResult]] = {}
     for name in names:

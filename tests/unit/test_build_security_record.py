@@ -53,3 +53,13 @@ def test_the_shipped_requirements_are_the_release_file_without_the_service_itsel
     assert pins(locked.text) == [("flask", "3.1.2")]
     assert locked.text == "flask==3.1.2 \\\n    --hash=sha256:aa\n    --hash=sha256:bb\n"
     assert (tmp_path / "out.txt").read_text() == locked.text
+
+
+def test_a_requirements_file_given_by_hand_that_pins_nothing_is_a_usage_error(tmp_path):
+    from gates.locked_requirements import read
+    from gates.outcome import ConfigError
+
+    given = tmp_path / "notes.txt"
+    given.write_text("flask\njust words\n")
+    with pytest.raises(ConfigError, match=r"--requirements .*notes.txt pins no package"):
+        read(given)
