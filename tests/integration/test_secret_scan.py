@@ -220,7 +220,7 @@ def test_a_crash_or_garbage_output_is_a_measurement_error(tmp_path, monkeypatch,
     config = planted_tree(root)
     empty_baseline(root)
     commit_all(root, "baseline")
-    monkeypatch.setattr(secret_scan, "executable", lambda name: fake_scanner(tmp_path, body))
+    monkeypatch.setattr(secret_scan, "scanner_command", lambda: [fake_scanner(tmp_path, body)])
     with pytest.raises(MeasurementError, match=message):
         scan(config, tmp_path / "out")
 
@@ -230,11 +230,11 @@ def test_a_scanner_that_cannot_start_or_hangs_is_a_measurement_error(tmp_path, m
     config = planted_tree(root, security="scanner_timeout = 1")
     empty_baseline(root)
     commit_all(root, "baseline")
-    monkeypatch.setattr(secret_scan, "executable", lambda name: str(tmp_path / "absent"))
+    monkeypatch.setattr(secret_scan, "scanner_command", lambda: [str(tmp_path / "absent")])
     with pytest.raises(MeasurementError, match="detect-secrets could not start"):
         scan(config, tmp_path / "out")
     monkeypatch.setattr(
-        secret_scan, "executable", lambda name: fake_scanner(tmp_path, "exec sleep 30")
+        secret_scan, "scanner_command", lambda: [fake_scanner(tmp_path, "exec sleep 30")]
     )
     with pytest.raises(MeasurementError, match="did not finish within 1 s"):
         scan(config, tmp_path / "out")
