@@ -5,10 +5,10 @@ The planted key is assembled at run time, so no tracked file of this repository 
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
-DETECT_SECRETS = str(Path(sys.executable).parent / "detect-secrets")
+from gates.security.secret_scan import scanner_command
+
 BASELINE = ".secrets.baseline"
 TIMEOUT = 120
 
@@ -41,8 +41,9 @@ def commit_all(root: Path, message: str = "test tree") -> None:
 def make_baseline(root: Path, is_secret: bool | None = False) -> dict[str, object]:
     """Scan ``root`` with detect-secrets into its baseline, as a user would, then record the
     review `detect-secrets audit` would: every hit ``is_secret`` (None: not reviewed)."""
+    # the gate's own way to run detect-secrets: one process, no pool that can hang on exit
     done = subprocess.run(
-        [DETECT_SECRETS, "scan", "-n"],
+        [*scanner_command(), "scan", "-n"],
         cwd=root,
         capture_output=True,
         text=True,
