@@ -22,6 +22,7 @@ from deploy_fixture import Checkout, SharedReleases
 from deploy_fixture import scenario as make_scenario
 from support.engine import Engine, find_engine
 from support.gates_cli import run_gates
+from support.hermetic import without_caller_variables
 from support.ports import free_port
 from support.prometheus import Prometheus, start_prometheus
 from support.servers import Server
@@ -31,6 +32,13 @@ from techcorp_api.logs import ACCESS_LOGGER, SERVICE_LOGGER, JsonFormatter
 # Property tests judge what the code does, never how fast a (possibly busy) machine runs it.
 settings.register_profile("suite", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("suite")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def hermetic_environment() -> Iterator[dict[str, str]]:
+    """The caller's PIPELINE_*, DOCKER_*, GITHUB_* and service settings are gone for the whole
+    run (support.hermetic): a test that is about one sets it itself."""
+    yield from without_caller_variables()
 
 
 @pytest.fixture

@@ -1,11 +1,11 @@
 """The container engine for engine-backed tests: found, never started, by the tests.
 
-``find_engine()`` reads this repository's configuration (``$DOCKER_HOST`` overrides its
-``[tool.pipeline.engine] docker_host``, as everywhere) and returns the engine when everything
-``gates engine up`` makes answers there: dockerd, the swarm, the registry, the base and edge
-images. Otherwise the test is skipped with the reason and the command that fixes it; when the
-``CI`` environment variable is set it fails instead, because CI must run these tests
-(``.ci/run`` starts the engine first).
+``find_engine()`` reads this repository's configuration (the caller's ``$DOCKER_HOST``, kept
+as ``hermetic.ENGINE_DOCKER_HOST``, overrides its ``[tool.pipeline.engine] docker_host``, as
+everywhere) and returns the engine when everything ``gates engine up`` makes answers there:
+dockerd, the swarm, the registry, the base and edge images. Otherwise the test is skipped with
+the reason and the command that fixes it; when the ``CI`` environment variable is set it fails
+instead, because CI must run these tests (``.ci/run`` starts the engine first).
 
 Tests share the engine with others: every image, service, network, container or config a
 test makes carries a unique prefix (``unique_name``) and is removed by that name afterwards.
@@ -24,6 +24,7 @@ from gates.engine import prerequisites
 from gates.engine.docker import Docker
 from gates.engine.registry import Registry
 from gates.engine.survey import plan, survey
+from support.hermetic import ENGINE_DOCKER_HOST
 from support.timeouts import HANG
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,7 +85,9 @@ def why_not_ready(engine: EngineConfig) -> str | None:
 
 
 def find_engine() -> Engine:
-    engine = load_config(ROOT / "pyproject.toml").engine
+    engine = load_config(
+        ROOT / "pyproject.toml", environ={"DOCKER_HOST": ENGINE_DOCKER_HOST}
+    ).engine
     reason = why_not_ready(engine)
     if reason is None:
         return Engine(engine)

@@ -27,19 +27,14 @@ from pathlib import Path
 from filelock import FileLock
 
 from deploy_fixture import Checkout, SharedReleases, clone, no_container_engine
+from support.hermetic import ENGINE_DOCKER_HOST
 from support.ports import free_port
-
-from gates.config import load_config  # noqa: E402
 
 # The engine the way every stage finds it: $DOCKER_HOST, else this repository's
 # [tool.pipeline.engine] docker_host (what `nox -s engine -- up` starts; .ci/run sets no
-# DOCKER_HOST). The docker CLI these tests run themselves is pointed at it; the gates they
-# start read the clone's configuration as usual.
-_ROOT_CONFIG = Path(__file__).resolve().parents[2] / "pyproject.toml"
-DOCKER_ENV = {
-    **os.environ,
-    "DOCKER_HOST": os.environ.get("DOCKER_HOST") or load_config(_ROOT_CONFIG).engine.docker_host,
-}
+# DOCKER_HOST), read before the suite removed the caller's variables (support.hermetic). The
+# docker CLI these tests run themselves is pointed at it, and so is each clone's configuration.
+DOCKER_ENV = {**os.environ, "DOCKER_HOST": ENGINE_DOCKER_HOST}
 
 REGISTRY = os.environ.get("GATES_TEST_REGISTRY", "127.0.0.1:15000")
 BASE_IMAGE = os.environ.get("GATES_TEST_BASE_IMAGE", "gates-base:bookworm")
@@ -180,6 +175,7 @@ class SwarmScenario:
                 ),
                 text,
             )
+        text = re.sub(r"(?m)^docker_host = .*$", f'docker_host = "{ENGINE_DOCKER_HOST}"', text)
         text = re.sub(r"(?m)^registry = .*$", f'registry = "{REGISTRY}"', text)
         text = re.sub(r"(?m)^edge_image = .*$", f'edge_image = "{EDGE_IMAGE}"', text)
         text = re.sub(
