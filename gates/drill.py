@@ -50,6 +50,13 @@ def add_arguments(parser: ArgumentParser) -> None:
         "prometheus: the SLO gate's Prometheus evaluation since the push (the default with "
         "one); alert: the generated fast-burn alert firing in Prometheus",
     )
+    parser.add_argument(
+        "--latency-target",
+        type=float,
+        metavar="MS",
+        help="the detectors' latency threshold in ms (a bucket of the service's histogram, "
+        "e.g. 2500), instead of the objectives' (the generated alert rules keep theirs)",
+    )
     parser.add_argument("--detect-target", type=float, default=30.0, help="seconds")
     parser.add_argument("--restore-target", type=float, default=10.0, help="seconds")
 
@@ -110,7 +117,7 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
     target = target_for(config, args.environment)
 
     objectives = slo.objectives_for(
-        config, Namespace(availability_target=None, latency_target=None)
+        config, Namespace(availability_target=None, latency_target=args.latency_target)
     )
     detector = detector_for(config, target, objectives, args)
     with target.hold() as good:

@@ -3,9 +3,11 @@
 figures. The e2e drills set generous targets and assert behaviour; this is where the limits
 are asserted."""
 
+from argparse import ArgumentParser
+
 import pytest
 
-from gates.drill import add_timing_checks
+from gates.drill import add_arguments, add_timing_checks
 from gates.outcome import FAILED, PASSED
 from gates.report import Report
 
@@ -57,3 +59,19 @@ def test_never_detected_or_never_restored_fails_however_generous_the_targets():
     assert report.exit_code == FAILED
     _, found = checks(3.0, None)
     assert found["detected"].passed and not found["restored"].passed
+
+
+def test_the_limits_are_flags_with_the_production_defaults():
+    parser = ArgumentParser()
+    add_arguments(parser)
+    defaults = parser.parse_args([])
+    assert (defaults.detect_target, defaults.restore_target) == (30.0, 10.0)
+    assert defaults.latency_target is None  # the objectives' threshold
+    given = parser.parse_args(
+        ["--detect-target", "120", "--restore-target", "300", "--latency-target", "2500"]
+    )
+    assert (given.detect_target, given.restore_target, given.latency_target) == (
+        120.0,
+        300.0,
+        2500.0,
+    )
