@@ -26,11 +26,12 @@ from support.swarm import PROMETHEUS_IMAGE, SwarmScenario, docker, engine_proble
 from support.timeouts import HANG
 
 ENVIRONMENT = "staging"
-# Enough requests to decide 99.9 % (2,995 without an error) in a short window: 250/s for
-# 17 s, the gate's window the last 15 s of it (3,750 requests).
-RATE = 250  # requests/s through the edge: half /api/data, half /health
-TRAFFIC_SECONDS = 17
-WINDOW = "15s"
+# Enough requests to decide 99.9 % (2,995 without an error) in a shorter window: 150/s for
+# 27 s, the gate's window the last 25 s of it (3,750 requests). (250/s through the edge timed
+# out on this busy 2-core machine.)
+RATE = 150  # requests/s through the edge: half /api/data, half /health
+TRAFFIC_SECONDS = 27
+WINDOW = "25s"
 DISCOVERY_TIMEOUT = 60.0  # s: a bound on a hang (DNS refresh and scrapes every 1 s here)
 
 
@@ -110,7 +111,9 @@ def wait_for_tasks(url, stack, excluding=()):
 
 
 def traffic_then_slo(swarm, checkout, url, stack, instances):
-    load = ConstantRateLoad(swarm.url(ENVIRONMENT), PROBE_PATHS, RATE, TRAFFIC_SECONDS)
+    load = ConstantRateLoad(
+        swarm.url(ENVIRONMENT), PROBE_PATHS, RATE, TRAFFIC_SECONDS, timeout=HANG
+    )
     load.run()
     assert not load.result.failures
     # Latency at 2.5 s (a bucket of the service's histogram): this asserts the gate reads the
@@ -191,10 +194,10 @@ def test_the_failure_drill_detects_by_the_environments_prometheus(swarm, detecto
     details = checkout.report(f"drill-{ENVIRONMENT}")["details"]
     assert details["detector"] == detector
     assert details["time_to_detect_s"] is not None and details["time_to_restore_s"] is not None
-    # The bad config failed user requests (what was detected). Counted over the whole drill:
-    # on swarm the bad tasks take traffic during the rolling update, before the deploy returns
-    # and the drill's live-to-restore count starts.
-    assert details["requests_sent"] and details["first_failed_request_before_live_s"] is not None
+    # What was detected is the errors the service itself counted: availability. (Its users may
+    # see none: the edge retries a 500 on another task, retry-on all-retryable-errors.)
+    assert "vailability" in details["detected_by"], details["detected_by"]
+    assert details["requests_sent"] > 0
     deploys = details["ledger_entries"]["deploys"]
     assert [(d["kind"], d["state"]) for d in deploys] == [
         ("deploy", "succeeded"),
