@@ -7,6 +7,7 @@ afterwards; without an engine (or the Prometheus image, `nox -s engine -- up`) t
 saying why, and with ``CI`` set it fails instead.
 """
 
+import math
 import os
 import time
 
@@ -110,16 +111,16 @@ def wait_for_tasks(url, stack, excluding=()):
     return {t["labels"]["instance"] for t in wait_for("2 targets by DNS, up == 1", both_up)}
 
 
-def traffic_then_slo(swarm, checkout, url, stack, instances):
-    load = ConstantRateLoad(
-        swarm.url(ENVIRONMENT), PROBE_PATHS, RATE, TRAFFIC_SECONDS, timeout=HANG
-    )
+def traffic_then_slo(
+    swarm, checkout, url, stack, instances, seconds=TRAFFIC_SECONDS, window=WINDOW
+):
+    load = ConstantRateLoad(swarm.url(ENVIRONMENT), PROBE_PATHS, RATE, seconds, timeout=HANG)
     load.run()
     assert not load.result.failures
     # Latency at 2.5 s (a bucket of the service's histogram): this asserts the gate reads the
     # environment's Prometheus and decides; a busy machine's latency is not the question.
     done = checkout.gates(
-        "slo", "--environment", ENVIRONMENT, "--window", WINDOW, "--latency-target", "2500",
+        "slo", "--environment", ENVIRONMENT, "--window", window, "--latency-target", "2500",
         check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
@@ -131,6 +132,10 @@ def traffic_then_slo(swarm, checkout, url, stack, instances):
     availability = report["details"]["slis"]["availability"]
     assert availability["decision"] == "met" and availability["total"] >= 2995
     return report
+
+
+def report_total(report):
+    return report["details"]["slis"]["availability"]["total"]
 
 
 def test_a_deploy_brings_the_environments_prometheus_and_the_slo_gate_reads_its_history(swarm):
@@ -147,6 +152,7 @@ def test_a_deploy_brings_the_environments_prometheus_and_the_slo_gate_reads_its_
     assert {i.rsplit(":", 1)[1] for i in first} == {"8000"}
     rules = rule_set(url)
     assert {"SLOBurnRateFastBurn", "slo:objective:ratio"} <= {name for _, name in rules}
+    began = time.monotonic()
     report = traffic_then_slo(swarm, checkout, url, stack, first)
     assert sorted(report["details"]["prometheus"]["targets"]) == sorted(
         f"job={stack}, instance={i}" for i in first
@@ -161,11 +167,20 @@ def test_a_deploy_brings_the_environments_prometheus_and_the_slo_gate_reads_its_
     assert rule_set(url) < rules and container_id(f"{stack}-prometheus") == container
 
     # A rolling update to B: new tasks, found by DNS; the history (and the container) stay,
-    # and the gate decides from it again; B's rules are the ones loaded.
+    # and the gate decides from it again, over a window holding both releases' traffic and
+    # the update between them (the old tasks' departure is not a gap); B's rules are loaded.
     checkout.gates("deploy", "--environment", ENVIRONMENT, "--release", b)
     assert container_id(f"{stack}-prometheus") == container and rule_set(url) == rules
     second = wait_for_tasks(url, stack, excluding=first)
-    traffic_then_slo(swarm, checkout, url, stack, second)
+    both = traffic_then_slo(
+        swarm, checkout, url, stack, second, seconds=10,
+        window=f"{math.ceil(time.monotonic() - began) + 12}s",  # the 10 s, and the slo's start
+    )  # fmt: skip
+    assert set(both["details"]["prometheus"]["targets"]) == {
+        f"job={stack}, instance={i}" for i in first | second
+    }
+    # the first round's requests, and B's
+    assert report_total(both) >= report_total(report) + RATE * 5
 
     checkout.gates("down", "--environment", ENVIRONMENT)
     assert not succeeds("container", "inspect", f"{stack}-prometheus")
