@@ -186,9 +186,13 @@ def test_a_scrape_target_down_in_the_window_is_exit_3_naming_the_gap(
     repo.gates("down", "--environment", ENVIRONMENT)
     scraped(prometheus, up="0")  # Prometheus has recorded the failed scrapes
     deploy(repo)
-    scraped(prometheus)
-    drive(repo)
-    done = slo(repo)  # the SLI window is after the outage; the lookbacks hold it
+    # The history is checked for gaps before any request is counted: no traffic is needed,
+    # only an SLI window after the outage (every scrape of its last 6 s succeeded).
+    prometheus.wait_until(
+        f"6 s of successful scrapes of {ENVIRONMENT}",
+        lambda server: bool(server.query(f'min_over_time(up{{job="{ENVIRONMENT}"}}[6s]) == 1')),
+    )
+    done = slo(repo, "--window", "5s")  # the SLI window is after the outage; the lookbacks hold it
     assert done.returncode == 3, done.stdout + done.stderr
     line = done.stderr.strip().splitlines()[-1]
     instance = f"job={ENVIRONMENT}, instance=127.0.0.1:{repo.port(ENVIRONMENT)}"
