@@ -12,10 +12,12 @@ import re
 import subprocess
 import time
 
+import pytest
+
 
 from gates.load import ConstantRateLoad
 from gates.slo import PROBE_PATHS
-from support.prometheus import Prometheus
+from support.prometheus import Prometheus, start_prometheus
 from support.timeouts import HANG
 
 ENVIRONMENT = "production"
@@ -32,6 +34,7 @@ WINDOW = "25s"
 # The latency SLI's threshold in these tests, a bucket of the service's histogram: they show
 # what the gate decides from Prometheus, not whether a busy machine answers within 200 ms.
 LATENCY_MS = "2500"
+SCRAPE_SECONDS = 2.0  # and the scrape timeout, and the rules' evaluation interval
 FAST_BURN = {"alertname": "SLOBurnRateFastBurn", "slo": "availability", "severity": "page"}
 
 
@@ -69,6 +72,23 @@ def scraped(prometheus: Prometheus, up: str = "1") -> None:
         f"up == {up} for {ENVIRONMENT}",
         lambda server: any(s["value"][1] == up for s in server.query(f'up{{job="{ENVIRONMENT}"}}')),
     )
+
+
+@pytest.fixture
+def prometheus_server(tmp_path):
+    """Like tests/conftest.py's, scraping every 2 s with a 2 s scrape timeout: a 1 s timeout
+    failed a scrape on this machine at load 11, and the gate then rightly decides nothing
+    (a gap); these tests are about what it decides from a Prometheus that has the data."""
+    started = []
+
+    def start(targets, rule_files=()):
+        directory = tmp_path / f"prometheus{len(started)}"
+        started.append(start_prometheus(directory, targets, rule_files, SCRAPE_SECONDS))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.stop()
 
 
 def start(repo, prometheus_server, tmp_path):
@@ -147,7 +167,10 @@ def test_prometheus_mode_fails_errors_agrees_with_scrape_mode_and_pages(
     assert not checks["Availability"]["passed"]
     assert not checks["Availability burn rate (fast-burn, page)"]["passed"]
     prom_sli = report["details"]["slis"]["availability"]
-    assert prom_sli["decision"] == "violated" and prom_sli["total"] >= 3000
+    # Prometheus counted the requests the service answered (its window spans the traffic; a
+    # busy machine may answer fewer than were sent, within the client's timeout).
+    answered = sum(1 for s in traffic.samples if s.status)
+    assert prom_sli["decision"] == "violated" and prom_sli["total"] >= 0.9 * answered
     difference = abs(prom_sli["sli"] - scrape_sli["sli"]) * 100
     print(f"availability: scrape {scrape_sli['sli']:.5%}, Prometheus {prom_sli['sli']:.5%}")
     assert difference <= TOLERANCE_POINTS, (scrape_sli, prom_sli)
@@ -200,7 +223,10 @@ def test_a_scrape_target_down_in_the_window_is_exit_3_naming_the_gap(
     # only an SLI window after the outage (every scrape of its last 6 s succeeded).
     prometheus.wait_until(
         f"6 s of successful scrapes of {ENVIRONMENT}",
-        lambda server: bool(server.query(f'min_over_time(up{{job="{ENVIRONMENT}"}}[6s]) == 1')),
+        lambda server: bool(
+            server.query(f'min_over_time(up{{job="{ENVIRONMENT}"}}[6s]) == 1 ')
+            and server.query(f'count_over_time(up{{job="{ENVIRONMENT}"}}[6s]) >= 3')
+        ),
     )
     done = slo(repo, "--window", "5s")  # the SLI window is after the outage; the lookbacks hold it
     assert done.returncode == 3, done.stdout + done.stderr
