@@ -181,6 +181,9 @@ ServiceSettings = Annotated[
     ),
 ]
 Number = Annotated[float, Field(strict=True)]
+# A pace of the swarm rollout or of an environment's Prometheus, in seconds (fractions allowed:
+# Docker and Prometheus take "1.5s"); at least half a second, at most SHORT_WAIT.
+SwarmSeconds = Annotated[float, Field(strict=True, ge=0.5, le=SHORT_WAIT)]
 NonNegative = Annotated[float, Field(strict=True, ge=0)]
 Ratio = Annotated[float, Field(strict=True, ge=0, lt=1)]
 UrlPath = Annotated[str, StringConstraints(strict=True, pattern=r"^/")]
@@ -472,6 +475,16 @@ class EnvironmentConfig(Table):
         dict[PrometheusLabel, StrictStr],
         Field(description="must map Prometheus label names to values"),
     ] = {}
+    # swarm: the rollout's pace (gates.targets.swarm.service). How long Swarm keeps watching
+    # an update (and a rollback) for a failing task after its last task is running, before it
+    # calls it complete; and how long a starting task's failed health checks do not count.
+    # Shorter ones are for rehearsals on a test engine (the e2e suite); a release whose tasks
+    # fail later, or start slower, than these is then not caught or not given the time.
+    update_monitor: SwarmSeconds = 5.0
+    health_start_period: SwarmSeconds = 15.0
+    # swarm with prometheus_port: how often its Prometheus scrapes the tasks, evaluates the
+    # rules and re-resolves the tasks by DNS (the same pace: gates.targets.swarm.prometheus).
+    prometheus_interval: SwarmSeconds = 2.0
     _name: str = PrivateAttr(default="")
 
     @field_validator("prometheus_port")
@@ -483,6 +496,16 @@ class EnvironmentConfig(Table):
                 'own and set prometheus_url (or set target = "swarm")'
             )
         return port
+
+    @field_validator("update_monitor", "health_start_period", "prometheus_interval")
+    @classmethod
+    def _swarm_only(cls, seconds: float, info: ValidationInfo) -> float:
+        if info.data.get("target") != "swarm":
+            raise ValueError(
+                'paces a swarm environment only (target = "swarm"); a local one has no rollout '
+                "or Prometheus of its own: remove it"
+            )
+        return seconds
 
     @field_validator("prometheus_url")
     @classmethod

@@ -138,26 +138,30 @@ def test_releases_promote_and_roll_back_with_history_kept_in_the_engine(swarm):
     assert not third.state.joinpath("releases").exists()  # it never had a release
 
 
-@pytest.mark.parametrize(
-    "broken, why",
-    [("CRASH", "non-zero exit"), ("NOTREADY", "never ready: not ready: /ready answered 503")],
-)
-def test_broken_release_never_takes_traffic_and_the_deploy_says_why(swarm, broken, why):
-    repo = swarm.checkout("A", broken)
-    a, bad = repo.releases["A"], repo.releases[broken]
+BROKEN = [("CRASH", "non-zero exit"), ("NOTREADY", "never ready: not ready: /ready answered 503")]
+
+
+def test_broken_releases_never_take_traffic_and_the_deploy_says_why(swarm):
+    """One that crashes, then one that never gets ready, each rolled over A by Swarm and
+    rolled back by it: A serves every request throughout."""
+    repo = swarm.checkout("A", *(broken for broken, _ in BROKEN))
+    a = repo.releases["A"]
     repo.gates("deploy", "--environment", "staging", "--release", a)
-    done, result = under_load(
-        swarm, repo, "staging", "deploy", "--environment", "staging", "--release", bad, check=False
-    )
-    assert done.returncode == 1, done.stderr
-    assert "Swarm rolled the update to" in done.stderr and why in done.stderr
-    assert f"{a} kept serving" in done.stderr
-    assert_no_failures(result, minimum_seconds=5)
-    assert {s.status for s in result.samples} == {200}
-    assert serving(swarm, "staging") == a
-    row = history(repo).deploys("staging")[-1]
-    assert (row["release_id"], row["state"]) == (bad, "failed")
-    assert why in row["error"]
+    for broken, why in BROKEN:
+        bad = repo.releases[broken]
+        done, result = under_load(
+            swarm, repo, "staging", "deploy", "--environment", "staging", "--release", bad,
+            check=False,
+        )  # fmt: skip
+        assert done.returncode == 1, (broken, done.stderr)
+        assert "Swarm rolled the update to" in done.stderr and why in done.stderr, done.stderr
+        assert f"{a} kept serving" in done.stderr
+        assert_no_failures(result, minimum_seconds=5)
+        assert {s.status for s in result.samples} == {200}
+        assert serving(swarm, "staging") == a
+        row = history(repo).deploys("staging")[-1]
+        assert (row["release_id"], row["state"]) == (bad, "failed")
+        assert why in row["error"]
 
 
 def test_kill_9_mid_update_converges_on_the_next_run(swarm):

@@ -7,6 +7,7 @@ afterwards; without an engine (or the Prometheus image, `nox -s engine -- up`) t
 saying why, and with ``CI`` set it fails instead.
 """
 
+import math
 import os
 import time
 
@@ -16,6 +17,7 @@ import yaml
 
 from gates.config import load_config
 from gates.load import ConstantRateLoad
+from gates.targets import probe
 from gates.targets.request import Release
 from gates.targets.swarm.environment import SwarmEnvironment
 from gates.targets.swarm.prometheus import EnvironmentPrometheus, release_rules
@@ -25,10 +27,13 @@ from support.swarm import PROMETHEUS_IMAGE, SwarmScenario, docker, engine_proble
 from support.timeouts import HANG
 
 ENVIRONMENT = "staging"
-RATE = 100  # requests/s through the edge: half /api/data, half /health
-TRAFFIC_SECONDS = 45
-WINDOW = "40s"  # 4,000 requests: enough to decide 99.9 %
-DISCOVERY_TIMEOUT = 60.0  # s: DNS refresh 2 s, then scrapes every 2 s
+# Enough requests to decide 99.9 % (2,995 without an error): 150/s for 27 s (4,050), and the
+# gate's window spans all of them (from just before the traffic began), so a busy machine's
+# late requests are still inside it. (250/s through the edge timed out on this busy 2-core
+# machine; a fixed 25 s window held only 2,886 of the 4,050 when the generator ran late.)
+RATE = 150  # requests/s through the edge: half /api/data, half /health
+TRAFFIC_SECONDS = 27
+DISCOVERY_TIMEOUT = 60.0  # s: a bound on a hang (DNS refresh and scrapes every 1 s here)
 
 
 @pytest.fixture(scope="module")
@@ -106,11 +111,23 @@ def wait_for_tasks(url, stack, excluding=()):
     return {t["labels"]["instance"] for t in wait_for("2 targets by DNS, up == 1", both_up)}
 
 
-def traffic_then_slo(swarm, checkout, url, stack, instances):
-    load = ConstantRateLoad(swarm.url(ENVIRONMENT), PROBE_PATHS, RATE, TRAFFIC_SECONDS)
+def window_since(began):
+    """An SLO window from 2 s before ``began`` (time.monotonic()) until now, whole seconds."""
+    return f"{math.ceil(time.monotonic() - began) + 2}s"
+
+
+def traffic_then_slo(swarm, checkout, url, stack, instances, seconds=TRAFFIC_SECONDS, since=None):
+    began = time.monotonic()
+    load = ConstantRateLoad(swarm.url(ENVIRONMENT), PROBE_PATHS, RATE, seconds, timeout=HANG)
     load.run()
     assert not load.result.failures
-    done = checkout.gates("slo", "--environment", ENVIRONMENT, "--window", WINDOW, check=False)
+    window = window_since(began if since is None else since)
+    # Latency at 2.5 s (a bucket of the service's histogram): this asserts the gate reads the
+    # environment's Prometheus and decides; a busy machine's latency is not the question.
+    done = checkout.gates(
+        "slo", "--environment", ENVIRONMENT, "--window", window, "--latency-target", "2500",
+        check=False,
+    )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     report = checkout.report(f"slo-{ENVIRONMENT}")
     assert report["details"]["source"] == f"Prometheus {url}"
@@ -120,6 +137,10 @@ def traffic_then_slo(swarm, checkout, url, stack, instances):
     availability = report["details"]["slis"]["availability"]
     assert availability["decision"] == "met" and availability["total"] >= 2995
     return report
+
+
+def report_total(report):
+    return report["details"]["slis"]["availability"]["total"]
 
 
 def test_a_deploy_brings_the_environments_prometheus_and_the_slo_gate_reads_its_history(swarm):
@@ -136,6 +157,7 @@ def test_a_deploy_brings_the_environments_prometheus_and_the_slo_gate_reads_its_
     assert {i.rsplit(":", 1)[1] for i in first} == {"8000"}
     rules = rule_set(url)
     assert {"SLOBurnRateFastBurn", "slo:objective:ratio"} <= {name for _, name in rules}
+    began = time.monotonic()
     report = traffic_then_slo(swarm, checkout, url, stack, first)
     assert sorted(report["details"]["prometheus"]["targets"]) == sorted(
         f"job={stack}, instance={i}" for i in first
@@ -150,11 +172,17 @@ def test_a_deploy_brings_the_environments_prometheus_and_the_slo_gate_reads_its_
     assert rule_set(url) < rules and container_id(f"{stack}-prometheus") == container
 
     # A rolling update to B: new tasks, found by DNS; the history (and the container) stay,
-    # and the gate decides from it again; B's rules are the ones loaded.
+    # and the gate decides from it again, over a window holding both releases' traffic and
+    # the update between them (the old tasks' departure is not a gap); B's rules are loaded.
     checkout.gates("deploy", "--environment", ENVIRONMENT, "--release", b)
     assert container_id(f"{stack}-prometheus") == container and rule_set(url) == rules
     second = wait_for_tasks(url, stack, excluding=first)
-    traffic_then_slo(swarm, checkout, url, stack, second)
+    both = traffic_then_slo(swarm, checkout, url, stack, second, seconds=10, since=began)
+    assert set(both["details"]["prometheus"]["targets"]) == {
+        f"job={stack}, instance={i}" for i in first | second
+    }
+    # the first round's requests, and B's
+    assert report_total(both) >= report_total(report) + RATE * 5
 
     checkout.gates("down", "--environment", ENVIRONMENT)
     assert not succeeds("container", "inspect", f"{stack}-prometheus")
@@ -172,11 +200,30 @@ def test_the_failure_drill_detects_by_the_environments_prometheus(swarm, detecto
     url = f"http://127.0.0.1:{port}"
     checkout.gates("deploy", "--environment", ENVIRONMENT, "--release", checkout.releases["A"])
     wait_for_tasks(url, stack)
+    # The drill's time limits, set to what a slow, busy machine meets (a rolling update each
+    # way): this asserts what happened; the limits' arithmetic is tests/unit/test_drill_targets.py.
     done = checkout.gates(
-        "drill", "--environment", ENVIRONMENT, "--detector", detector, check=False
-    )
+        "drill", "--environment", ENVIRONMENT, "--detector", detector,
+        "--detect-target", "120", "--restore-target", "300", "--latency-target", "2500",
+        check=False,
+    )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     details = checkout.report(f"drill-{ENVIRONMENT}")["details"]
     assert details["detector"] == detector
-    assert 0 < details["time_to_detect_s"] <= 60 and 0 < details["time_to_restore_s"] <= 120
-    print(f"{detector}: {details['detected_by']}; detect {details['time_to_detect_s']} s")
+    assert details["time_to_detect_s"] is not None and details["time_to_restore_s"] is not None
+    # What was detected is the errors the service itself counted: availability. (Its users may
+    # see none: the edge retries a 500 on another task, retry-on all-retryable-errors.)
+    assert "vailability" in details["detected_by"], details["detected_by"]
+    assert details["requests_sent"] > 0
+    deploys = details["ledger_entries"]["deploys"]
+    assert [(d["kind"], d["state"]) for d in deploys] == [
+        ("deploy", "succeeded"),
+        ("rollback", "succeeded"),
+    ]
+    gates = [(g["gate"], g["exit_code"]) for g in details["ledger_entries"]["gate_results"]]
+    assert gates == [("slo", 1), ("rollback", 1)]
+    assert "FAULT_ERROR_RATE" in deploys[0]["config"]
+    assert "FAULT_ERROR_RATE" not in deploys[1]["config"]
+    serving = probe.get("/ready", port=swarm.url(ENVIRONMENT), timeout=HANG)
+    assert serving.ok and serving.release == checkout.releases["A"]
+    print(f"{detector}: {details}")

@@ -104,9 +104,14 @@ class Prometheus(Started):
         self.wait_until("ready", ready, timeout)
 
 
-def config_text(targets: Mapping[str, Sequence[str]], rule_files: Sequence[Path] = ()) -> str:
-    """prometheus.yml: one scrape job per ``{job: [host:port, ...]}``, every 1 s."""
-    interval = f"{SCRAPE_INTERVAL:g}s"
+def config_text(
+    targets: Mapping[str, Sequence[str]],
+    rule_files: Sequence[Path] = (),
+    interval_seconds: float = SCRAPE_INTERVAL,
+) -> str:
+    """prometheus.yml: one scrape job per ``{job: [host:port, ...]}``, every
+    ``interval_seconds`` (also the scrape timeout and the rule evaluation interval)."""
+    interval = f"{interval_seconds:g}s"
     config = {
         "global": {
             "scrape_interval": interval,
@@ -126,12 +131,13 @@ def start_prometheus(
     directory: Path,
     targets: Mapping[str, Sequence[str]],
     rule_files: Sequence[Path] = (),
+    interval_seconds: float = SCRAPE_INTERVAL,
 ) -> Prometheus:
     """A ready Prometheus on 127.0.0.1:<free port> scraping ``targets`` ({job: [host:port]})."""
     binary = find_prometheus()
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "prometheus.yml"
-    config.write_text(config_text(targets, rule_files))
+    config.write_text(config_text(targets, rule_files, interval_seconds))
     port = free_port()
     log_path = directory / "prometheus.log"
     with open(log_path, "wb") as log:

@@ -141,7 +141,16 @@ target = "swarm"
 url = "http://127.0.0.1:{port}"
 stack = "{prefix}-{name}"
 replicas = 2
+update_monitor = 1
+health_start_period = 10
+prometheus_interval = 1
 """
+
+
+# The environments' pace (update_monitor, health_start_period, prometheus_interval) is set
+# short: a rolling update ends 1 s after its last task runs instead of 5, a task that never
+# gets ready is given up after 10 s (and 3 checks) instead of 15, and Prometheus scrapes and
+# re-resolves the tasks every second. What the scenarios show does not depend on the pace.
 
 
 class SwarmScenario:

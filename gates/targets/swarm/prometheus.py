@@ -5,9 +5,10 @@ plain container ``<stack>-prometheus`` (``[tool.pipeline.engine] prometheus_imag
 stack's overlay network, like the edge, published on ``127.0.0.1:<prometheus_port>`` (the
 environment's ``prometheus_url`` defaults to it) and restarted with the engine. It finds the
 service's tasks by DNS service discovery (``tasks.<service>``, type A, port 8000, the names
-Docker's DNS gives only healthy tasks, refreshed every 2 s), scrapes each task's /metrics
-every SCRAPE_INTERVAL under ``job=<stack>``, and evaluates the live release's SLO rules (the
-release's ``slo_rules`` file, else ``gates slo-rules``' output from the objectives).
+Docker's DNS gives only healthy tasks), scrapes each task's /metrics under ``job=<stack>``
+every ``prometheus_interval`` (2 s by default; DNS is refreshed as often), and evaluates the
+live release's SLO rules (the release's ``slo_rules`` file, else ``gates slo-rules``' output
+from the objectives).
 
 Its TSDB and rules live in the named volume ``<stack>-prometheus-data``, so the history
 outlives the runners that deploy and a recreated Prometheus. A deploy creates what is
@@ -39,21 +40,22 @@ CONFIG_PATH = "/etc/gates-prometheus.yml"
 DATA = "/prometheus"  # the volume: the TSDB and the rules
 RULES_PATH = f"{DATA}/rules/{slo_rules.RULES_FILE}"
 LISTEN_PORT = 9090  # inside its container
-SCRAPE_INTERVAL = "2s"  # and the rules' evaluation interval; the gap rule allows 2.5 of them
-# As often as it scrapes: a stopped task fails at most a scrape or two before it is dropped
-# (the gap rule takes failures spanning up to 2.5 intervals at a departure for the departure).
-DNS_REFRESH = "2s"
+# The environment's prometheus_interval (default 2 s) is its scrape interval, the rules'
+# evaluation interval (the gap rule allows 2.5 of them) and its DNS refresh: as often as it
+# scrapes, so a stopped task fails at most a scrape or two before it is dropped (the gap rule
+# takes failures spanning up to 2.5 intervals at a departure for the departure).
 RETENTION = "35d"  # the SLO period (28d) and a week
 READY_TIMEOUT = 60.0  # s: a large TSDB replays its write-ahead log before it is ready
 
 
 def render(env: SwarmEnvironment) -> str:
     """The Prometheus configuration of ``env``: its tasks by DNS, the rules in the volume."""
+    interval = f"{env.settings.prometheus_interval:g}s"
     config: dict[str, Any] = {
         "global": {
-            "scrape_interval": SCRAPE_INTERVAL,
-            "scrape_timeout": SCRAPE_INTERVAL,
-            "evaluation_interval": SCRAPE_INTERVAL,
+            "scrape_interval": interval,
+            "scrape_timeout": interval,
+            "evaluation_interval": interval,
         },
         "rule_files": [RULES_PATH],
         "scrape_configs": [
@@ -65,7 +67,7 @@ def render(env: SwarmEnvironment) -> str:
                         "names": [f"tasks.{env.service}"],
                         "type": "A",
                         "port": SERVICE_PORT,
-                        "refresh_interval": DNS_REFRESH,
+                        "refresh_interval": interval,
                     }
                 ],
             }

@@ -4,9 +4,9 @@ and why Swarm rolled one back.
 Every deploy is one ``docker service create`` or ``update`` of the whole spec: the image by
 digest (``--no-resolve-image``), the service's environment, labels naming the release and
 deployment, the health check on ``/ready``, and the rollout policy (start-first both ways,
-rollback on failure after a monitor period). The CLI's exit code says nothing about the
-outcome (it exits 0 after Swarm's own rollback): the outcome is the service's UpdateStatus,
-polled until it is final, and its tasks.
+rollback on failure after a monitor period: the environment's ``update_monitor``). The
+CLI's exit code says nothing about the outcome (it exits 0 after Swarm's own rollback): the
+outcome is the service's UpdateStatus, polled until it is final, and its tasks.
 """
 
 import json
@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gates.config import EnvironmentConfig
 from gates.targets.swarm.docker import DockerError
 from gates.targets.swarm.environment import SERVICE_PORT, STACK_LABEL, SwarmEnvironment
 
@@ -36,25 +37,33 @@ HEALTH_SCRIPT = (
     'echo "not ready: /ready answered ${line#* }"; exit 1'
 )
 HEALTH_CMD = f"bash -c '{HEALTH_SCRIPT}'"
+
+
 # A container is healthy at its first passing check, however long the start period; the
-# period only delays the verdict on one that never gets ready (start period + 3 checks).
-ROLLOUT = [
-    "--health-cmd", HEALTH_CMD,
-    "--health-interval", "1s",
-    "--health-timeout", "5s",
-    "--health-retries", "3",
-    "--health-start-period", "15s",
-    "--update-order", "start-first",
-    "--update-failure-action", "rollback",
-    "--update-monitor", "5s",
-    "--update-parallelism", "1",
-    "--update-max-failure-ratio", "0",
-    "--rollback-order", "start-first",
-    "--rollback-monitor", "5s",
-    "--rollback-parallelism", "1",
-    "--rollback-failure-action", "continue",
-    "--stop-grace-period", "25s",
-]  # fmt: skip
+# period only delays the verdict on one that never gets ready (start period + 3 checks). The
+# monitor and the start period are the environment's (update_monitor, health_start_period).
+def rollout(settings: EnvironmentConfig) -> list[str]:
+    """The health check and rollout policy of every create and update."""
+    monitor = f"{settings.update_monitor:g}s"
+    return [
+        "--health-cmd", HEALTH_CMD,
+        "--health-interval", "1s",
+        "--health-timeout", "5s",
+        "--health-retries", "3",
+        "--health-start-period", f"{settings.health_start_period:g}s",
+        "--update-order", "start-first",
+        "--update-failure-action", "rollback",
+        "--update-monitor", monitor,
+        "--update-parallelism", "1",
+        "--update-max-failure-ratio", "0",
+        "--rollback-order", "start-first",
+        "--rollback-monitor", monitor,
+        "--rollback-parallelism", "1",
+        "--rollback-failure-action", "continue",
+        "--stop-grace-period", "25s",
+    ]  # fmt: skip
+
+
 FINAL = ("completed", "rollback_completed", "paused", "rollback_paused")
 ROLLED_BACK = ("rollback_completed", "rollback_paused", "rollback_started")
 TASK_IN_MESSAGE = re.compile(r"task ([a-z0-9]{25})")
@@ -118,7 +127,7 @@ class Service:
             "--label", f"{STACK_LABEL}={env.stack}",
             *(a for k, v in labels.items() for a in ("--label", f"{k}={v}")),
             *(a for k, v in variables.items() for a in ("--env", f"{k}={v}")),
-            *ROLLOUT, "--no-resolve-image", "--with-registry-auth", image,
+            *rollout(env.settings), "--no-resolve-image", "--with-registry-auth", image,
         )  # fmt: skip
 
     def update(
@@ -131,7 +140,7 @@ class Service:
             *(a for k in spec.env_keys for a in ("--env-rm", k)),
             *(a for k, v in variables.items() for a in ("--env-add", f"{k}={v}")),
             *(a for k, v in labels.items() for a in ("--label-add", f"{k}={v}")),
-            *ROLLOUT, self.name,
+            *rollout(self.env.settings), self.name,
         )  # fmt: skip
 
     def roll_back(self) -> None:

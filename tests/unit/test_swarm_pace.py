@@ -1,0 +1,98 @@
+"""A swarm environment's pace as configuration: ``update_monitor``, ``health_start_period``
+and ``prometheus_interval`` (gates.config.models.EnvironmentConfig), validated on load, with
+production's defaults, and what the rollout and its Prometheus are then given. The e2e
+scenarios set them short (tests/support/swarm.py)."""
+
+import pytest
+import yaml
+
+from gates.config import load_config
+from gates.outcome import ConfigError
+from gates.targets.swarm.environment import SwarmEnvironment
+from gates.targets.swarm.prometheus import render
+from gates.targets.swarm.service import rollout
+from support.pipeline_project import make_project
+
+SWARM = 'target = "swarm"\nurl = "http://127.0.0.1:18080"\nprometheus_port = 19090\n'
+
+
+def project(tmp_path, staging):
+    path = make_project(tmp_path)
+    text = path.read_text().replace(
+        "[tool.pipeline.environments.staging]\nport = 18101\n",
+        "[tool.pipeline.environments.staging]\nport = 18101\n" + staging,
+    )
+    path.write_text(text)
+    return path
+
+
+def loaded(tmp_path, staging):
+    path = project(tmp_path, staging)
+    return load_config(path, environ={"PIPELINE_STATE_DIR": str(tmp_path / "state")})
+
+
+def flags(arguments):
+    """{flag: value} of a ``docker service create/update`` argument list."""
+    return dict(zip(arguments[::2], arguments[1::2]))
+
+
+def test_the_defaults_are_productions_pace(tmp_path):
+    config = loaded(tmp_path, SWARM)
+    staging = config.environment("staging")
+    assert (staging.update_monitor, staging.health_start_period, staging.prometheus_interval) == (
+        5.0,
+        15.0,
+        2.0,
+    )
+    given = flags(rollout(staging))
+    assert given["--update-monitor"] == given["--rollback-monitor"] == "5s"
+    assert given["--health-start-period"] == "15s" and given["--health-interval"] == "1s"
+    rendered = yaml.safe_load(render(SwarmEnvironment(config, "staging")))
+    assert rendered["global"] == {
+        "scrape_interval": "2s",
+        "scrape_timeout": "2s",
+        "evaluation_interval": "2s",
+    }
+    assert rendered["scrape_configs"][0]["dns_sd_configs"][0]["refresh_interval"] == "2s"
+
+
+def test_a_rehearsal_sets_a_faster_pace(tmp_path):
+    config = loaded(
+        tmp_path,
+        SWARM + "update_monitor = 1\nhealth_start_period = 8\nprometheus_interval = 0.5\n",
+    )
+    staging = config.environment("staging")
+    given = flags(rollout(staging))
+    assert given["--update-monitor"] == given["--rollback-monitor"] == "1s"
+    assert given["--health-start-period"] == "8s"
+    rendered = yaml.safe_load(render(SwarmEnvironment(config, "staging")))
+    assert set(rendered["global"].values()) == {"0.5s"}
+    assert rendered["scrape_configs"][0]["dns_sd_configs"][0]["refresh_interval"] == "0.5s"
+
+
+@pytest.mark.parametrize("key", ["update_monitor", "health_start_period", "prometheus_interval"])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("0", "must be a number 0.5-600, got 0"),
+        ("0.1", "must be a number 0.5-600, got 0.1"),
+        ("601", "must be a number 0.5-600, got 601"),
+        ('"5s"', "must be a number"),
+        ("true", "must be a number"),
+    ],
+)
+def test_a_pace_out_of_bounds_is_refused_naming_the_key(tmp_path, key, value, message):
+    path = project(tmp_path, SWARM + f"{key} = {value}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={})
+    text = str(caught.value)
+    assert "\n" not in text and "[tool.pipeline.environments.staging]" in text
+    assert f"{key} " in text and message in text, text
+
+
+@pytest.mark.parametrize("key", ["update_monitor", "health_start_period", "prometheus_interval"])
+def test_a_local_environment_has_no_pace_to_set(tmp_path, key):
+    path = project(tmp_path, f"{key} = 1\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={})
+    assert f"{key} paces a swarm environment only" in str(caught.value)
