@@ -128,8 +128,16 @@ class Checkout:
                     os.killpg(data["pid"], signal.SIGKILL)
 
 
+# The perf gate's absolute limits in scenarios: what a slow machine busy with other tests
+# meets (production's are 200 ms and 1 %). A test about a limit sets a fault far past it
+# (FAULT_LATENCY_MS=1500 fails this p95 on any machine).
+TEST_P95_MS = 1000
+TEST_MAX_LATE_RATIO = 0.1
+
+
 def configure(checkout: Checkout) -> None:
-    """Free ports for both environments, short perf runs, no container image."""
+    """Free ports for both environments, short perf runs with limits a busy machine meets, no
+    container image."""
     pyproject = checkout.path / "pyproject.toml"
     text = no_container_engine(pyproject.read_text())
     checkout.ports = {"staging": free_port(), "production": free_port()}
@@ -137,8 +145,14 @@ def configure(checkout: Checkout) -> None:
         text = re.sub(
             rf"(\[tool\.pipeline\.environments\.{name}\]\nport = )\d+", rf"\g<1>{port}", text
         )
-    text = text.replace("lock_timeout = 120", "lock_timeout = 5")
-    text = text.replace("duration = 10", "duration = 3")  # perf runs in the tests
+    for line, test_line in (
+        ("lock_timeout = 120", "lock_timeout = 5"),
+        ("duration = 10", "duration = 3"),  # perf runs in the tests
+        ("p95_ms = 200", f"p95_ms = {TEST_P95_MS}"),
+        ("max_late_ratio = 0.01", f"max_late_ratio = {TEST_MAX_LATE_RATIO}"),
+    ):
+        assert text.count(f"\n{line}") == 1, f"{line!r} is not in [tool.pipeline] once"
+        text = text.replace(f"\n{line}", f"\n{test_line}")
     pyproject.write_text(text)
 
 
