@@ -98,10 +98,14 @@ def test_promotion_refused_for_a_release_that_skipped_staging(scenario):
     assert serving(repo, "production") == repo.releases["A"]
 
 
-@pytest.mark.parametrize("broken", ["CRASH", "NOTREADY", "LOSTFIELD"])
-def test_broken_release_never_takes_traffic(scenario, broken):
+@pytest.mark.parametrize(
+    "broken, fault", [("CRASH", None), ("NOTREADY", None), ("FAULTY", "lostfield")]
+)
+def test_broken_release_never_takes_traffic(scenario, broken, fault):
     repo = scenario("A", broken)
     staging_serving(repo, "A")
+    if fault:
+        repo.set_service_env("staging", TEST_FAULT=fault)
     # A broken release never gets ready, however long it is given: wait 5 s, not 30.
     pyproject = repo.path / "pyproject.toml"
     pyproject.write_text(
@@ -119,7 +123,7 @@ def test_broken_release_never_takes_traffic(scenario, broken):
     assert (row["release_id"], row["state"]) == (release, "failed")
     if broken == "CRASH":
         assert "broken release" in done.stderr  # the tail of the new release's log
-    if broken == "LOSTFIELD":
+    if fault == "lostfield":
         assert "GET /api/data: field 'environment' missing" in done.stderr
 
 
