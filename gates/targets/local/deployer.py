@@ -223,9 +223,7 @@ class Deployer:
         try:
             new = self._registered(key, deadline, lambda: process.poll() is not None)
             self._workers_up(new, deadline)
-            served = serving.verify(
-                env.port, new, expected, deadline, self.timeouts.verify_seconds
-            )
+            served = serving.verify(env.port, new, expected, deadline, self.timeouts.verify_seconds)
         except serving.NotServing as exc:
             if new is not None:
                 env.stop_master(new, ABORT_STOP)

@@ -1,13 +1,13 @@
 """Whether an environment serves a deployment through its real port: the check after a
 cutover (or a first start) that decides whether the ledger may say succeeded.
 
-For at least ``sustain`` seconds (``[tool.pipeline.deploy] verify_seconds``, 2 by default)
-and :data:`ANSWERS` answers (a busy machine answers fewer in the same time), requests go to the environment's port one after the other,
-alternating /health and /ready. Every answer must come within :data:`DEADLINE`
-seconds, from the deployment (its ``X-Deployment-ID``), keeping the service's contract
-(gates.targets.contract), and every worker of the deployment's master must have answered
-(``X-Worker-PID``). The first answer that breaks any of this ends the check with the reason,
-as does the master exiting or one of its workers; so does the overall deadline.
+For at least ``sustain`` seconds (``[tool.pipeline.deploy] verify_seconds``, 2 by default) and
+:data:`ANSWERS` answers (a busy machine answers fewer in the same time), requests go to the
+environment's port one after the other, alternating /health and /ready. Every answer must come
+within :data:`DEADLINE` seconds, from the deployment (its ``X-Deployment-ID``), keeping the
+service's contract (gates.targets.contract), and every worker of the deployment's master must
+have answered (``X-Worker-PID``). The first answer that breaks any of this ends the check with
+the reason, as does the master exiting or one of its workers; so does the overall deadline.
 """
 
 import time
