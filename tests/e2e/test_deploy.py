@@ -56,46 +56,64 @@ def staging_serving(repo, name):
     assert serving(repo, "staging") == repo.releases[name]
 
 
-def production_serving(repo, name):
-    """Staging and production serve ``name``; production forced (its policy is tested apart)."""
-    staging_serving(repo, name)
-    release = repo.releases[name]
-    repo.gates(
-        "deploy", "--environment", "production", "--release", release,
-        "--override-promotion", "scenario set-up",
-    )  # fmt: skip
-    assert serving(repo, "production") == release
-
-
-def test_first_deploys_start_both_environments(scenario):
-    repo = scenario("A")
-    a = repo.releases["A"]
-    repo.gates("deploy", "--environment", "staging", "--release", a)
-    assert serving(repo, "staging") == a
+def test_first_deploys_promotion_and_rollback_under_load_then_nothing_good_left(scenario):
+    """One history, in the order a team lives it (one scenario: each step is the set-up of
+    the next). First deploys start both environments, production by promotion of what
+    staging runs once it passed staging's gates; a release that skipped staging is refused
+    there; the next one is promoted, rolled back under load with no failed request, and then
+    nothing good is left to roll back to."""
+    repo = scenario("A", "B")
+    a, b = repo.releases["A"], repo.releases["B"]
+    # first deploys: staging, then production by promotion
+    staging_serving(repo, "A")
     pass_staging_gates(repo)
     repo.gates("deploy", "--environment", "production")  # promotes what staging runs
     assert serving(repo, "production") == a
     status = repo.gates("status").stdout
     assert re.search(rf"staging +http\S+ +{a}", status) and "healthy" in status
 
+    # a release that skipped staging is refused in production
+    done = repo.gates("deploy", "--environment", "production", "--release", b, check=False)
+    assert done.returncode == 1
+    assert f"{b} lacks a successful deploy to staging" in done.stderr
+    assert "a passing smoke gate in staging (not run)" in done.stderr
+    assert serving(repo, "production") == a
 
-def test_redeploying_the_live_release_is_a_noop(scenario):
+    # the next release through staging, promoted, then rolled back under load
+    staging_serving(repo, "B")
+    pass_staging_gates(repo)
+    repo.gates("deploy", "--environment", "production")
+    assert serving(repo, "production") == b
+    done, load = under_load(
+        repo, "production", "rollback", "--environment", "production", "--reason", "drill"
+    )
+    assert_no_failures(load)
+    assert serving(repo, "production") == a
+    rows = ledger(repo).deploys("production")
+    assert (rows[-1]["kind"], rows[-1]["release_id"], rows[-1]["reason"]) == (
+        "rollback",
+        a,
+        "drill",
+    )
+    results = ledger(repo).gate_results("production", b)
+    assert [(r["gate"], r["exit_code"]) for r in results] == [("rollback", 1)]
+
+    # production's history: A (live now), B (rolled back from, so not good).
+    done = repo.gates("rollback", "--environment", "production", "--reason", "again", check=False)
+    assert done.returncode == 1
+    assert "nothing to roll back to in production" in done.stderr
+    assert serving(repo, "production") == a
+
+
+def test_redeploying_the_live_release_is_a_noop_and_down_stops_it(scenario):
     repo = scenario("A")
     staging_serving(repo, "A")
     done = repo.gates("deploy", "--environment", "staging", "--release", repo.releases["A"])
     assert "already live in staging with this config; nothing to do" in done.stdout
     assert len(repo.masters("staging")) == 1
-
-
-def test_promotion_refused_for_a_release_that_skipped_staging(scenario):
-    repo = scenario("A", "B")
-    production_serving(repo, "A")
-    b = repo.releases["B"]
-    done = repo.gates("deploy", "--environment", "production", "--release", b, check=False)
-    assert done.returncode == 1
-    assert f"{b} lacks a successful deploy to staging" in done.stderr
-    assert "a passing smoke gate in staging (not run)" in done.stderr
-    assert serving(repo, "production") == repo.releases["A"]
+    repo.gates("down", "--environment", "staging")
+    assert repo.masters("staging") == []
+    assert probe.get("/health", port=repo.port("staging")).status == 0
 
 
 @pytest.mark.parametrize(
@@ -145,35 +163,6 @@ def test_deploy_under_load_has_zero_failed_requests(scenario):
     )
 
 
-def test_promotion_after_staging_then_rollback_under_load_then_nothing_good_left(scenario):
-    repo = scenario("A", "B")
-    production_serving(repo, "A")
-    a, b = repo.releases["A"], repo.releases["B"]
-    staging_serving(repo, "B")
-    pass_staging_gates(repo)
-    repo.gates("deploy", "--environment", "production")
-    assert serving(repo, "production") == b
-    done, load = under_load(
-        repo, "production", "rollback", "--environment", "production", "--reason", "drill"
-    )
-    assert_no_failures(load)
-    assert serving(repo, "production") == a
-    rows = ledger(repo).deploys("production")
-    assert (rows[-1]["kind"], rows[-1]["release_id"], rows[-1]["reason"]) == (
-        "rollback",
-        a,
-        "drill",
-    )
-    results = ledger(repo).gate_results("production", b)
-    assert [(r["gate"], r["exit_code"]) for r in results] == [("rollback", 1)]
-
-    # production's history: A (live now), B (rolled back from, so not good).
-    done = repo.gates("rollback", "--environment", "production", "--reason", "again", check=False)
-    assert done.returncode == 1
-    assert "nothing to roll back to in production" in done.stderr
-    assert serving(repo, "production") == a
-
-
 def test_concurrent_deploys_do_not_corrupt_anything(scenario):
     repo = scenario("A", "B")
     staging_serving(repo, "B")
@@ -216,14 +205,6 @@ def test_kill_9_mid_deploy_then_status_and_deploy_converge(scenario, after):
     repo.gates("deploy", "--environment", "staging", "--release", target)
     assert serving(repo, "staging") == target
     assert len(repo.masters("staging")) == 1
-
-
-def test_down_stops_the_environment(scenario):
-    repo = scenario("A")
-    staging_serving(repo, "A")
-    repo.gates("down", "--environment", "staging")
-    assert repo.masters("staging") == []
-    assert probe.get("/health", port=repo.port("staging")).status == 0
 
 
 def test_a_damaged_ledger_stops_every_command_and_staging_keeps_serving(scenario):
