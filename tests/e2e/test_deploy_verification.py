@@ -26,7 +26,6 @@ def serving(repo):
 def test_a_release_whose_api_data_hangs_fails_pre_flight_and_never_takes_traffic(scenario):
     repo = scenario("A", "FAULTY")
     repo.gates("deploy", "--environment", "staging", "--release", repo.releases["A"])
-    repo.set_deploy_timeout("preflight_timeout", 10)
     repo.set_service_env("staging", TEST_FAULT="hang")
     hang = repo.releases["FAULTY"]
     # Only /health under load, as in the report: it never touches the hanging endpoint.
