@@ -116,6 +116,15 @@ class Checkout:
         )
         pyproject.write_text(text)
 
+    def set_config(self, **values: object) -> None:
+        """Set ``[tool.pipeline]`` keys (each in the file once, e.g. probe_rate) to ``values``."""
+        pyproject = self.path / "pyproject.toml"
+        text = pyproject.read_text()
+        for name, value in values.items():
+            text, count = re.subn(rf"(?m)^{name} = .*$", f"{name} = {value}", text)
+            assert count == 1, f"{name} is not in {pyproject} once"
+        pyproject.write_text(text)
+
     def set_deploy_timeout(self, name: str, seconds: int) -> None:
         """Set ``[tool.pipeline.deploy] <name>`` (e.g. preflight_timeout) to ``seconds``."""
         pyproject = self.path / "pyproject.toml"

@@ -63,6 +63,9 @@ def test_first_deploys_promotion_and_rollback_under_load_then_nothing_good_left(
     there; the next one is promoted, rolled back under load with no failed request, and then
     nothing good is left to roll back to."""
     repo = scenario("A", "B")
+    # B's perf run has A's as its baseline here: regression floors a busy machine meets (the
+    # comparison is tested in test_verification_gates.py; promotion needs perf to pass).
+    repo.set_config(regression_min_ratio=5, regression_tail_ratio=10, regression_min_ms=50)
     a, b = repo.releases["A"], repo.releases["B"]
     # first deploys: staging, then production by promotion
     staging_serving(repo, "A")

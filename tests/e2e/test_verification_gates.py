@@ -63,16 +63,6 @@ def checks(repo, report):
     return {c["name"]: c for c in repo.report(report)["checks"]}
 
 
-def set_config(repo, **values):
-    """Set ``[tool.pipeline]`` keys (each in the file once) in the clone's config."""
-    pyproject = repo.path / "pyproject.toml"
-    text = pyproject.read_text()
-    for name, value in values.items():
-        text, count = re.subn(rf"(?m)^{name} = .*$", f"{name} = {value}", text)
-        assert count == 1, name
-    pyproject.write_text(text)
-
-
 def test_smoke_passes_a_healthy_release_and_records_it(staging):
     repo = staging
     done = repo.gates("smoke", "--environment", "staging")
@@ -99,7 +89,7 @@ def test_perf_passes_an_unchanged_release_against_the_one_before(scenario):
     # regression floors are configuration, sized on a quiet machine; this shared one is set
     # floors it meets (what the test is about is the comparison's path, not its noise).
     repo = scenario("A", "B")
-    set_config(repo, regression_min_ratio=5, regression_tail_ratio=10, regression_min_ms=50)
+    repo.set_config(regression_min_ratio=5, regression_tail_ratio=10, regression_min_ms=50)
     deployed(repo, "staging")
     done = repo.gates("perf", "--environment", "staging")
     assert "gates perf:" in done.stdout and "done" in done.stdout  # progress lines
@@ -178,7 +168,7 @@ LATENCY_TARGET_MS = "2500"
 
 def test_slo_passes_a_healthy_release(production):
     repo = production
-    set_config(repo, probe_rate=PROBE_RATE)
+    repo.set_config(probe_rate=PROBE_RATE)
     done = repo.gates(
         "slo", "--environment", "production", "--window", "2s",
         "--latency-target", LATENCY_TARGET_MS,
@@ -201,7 +191,7 @@ def test_slo_is_inconclusive_on_350_clean_requests_against_99_9(production):
     """350 error-free requests cannot show 99.9 % (the error ratio could be 0.85 %): exit 3,
     never a pass (it passed before issue 15)."""
     repo = production
-    set_config(repo, probe_rate=175, probe_max_seconds=2)  # 2 s at 175/s: 350 requests
+    repo.set_config(probe_rate=175, probe_max_seconds=2)  # 2 s at 175/s: 350 requests
     done = repo.gates(
         "slo", "--environment", "production", "--window", "2s",
         "--latency-target", LATENCY_TARGET_MS, check=False,
@@ -219,7 +209,7 @@ def test_slo_is_inconclusive_on_350_clean_requests_against_99_9(production):
 def test_slo_fails_a_release_returning_errors(production):
     repo = production
     set_fault(repo, "production", ("FAULT_ERROR_RATE", "0.05"))
-    set_config(repo, probe_rate=PROBE_RATE)
+    repo.set_config(probe_rate=PROBE_RATE)
     done = repo.gates("slo", "--environment", "production", "--window", "2s", check=False)
     assert done.returncode == 1
     found = checks(repo, "slo-production")
