@@ -141,9 +141,7 @@ def scenario(tmp_path: Path, shared_releases: SharedReleases) -> Iterator[Callab
 
     yield start
     for checkout in made:
-        for environment in ("staging", "production"):
-            checkout.gates("down", "--environment", environment, check=False)
-        checkout.kill_leftovers()
+        checkout.tear_down()
         assert not checkout.masters("staging") and not checkout.masters("production")
 
 

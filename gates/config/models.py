@@ -429,6 +429,9 @@ class DeployConfig(Table):
     preflight_timeout: ShortWait = 30
     cutover_timeout: ShortWait = 60
     lock_timeout: LongWait = 120
+    # local target: how long the new deployment must serve through the port (every worker
+    # answering, at least 20 answers) before the ledger says succeeded
+    verify_seconds: Annotated[float, Field(strict=True, gt=0, le=SHORT_WAIT)] = 2.0
 
 
 # A DNS label, with room for the suffixes of the environment's other objects (-edge, -net).

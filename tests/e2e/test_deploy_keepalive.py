@@ -13,14 +13,12 @@ connections (support.keepalive_load), several sessions each, through a real depl
   client docs/deploy.md describes (``requests+retry``) sees no failure.
 
 No request of those clients may fail, and every session must end on the new deployment.
+Each phase lasts until the clients did what it needs (every session kept its connection; every
+session spoke to the new deployment), bounded by hang guards, never a fixed sleep.
 """
 
-import time
-
-import pytest
-
 from gates import httpget
-from support.keepalive_load import KeepAliveLoad, KeepAliveResult
+from support.keepalive_load import KeepAliveLoad, KeepAliveResult, every_session, last_deployment
 from support.timeouts import HANG
 
 RATE = 40  # requests/s per client kind (two kinds at once)
@@ -32,16 +30,45 @@ def deployment_id(repo, environment):
     return headers.get("x-deployment-id")
 
 
+def reused_a_connection(own):
+    return any(a.reused and a.status for a in own)
+
+
+def wait_kept(load):
+    """Until every session of ``load`` was answered on a connection it kept (hang guard: two
+    of its pauses and HANG)."""
+    what = "every session answered on a kept connection"
+    load.wait_for(
+        lambda answers: every_session(answers, load.sessions, reused_a_connection),
+        2 * load.interval + HANG,
+        what,
+    )
+
+
+def wait_moved_to(load, new):
+    """Until every session of ``load`` was last answered by deployment ``new`` (hang guard:
+    one of its pauses and HANG)."""
+    load.wait_for(
+        lambda answers: all(last_deployment(answers, n) == new for n in range(load.sessions)),
+        load.interval + HANG,
+        f"every session answered by {new}",
+    )
+
+
 def keepalive_under(repo, environment, clients, *gates_args, sessions=SESSIONS, rate=RATE):
-    """Run a gates command while keep-alive clients send GETs; their results."""
+    """Run a gates command while keep-alive clients send GETs, from when every session kept
+    its connection until every session spoke to the new deployment; their results."""
     port = repo.port(environment)
     loads = [KeepAliveLoad(port, c, sessions=sessions, rate=rate, timeout=HANG) for c in clients]
     for load in loads:
         load.start()
     try:
-        time.sleep(1.0)  # connections established and kept before the change
+        for load in loads:
+            wait_kept(load)
         repo.gates(*gates_args)
-        time.sleep(1.0)
+        new = deployment_id(repo, environment)
+        for load in loads:
+            wait_moved_to(load, new)
     finally:
         results = [load.stop() for load in loads]
     return results
@@ -57,25 +84,25 @@ def assert_clean_handover(result: KeepAliveResult, old: str, new: str) -> None:
         assert result.last_deployment(session) == new, result.summary()
 
 
-@pytest.mark.parametrize("change", ["release", "config"])
-def test_keepalive_clients_without_retries_see_no_failures_through_a_deploy(scenario, change):
+def test_keepalive_clients_without_retries_see_no_failures_through_a_deploy(scenario):
+    """A release deploy (A to B), then a config deploy (B with a new config): one scenario,
+    the second change starting from the first's result."""
     repo = scenario("A", "B")
     repo.gates("deploy", "--environment", "staging", "--release", repo.releases["A"])
-    old = deployment_id(repo, "staging")
-    if change == "release":
+    for change in ("release", "config"):
+        old = deployment_id(repo, "staging")
+        if change == "config":
+            repo.set_service_env("staging", GREETING="config-2")
         args = ("deploy", "--environment", "staging", "--release", repo.releases["B"])
-    else:
-        repo.set_service_env("staging", GREETING="config-2")
-        args = ("deploy", "--environment", "staging", "--release", repo.releases["A"])
-    results = keepalive_under(repo, "staging", ("requests", "http.client"), *args)
-    new = deployment_id(repo, "staging")
-    assert new != old
-    for result in results:
-        print(result.summary())
-    for result in results:
-        assert_clean_handover(result, old, new)
-        # Each session was told to close its connection to the old deployment.
-        assert result.closed_by_server >= result.sessions, result.summary()
+        results = keepalive_under(repo, "staging", ("requests", "http.client"), *args)
+        new = deployment_id(repo, "staging")
+        assert new != old, change
+        for result in results:
+            print(f"{change}: {result.summary()}")
+        for result in results:
+            assert_clean_handover(result, old, new)
+            # Each session was told to close its connection to the old deployment.
+            assert result.closed_by_server >= result.sessions, result.summary()
 
 
 IDLE_GAP = 3.0  # seconds a session waits between requests: under the service's keepalive (5)
@@ -98,13 +125,15 @@ def test_keepalive_clients_that_pause_see_no_failures_through_a_deploy(scenario)
     for load in loads:
         load.start()
     try:
-        time.sleep(2 * IDLE_GAP + 0.5)  # every session reused its connection twice
+        for load in loads:
+            wait_kept(load)  # every session paused and reused its connection
         started = loads[0].elapsed()
         repo.gates("deploy", "--environment", "staging", "--release", repo.releases["B"])
-        time.sleep(2 * IDLE_GAP)  # every session spoke to the new deployment
+        new = deployment_id(repo, "staging")
+        for load in loads:
+            wait_moved_to(load, new)  # every session spoke to the new deployment
     finally:
         results = [load.stop() for load in loads]
-    new = deployment_id(repo, "staging")
     for result in results:
         print(result.summary())
     for result in results:
@@ -134,13 +163,30 @@ def test_keepalive_clients_that_retry_see_no_failures_past_the_keepalive(scenari
     }
     for load in loads.values():
         load.start()
+    blind = loads["http.client", KEEPALIVE + 0.5]
     try:
-        time.sleep(2 * KEEPALIVE + 1)
+        for load in loads.values():  # every session sent again after a pause
+            load.wait_for(
+                lambda answers, load=load: every_session(
+                    answers, load.sessions, lambda own: len(own) >= 2
+                ),
+                2 * load.interval + HANG,
+                "every session sent after a pause",
+            )
         repo.gates("deploy", "--environment", "staging", "--release", repo.releases["B"])
-        time.sleep(2 * KEEPALIVE + 1)
+        new = deployment_id(repo, "staging")
+        for gap in (KEEPALIVE, KEEPALIVE + 0.5):
+            wait_moved_to(loads["requests+retry", gap], new)
+        # The neighbour's sessions each reuse a connection idle past the keepalive.
+        blind.wait_for(
+            lambda answers: every_session(
+                answers, blind.sessions, lambda own: any(a.error for a in own)
+            ),
+            2 * blind.interval + HANG,
+            "every blind session failed on a connection idle past the keepalive",
+        )
     finally:
         results = {key: load.stop() for key, load in loads.items()}
-    new = deployment_id(repo, "staging")
     for (client, gap), result in results.items():
         print(f"pause {gap:g} s: {result.summary()}")
     for gap in (KEEPALIVE, KEEPALIVE + 0.5):

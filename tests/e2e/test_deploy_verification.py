@@ -24,10 +24,10 @@ def serving(repo):
 
 
 def test_a_release_whose_api_data_hangs_fails_pre_flight_and_never_takes_traffic(scenario):
-    repo = scenario("A", "HANG")
+    repo = scenario("A", "FAULTY")
     repo.gates("deploy", "--environment", "staging", "--release", repo.releases["A"])
-    repo.set_deploy_timeout("preflight_timeout", 10)
-    hang = repo.releases["HANG"]
+    repo.set_service_env("staging", TEST_FAULT="hang")
+    hang = repo.releases["FAULTY"]
     # Only /health under load, as in the report: it never touches the hanging endpoint.
     load = ConstantRateLoad(repo.port("staging"), paths=("/health",), rate=40, timeout=HANG)
     load.start()
@@ -45,10 +45,11 @@ def test_a_release_whose_api_data_hangs_fails_pre_flight_and_never_takes_traffic
 
 
 def test_a_release_that_breaks_once_it_takes_traffic_is_rolled_back_to_the_old_master(scenario):
-    repo = scenario("A", "LATECRASH")
+    repo = scenario("A", "FAULTY")
     repo.gates("deploy", "--environment", "staging", "--release", repo.releases["A"])
     (old,) = repo.masters("staging")
-    bad = repo.releases["LATECRASH"]
+    repo.set_service_env("staging", TEST_FAULT="late-crash")
+    bad = repo.releases["FAULTY"]
     done = repo.gates("deploy", "--environment", "staging", "--release", bad, check=False)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "pre-flight" not in done.stderr  # it passed pre-flight; the port check caught it

@@ -2,6 +2,7 @@
 installed copy edited after install is refused before it is used again.
 """
 
+import json
 import signal
 import sqlite3
 
@@ -59,7 +60,11 @@ def test_a_failed_build_publishes_nothing_and_the_next_deploy_takes_the_old_late
     assert serving(repo) == repo.releases["A"]
 
 
-def test_a_build_killed_midway_leaves_the_store_and_latest_as_they_were(scenario):
+def test_a_build_killed_midway_leaves_the_store_as_it_was_and_the_rebuild_is_identical(
+    scenario, shared_releases
+):
+    """A build killed midway publishes nothing; the next one is not blocked by it and, being
+    of the same commit in another clone, gives release A again, artifact for artifact."""
     repo = scenario("A")
     before = store_entries(repo)
     process = repo.popen("build")
@@ -79,6 +84,19 @@ def test_a_build_killed_midway_leaves_the_store_and_latest_as_they_were(scenario
     assert repo.build() == repo.releases["A"]
     assert not (repo.state / "building").exists()
     assert store_entries(repo) == before
+
+    # Reproducible: the same commit built in two clones is the same release.
+    first = repo.report("build")["details"]["manifest"]
+    second = json.loads((shared_releases.release_dir("A") / "manifest.json").read_text())
+    assert first["release_id"] == second["release_id"]
+    digests = [{a["path"]: a["sha256"] for a in m["artifacts"]} for m in (first, second)]
+    assert digests[0] == digests[1]
+    assert any(a["kind"] == "service-wheel" for a in first["artifacts"])
+    assert len([a for a in first["artifacts"] if a["kind"] == "dependency-wheel"]) == len(
+        first["dependencies"]
+    )
+    assert first["source"]["commit"] == second["source"]["commit"]
+    assert "sbom.cdx.json" in digests[0]  # the SBOM is an artifact, the same digest too
 
 
 def test_an_installed_copy_edited_after_install_is_refused(scenario):

@@ -27,6 +27,7 @@ import http.client
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -85,8 +86,7 @@ class KeepAliveResult:
         return sum(a.server_closed for a in self.answers)
 
     def last_deployment(self, session: int) -> str:
-        answered = [a for a in self.answers if a.session == session and a.deployment]
-        return answered[-1].deployment if answered else ""
+        return last_deployment(self.answers, session)
 
     def summary(self) -> str:
         kinds = ", ".join(f"{kind} x{n}" for kind, n in self.failure_kinds().most_common())
@@ -96,6 +96,17 @@ class KeepAliveResult:
             f"{self.closed_by_server} answered 'Connection: close')"
             + (f": {kinds}" if kinds else "")
         )
+
+
+def last_deployment(answers: list[Answer], session: int) -> str:
+    """The deployment that answered ``session`` last ("" before any answer)."""
+    answered = [a for a in answers if a.session == session and a.deployment]
+    return answered[-1].deployment if answered else ""
+
+
+def every_session(answers: list[Answer], sessions: int, ok: Callable[[list[Answer]], bool]) -> bool:
+    """Whether ``ok`` holds for each session's own answers."""
+    return all(ok([a for a in answers if a.session == n]) for n in range(sessions))
 
 
 def innermost(exc: BaseException) -> BaseException:
@@ -209,6 +220,7 @@ class KeepAliveLoad:
         timeout: float = 10.0,
     ) -> None:
         make_client(client, where, timeout).close()  # an unknown kind fails here
+        self.sessions = sessions
         self.where, self.client, self.path, self.timeout = where, client, path, timeout
         self.result = KeepAliveResult(client, sessions, rate)
         self.interval = sessions / rate  # seconds between one session's requests
@@ -228,6 +240,23 @@ class KeepAliveLoad:
     def elapsed(self) -> float:
         """Seconds since ``start()``, on the clock of ``Answer.sent``."""
         return time.monotonic() - self._start
+
+    def answers(self) -> list[Answer]:
+        """The answers so far (a copy), in the order they were recorded."""
+        with self._lock:
+            return list(self.result.answers)
+
+    def wait_for(
+        self, condition: Callable[[list[Answer]], bool], timeout: float, what: str
+    ) -> None:
+        """Return as soon as ``condition(answers so far)`` holds; AssertionError naming
+        ``what`` after ``timeout`` s (a hang guard, never a latency limit)."""
+        deadline = time.monotonic() + timeout
+        while not condition(self.answers()):
+            if time.monotonic() > deadline:
+                summary = KeepAliveResult(self.client, self.sessions, 0, self.answers())
+                raise AssertionError(f"not within {timeout:g} s: {what}; {summary.summary()}")
+            time.sleep(0.05)
 
     def stop(self) -> KeepAliveResult:
         self._stop.set()

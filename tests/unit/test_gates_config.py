@@ -398,3 +398,27 @@ def test_a_service_check_that_breaks_is_still_one_line(
     with pytest.raises(ConfigError, match=message) as caught:
         load_config(path, environ={})
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "601", '"2"'])
+def test_the_local_verify_seconds_are_bounded(tmp_path, value):
+    path = make_project(tmp_path)
+    rewrite(
+        path,
+        "[tool.coverage.run]",
+        f"[tool.pipeline.deploy]\nverify_seconds = {value}\n[tool.coverage.run]",
+    )
+    with pytest.raises(ConfigError, match=r"\[tool\.pipeline\.deploy\]: verify_seconds must be"):
+        load_config(path, environ={})
+
+
+@pytest.mark.parametrize("value, seconds", [("0.5", 0.5), ("600", 600.0), (None, 2.0)])
+def test_the_local_verify_seconds_default_to_2(tmp_path, value, seconds):
+    path = make_project(tmp_path)
+    if value is not None:
+        rewrite(
+            path,
+            "[tool.coverage.run]",
+            f"[tool.pipeline.deploy]\nverify_seconds = {value}\n[tool.coverage.run]",
+        )
+    assert load_config(path, environ={}).deploy.verify_seconds == seconds

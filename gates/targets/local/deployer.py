@@ -104,7 +104,7 @@ class Deployer:
             kind,
             True,
             f"{key} serving on 127.0.0.1:{self.env.port}: {served}",
-            f"every worker answers through the port for {serving.SUSTAIN:g} s",
+            f"every worker answers through the port for {self.timeouts.verify_seconds:g} s",
             f"ledger #{deploy_id}",
         )
         self.say(f"{kind} of {rid} succeeded (deployment {key}, ledger #{deploy_id})")
@@ -223,7 +223,7 @@ class Deployer:
         try:
             new = self._registered(key, deadline, lambda: process.poll() is not None)
             self._workers_up(new, deadline)
-            served = serving.verify(env.port, new, expected, deadline)
+            served = serving.verify(env.port, new, expected, deadline, self.timeouts.verify_seconds)
         except serving.NotServing as exc:
             if new is not None:
                 env.stop_master(new, ABORT_STOP)
@@ -256,7 +256,12 @@ class Deployer:
                 old.signal(signal.SIGWINCH)
                 self._drained(old, new, deadline)
             served = serving.verify(
-                env.port, new, expected, deadline, others_may_answer=not old.winch_stops_workers
+                env.port,
+                new,
+                expected,
+                deadline,
+                self.timeouts.verify_seconds,
+                others_may_answer=not old.winch_stops_workers,
             )
         except serving.NotServing as exc:
             self.abort(old, new, key, str(exc))

@@ -1,13 +1,13 @@
 """Whether an environment serves a deployment through its real port: the check after a
 cutover (or a first start) that decides whether the ledger may say succeeded.
 
-For at least :data:`SUSTAIN` seconds and :data:`ANSWERS` answers (a busy machine answers
-fewer in the same time), requests go to the environment's port one after the other,
-alternating /health and /ready. Every answer must come within :data:`DEADLINE`
-seconds, from the deployment (its ``X-Deployment-ID``), keeping the service's contract
-(gates.targets.contract), and every worker of the deployment's master must have answered
-(``X-Worker-PID``). The first answer that breaks any of this ends the check with the reason,
-as does the master exiting or one of its workers; so does the overall deadline.
+For at least ``sustain`` seconds (``[tool.pipeline.deploy] verify_seconds``, 2 by default) and
+:data:`ANSWERS` answers (a busy machine answers fewer in the same time), requests go to the
+environment's port one after the other, alternating /health and /ready. Every answer must come
+within :data:`DEADLINE` seconds, from the deployment (its ``X-Deployment-ID``), keeping the
+service's contract (gates.targets.contract), and every worker of the deployment's master must
+have answered (``X-Worker-PID``). The first answer that breaks any of this ends the check with
+the reason, as does the master exiting or one of its workers; so does the overall deadline.
 """
 
 import time
@@ -19,8 +19,7 @@ from gates.targets.contract import Expected, check_health, check_ready
 from gates.targets.local.masters import Master
 from gates.targets.probe import DEPLOYMENT_HEADER, WORKER_HEADER
 
-SUSTAIN = 2.0  # seconds of good answers before a deployment counts as serving
-ANSWERS = 20  # and at least this many
+ANSWERS = 20  # good answers before a deployment counts as serving, over ``sustain`` seconds
 DEADLINE = 5.0  # seconds one answer may take
 CHECKS = (("GET /health", "/health", check_health), ("GET /ready", "/ready", check_ready))
 
@@ -47,11 +46,13 @@ def verify(
     master: Master,
     expected: Expected,
     deadline: float,
+    sustain: float,
     others_may_answer: bool = False,
 ) -> Served:
     """Check that ``master``'s deployment serves on ``port``; NotServing if it does not.
 
-    ``deadline`` is a time.monotonic() value. ``others_may_answer``: another deployment's
+    ``deadline`` is a time.monotonic() value; ``sustain`` the seconds the check lasts at
+    least. ``others_may_answer``: another deployment's
     workers still share the port (a master that ignores the handover's WINCH); their answers
     are skipped, not judged.
     """
@@ -91,7 +92,7 @@ def verify(
                 f"workers {sorted(workers - now)} of the new master exited during the check {where}"
             )
         seconds = time.monotonic() - started
-        if seconds >= SUSTAIN and sum(heard.values()) >= ANSWERS and workers <= set(heard):
+        if seconds >= sustain and sum(heard.values()) >= ANSWERS and workers <= set(heard):
             return Served(sum(heard.values()), seconds, len(workers))
         if time.monotonic() >= deadline:
             silent = sorted(workers - set(heard))
