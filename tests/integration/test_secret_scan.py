@@ -20,9 +20,9 @@ from gates.outcome import ConfigError, MeasurementError
 from gates.security import policy, secret_scan
 from gates.security.findings import FAILING, WAIVED
 from support.pipeline_project import make_project
+from support.children import COVERAGE_CHILDREN
 from support.secrets import (
     BASELINE,
-    COVERAGE_CHILDREN,
     aws_key,
     commit_all,
     git,

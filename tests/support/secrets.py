@@ -4,18 +4,14 @@ The planted key is assembled at run time, so no tracked file of this repository 
 """
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
 from gates.security.secret_scan import scanner_command
+from support.children import without_coverage
 
 BASELINE = ".secrets.baseline"
 TIMEOUT = 120
-# Set by coverage's subprocess patch, so that every Python child starts coverage. detect-secrets
-# runs none of this repository's code: started without it, it measures the same nothing and
-# starts 0.2 s sooner.
-COVERAGE_CHILDREN = "COVERAGE_PROCESS_CONFIG"
 
 
 def aws_key(suffix: str = "EXAMPLE") -> str:
@@ -53,7 +49,7 @@ def scanned_baseline(root: Path) -> dict[str, object]:
         text=True,
         timeout=TIMEOUT,
         check=True,
-        env={k: v for k, v in os.environ.items() if k != COVERAGE_CHILDREN},
+        env=without_coverage(),  # detect-secrets runs none of this repository's code
     )
     baseline: dict[str, object] = json.loads(done.stdout)
     return baseline
