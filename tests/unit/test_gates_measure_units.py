@@ -163,7 +163,7 @@ class FakePrometheus(BaseHTTPRequestHandler):
 @pytest.fixture
 def prometheus():
     server = HTTPServer(("127.0.0.1", 0), FakePrometheus)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
