@@ -13,6 +13,7 @@ fixtures and settings and is never imported as a module (pytest's docs advise ag
   (``gates.cli.main``, the same arguments and result).
 - ``children``: the environment for a child that runs none of this repository's code
   (detect-secrets, pip-audit), without coverage's start-up.
+- ``json_schema``: jsonschema, imported when a test first validates (it is slow to import).
 - ``pipeline_project``: a miniature repository with a ``[tool.pipeline]`` table to run gates on.
 - ``bad_inputs``: adversarial configs and objectives files, each with the one line that refuses it.
 - ``advisory_db``: an offline vulnerability database in safety 2's format.
