@@ -8,6 +8,7 @@ staging whose live deployment and measurement are faked, so a test can tell whet
 was measured; a sample runs as real ``python -m gates`` processes.
 """
 
+import shutil
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -29,13 +30,22 @@ ENV = {"PIPELINE_STATE_DIR": ""}
 Run = Callable[[Path, tuple[str, ...]], tuple[int, str, str]]
 
 
-def seeded_project(root: Path) -> Path:
-    """The miniature project, its ledger holding one gate result that must survive."""
-    path = make_project(root)
-    ledger = Ledger.open(load_config(path, environ=ENV), create=True)
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The miniature project, its ledger holding one gate result that must survive; made once
+    (creating a ledger is a few synchronous writes) and copied by ``seeded_project``."""
+    root = tmp_path_factory.mktemp("seeded")
+    ledger = Ledger.open(load_config(make_project(root), environ=ENV), create=True)
     ledger.record_gate("staging", "0" * 12, "smoke", "passed", 0, "seeded", deployment="d")
     ledger.close()
-    return path
+    assert sorted(p.name for p in (root / ".pipeline").iterdir()) == ["ledger.sqlite"]
+    return root
+
+
+def seeded_project(seeded: Path, root: Path) -> Path:
+    """A copy of the seeded project in ``root``: its config file."""
+    shutil.copytree(seeded, root, dirs_exist_ok=True)
+    return root / "pyproject.toml"
 
 
 def ledger_rows(root: Path) -> list[tuple[object, ...]]:
@@ -113,8 +123,8 @@ def as_process(config: Path, command: tuple[str, ...]) -> tuple[int, str, str]:
 
 
 @pytest.mark.parametrize("case", CONFIGS, ids=lambda case: case.id)
-def test_a_bad_config_is_refused_in_one_line(tmp_path, in_process, live_staging, case):
-    config = seeded_project(tmp_path)
+def test_a_bad_config_is_refused_in_one_line(seeded, tmp_path, in_process, live_staging, case):
+    config = seeded_project(seeded, tmp_path)
     break_file(config, case)
     refused_in_one_line(tmp_path, config, case, in_process)
     assert live_staging == []
@@ -122,21 +132,21 @@ def test_a_bad_config_is_refused_in_one_line(tmp_path, in_process, live_staging,
 
 @pytest.mark.parametrize("case", OBJECTIVES_CASES, ids=lambda case: case.id)
 def test_a_bad_objectives_file_is_refused_before_anything_is_measured_or_recorded(
-    tmp_path, in_process, live_staging, case
+    seeded, tmp_path, in_process, live_staging, case
 ):
     """``threshold: -1`` was recorded as a failed slo gate against the live deployment, which
     was then never chosen as a rollback target: now nothing is measured and nothing recorded."""
-    config = seeded_project(tmp_path)
+    config = seeded_project(seeded, tmp_path)
     break_file(tmp_path / "slo" / "objectives.yaml", case)
     refused_in_one_line(tmp_path, config, case, in_process)
     assert live_staging == []  # refused before the environment was even looked at
 
 
 def test_good_objectives_are_measured_and_recorded_against_the_live_deployment(
-    tmp_path, in_process, live_staging
+    seeded, tmp_path, in_process, live_staging
 ):
     """The control for the tests above: with good inputs the gate measures and records."""
-    config = seeded_project(tmp_path)
+    config = seeded_project(seeded, tmp_path)
     assert in_process(config, COMMANDS[1])[0] == 0
     assert live_staging == ["live_target", "measure"]
     recorded = ledger_rows(tmp_path)[-1]
@@ -153,8 +163,8 @@ def test_good_objectives_are_measured_and_recorded_against_the_live_deployment(
         if case.id == "not UTF-8"
     ],
 )
-def test_python_m_gates_refuses_in_one_line(tmp_path, case, file, command):
-    config = seeded_project(tmp_path)
+def test_python_m_gates_refuses_in_one_line(seeded, tmp_path, case, file, command):
+    config = seeded_project(seeded, tmp_path)
     break_file(tmp_path / file, case)
     refused_in_one_line(tmp_path, config, case, as_process, (command,))
 
@@ -170,9 +180,9 @@ def test_python_m_gates_refuses_in_one_line(tmp_path, case, file, command):
     ],
 )
 def test_bad_slo_flags_are_refused_before_anything_is_measured(
-    tmp_path, in_process, live_staging, flags
+    seeded, tmp_path, in_process, live_staging, flags
 ):
-    config = seeded_project(tmp_path)
+    config = seeded_project(seeded, tmp_path)
     code, _, err = in_process(config, (*COMMANDS[1], *flags))
     assert code == 2 and len(err.splitlines()) == 1
     assert live_staging == [] and len(ledger_rows(tmp_path)) == 1
