@@ -282,16 +282,23 @@ def test_a_scanner_that_cannot_start_or_hangs_is_a_measurement_error(
     tmp_path, monkeypatch, planted_baseline
 ):
     root = tmp_path / "repo"
-    config = planted_tree(root, security="scanner_timeout = 1")
+    config = planted_tree(root)
     write_baseline(root, without_results(planted_baseline))
     commit_all(root, "baseline")
     monkeypatch.setattr(secret_scan, "scanner_command", lambda: [str(tmp_path / "absent")])
     with pytest.raises(MeasurementError, match="detect-secrets could not start"):
         scan(config, tmp_path / "out")
+    # The least timeout there is, for the scanner that hangs (the scan's two git calls before
+    # it have the same second each: plenty for a tiny repository on a busy machine).
+    config.write_text(
+        config.read_text().replace(
+            "[tool.pipeline.security]\n", "[tool.pipeline.security]\nscanner_timeout = 1\n"
+        )
+    )
     monkeypatch.setattr(
         secret_scan, "scanner_command", lambda: [fake_scanner(tmp_path, "exec sleep 30")]
     )
-    with pytest.raises(MeasurementError, match="did not finish within 1 s"):
+    with pytest.raises(MeasurementError, match="detect-secrets did not finish within 1 s"):
         scan(config, tmp_path / "out")
 
 
