@@ -6,6 +6,7 @@ stage once: ``nox`` runs the default sessions in pipeline order; ``nox -s <stage
 Every session installs exactly what uv.lock pins.
 """
 
+import os
 import sys
 from pathlib import Path
 
@@ -25,15 +26,20 @@ def install_locked(session, *groups):
     """Install the workspace (gates + service) and ``groups`` exactly as uv.lock pins them.
 
     ``--locked`` refuses to run when the lock no longer matches pyproject.toml, so a stale
-    lock is an error here and never silently refreshed.
+    lock is an error here and never silently refreshed. Where PYTHONDONTWRITEBYTECODE keeps
+    Python from caching bytecode, every process a session starts (each pytest worker, each
+    ``python -m gates``, each scanner) would compile every module it imports, again: uv
+    compiles the environment once instead (docs/benchmarks.md, issue 23).
     """
     group_args = [arg for group in groups for arg in ("--group", group)]
+    compile_bytecode = ["--compile-bytecode"] if os.environ.get("PYTHONDONTWRITEBYTECODE") else []
     session.run_install(
         "uv",
         "sync",
         "--locked",
         "--all-packages",
         "--no-default-groups",
+        *compile_bytecode,
         *group_args,
         env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
         silent=True,

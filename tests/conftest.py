@@ -30,7 +30,12 @@ from techcorp_api import create_app
 from techcorp_api.logs import ACCESS_LOGGER, SERVICE_LOGGER, JsonFormatter
 
 # Property tests judge what the code does, never how fast a (possibly busy) machine runs it.
-settings.register_profile("suite", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# "suite" (every run) tries 50 examples per property; "deep" (`nox -s test --
+# --hypothesis-profile=deep`, nightly) 1,000. Tests name no example count of their own.
+settings.register_profile(
+    "suite", deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=50
+)
+settings.register_profile("deep", settings.get_profile("suite"), max_examples=1000)
 settings.load_profile("suite")
 
 

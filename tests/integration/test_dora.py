@@ -10,6 +10,7 @@ from gates.dora import band, compute, judge
 from gates.ledger import Ledger
 from gates.outcome import MeasurementError
 from gates.report import Report
+from support.gates_cli import run_gates_in_process
 
 NOW = datetime(2026, 11, 20, tzinfo=timezone.utc)
 WINDOW = 10 * 86400
@@ -146,7 +147,8 @@ def test_command_prints_table_and_writes_json(tmp_path, gates):
     assert missing.returncode == 3 and "no ledger at" in missing.stderr, missing.stderr
     assert not (tmp_path / ".pipeline" / "ledger.sqlite").exists()
     Ledger(tmp_path / ".pipeline" / "ledger.sqlite").close()
-    done = gates(config, "dora", "--window", "7d", "--environment", "staging", timeout=60)
+    # the real process above; the same CLI in this process from here on
+    done = run_gates_in_process(config, "dora", "--window", "7d", "--environment", "staging")
     assert done.returncode == 3, done.stdout + done.stderr
     assert "deployment frequency" in done.stdout and "no data" in done.stdout
     assert "nothing to measure" in done.stdout + done.stderr
@@ -154,7 +156,7 @@ def test_command_prints_table_and_writes_json(tmp_path, gates):
     assert report["details"]["window_days"] == 7
 
 
-def test_rehearsal_summary_reads_every_stage_report(tmp_path, gates):
+def test_rehearsal_summary_reads_every_stage_report(tmp_path):
     from support.pipeline_project import make_project
     from gates.report import Report
 
@@ -169,7 +171,7 @@ def test_rehearsal_summary_reads_every_stage_report(tmp_path, gates):
     broken = Report("security")
     broken.fail(3, "bandit exited 2: boom")
     broken.write(reports)
-    done = gates(config, "summary", timeout=60)
+    done = run_gates_in_process(config, "summary")
     assert done.returncode == 0, done.stderr
     assert "| test | passed |" in done.stdout and "3 passed, 0 failed" in done.stdout
     assert "| coverage | passed |" in done.stdout and "95.00% over test + e2e" in done.stdout

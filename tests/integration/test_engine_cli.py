@@ -1,5 +1,8 @@
 """`gates engine` without an engine: what is missing is named, a daemon that fails is reported
-with its log's last line, and `down` stops only what `up` recorded."""
+with its log's last line, and `down` stops only what `up` recorded.
+
+`check` runs as a real `python -m gates` process (one line on stderr, exit 2); the others run
+the same CLI in this process, with PATH and DOCKER_HOST set for the call as a child has them."""
 
 import json
 import os
@@ -7,7 +10,7 @@ import stat
 
 import pytest
 
-from support.gates_cli import run_gates
+from support.gates_cli import run_gates, run_gates_in_process
 from support.pipeline_project import make_project
 
 FAILING_CLIENT = """#!/bin/sh
@@ -70,7 +73,7 @@ def test_a_dockerd_that_fails_to_start_is_exit_3_with_its_last_log_line(tmp_path
         debootstrap=DOES_NOTHING,
         chroot=DOES_NOTHING,
     )
-    done = run_gates(config, "engine", "up", env=env)
+    done = run_gates_in_process(config, "engine", "up", env=env)
     assert done.returncode == 3, done.stdout + done.stderr
     assert "dockerd exited (1) instead of starting: failed to start daemon: error initializing" in (
         done.stderr
@@ -79,20 +82,24 @@ def test_a_dockerd_that_fails_to_start_is_exit_3_with_its_last_log_line(tmp_path
     # What up started is recorded before it is waited for; down finds it already gone.
     record = json.loads((run_dir / "gates-engine.json").read_text())
     assert record["dockerd"]["argv0"] == "dockerd"
-    down = run_gates(config, "engine", "down", env=env)
+    down = run_gates_in_process(config, "engine", "down", env=env)
     assert down.returncode == 0 and "dockerd had already stopped" in down.stdout
     assert not (run_dir / "gates-engine.json").exists()
 
 
 def test_down_with_nothing_started_stops_nothing(tmp_path):
     config, _ = project(tmp_path)
-    done = run_gates(config, "engine", "down", env=fake_bin(tmp_path, docker=FAILING_CLIENT))
+    done = run_gates_in_process(
+        config, "engine", "down", env=fake_bin(tmp_path, docker=FAILING_CLIENT)
+    )
     assert done.returncode == 0 and "nothing to stop" in done.stdout
 
 
 def test_status_of_an_engine_that_does_not_answer_is_exit_3(tmp_path):
     config, _ = project(tmp_path)
-    done = run_gates(config, "engine", "status", env=fake_bin(tmp_path, docker=FAILING_CLIENT))
+    done = run_gates_in_process(
+        config, "engine", "status", env=fake_bin(tmp_path, docker=FAILING_CLIENT)
+    )
     assert done.returncode == 3
     assert "not answering (Cannot connect to the Docker daemon" in done.stdout
     assert "not ready (dockerd does not answer)" in done.stdout

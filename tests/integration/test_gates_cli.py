@@ -1,21 +1,42 @@
 """The gates command line: stages listed, usage errors, internal errors never pass."""
 
 import json
-import subprocess
+import os
 import sys
 
 from gates import cli, lint, stages
+from support.gates_cli import run_gates, run_gates_in_process
 from support.pipeline_project import make_project
 
 
+def outcome(done):
+    return done.returncode, done.stdout, done.stderr
+
+
 def test_help_lists_the_stages():
-    done = subprocess.run(
-        [sys.executable, "-m", "gates", "--help"], capture_output=True, text=True, timeout=30
-    )
+    done = run_gates(None, "--help", timeout=30)
     assert done.returncode == 0
     for stage in stages.BY_NAME:
         assert stage in done.stdout
     assert "exit codes: 0 passed, 1 the gate failed" in done.stdout
+    # argparse's sys.exit(0), in this process, is the same exit and the same text
+    assert outcome(run_gates_in_process(None, "--help")) == outcome(done)
+
+
+def test_the_in_process_runner_is_the_process_twin_and_puts_everything_back(tmp_path):
+    """The tests that run gates in this process see what `python -m gates` would: the
+    working directory (the config is found from it), the environment (the state directory),
+    the output and the exit code; this process's own are back afterwards."""
+    make_project(tmp_path)
+    before = dict(os.environ), os.getcwd(), list(sys.argv)
+    state = tmp_path / "state"
+    args = dict(env={"GATES_TEST_MARK": "1"}, state_dir=state, cwd=tmp_path)
+    done = run_gates(None, "config", **args)
+    assert done.returncode == 0 and f'"state_dir": "{state}"' in done.stdout
+    assert outcome(run_gates_in_process(None, "config", **args)) == outcome(done)
+    assert (dict(os.environ), os.getcwd(), list(sys.argv)) == before
+    usage = run_gates_in_process(None, "deploy-the-moon", cwd=tmp_path)
+    assert usage.returncode == 2 and "invalid choice" in usage.stderr and usage.stdout == ""
 
 
 def test_unknown_stage_is_usage_error(capsys):

@@ -6,10 +6,12 @@ exit 2, no traceback, and leave the file exactly as it was (nothing recorded, no
 A gate's report and its exit code come from one verdict, decided after recording.
 """
 
+import functools
 import json
 import os
 import random
 import sqlite3
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -59,11 +61,22 @@ def older_schema(path: Path) -> None:
     db.close()
 
 
+@functools.cache
+def history() -> bytes:
+    """A closed ledger holding 300 events (one file: closing it checkpoints the WAL away).
+    Built once, 300 transactions, and copied into each test that damages one."""
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "ledger.sqlite"
+        ledger = Ledger(path)
+        for n in range(300):
+            ledger.record_event("staging", "down", f"history {n} " + "x" * 200)
+        ledger.close()
+        assert os.listdir(directory) == ["ledger.sqlite"]
+        return path.read_bytes()
+
+
 def with_history(path: Path) -> None:
-    ledger = Ledger(path)
-    for n in range(300):
-        ledger.record_event("staging", "down", f"history {n} " + "x" * 200)
-    ledger.close()
+    path.write_bytes(history())
 
 
 def truncated(path: Path) -> None:

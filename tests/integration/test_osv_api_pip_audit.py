@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from gates.outcome import MeasurementError
+from support.children import without_coverage
 from support.osv_api import osv_api
 from support.osv_fixture import FIXTURE, osv_copy
 from support.ports import free_port
@@ -50,6 +51,7 @@ def pip_audit(url: str, requirements: str, tmp_path: Path) -> tuple[int, str, di
         capture_output=True,
         text=True,
         timeout=120,
+        env=without_coverage(),  # pip-audit runs none of this repository's code
     )
     return run.returncode, run.stderr, json.loads(report.read_text()) if report.exists() else None
 

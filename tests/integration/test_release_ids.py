@@ -11,7 +11,7 @@ import sqlite3
 import pytest
 
 from gates.cli import main
-from support.gates_cli import run_gates
+from support.gates_cli import run_gates, run_gates_in_process
 from support.pipeline_project import make_project
 from support.release_store import make_release, set_latest
 
@@ -89,15 +89,23 @@ def assert_refused_in_one_line(code, value, stdout, stderr):
         assert repr(value) in lines[0]
 
 
-@pytest.mark.parametrize("case, argument, code", CASES, ids=[c[0] for c in CASES])
-def test_deploy_refuses_bad_release_ids_in_one_line(project, tmp_path, case, argument, code):
+# Every case runs in this process (gates.cli.main, what `python -m gates` calls); the value
+# with a newline also as a real `python -m gates` process: still one line on its stderr.
+AS_PROCESS = {"newline"}
+DEPLOY_CASES = [pytest.param(*case, run_gates_in_process, id=case[0]) for case in CASES] + [
+    pytest.param(*case, run_gates, id=f"{case[0]}-process")
+    for case in CASES
+    if case[0] in AS_PROCESS
+]
+
+
+@pytest.mark.parametrize("case, argument, code, run", DEPLOY_CASES)
+def test_deploy_refuses_bad_release_ids_in_one_line(project, tmp_path, case, argument, code, run):
     config, state, fields = project
     set_up(case, tmp_path, state, fields)
     value = argument.format(**fields)
 
-    done = run_gates(
-        config, "deploy", "--environment", "staging", "--release", value, state_dir=state
-    )
+    done = run(config, "deploy", "--environment", "staging", "--release", value, state_dir=state)
 
     assert done.returncode == code, (done.stdout, done.stderr)
     assert_refused_in_one_line(code, value, done.stdout, done.stderr)

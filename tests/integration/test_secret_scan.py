@@ -1,7 +1,15 @@
-"""The secret scan with real detect-secrets runs over a test git tree with a planted AWS key."""
+"""The secret scan with real detect-secrets runs over a test git tree with a planted AWS key.
 
+Every scan is the gate's own, a real detect-secrets run. The baseline a user would make with
+`detect-secrets scan -n` is made once for the planted tree (``planted_baseline``) and written,
+reviewed as each test needs, into each copy of that tree; a test whose tree differs scans its
+own.
+"""
+
+import copy
 import json
 import shutil
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -12,7 +20,17 @@ from gates.outcome import ConfigError, MeasurementError
 from gates.security import policy, secret_scan
 from gates.security.findings import FAILING, WAIVED
 from support.pipeline_project import make_project
-from support.secrets import BASELINE, aws_key, commit_all, empty_baseline, git, make_baseline
+from support.children import COVERAGE_CHILDREN
+from support.secrets import (
+    BASELINE,
+    aws_key,
+    commit_all,
+    git,
+    make_baseline,
+    scanned_baseline,
+    without_results,
+    write_baseline,
+)
 
 TODAY = date.today()
 
@@ -23,6 +41,25 @@ def planted_tree(root: Path, security: str = "") -> Path:
     (root / "settings.py").write_text(f'REGION = "eu-west-1"\nACCESS_KEY_ID = "{aws_key()}"\n')
     commit_all(root)
     return config
+
+
+@pytest.fixture(scope="module", autouse=True)
+def scanners_without_coverage() -> Iterator[None]:
+    """Coverage's subprocess patch starts coverage in every Python child; the gate's
+    detect-secrets runs none of this repository's code, so it measures nothing there."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv(COVERAGE_CHILDREN, raising=False)
+        yield
+
+
+@pytest.fixture(scope="module")
+def planted_baseline(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """detect-secrets' baseline of ``planted_tree(root)``, as `detect-secrets scan -n` makes it
+    (not reviewed); read-only: ``write_baseline`` writes reviewed copies."""
+    root = tmp_path_factory.mktemp("planted")
+    planted_tree(root)
+    commit_all(root)
+    return scanned_baseline(root)
 
 
 def scan(config: Path, out: Path) -> secret_scan.SecretScan:
@@ -36,10 +73,12 @@ def written(out: Path, result: secret_scan.SecretScan) -> str:
     return files + json.dumps([f.to_dict() for f in result.findings])
 
 
-def test_a_planted_aws_key_fails_and_its_value_is_written_nowhere(tmp_path, capfd):
+def test_a_planted_aws_key_fails_and_its_value_is_written_nowhere(
+    tmp_path, capfd, planted_baseline
+):
     root, out = tmp_path / "repo", tmp_path / "out"
     config = planted_tree(root)
-    empty_baseline(root)
+    write_baseline(root, without_results(planted_baseline))
     commit_all(root, "baseline")
     result = scan(config, out)
     aws = [f for f in result.findings if f.rule_id == "AWS Access Key"]
@@ -57,10 +96,10 @@ def test_a_planted_aws_key_fails_and_its_value_is_written_nowhere(tmp_path, capf
     assert aws[0].status == FAILING
 
 
-def test_a_key_baselined_as_a_false_positive_passes(tmp_path):
+def test_a_key_baselined_as_a_false_positive_passes(tmp_path, planted_baseline):
     root, out = tmp_path / "repo", tmp_path / "out"
     config = planted_tree(root)
-    make_baseline(root, is_secret=False)
+    write_baseline(root, planted_baseline, is_secret=False)
     commit_all(root, "baseline")
     before = (root / BASELINE).read_text()
     result = scan(config, out)
@@ -74,20 +113,22 @@ def test_a_key_baselined_as_a_false_positive_passes(tmp_path):
     "is_secret, note",
     [(None, "not reviewed as a false positive: run detect-secrets audit"), (True, "real secret")],
 )
-def test_a_baselined_key_not_reviewed_as_false_positive_fails(tmp_path, is_secret, note):
+def test_a_baselined_key_not_reviewed_as_false_positive_fails(
+    tmp_path, planted_baseline, is_secret, note
+):
     root, out = tmp_path / "repo", tmp_path / "out"
     config = planted_tree(root)
-    make_baseline(root, is_secret=is_secret)
+    write_baseline(root, planted_baseline, is_secret=is_secret)
     commit_all(root, "baseline")
     result = scan(config, out)
     (aws,) = [f for f in result.findings if f.rule_id == "AWS Access Key"]
     assert note in aws.note and result.baselined == 0
 
 
-def test_a_secret_moved_to_another_file_is_new_and_the_old_entry_stale(tmp_path):
+def test_a_secret_moved_to_another_file_is_new_and_the_old_entry_stale(tmp_path, planted_baseline):
     root, out = tmp_path / "repo", tmp_path / "out"
     config = planted_tree(root)
-    make_baseline(root, is_secret=False)
+    write_baseline(root, planted_baseline, is_secret=False)
     git(root, "mv", "settings.py", "production.py")
     commit_all(root, "move")
     result = scan(config, out)
@@ -95,10 +136,10 @@ def test_a_secret_moved_to_another_file_is_new_and_the_old_entry_stale(tmp_path)
     assert result.stale >= 1
 
 
-def test_untracked_files_are_not_scanned(tmp_path):
+def test_untracked_files_are_not_scanned(tmp_path, planted_baseline):
     root, out = tmp_path / "repo", tmp_path / "out"
-    make_project(root)
-    make_baseline(root)
+    make_project(root)  # the planted tree without its key: detect-secrets finds nothing
+    write_baseline(root, without_results(planted_baseline))
     commit_all(root)
     (root / "scratch.py").write_text(f'KEY = "{aws_key()}"\n')  # never added to git
     result = scan(root / "pyproject.toml", out)
@@ -118,13 +159,21 @@ expires = {expires.isoformat()}
 """
 
 
-@pytest.mark.parametrize("days, status", [(0, WAIVED), (30, WAIVED), (-1, FAILING)])
-def test_a_waiver_silences_the_key_until_it_expires(tmp_path, days, status):
-    root, out = tmp_path / "repo", tmp_path / "out"
+@pytest.fixture(scope="module")
+def waived_scan(tmp_path_factory, planted_baseline):
+    """The planted tree with a waiver of its key that expires today, scanned once; each test
+    judges its own copy of the findings (the policy marks them)."""
+    root = tmp_path_factory.mktemp("waived")
     config = planted_tree(root, security=waiver("AWS Access Key", "settings.*", TODAY))
-    empty_baseline(root)
+    write_baseline(root, without_results(planted_baseline))
     commit_all(root, "baseline")
-    found = scan(config, out).findings
+    return config, scan(config, tmp_path_factory.mktemp("out")).findings
+
+
+@pytest.mark.parametrize("days, status", [(0, WAIVED), (30, WAIVED), (-1, FAILING)])
+def test_a_waiver_silences_the_key_until_it_expires(waived_scan, days, status):
+    config, scanned = waived_scan
+    found = copy.deepcopy(scanned)
     (aws,) = [f for f in found if f.rule_id == "AWS Access Key"]
     security = load_config(config, environ={}).security
     (use,) = policy.evaluate(found, security, TODAY + timedelta(days=-days))
@@ -132,10 +181,10 @@ def test_a_waiver_silences_the_key_until_it_expires(tmp_path, days, status):
     assert ("waiver expired" in aws.note) == (status == FAILING)
 
 
-def test_a_waiver_names_a_secret_by_its_hash_and_only_in_its_path(tmp_path):
+def test_a_waiver_names_a_secret_by_its_hash_and_only_in_its_path(tmp_path, planted_baseline):
     root, out = tmp_path / "repo", tmp_path / "out"
     config = planted_tree(root)
-    empty_baseline(root)
+    write_baseline(root, without_results(planted_baseline))
     commit_all(root, "baseline")
     (aws,) = [f for f in scan(config, out).findings if f.rule_id == "AWS Access Key"]
     hashed, original = aws.extra["hashed_secret"], config.read_text()
@@ -184,10 +233,12 @@ def test_the_baseline_key_is_configurable_and_checked(tmp_path):
         load_config(config, environ={})
 
 
-def test_a_baseline_detect_secrets_cannot_use_is_a_measurement_error_with_its_reason(tmp_path):
+def test_a_baseline_detect_secrets_cannot_use_is_a_measurement_error_with_its_reason(
+    tmp_path, planted_baseline
+):
     root = tmp_path / "repo"
     config = planted_tree(root)
-    baseline = make_baseline(root)
+    baseline = write_baseline(root, planted_baseline)
     plugins = [*baseline["plugins_used"], {"name": "NoSuchDetector"}]
     (root / BASELINE).write_text(json.dumps({**baseline, "plugins_used": plugins}))
     commit_all(root, "baseline")
@@ -215,35 +266,48 @@ def fake_scanner(tmp_path: Path, body: str) -> str:
         (': > "$REPORT"', "is empty"),
     ],
 )
-def test_a_crash_or_garbage_output_is_a_measurement_error(tmp_path, monkeypatch, body, message):
+def test_a_crash_or_garbage_output_is_a_measurement_error(
+    tmp_path, monkeypatch, planted_baseline, body, message
+):
     root = tmp_path / "repo"
     config = planted_tree(root)
-    empty_baseline(root)
+    write_baseline(root, without_results(planted_baseline))
     commit_all(root, "baseline")
     monkeypatch.setattr(secret_scan, "scanner_command", lambda: [fake_scanner(tmp_path, body)])
     with pytest.raises(MeasurementError, match=message):
         scan(config, tmp_path / "out")
 
 
-def test_a_scanner_that_cannot_start_or_hangs_is_a_measurement_error(tmp_path, monkeypatch):
+def test_a_scanner_that_cannot_start_or_hangs_is_a_measurement_error(
+    tmp_path, monkeypatch, planted_baseline
+):
     root = tmp_path / "repo"
-    config = planted_tree(root, security="scanner_timeout = 1")
-    empty_baseline(root)
+    config = planted_tree(root)
+    write_baseline(root, without_results(planted_baseline))
     commit_all(root, "baseline")
     monkeypatch.setattr(secret_scan, "scanner_command", lambda: [str(tmp_path / "absent")])
     with pytest.raises(MeasurementError, match="detect-secrets could not start"):
         scan(config, tmp_path / "out")
+    # The least timeout there is, for the scanner that hangs (the scan's two git calls before
+    # it have the same second each: plenty for a tiny repository on a busy machine).
+    config.write_text(
+        config.read_text().replace(
+            "[tool.pipeline.security]\n", "[tool.pipeline.security]\nscanner_timeout = 1\n"
+        )
+    )
     monkeypatch.setattr(
         secret_scan, "scanner_command", lambda: [fake_scanner(tmp_path, "exec sleep 30")]
     )
-    with pytest.raises(MeasurementError, match="did not finish within 1 s"):
+    with pytest.raises(MeasurementError, match="detect-secrets did not finish within 1 s"):
         scan(config, tmp_path / "out")
 
 
-def test_no_git_tree_no_tracked_files_or_a_subdirectory_is_a_measurement_error(tmp_path):
+def test_no_git_tree_no_tracked_files_or_a_subdirectory_is_a_measurement_error(
+    tmp_path, planted_baseline
+):
     root = tmp_path / "repo"
     config = make_project(root)
-    empty_baseline(root)
+    write_baseline(root, without_results(planted_baseline))
     with pytest.raises(MeasurementError, match="is not a git work tree"):
         scan(config, tmp_path / "out")
     git(root, "init", "-q")
@@ -251,7 +315,7 @@ def test_no_git_tree_no_tracked_files_or_a_subdirectory_is_a_measurement_error(t
         scan(config, tmp_path / "out")
     inner = root / "inner"
     inner_config = make_project(inner)
-    empty_baseline(inner)
+    write_baseline(inner, without_results(planted_baseline))
     commit_all(root)
     with pytest.raises(MeasurementError, match="not its top"):
         scan(inner_config, tmp_path / "out")

@@ -2,6 +2,9 @@
 rules``) and fails on a file promtool rejects; ``promtool test rules`` cases with synthetic
 series show every alert firing when it should and staying silent when it should.
 
+``gates slo-rules`` runs as a real ``python -m gates`` process once (the rules promtool
+accepts); its failure cases run through the same CLI in this process.
+
 Each case writes a promtool test file beside the rules generated from the objectives, one
 sample a minute, and runs ``promtool test rules`` on it. The series are cumulative counters
 built from per-minute traffic: ``minutes(60, good=98, bad=2)`` is an hour at a 2 % error ratio,
@@ -15,7 +18,7 @@ import pytest
 import yaml
 
 from gates import slo_objectives, slo_rules
-from support.gates_cli import run_gates
+from support.gates_cli import run_gates, run_gates_in_process
 from support.pipeline_project import OBJECTIVES, make_project
 from support.promtool import promtool, promtool_binary
 
@@ -244,7 +247,9 @@ def test_a_rule_file_promtool_rejects_fails_the_stage_and_is_not_the_output(tmp_
     config = project_with_objectives(tmp_path, lookahead)
     output = tmp_path / "slo-rules.yml"
     output.write_text("# the rules promtool accepted last time\n")
-    done = run_gates(config, "slo-rules", "--output", str(output), state_dir=tmp_path / "state")
+    done = run_gates_in_process(
+        config, "slo-rules", "--output", str(output), state_dir=tmp_path / "state"
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     assert "FAIL promtool check rules: rejected: " in done.stdout
     assert "invalid or unsupported Perl syntax: `(?!`" in done.stdout  # promtool's complaint
@@ -257,7 +262,7 @@ def test_without_promtool_the_stage_cannot_tell(tmp_path):
     empty = tmp_path / "bin"
     empty.mkdir()
     output = tmp_path / "slo-rules.yml"
-    done = run_gates(
+    done = run_gates_in_process(
         ROOT / "pyproject.toml",
         "slo-rules",
         "--output",
@@ -279,7 +284,7 @@ def test_a_promtool_that_does_not_judge_the_rules_is_could_not_measure(tmp_path)
     fake.write_text("#!/bin/sh\necho 'promtool: killed by the test' >&2\nexit 2\n")
     fake.chmod(0o755)
     output = tmp_path / "slo-rules.yml"
-    done = run_gates(
+    done = run_gates_in_process(
         ROOT / "pyproject.toml",
         "slo-rules",
         "--output",

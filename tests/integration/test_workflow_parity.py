@@ -5,6 +5,7 @@ each applied to the real workflow's YAML, is a way the old regex-based parity ch
 (or another rule of the policy), and each must produce its problem line."""
 
 import copy
+import functools
 import json
 import subprocess
 import sys
@@ -39,8 +40,15 @@ def sessions():
     return {entry["session"] for entry in json.loads(listed)}
 
 
-def workflow():
+@functools.cache
+def parsed_workflow():
+    """The real workflow's YAML, parsed once (PyYAML's pure-Python parser is slow under
+    coverage); read-only: ``workflow()`` hands out copies to edit."""
     return yaml.safe_load(WORKFLOW.read_text())
+
+
+def workflow():
+    return copy.deepcopy(parsed_workflow())
 
 
 def parity_problems(document, sessions):
@@ -84,7 +92,7 @@ def insert_before(job, run, new_step):
 
 
 def edited(change):
-    document = copy.deepcopy(workflow())
+    document = workflow()
     change(document["jobs"])
     return document
 

@@ -79,7 +79,9 @@ def osv_api(
     server = _OsvServer(free_port(), load(directory), HTTPStatus(status))
     if queries is not None:
         server.queries = queries
-    thread = threading.Thread(target=server.serve_forever, name="osv-api", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, args=(0.05,), name="osv-api", daemon=True
+    )
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}{QUERY_PATH}"

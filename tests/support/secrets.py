@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 from gates.security.secret_scan import scanner_command
+from support.children import without_coverage
 
 BASELINE = ".secrets.baseline"
 TIMEOUT = 120
@@ -38,9 +39,8 @@ def commit_all(root: Path, message: str = "test tree") -> None:
     git(root, "commit", "-q", "--allow-empty", "-m", message)
 
 
-def make_baseline(root: Path, is_secret: bool | None = False) -> dict[str, object]:
-    """Scan ``root`` with detect-secrets into its baseline, as a user would, then record the
-    review `detect-secrets audit` would: every hit ``is_secret`` (None: not reviewed)."""
+def scanned_baseline(root: Path) -> dict[str, object]:
+    """What `detect-secrets scan -n` makes of ``root``: its baseline, not reviewed yet."""
     # the gate's own way to run detect-secrets: one process, no pool that can hang on exit
     done = subprocess.run(
         [*scanner_command(), "scan", "-n"],
@@ -49,19 +49,42 @@ def make_baseline(root: Path, is_secret: bool | None = False) -> dict[str, objec
         text=True,
         timeout=TIMEOUT,
         check=True,
+        env=without_coverage(),  # detect-secrets runs none of this repository's code
     )
     baseline: dict[str, object] = json.loads(done.stdout)
+    return baseline
+
+
+def write_baseline(
+    root: Path, baseline: dict[str, object], is_secret: bool | None = False
+) -> dict[str, object]:
+    """Write ``baseline`` (detect-secrets' for this tree) with the review `detect-secrets
+    audit` would record: every hit ``is_secret`` (None: not reviewed). Returns what it wrote."""
     results = baseline["results"]
     assert isinstance(results, dict)
-    for secrets in results.values():
-        for secret in secrets:
-            if is_secret is not None:
-                secret["is_secret"] = is_secret
-    (root / BASELINE).write_text(json.dumps(baseline, indent=2) + "\n")
-    return baseline
+    reviewed = {
+        filename: [
+            {**secret, "is_secret": is_secret} if is_secret is not None else dict(secret)
+            for secret in secrets
+        ]
+        for filename, secrets in results.items()
+    }
+    written = {**baseline, "results": reviewed}
+    (root / BASELINE).write_text(json.dumps(written, indent=2) + "\n")
+    return written
+
+
+def make_baseline(root: Path, is_secret: bool | None = False) -> dict[str, object]:
+    """Scan ``root`` with detect-secrets into its baseline, as a user would, then record the
+    review `detect-secrets audit` would: every hit ``is_secret`` (None: not reviewed)."""
+    return write_baseline(root, scanned_baseline(root), is_secret)
+
+
+def without_results(baseline: dict[str, object]) -> dict[str, object]:
+    """A baseline with detect-secrets' settings and no reviewed hits."""
+    return {**baseline, "results": {}}
 
 
 def empty_baseline(root: Path) -> None:
     """A baseline with detect-secrets' settings and no reviewed hits."""
-    baseline = make_baseline(root)
-    (root / BASELINE).write_text(json.dumps({**baseline, "results": {}}, indent=2) + "\n")
+    write_baseline(root, without_results(scanned_baseline(root)))

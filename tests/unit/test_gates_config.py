@@ -5,12 +5,12 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from jsonschema import Draft202012Validator
 from pydantic import BaseModel
 
 import gates.config
 from gates.config import TABLE, EnvironmentConfig, PipelineConfig, as_json, json_schema, load_config
 from gates.outcome import ConfigError
+from support.json_schema import jsonschema
 from support.pipeline_project import make_project
 
 
@@ -166,13 +166,14 @@ def test_invalid_security_policy_is_refused(tmp_path, security, message):
 
 def test_json_schema_describes_every_table_and_refuses_unknown_keys():
     schema = json_schema()
-    Draft202012Validator.check_schema(schema)
+    validator_class = jsonschema().Draft202012Validator
+    validator_class.check_schema(schema)
     assert schema["additionalProperties"] is False
     tables = {"lint", "test", "security", "build", "deploy", "environments", "slo", "perf"}
     assert tables <= set(schema["properties"])
     assert set(schema["required"]) == {"service", "service_dir"}
     assert all(table["additionalProperties"] is False for table in schema["$defs"].values())
-    validator = Draft202012Validator(schema)
+    validator = validator_class(schema)
     repository = tomllib.loads(Path("pyproject.toml").read_text())["tool"]["pipeline"]
     assert not list(validator.iter_errors(repository))
     assert list(validator.iter_errors({**repository, "perf": {"rat": 3}}))

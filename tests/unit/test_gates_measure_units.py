@@ -163,7 +163,7 @@ class FakePrometheus(BaseHTTPRequestHandler):
 @pytest.fixture
 def prometheus():
     server = HTTPServer(("127.0.0.1", 0), FakePrometheus)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
@@ -235,9 +235,10 @@ def test_endpoint_mix_is_interleaved_by_weight():
     assert perf.mix({"/a": 3, "/b": 1}) == ("/a", "/b", "/a", "/a")
 
 
-def test_perf_refuses_a_zero_rate_before_looking_for_a_target(tmp_path, gates):
+def test_perf_refuses_a_zero_rate_before_looking_for_a_target(tmp_path):
+    from support.gates_cli import run_gates_in_process
     from support.pipeline_project import make_project
 
-    done = gates(make_project(tmp_path), "perf", "--rate", "0", timeout=60)
+    done = run_gates_in_process(make_project(tmp_path), "perf", "--rate", "0")
     assert done.returncode == 2
     assert "--rate and --duration must be whole numbers of at least 1" in done.stderr

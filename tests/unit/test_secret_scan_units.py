@@ -3,7 +3,7 @@
 from datetime import date
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
@@ -18,7 +18,6 @@ KEYS = ["generated_at", "results", "a.py", "filename", "type", "hashed_secret", 
 SCALARS = st.none() | st.booleans() | st.integers(-2, 3) | st.sampled_from(["a.py", ""])
 
 
-@settings(max_examples=400, deadline=None)
 @given(
     data=st.recursive(
         SCALARS | st.text(max_size=4),

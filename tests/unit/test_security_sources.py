@@ -4,7 +4,7 @@ pip-audit's report, freshness, and SARIF checked against the OASIS schema."""
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
@@ -174,7 +174,6 @@ KEYS = [
 ]
 
 
-@settings(max_examples=300, deadline=None)
 @given(
     data=st.recursive(
         st.none() | st.integers(-1, 2) | st.sampled_from(["flask", "1.0", "X", ""]),

@@ -291,7 +291,7 @@ class Hello(http.server.BaseHTTPRequestHandler):
 
 def test_the_measuring_gates_reach_an_environment_by_its_url():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hello)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     try:
         port = server.server_address[1]
         url = f"http://{socket.gethostbyname('localhost')}:{port}"
