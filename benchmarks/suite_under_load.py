@@ -64,7 +64,7 @@ def ci_run(ref, directory, log_path):
     env = {**os.environ, "CI": "true"}
     env.pop("VIRTUAL_ENV", None)
     started, begun, sessions = time.monotonic(), {}, {}
-    with open(log_path, "a", encoding="utf-8") as log:
+    with open(log_path, "a", encoding="utf-8", buffering=1) as log:  # line by line: tail -f
         process = subprocess.Popen(
             ["bash", ".ci/run"],
             cwd=clone,
