@@ -92,7 +92,9 @@ def rule_set(url):
 
 
 def wait_for_tasks(url, stack, excluding=()):
-    """The 2 targets Prometheus found by DNS, up == 1, none of ``excluding`` (instances)."""
+    """The 2 targets Prometheus found by DNS, up == 1, none of ``excluding`` (instances), each
+    with 4 samples already: at the swarm tests' 1 s scrapes, at least 3 s of history before
+    the traffic begins, so a window from 2 s before it (``window_since``) is all held."""
 
     def both_up():
         targets = api(url, "targets", state="active")["activeTargets"]
@@ -106,7 +108,11 @@ def wait_for_tasks(url, stack, excluding=()):
         ]
         up = api(url, "query", query=f'up{{job="{stack}"}} == 1')["result"]
         live = [u for u in up if u["metric"]["instance"] not in excluding]
-        return len(healthy) == 2 and len(live) == 2 and len(targets) == 2 and healthy
+        held = api(url, "query", query=f'count_over_time(up{{job="{stack}"}}[1m]) >= 4')
+        history = [h for h in held["result"] if h["metric"]["instance"] not in excluding]
+        return (
+            len(healthy) == 2 and len(live) == 2 and len(targets) == 2 and len(history) == 2
+        ) and healthy
 
     return {t["labels"]["instance"] for t in wait_for("2 targets by DNS, up == 1", both_up)}
 
