@@ -7,7 +7,6 @@ answered 500), and the environment's Prometheus is configured the way a user wou
 (``prometheus_url`` and ``prometheus_labels`` in its table), so the gate runs without flags.
 """
 
-import math
 import re
 import subprocess
 import time
@@ -17,7 +16,7 @@ import pytest
 
 from gates.load import ConstantRateLoad
 from gates.slo import PROBE_PATHS
-from support.prometheus import Prometheus, start_prometheus
+from support.prometheus import Prometheus, start_prometheus, window_since
 from support.timeouts import HANG
 
 ENVIRONMENT = "production"
@@ -102,11 +101,6 @@ def start(repo, prometheus_server, tmp_path):
         lambda server: bool(server.query(f'count_over_time(up{{job="{ENVIRONMENT}"}}[1m]) >= 3')),
     )
     return prometheus
-
-
-def window_since(began: float) -> str:
-    """An SLO window from 2 s before ``began`` (time.monotonic()) until now, whole seconds."""
-    return f"{math.ceil(time.monotonic() - began) + 2}s"
 
 
 def drive(repo):

@@ -7,7 +7,6 @@ afterwards; without an engine (or the Prometheus image, `nox -s engine -- up`) t
 saying why, and with ``CI`` set it fails instead.
 """
 
-import math
 import os
 import time
 
@@ -23,6 +22,7 @@ from gates.targets.swarm.environment import SwarmEnvironment
 from gates.targets.swarm.prometheus import EnvironmentPrometheus, release_rules
 from gates.slo import PROBE_PATHS
 from support.ports import free_port
+from support.prometheus import window_since
 from support.swarm import PROMETHEUS_IMAGE, SwarmScenario, docker, engine_problem, succeeds
 from support.timeouts import HANG
 
@@ -115,11 +115,6 @@ def wait_for_tasks(url, stack, excluding=()):
         ) and healthy
 
     return {t["labels"]["instance"] for t in wait_for("2 targets by DNS, up == 1", both_up)}
-
-
-def window_since(began):
-    """An SLO window from 2 s before ``began`` (time.monotonic()) until now, whole seconds."""
-    return f"{math.ceil(time.monotonic() - began) + 2}s"
 
 
 def traffic_then_slo(swarm, checkout, url, stack, instances, seconds=TRAFFIC_SECONDS, since=None):

@@ -12,6 +12,7 @@ server it started, also when the test failed; ``running_prometheus`` does the sa
 /var/lib/prometheus.
 """
 
+import math
 import os
 import shutil
 import subprocess
@@ -176,6 +177,12 @@ def running_prometheus(
         server.stop()
 
 
+def window_since(began: float) -> str:
+    """An SLO window from 2 s before ``began`` (time.monotonic()) until now, whole seconds:
+    all of a traffic that began then, for a Prometheus that held samples 3 s before it."""
+    return f"{math.ceil(time.monotonic() - began) + 2}s"
+
+
 __all__ = [
     "Prometheus",
     "SCRAPE_INTERVAL",
@@ -183,4 +190,5 @@ __all__ = [
     "find_prometheus",
     "running_prometheus",
     "start_prometheus",
+    "window_since",
 ]
