@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # the tests' gates CLI runner and keep-
 
 from gates.config import load_config  # noqa: E402
 from gates.targets import probe  # noqa: E402
-from gates.load import ConstantRateLoad  # noqa: E402
+from gates.perf.load import ConstantRateLoad  # noqa: E402
 from support.gates_cli import run_gates  # noqa: E402
 from support.keepalive_load import KeepAliveLoad  # noqa: E402
 

@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # the e2e scenarios' helpers
 
 from deploy_fixture import Checkout, SharedReleases, scenario  # noqa: E402
-from gates.load import ConstantRateLoad  # noqa: E402
+from gates.perf.load import ConstantRateLoad  # noqa: E402
 from support.prometheus import running_prometheus  # noqa: E402
 
 RATE = 80  # the drill's default user traffic, requests/s

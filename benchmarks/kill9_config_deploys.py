@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # the e2e scenarios' helpers
 from deploy_fixture import Checkout, SharedReleases, scenario  # noqa: E402
 from gates import httpget  # noqa: E402
 from gates.ledger import Ledger  # noqa: E402
-from gates.load import ConstantRateLoad  # noqa: E402
+from gates.perf.load import ConstantRateLoad  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ deploy-staging; needs hey from Debian: apt-get install hey):
 
     uv run --locked --all-packages python benchmarks/perf_accuracy.py [--port 8101]
 
-For each rate, alternately runs gates.load.ConstantRateLoad and `hey -q R -c 1
+For each rate, alternately runs gates.perf.load.ConstantRateLoad and `hey -q R -c 1
 -disable-keepalive` (both a new connection per request, evenly spaced) against the same
 server and endpoint, and compares p50 and p99. hey runs one worker: with several, each
 worker's rate ticker fires in the same phase and the server sees bursts, a different load.
@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gates.load import ConstantRateLoad  # noqa: E402
-from gates.stats import percentile  # noqa: E402
+from gates.perf.load import ConstantRateLoad  # noqa: E402
+from gates.perf.stats import percentile  # noqa: E402
 
 
 def ours(port, rate, duration):

@@ -10,7 +10,7 @@ Builds release A (HEAD) in a scratch clone of this repository (tests/deploy_fixt
 end-to-end scenarios do, perf at the shipped 50 requests/s for 10 s), deploys it to staging
 (local target) and runs `gates perf --environment staging` --runs times. Reports the spread
 of p50 and p95 over those runs (min / median / max, max/min) and judges every ordered pair of
-runs with the gate's own decision (gates.perf.regression, the clone's config): how
+runs with the gate's own decision (gates.perf.gate.regression, the clone's config): how
 many comparisons of the unchanged release with itself would have failed.
 
 Then, for each FAULT_LATENCY_MS step (milliseconds added to every /api/data answer, four in
@@ -41,8 +41,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # the e2e scenarios' helpers
 
 from deploy_fixture import Checkout, SharedReleases, scenario  # noqa: E402
-from gates import perf as gate  # noqa: E402
-from gates import perf_regression  # noqa: E402
+from gates.perf import gate  # noqa: E402
+from gates.perf import regression as perf_regression  # noqa: E402
 from gates.config import load_config  # noqa: E402
 from gates.outcome import MeasurementError  # noqa: E402
 from gates.report import Report  # noqa: E402
@@ -96,7 +96,7 @@ def spread(values: list[float]) -> str:
 
 
 def judge(new: Measured, base: Measured, config_path: Path) -> str:
-    """The gate's decision (gates.perf.regression) on ``new`` against ``base`` alone: ""
+    """The gate's decision (gates.perf.gate.regression) on ``new`` against ``base`` alone: ""
     (pass), the percentiles it calls regressed (exit 1), or "busier" (exit 3)."""
     perf = load_config(config_path).perf
     base_run = perf_regression.Run(

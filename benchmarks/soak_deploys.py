@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # the e2e scenarios' helpers
 
 from deploy_fixture import Checkout, SharedReleases, scenario  # noqa: E402
 from gates.ledger import Ledger  # noqa: E402
-from gates.load import ConstantRateLoad  # noqa: E402
+from gates.perf.load import ConstantRateLoad  # noqa: E402
 from kill9_config_deploys import agreement  # noqa: E402  (this directory: the same check)
 
 CONFIGS = {"X": "soak-x", "Y": "soak-y"}  # GREETING in staging's env

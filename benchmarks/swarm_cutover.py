@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # the tests' releases and swarm scenarios
 
 from deploy_fixture import Checkout, SharedReleases, scenario  # noqa: E402
-from gates.load import ConstantRateLoad  # noqa: E402
+from gates.perf.load import ConstantRateLoad  # noqa: E402
 from support.keepalive_load import KeepAliveLoad  # noqa: E402
 from support.swarm import SwarmScenario, engine_problem  # noqa: E402
 

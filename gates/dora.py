@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, TypedDict
 from gates.ledger import Ledger
 from gates.outcome import MeasurementError
 from gates.report import Report
-from gates.slo_objectives import seconds
+from gates.durations import seconds
 from gates.targets import target_for
 
 if TYPE_CHECKING:

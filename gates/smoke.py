@@ -15,7 +15,7 @@ from gates.httpget import Response
 from gates.outcome import MeasurementError
 from gates.report import Report
 from gates.targets.contract import CHECKS
-from gates.targets.live import live_target
+from gates.targets import live_release
 
 if TYPE_CHECKING:
     from argparse import Namespace
@@ -43,7 +43,7 @@ def fetch(port: httpget.Where, path: str, deadline: float = STARTUP_DEADLINE) ->
 
 
 def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
-    target = live_target(config, args.environment)
+    target = live_release(config, args.environment)
     report.details.update(
         release_id=target.release_id,
         environment=target.environment,

@@ -97,14 +97,14 @@ STAGES: tuple[Stage, ...] = (
         "lint",
         "black --check, flake8 and mypy over the code; zizmor (pedantic) and actionlint over the "
         "workflows; the pipeline workflow's policy",
-        run="gates.lint:run",
+        run="gates.checks.lint:run",
         group="lint",
         passthrough=True,
     ),
     Stage(
         "test",
         "unit and in-process integration tests on every core: JUnit XML, coverage data",
-        run="gates.testsuite:run",
+        run="gates.checks.testsuite:run",
         group="test",
         passthrough=True,
         tags=("tests",),
@@ -112,7 +112,7 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         "e2e",
         "end-to-end scenarios: real builds, deploys, cutovers, drill, scanners",
-        run="gates.testsuite:run",
+        run="gates.checks.testsuite:run",
         group="test",
         passthrough=True,
         tags=("tests",),
@@ -120,7 +120,7 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         "coverage",
         "combine the coverage data of every suite; one decision against fail_under",
-        run="gates.combined_coverage:run",
+        run="gates.checks.coverage:run",
         group="coverage",
         tags=("tests",),
     ),
@@ -161,8 +161,8 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         "perf",
         "open-loop load: latency percentiles, errors, p50/p95 regression vs earlier deployments",
-        run="gates.perf:run",
-        arguments="gates.perf:add_arguments",
+        run="gates.perf.gate:run",
+        arguments="gates.perf.gate:add_arguments",
         records_gate=True,
         environment=STAGING,
         uses_ledger=True,
@@ -170,8 +170,8 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         "slo",
         "availability and latency SLIs over a window; error budget and burn rate",
-        run="gates.slo:run",
-        arguments="gates.slo:add_arguments",
+        run="gates.slo.gate:run",
+        arguments="gates.slo.gate:add_arguments",
         records_gate=True,
         environment=PRODUCTION,
         uses_ledger=True,
@@ -179,8 +179,8 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         "slo-rules",
         "Prometheus burn-rate recording and alerting rules from the objectives, promtool-checked",
-        run="gates.slo_rules:run",
-        arguments="gates.slo_rules:add_arguments",
+        run="gates.slo.rules:run",
+        arguments="gates.slo.rules:add_arguments",
     ),
     Stage(
         "rollback",
@@ -193,8 +193,8 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         "drill",
         "failure drill: bad config push, SLO detection, automatic rollback, verified restore",
-        run="gates.drill:run",
-        arguments="gates.drill:add_arguments",
+        run="gates.drill.gate:run",
+        arguments="gates.drill.gate:add_arguments",
         environment=PRODUCTION,
         uses_ledger=True,
     ),
@@ -248,8 +248,8 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         "config",
         "validate the pipeline configuration and print it (--schema: its JSON Schema)",
-        run="gates.config_command:run",
-        arguments="gates.config_command:add_arguments",
+        run="gates.checks.config:run",
+        arguments="gates.checks.config:add_arguments",
         writes_report=False,
         needs_config=False,
     ),

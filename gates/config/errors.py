@@ -124,7 +124,7 @@ def _locate(
 
 def _problem(error: ErrorDetails, spot: _Spot) -> str:
     kind, ctx, got = error["type"], error.get("ctx", {}), error["input"]
-    # Excluded fields are keys a model refuses by name (gates.slo_objectives.unsupported).
+    # Excluded fields are keys a model refuses by name (gates.slo.objectives.unsupported).
     keys = ", ".join(sorted(k for k, f in spot.model.model_fields.items() if not f.exclude))
     if kind in ("model_type", "model_attributes_type"):
         mapping = "mapping" if spot.document else "table"

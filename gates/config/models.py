@@ -218,7 +218,8 @@ class LintConfig(Table):
     paths: Annotated[tuple[NonEmptyStr, ...], Field(min_length=1, description=PATHS)] = (".",)
     workflows: FromRoot = Path(".github/workflows")
     # The workflow that runs this pipeline on GitHub: the lint gate holds it to
-    # gates/workflow_policy.py (only the pipeline's nox sessions, in order). Unset: no such check.
+    # gates/checks/workflow_policy.py (only the pipeline's nox sessions, in order). Unset: no
+    # such check.
     pipeline_workflow: MaybeFromRoot = None
 
 
@@ -573,7 +574,7 @@ class EnvironmentConfig(Table):
 
 class SloConfig(Table):
     objectives: FromRoot = Path("slo/objectives.yaml")
-    # The runbook every generated burn-rate alert links to (gates.slo_rules): set it to where
+    # The runbook every generated burn-rate alert links to (gates.slo.rules): set it to where
     # your team reads this repository's docs, e.g. https://github.com/<org>/<repo>/blob/main/...
     runbook_url: NonEmptyStr = "docs/verification.md#slo-burn-rate-alerts-runbook"
     window: SloWindow = "30s"  # default evaluation window, e.g. "30s" or "15min"
@@ -596,7 +597,7 @@ class PerfConfig(Table):
     p95_ms: PositiveInt = 200
     max_error_rate: Ratio = 0.001
     max_late_ratio: Ratio = 0.01  # share the generator may send late before "invalid"
-    regression_alpha: Ratio = 0.01  # significance of each comparison (gates.perf_regression)
+    regression_alpha: Ratio = 0.01  # significance of each comparison (gates.perf.regression)
     regression_min_ratio: NonNegative = 0.5  # p50 this much slower than the baseline's...
     regression_tail_ratio: NonNegative = 1.5  # ...or p95 this much slower (1.5 = 150 %)...
     regression_min_ms: NonNegative = 0.5  # ...and this many ms slower, or it is noise

@@ -42,8 +42,8 @@ from gates.release.store import (
     verify,
 )
 from gates.report import Report
-from gates.locked_requirements import digest, export_command, pins
-from gates.slo_rules import RULES_FILE, write_release_rules
+from gates.release.locked_requirements import digest, export_command, pins
+from gates.slo.rules import RULES_FILE, write_release_rules
 from gates.tools import ToolRun, executable, run_tool, uv_binary
 
 if TYPE_CHECKING:

@@ -20,12 +20,12 @@ from gates.outcome import COULD_NOT_MEASURE, ConfigError, MeasurementError
 from gates.release import store
 from gates.release.source import head_commit
 from gates.report import Report, markdown_cell
-from gates import locked_requirements
+from gates.release import locked_requirements
 from gates.security import bandit_scan, osv_source, pip_audit_scan
 from gates.security import policy, safety_audit, sarif, secret_scan, vulnerabilities
 from gates.security.advisory_source import SourceResult, in_ci, measured, utc_now
 from gates.security.findings import BELOW_THRESHOLD, DEPENDENCY_SOURCES, FAILING, WAIVED, Finding
-from gates.locked_requirements import Locked
+from gates.release.locked_requirements import Locked
 from gates.security.policy import WaiverUse
 
 if TYPE_CHECKING:

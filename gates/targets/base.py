@@ -1,8 +1,8 @@
 """The interface every target implements: :class:`Target`, one environment wherever it lives.
 
 The stages reach an environment only through it (deploy, rollback, drill, status, down,
-summary, and the measuring gates via gates.targets.live). Implementations live beside this
-module, one package each (gates.targets.local); gates.targets.target_for picks one.
+summary, and the measuring gates via gates.targets.live_release). Implementations live beside
+this module, one package each (gates.targets.local); gates.targets.target_for picks one.
 """
 
 from collections.abc import Mapping, Sequence

@@ -12,7 +12,7 @@ import pytest
 
 from gates.targets import probe
 from gates.ledger import Ledger
-from gates.load import ConstantRateLoad
+from gates.perf.load import ConstantRateLoad
 from support.timeouts import HANG
 
 RATE = 60  # requests/s through the environment's port while it changes

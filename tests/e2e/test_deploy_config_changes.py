@@ -14,7 +14,7 @@ import pytest
 
 from gates import httpget
 from gates.ledger import Ledger
-from gates.load import ConstantRateLoad
+from gates.perf.load import ConstantRateLoad
 from support.timeouts import HANG
 
 SERVICE_CONFIG = "python:techcorp_api.gunicorn_conf"

@@ -10,7 +10,7 @@ the ledger says failed, with the reason.
 import time
 
 from gates.ledger import Ledger
-from gates.load import ConstantRateLoad
+from gates.perf.load import ConstantRateLoad
 from gates.targets import probe
 from support.timeouts import HANG
 

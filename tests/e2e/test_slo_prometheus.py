@@ -1,7 +1,7 @@
 """The SLO gate in Prometheus mode against a real Prometheus (the Debian package's binary,
 tests/support/prometheus.py) scraping a deployed local environment every second.
 
-Traffic is real (gates.load at a constant rate), faults are the service's own switch
+Traffic is real (gates.perf.load at a constant rate), faults are the service's own switch
 (FAULT_ERROR_RATE in the environment's deployment config, every 20th /api/data per worker
 answered 500), and the environment's Prometheus is configured the way a user would
 (``prometheus_url`` and ``prometheus_labels`` in its table), so the gate runs without flags.
@@ -14,8 +14,8 @@ import time
 import pytest
 
 
-from gates.load import ConstantRateLoad
-from gates.slo import PROBE_PATHS
+from gates.perf.load import ConstantRateLoad
+from gates.slo.gate import PROBE_PATHS
 from support.prometheus import Prometheus, start_prometheus, window_since
 from support.timeouts import HANG
 

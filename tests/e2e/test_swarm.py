@@ -16,7 +16,7 @@ import time
 import pytest
 
 from gates.config import load_config
-from gates.load import ConstantRateLoad
+from gates.perf.load import ConstantRateLoad
 from gates.targets import probe
 from gates.targets.swarm.ledger import EngineLedger
 from support.swarm import SwarmScenario, engine_problem

@@ -15,12 +15,12 @@ import requests
 import yaml
 
 from gates.config import load_config
-from gates.load import ConstantRateLoad
+from gates.perf.load import ConstantRateLoad
 from gates.targets import probe
 from gates.targets.request import Release
 from gates.targets.swarm.environment import SwarmEnvironment
 from gates.targets.swarm.prometheus import EnvironmentPrometheus, release_rules
-from gates.slo import PROBE_PATHS
+from gates.slo.gate import PROBE_PATHS
 from support.ports import free_port
 from support.prometheus import window_since
 from support.swarm import PROMETHEUS_IMAGE, SwarmScenario, docker, engine_problem, succeeds

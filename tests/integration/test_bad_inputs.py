@@ -15,10 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from gates import cli, slo
+from gates import cli
+
+from gates.slo import gate as slo
 from gates.config import load_config
 from gates.ledger import Ledger
-from gates.targets.live import LiveRelease
+from gates.targets import LiveRelease
 from support.bad_inputs import CONFIGS, OBJECTIVES_CASES, Case
 from support.gates_cli import run_gates
 from support.pipeline_project import make_project
@@ -93,8 +95,8 @@ def live_staging(monkeypatch):
     monkeypatch.setenv("PIPELINE_STATE_DIR", "")
     calls: list[str] = []
 
-    def live_target(config, name):
-        calls.append("live_target")
+    def live_release(config, name):
+        calls.append("live_release")
         return LiveRelease(name, 18101, "1" * 12, "1.0.0", {}, "1" * 12 + "-config")
 
     def measure(config, target, window, objectives, report):
@@ -102,7 +104,7 @@ def live_staging(monkeypatch):
         # enough to show 99.9 % (2,995 requests without an error; issue 15)
         return {objective.name: (10_000.0, 10_000.0) for objective in objectives.slos}
 
-    monkeypatch.setattr(slo, "live_target", live_target)
+    monkeypatch.setattr(slo, "live_release", live_release)
     monkeypatch.setattr(slo, "measure_scrape", measure)
     return calls
 
@@ -148,7 +150,7 @@ def test_good_objectives_are_measured_and_recorded_against_the_live_deployment(
     """The control for the tests above: with good inputs the gate measures and records."""
     config = seeded_project(seeded, tmp_path)
     assert in_process(config, COMMANDS[1])[0] == 0
-    assert live_staging == ["live_target", "measure"]
+    assert live_staging == ["live_release", "measure"]
     recorded = ledger_rows(tmp_path)[-1]
     assert recorded[1:6] == ("staging", "1" * 12, "slo", "1" * 12 + "-config", "passed")
 

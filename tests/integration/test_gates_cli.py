@@ -4,7 +4,9 @@ import json
 import os
 import sys
 
-from gates import cli, lint, stages
+from gates import cli, stages
+
+from gates.checks import lint
 from support.gates_cli import run_gates, run_gates_in_process
 from support.pipeline_project import make_project
 

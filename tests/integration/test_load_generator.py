@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from gates import perf
+from gates.perf import gate as perf
 from gates.config import load_config
-from gates.load import ConstantRateLoad, LoadResult
+from gates.perf.load import ConstantRateLoad, LoadResult
 from gates.outcome import FAILED, PASSED, MeasurementError
 from gates.report import Report
 from support.timeouts import HANG
@@ -132,9 +132,9 @@ def test_a_fast_service_passes_the_same_judgement(fast_port):
 
 STARVED = """
 import json, os, signal, sys, time
-from gates import perf
+from gates.perf import gate as perf
 from gates.config import load_config
-from gates.load import ConstantRateLoad
+from gates.perf.load import ConstantRateLoad
 from gates.outcome import MeasurementError
 from gates.report import Report
 

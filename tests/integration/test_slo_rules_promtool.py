@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gates import slo_objectives, slo_rules
+from gates.slo import objectives as slo_objectives, rules as slo_rules
 from support.gates_cli import run_gates, run_gates_in_process
 from support.pipeline_project import OBJECTIVES, make_project
 from support.promtool import promtool, promtool_binary

@@ -1,5 +1,5 @@
 """The workflow and the noxfile stay one pipeline, and the workflow cannot be made to run
-anything else: gates/workflow_policy.py holds .github/workflows/ci-cd.yml to the stage
+anything else: gates/checks/workflow_policy.py holds .github/workflows/ci-cd.yml to the stage
 registry and the nox sessions that exist. It passes on the real workflow; every edit below,
 each applied to the real workflow's YAML, is a way the old regex-based parity check was fooled
 (or another rule of the policy), and each must produce its problem line."""
@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gates import stages, workflow_policy
+from gates import stages
+
+from gates.checks import workflow_policy
 from gates.config import load_config
-from gates.lint import check_pipeline_workflow
+from gates.checks.lint import check_pipeline_workflow
 from gates.report import Report
 from support.pipeline_project import make_project
 

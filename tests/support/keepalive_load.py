@@ -1,6 +1,6 @@
 """Keep-alive clients at a steady rate, for cutovers: each session reuses one connection.
 
-Connection-per-request load (gates.load) never meets a connection the server closes while
+Connection-per-request load (gates.perf.load) never meets a connection the server closes while
 it is idle; browsers, load balancers and most HTTP libraries keep connections open and reuse
 them, and those are the clients a draining worker can fail. ``KeepAliveLoad`` runs
 ``sessions`` threads, each one client that sends GETs one after the other on its kept-alive

@@ -42,7 +42,7 @@ def test_no_report_or_a_foreign_file_is_not_recorded(tmp_path):
 
 
 def test_the_shipped_requirements_are_the_release_file_without_the_service_itself(tmp_path):
-    from gates.locked_requirements import pins, shipped
+    from gates.release.locked_requirements import pins, shipped
 
     release = tmp_path / "requirements.txt"
     release.write_text(
@@ -56,7 +56,7 @@ def test_the_shipped_requirements_are_the_release_file_without_the_service_itsel
 
 
 def test_a_requirements_file_given_by_hand_that_pins_nothing_is_a_usage_error(tmp_path):
-    from gates.locked_requirements import read
+    from gates.release.locked_requirements import read
     from gates.outcome import ConfigError
 
     given = tmp_path / "notes.txt"

@@ -16,12 +16,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from gates import prometheus_alerts
+from gates.slo import alerts as prometheus_alerts
 from gates.config import load_config
-from gates.drill_detectors import AlertDetector, PrometheusDetector, detector_for
+from gates.drill.detectors import AlertDetector, PrometheusDetector, detector_for
 from gates.outcome import ConfigError, MeasurementError
-from gates.slo_objectives import load
-from gates.slo_prometheus import Source
+from gates.slo.objectives import load
+from gates.slo.prometheus import Source
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,4 @@
-"""The failure drill's timed checks (gates.drill.add_timing_checks): the arithmetic of its
+"""The failure drill's timed checks (gates.drill.gate.add_timing_checks): the arithmetic of its
 "detected within --detect-target" and "restored within --restore-target" verdicts, on given
 figures. The e2e drills set generous targets and assert behaviour; this is where the limits
 are asserted."""
@@ -7,7 +7,7 @@ from argparse import ArgumentParser
 
 import pytest
 
-from gates.drill import add_arguments, add_timing_checks
+from gates.drill.gate import add_arguments, add_timing_checks
 from gates.outcome import FAILED, PASSED
 from gates.report import Report
 

@@ -9,12 +9,19 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from gates import perf, selectors, slo, slo_objectives, slo_prometheus, stats
+from gates.perf import gate as perf, stats
+
+from gates.slo import (
+    selectors,
+    gate as slo,
+    objectives as slo_objectives,
+    prometheus as slo_prometheus,
+)
 from gates.config import load_config
 from gates.outcome import ConfigError, MeasurementError
 from gates.report import Report
 from gates.targets import contract
-from gates.targets.live import LiveRelease
+from gates.targets import LiveRelease
 
 TARGET = LiveRelease("staging", 1, "rel1", "1.0.0", {"ENVIRONMENT": "staging"}, "rel1-abc")
 JSON = {"content-type": "application/json"}

@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gates.outcome import MeasurementError
-from gates.testsuite import read_coverage, read_junit
+from gates.checks.testsuite import read_coverage, read_junit
 
 JUNIT = """<?xml version="1.0"?>
 <testsuites><testsuite name="pytest" tests="4" failures="1" errors="1" skipped="1">

@@ -1,4 +1,4 @@
-"""gates.perf_chart: the perf chart shows the latency distribution beside the baseline's, on a
+"""gates.perf.chart: the perf chart shows the latency distribution beside the baseline's, on a
 latency axis scaled to the data, with ticks, limits and the judged percentiles where they are.
 
 The SVG is read back as XML and positions are checked against the chart's own tick marks, the
@@ -11,9 +11,9 @@ from statistics import NormalDist
 
 import pytest
 
-from gates import perf_chart, stats
-from gates.load import Sample
-from gates.perf_chart import Run
+from gates.perf import chart as perf_chart, stats
+from gates.perf.load import Sample
+from gates.perf.chart import Run
 
 SVG = "{http://www.w3.org/2000/svg}"
 LIMITS = {"p95 limit": 200.0}

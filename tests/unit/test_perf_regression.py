@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from gates import perf, perf_regression, stats
+from gates.perf import gate as perf, regression as perf_regression, stats
 from gates.config import load_config
 from gates.outcome import FAILED, PASSED, MeasurementError
-from gates.perf_regression import Run
+from gates.perf.regression import Run
 from gates.report import Report
 
 DATA = json.loads((Path(__file__).parent / "data" / "perf_runs.json").read_text())

@@ -12,8 +12,8 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from gates import binomial_bounds, slo, slo_evidence
-from gates.targets.live import LiveRelease
+from gates.slo import bounds as binomial_bounds, gate as slo, evidence as slo_evidence
+from gates.targets import LiveRelease
 from gates.config import load_config
 from gates.outcome import MeasurementError
 from gates.report import Report
@@ -246,7 +246,7 @@ def test_the_ticket_fires_when_6h_and_30m_burn_over_6x(prometheus):
 def run_against(monkeypatch, url):
     """``gates slo --prometheus-url url --window 15min`` on a live production, in process."""
     release = LiveRelease("production", 18102, "1" * 12, "1.0.0", {}, "1" * 12 + "-config")
-    monkeypatch.setattr(slo, "live_target", lambda config, name: release)
+    monkeypatch.setattr(slo, "live_release", lambda config, name: release)
     report = Report("slo")
     args = Namespace(
         environment="production",

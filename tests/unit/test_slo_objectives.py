@@ -3,7 +3,7 @@ document and the key (issue 13, finding 7); the repository's own file loads."""
 
 import pytest
 
-from gates import slo_objectives
+from gates.slo import objectives as slo_objectives
 from gates.outcome import ConfigError
 from support.bad_inputs import OBJECTIVES, OBJECTIVES_CASES
 

@@ -1,14 +1,14 @@
-"""The SLO gate's gap rule and query scoping (gates.slo_prometheus), on numbers only.
+"""The SLO gate's gap rule and query scoping (gates.slo.prometheus), on numbers only.
 
 A real Prometheus runs in tests/e2e/test_slo_prometheus.py; these pin the rule's edges.
 """
 
 import pytest
 
-from gates import selectors
+from gates.slo import selectors
 from gates.config import load_config
 from gates.outcome import ConfigError, MeasurementError
-from gates.slo_prometheus import check_history, first_gap, scoped
+from gates.slo.prometheus import check_history, first_gap, scoped
 
 AT = 1_800_000_000.0  # 2027-01-15 08:00:00 UTC
 TARGET = "job=production, instance=127.0.0.1:8102"

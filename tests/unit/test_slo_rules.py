@@ -1,10 +1,10 @@
-"""gates.slo_rules: the Prometheus rules generated from the objectives keep the naming
+"""gates.slo.rules: the Prometheus rules generated from the objectives keep the naming
 contract (alert names, labels, annotations, recorded windows) and take every threshold,
 severity and window from the objectives file."""
 
 import yaml
 
-from gates import slo_objectives, slo_rules
+from gates.slo import objectives as slo_objectives, rules as slo_rules
 from support.pipeline_project import OBJECTIVES
 
 RUNBOOK = "https://example.org/runbook#slo"

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 import yaml
 
-from gates import slo_rules
+from gates.slo import rules as slo_rules
 from gates.config import load_config
 from gates.engine.survey import State, plan
 from gates.outcome import ConfigError

@@ -15,7 +15,7 @@ from gates.config import load_config
 from gates.ledger import Ledger
 from gates.outcome import COULD_NOT_MEASURE, ConfigError, GateError
 from gates.targets import target_for
-from gates.targets.live import LiveRelease
+from gates.targets import LiveRelease
 from gates.targets.local.target import LocalTarget
 from gates.targets.request import DeployFailed
 from gates.targets.swarm import image, lock

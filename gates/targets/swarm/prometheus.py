@@ -28,7 +28,9 @@ from typing import Any
 
 import yaml
 
-from gates import httpget, slo_objectives, slo_rules
+from gates import httpget
+
+from gates.slo import objectives as slo_objectives, rules as slo_rules
 from gates.config import PipelineConfig
 from gates.outcome import ConfigError, MeasurementError
 from gates.targets.request import Release

@@ -30,7 +30,9 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator
 from pydantic import StringConstraints, ValidationInfo, field_validator
 
-from gates import durations, selectors
+from gates import durations
+
+from gates.slo import selectors
 from gates.config.errors import one_line, validated_document
 from gates.durations import seconds
 from gates.outcome import ConfigError

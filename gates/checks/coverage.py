@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from gates.outcome import MeasurementError
 from gates.report import Report
-from gates.testsuite import read_coverage
+from gates.checks.testsuite import read_coverage
 from gates.tools import ToolRun, run_module
 
 if TYPE_CHECKING:

@@ -1,11 +1,11 @@
 """``gates perf``: open-loop constant-rate load against an environment, judged on absolute
 thresholds and on regression against earlier deployments in the same environment.
 
-Latency is measured from each request's scheduled time (see gates.load), so stalls are not
+Latency is measured from each request's scheduled time (see gates.perf.load), so stalls are not
 hidden, and the schedule holds however slow the service is: a slow service fails the gate
 (exit 1) on its latency. Only a run in which the generator itself fell behind its schedule
 (its own send lag, not the service's answers) could not measure (exit 3). The regression
-decision and its baseline are gates.perf_regression's.
+decision and its baseline are gates.perf.regression's.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gates import perf_chart, perf_regression, stats
-from gates.load import ConstantRateLoad, LoadResult
+from gates.perf import chart as perf_chart, regression as perf_regression, stats
+from gates.perf.load import ConstantRateLoad, LoadResult
 from gates.outcome import ConfigError, MeasurementError
 from gates.report import Report
 from gates.targets import target_for
-from gates.targets.live import LiveRelease, live_target
+from gates.targets import LiveRelease, live_release
 
 if TYPE_CHECKING:
     from argparse import ArgumentParser, Namespace
@@ -104,7 +104,7 @@ def chart(
     perf: PerfConfig,
 ) -> Path:
     """The candidate's latency distribution beside its baseline's, and over time, with the
-    limits the gate judged (gates.perf_chart)."""
+    limits the gate judged (gates.perf.chart)."""
     limits: dict[str, float] = {"p95 limit": float(perf.p95_ms)}
     reference = None
     if baseline:
@@ -233,7 +233,7 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
     duration = perf.duration if args.duration is None else args.duration
     if rate < 1 or duration < 1:
         raise ConfigError("--rate and --duration must be whole numbers of at least 1")
-    target = live_target(config, args.environment)
+    target = live_release(config, args.environment)
     report.details.update(
         release_id=target.release_id,
         environment=target.environment,

@@ -3,7 +3,7 @@ gate, on numbers only.
 
 An objective ``target`` (e.g. 0.999) leaves an error budget of ``1 - target``. From ``bad``
 errors in ``total`` requests, the one-sided 95 % Clopper-Pearson bounds on the error ratio
-(gates.binomial_bounds) decide:
+(gates.slo.bounds) decide:
 
 - **met** when the upper bound is within the budget (the data show the objective);
 - **violated** when the lower bound exceeds it (the data show it is broken);
@@ -19,7 +19,7 @@ ticket at 6x over 6h and 30m).
 from dataclasses import dataclass
 from typing import Literal
 
-from gates import binomial_bounds
+from gates.slo import bounds as binomial_bounds
 
 __all__ = ["Evidence", "WindowCounts", "fires", "short_window", "span", "weigh"]
 CONFIDENCE = binomial_bounds.CONFIDENCE

@@ -1,11 +1,11 @@
 """The lint gate: black, flake8 and mypy over the code; zizmor and actionlint over the workflows;
-the pipeline workflow held to its policy (gates.workflow_policy).
+the pipeline workflow held to its policy (gates.checks.workflow_policy).
 
 zizmor runs with the pedantic persona (``--offline``: no GitHub API) over the workflows and
 ``.github/dependabot.yml``; actionlint runs shellcheck over ``run:`` scripts, with the locked
 shellcheck binary named explicitly, so a missing one is "could not measure", never a rule
 silently skipped. With ``[tool.pipeline.lint] pipeline_workflow`` set, that workflow must keep
-gates/workflow_policy.py against the stage registry: one finding per problem.
+gates/checks/workflow_policy.py against the stage registry: one finding per problem.
 
 mypy takes its targets and strictness from the project's own ``[tool.mypy]`` table (``files``,
 ``strict``, overrides), the way a developer runs it; paths after ``--`` replace the targets.
@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gates import stages, workflow_policy
+from gates import stages
+
+from gates.checks import workflow_policy
 from gates.outcome import MeasurementError
 from gates.report import Report
 from gates.tools import ToolRun, executable, run_tool

@@ -43,8 +43,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from gates.outcome import MeasurementError
-from gates.selectors import Selector
-from gates.slo_evidence import span
+from gates.slo.selectors import Selector
+from gates.slo.evidence import span
 
 __all__ = ["History", "Source", "check_history", "scoped"]
 MISSING_SCRAPES = 2.5  # samples further apart than this many intervals: a gap

@@ -1,13 +1,13 @@
-"""How the failure drill (gates.drill) notices its bad config: three detectors, one contract.
+"""How the failure drill (gates.drill.gate) notices its bad config: three detectors, one contract.
 
 - ``scrape``: the SLO gate on ``/metrics`` deltas of the environment itself, over consecutive
   ``--check-window`` windows (no Prometheus needed).
-- ``prometheus``: the SLO gate's Prometheus evaluation (gates.slo.measure_prometheus and
-  burn_windows, judged by gates.slo.judge) over the time since the bad config went live,
+- ``prometheus``: the SLO gate's Prometheus evaluation (gates.slo.gate.measure_prometheus and
+  burn_windows, judged by gates.slo.gate.judge) over the time since the bad config went live,
   asked once a second (Prometheus scrapes once a second: nothing new sooner). When Prometheus
   cannot give the declared burn windows, the burn is judged over that window alone, as the
   SLO gate's report then says.
-- ``alert``: the generated fast-burn page alert (gates.prometheus_alerts) firing in
+- ``alert``: the generated fast-burn page alert (gates.slo.alerts) firing in
   Prometheus' own ``/api/v1/alerts``.
 
 ``check_before_push()`` runs before production is touched: a detector that cannot work, or a
@@ -22,12 +22,12 @@ import time
 from argparse import Namespace
 from typing import Protocol
 
-from gates import prometheus_alerts, slo, slo_evidence
+from gates.slo import alerts as prometheus_alerts, gate as slo, evidence as slo_evidence
 from gates.config import PipelineConfig
 from gates.outcome import ConfigError, MeasurementError
 from gates.report import Report
-from gates.slo_objectives import Objectives
-from gates.slo_prometheus import Source
+from gates.slo.objectives import Objectives
+from gates.slo.prometheus import Source
 from gates.targets import Target
 
 DETECTORS = ("scrape", "prometheus", "alert")

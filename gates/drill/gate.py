@@ -1,5 +1,5 @@
 """``gates drill``: the failure drill. With a good release live, push a bad configuration
-(the service's FAULT_ERROR_RATE switch), let a detector (gates.drill_detectors: the SLO gate on
+(the service's FAULT_ERROR_RATE switch), let a detector (gates.drill.detectors: the SLO gate on
 /metrics, the SLO gate's Prometheus evaluation, or the generated fast-burn alert firing in
 Prometheus) notice it, roll back automatically, verify the good deployment serves again, and
 report which detector it used and the times, measured from the bad config going live.
@@ -12,13 +12,13 @@ from argparse import ArgumentParser, Namespace
 from dataclasses import replace
 from typing import Any
 
-from gates import slo
-from gates.drill_detectors import DETECTORS, detector_for
+from gates.slo import gate as slo
+from gates.drill.detectors import DETECTORS, detector_for
 from gates.config import PipelineConfig
 from gates.targets.request import DeployRequest
 from gates.deploy.rollback import roll_back
 from gates.ledger import Ledger
-from gates.load import ConstantRateLoad
+from gates.perf.load import ConstantRateLoad
 from gates.outcome import GateError, MeasurementError
 from gates.report import Report
 from gates.targets import target_for

@@ -1,5 +1,5 @@
 """``gates slo``: SLIs from the service's real metrics over a window, judged against the
-objectives file (gates.slo_objectives) on evidence (gates.slo_evidence):
+objectives file (gates.slo.objectives) on evidence (gates.slo.evidence):
 
 - each objective passes only when the 95 % upper confidence bound on its error ratio is
   within the budget, fails when the 95 % lower bound exceeds it, and is otherwise
@@ -17,7 +17,7 @@ mode) the same selectors, scoped by the environment's ``prometheus_labels``, are
 Prometheus as ``sum(increase(selector[<window>s]))`` at one instant: the SLIs over
 ``--window``, and each AlertCondition over its lookbackWindow and a twelfth of it
 (multiwindow), all at once from the history Prometheus holds (a lookback longer than that
-history is judged over it, and the report says so). Before that, gates.slo_prometheus
+history is judged over it, and the report says so). Before that, gates.slo.prometheus
 checks the history for gaps (a failed scrape, missing scrapes, a history shorter than the
 window): exit 3 naming the gap. No probe: a window too thin to decide is exit 3.
 """
@@ -32,16 +32,18 @@ from typing import TYPE_CHECKING
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from gates import durations, httpget, slo_evidence, slo_objectives
+from gates import durations, httpget
+
+from gates.slo import evidence as slo_evidence, objectives as slo_objectives
 from gates.config.models import SLO_WINDOW
-from gates.load import ConstantRateLoad
+from gates.perf.load import ConstantRateLoad
 from gates.outcome import ConfigError, MeasurementError
 from gates.report import Report
-from gates.selectors import SampleKey, Samples, Selector
-from gates.slo_evidence import Evidence, WindowCounts, percent, span
-from gates.slo_objectives import BurnAlert, Objective, Objectives
-from gates.slo_prometheus import Source, check_history
-from gates.targets.live import LiveRelease, live_target
+from gates.slo.selectors import SampleKey, Samples, Selector
+from gates.slo.evidence import Evidence, WindowCounts, percent, span
+from gates.slo.objectives import BurnAlert, Objective, Objectives
+from gates.slo.prometheus import Source, check_history
+from gates.targets import LiveRelease, live_release
 
 if TYPE_CHECKING:
     from argparse import ArgumentParser, Namespace
@@ -421,7 +423,7 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
     # and records nothing.
     objectives = objectives_for(config, args)
     window = durations.seconds(args.window or config.slo.window, "--window", most=SLO_WINDOW)
-    target = live_target(config, args.environment)
+    target = live_release(config, args.environment)
     report.details.update(
         release_id=target.release_id,
         environment=target.environment,

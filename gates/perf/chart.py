@@ -6,7 +6,7 @@ Contract::
     Run(label, latencies_ms, scheduled_s=(), failed=())     one load run
     render(candidate, baseline, limits, title) -> str       the SVG text
     write(path, candidate, baseline, limits, title) -> Path render() written to path
-    run_from_samples(label, samples) -> Run                 from gates.load's Sample objects
+    run_from_samples(label, samples) -> Run                 from gates.perf.load's Sample objects
 
 ``latencies_ms`` are per request, measured from the request's scheduled time; ``scheduled_s``
 (seconds since the run started) and ``failed`` (no 2xx/3xx answer), when given, are in the
@@ -20,7 +20,7 @@ Two panels, one latency scale (log, 1-2-5 ticks, from the data and the limits, s
   x = -log10(1 - q) (p50, p90, p99, p99.9 ... equally spaced), y the latency at that percentile.
   The candidate and the baseline are drawn side by side, the limits as labelled dashed lines,
   and the percentiles the gate judges (p50, p95, p99) are marked on each curve with the values
-  the gate computes (``gates.stats.percentile``, nearest rank, failed requests included).
+  the gate computes (``gates.perf.stats.percentile``, nearest rank, failed requests included).
 - **Time series**: the candidate's latency per request over its scheduled time, failed
   requests in red, the same limits.
 
@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Protocol
 from xml.sax.saxutils import escape, quoteattr
 
-from gates import stats
+from gates.perf import stats
 
 JUDGED = (50.0, 95.0, 99.0)  # the percentiles the perf gate decides on
 FLOOR_MS = 0.001  # the lowest latency the axis shows: 1 us
@@ -78,7 +78,7 @@ class Run:
 
 
 class Sample(Protocol):
-    """What run_from_samples reads of a gates.load.Sample."""
+    """What run_from_samples reads of a gates.perf.load.Sample."""
 
     @property
     def scheduled(self) -> float: ...

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from gates import stats
+from gates.perf import stats
 
 
 class Floors(Protocol):

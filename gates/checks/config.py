@@ -7,7 +7,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING
 
-from gates import slo_objectives
+from gates.slo import objectives as slo_objectives
 from gates.config import as_json, json_schema, load_config
 from gates.outcome import PASSED
 
