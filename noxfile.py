@@ -29,7 +29,7 @@ def install_locked(session, *groups):
     lock is an error here and never silently refreshed. Where PYTHONDONTWRITEBYTECODE keeps
     Python from caching bytecode, every process a session starts (each pytest worker, each
     ``python -m gates``, each scanner) would compile every module it imports, again: uv
-    compiles the environment once instead (docs/benchmarks.md, issue 23).
+    compiles the environment once instead (docs/benchmarks-history.md: `nox -s test`).
     """
     group_args = [arg for group in groups for arg in ("--group", group)]
     compile_bytecode = ["--compile-bytecode"] if os.environ.get("PYTHONDONTWRITEBYTECODE") else []

@@ -10,7 +10,7 @@ Builds the two refs of ``--releases`` (A, B; default HEAD and HEAD~1) into a tem
 directory, starts staging with A, then each round deploys B and rolls back to A while these
 clients send GETs to /api/data on staging's port:
 
-- ConstantRateLoad: ``--rate`` requests/s, a new connection per request (as before issue 15);
+- ConstantRateLoad: ``--rate`` requests/s, a new connection per request (its first client);
 - keep-alive (tests/support/keepalive_load.py), no retries: ``requests.Session`` and a plain
   ``http.client`` loop, ``--keepalive-rate`` requests/s each over 8 kept-alive connections;
 - keep-alive with pauses: 15 ``http.client`` and 15 ``requests.Session`` sessions (no

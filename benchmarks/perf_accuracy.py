@@ -9,7 +9,7 @@ For each rate, alternately runs gates.perf.load.ConstantRateLoad and `hey -q R -
 -disable-keepalive` (both a new connection per request, evenly spaced) against the same
 server and endpoint, and compares p50 and p99. hey runs one worker: with several, each
 worker's rate ticker fires in the same phase and the server sees bursts, a different load.
-The agreement criterion is the issue's: within 20 % or 0.5 ms, whichever is larger.
+The agreement criterion: within 20 % or 0.5 ms, whichever is larger.
 Prints a Markdown table for docs/benchmarks.md.
 """
 

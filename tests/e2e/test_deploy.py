@@ -210,7 +210,7 @@ def test_kill_9_mid_deploy_then_status_and_deploy_converge(scenario, after):
 
 
 def test_a_damaged_ledger_stops_every_command_and_staging_keeps_serving(scenario):
-    """Issue 13, finding 6, on a live environment: a zero-length ledger (which was taken for
+    """A damaged ledger on a live environment: a zero-length ledger (which was taken for
     a new one, erasing the history) and the commands that gave a traceback or reported
     'passed' while exiting 1."""
     repo = scenario("A")

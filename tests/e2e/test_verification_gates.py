@@ -189,7 +189,7 @@ def test_slo_passes_a_healthy_release(production):
 
 def test_slo_is_inconclusive_on_350_clean_requests_against_99_9(production):
     """350 error-free requests cannot show 99.9 % (the error ratio could be 0.85 %): exit 3,
-    never a pass (it passed before issue 15)."""
+    never a pass (it once was: the gate now decides on the 95 % bound)."""
     repo = production
     repo.set_config(probe_rate=175, probe_max_seconds=2)  # 2 s at 175/s: 350 requests
     done = repo.gates(

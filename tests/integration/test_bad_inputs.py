@@ -1,7 +1,8 @@
-"""Adversarial configs and objectives files through the command line (issue 13, findings 5 and
-7): each is exit 2 with exactly one line on stderr and no traceback, from ``gates config`` and
-from ``gates slo`` alike; nothing is measured, nothing recorded in the ledger and nothing
-already there lost; nothing is created or changed outside the state directory's reports.
+"""Adversarial configs and objectives files through the command line (values that once passed
+validation and failed later, malformed objectives): each is exit 2 with exactly one line on
+stderr and no traceback, from ``gates config`` and from ``gates slo`` alike; nothing is
+measured, nothing recorded in the ledger and nothing already there lost; nothing is created or
+changed outside the state directory's reports.
 
 The whole table runs in-process (``cli.main``, what ``python -m gates`` calls) against a
 staging whose live deployment and measurement are faked, so a test can tell whether anything
@@ -101,7 +102,7 @@ def live_staging(monkeypatch):
 
     def measure(config, target, window, objectives, report):
         calls.append("measure")
-        # enough to show 99.9 % (2,995 requests without an error; issue 15)
+        # enough to show 99.9 % (2,995 requests without an error, at the 95 % bound)
         return {objective.name: (10_000.0, 10_000.0) for objective in objectives.slos}
 
     monkeypatch.setattr(slo, "live_release", live_release)

@@ -1,7 +1,7 @@
 """A command refused because another holds the environment never replaces that one's report.
 
 The refusal (exit 3) is written as ``<report>.busy.{json,md}``; ``<report>.json`` stays the
-report of the command that held the environment (issue 13, finding 10).
+report of the command that held the environment (a refusal once overwrote it).
 """
 
 import fcntl

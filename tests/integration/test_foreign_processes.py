@@ -1,6 +1,6 @@
 """A master record naming a process the pipeline did not start is never trusted.
 
-The adversarial run (issue 13, finding 8) wrote a master record with ``"start_ticks": null``
+An adversarial run against the pipeline wrote a master record with ``"start_ticks": null``
 for an unrelated ``sleep`` into staging's run directory: ``status`` listed the sleep as
 staging's master and ``down`` killed it. Here each kind of forged or stale record names a
 real, unrelated sleep: status must not list it, down must not signal it, the sleep lives on.

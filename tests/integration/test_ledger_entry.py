@@ -1,7 +1,7 @@
 """The ledger where it enters a command: a damaged ledger is one line and exit 2, untouched.
 
 Every command that reads or writes the ledger is run against each kind of damage found by
-the adversarial run (issue 13, finding 6): it must refuse in exactly one line on stderr, with
+an adversarial run against the pipeline: it must refuse in exactly one line on stderr, with
 exit 2, no traceback, and leave the file exactly as it was (nothing recorded, nothing lost).
 A gate's report and its exit code come from one verdict, decided after recording.
 """

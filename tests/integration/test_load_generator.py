@@ -40,7 +40,7 @@ LATE_AFTER = 0.5
 # this process meet (the slow service's are 1.5 s by construction).
 JUDGEMENT = load_config(ROOT / "pyproject.toml").perf.model_copy(update={"p95_ms": 1000})
 # The slow service: 100 requests at 100/s, each answered after 1.5 s, so all 100 are in
-# flight at once. A pool of 64 senders (the bug) made slots 64-99 wait for a sender,
+# flight at once. A pool of 64 senders (the generator's old bug) made slots 64-99 wait for a sender,
 # each 0.86 s late, far past LATE_AFTER; the schedule must hold instead.
 SLOW_SECONDS = 1.5
 SLOW_RATE, SLOW_DURATION = 100, 1

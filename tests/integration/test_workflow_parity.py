@@ -99,7 +99,8 @@ def edited(change):
     return document
 
 
-# The eleven bypasses of issue 18: each passed the regex-based parity check.
+# Eleven known bypasses of the workflow policy: each passed the regex-based parity check
+# that came before it.
 BYPASSES = [
     pytest.param(
         set_run("lint", "nox -s lint", f"nox -s lint -- && {EVIL} | sh"),

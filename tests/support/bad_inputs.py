@@ -251,7 +251,7 @@ OBJECTIVES_CASES = [
         "document 2 (SLO techcorp-api-latency): spec.indicator.metadata.name 'availability' is "
         "already used by document 1",
     ),
-    # OpenSLO the gate does not support: refused by name (issue 15), never ignored.
+    # OpenSLO the gate does not support: refused by name, never ignored.
     Case(
         "budgeting by time slices",
         "budgetingMethod: Occurrences",

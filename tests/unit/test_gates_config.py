@@ -223,7 +223,7 @@ def test_a_wrong_value_anywhere_is_one_line_naming_file_table_and_key(
     assert message.startswith(f"{path} [{table}]: {key}")
 
 
-# Finding 5 (issue 13): values that passed validation and failed later, or harmed the host.
+# Values that once passed validation and failed later, or harmed the host.
 
 
 @pytest.mark.parametrize("state_dir", ["mini.py", "mini.py/below"])

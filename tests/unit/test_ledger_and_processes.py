@@ -315,7 +315,7 @@ def test_a_ledger_that_cannot_be_read_for_now_is_not_called_damaged(tmp_path, mo
         holder.execute("ROLLBACK")
 
 
-# Issue 13 ------------------------------------------------------------------------------------
+# Several masters at once: their order, and config-only deploys killed mid-handover --------
 
 
 def test_masters_are_listed_in_start_order_not_record_name_order(tmp_path):

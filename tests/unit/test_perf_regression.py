@@ -1,9 +1,9 @@
 """The perf gate's regression decision on real recorded latencies (tests/unit/data).
 
-The recordings: three runs of the unchanged service (run-to-run noise on a busy 2-core
-machine: p50 2.0-2.7 ms, p95 7.7-10.3 ms) and one with FAULT_LATENCY_MS=2 on /api/data
-(p50 about 4.8 ms: twice as slow). The issue's cases: a 2x slowdown fails naming p50/p95
-while noise never does; a tail-only slowdown fails; a regressed run is never a baseline.
+The recordings: three runs of the unchanged service (run-to-run noise on a busy 2-core machine:
+p50 2.0-2.7 ms, p95 7.7-10.3 ms) and one with FAULT_LATENCY_MS=2 on /api/data (p50 about 4.8 ms:
+twice as slow). The cases the gate must get right: a 2x slowdown fails naming p50/p95 while
+noise never does; a tail-only slowdown fails; a regressed run is never a baseline.
 """
 
 import itertools

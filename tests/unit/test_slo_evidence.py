@@ -1,4 +1,4 @@
-"""The SLO gate decides on evidence (issue 15): the one-sided 95 % Clopper-Pearson bounds on
+"""The SLO gate decides on evidence: the one-sided 95 % Clopper-Pearson bounds on
 the error ratio against the error budget, and the burn-rate conditions over the lookback
 windows the objectives file declares (in Prometheus), or over the gate's own window, said so.
 """

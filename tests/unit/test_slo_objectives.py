@@ -1,5 +1,5 @@
 """The SLO objectives file: every malformed file is refused in one line naming the file, the
-document and the key (issue 13, finding 7); the repository's own file loads."""
+document and the key; the repository's own file loads."""
 
 import pytest
 
