@@ -1,5 +1,6 @@
-"""The one HTTP client of the gates: a GET on a new connection, over TCP (a port on 127.0.0.1,
-or an environment's base URL) or over a unix socket."""
+"""The one HTTP client of the gates: one request (a GET unless told otherwise) on a new
+connection, over TCP (a port on 127.0.0.1, or a base URL such as an environment's) or over a
+unix socket."""
 
 import http.client
 import socket
@@ -46,9 +47,12 @@ def fetch(
     port: Where | None = None,
     unix_socket: str | Path | None = None,
     timeout: float = 5.0,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
 ) -> Response:
-    """(status, headers with lower-case names, body bytes) of GET ``path`` from ``port`` (a
-    port on 127.0.0.1 or a base URL) or ``unix_socket``; raises one of FAILURES."""
+    """(status, headers with lower-case names, body bytes) of ``method`` ``path`` from ``port``
+    (a port on 127.0.0.1 or a base URL) or ``unix_socket``, sending ``headers``; raises one of
+    FAILURES."""
     connection: http.client.HTTPConnection
     if unix_socket:
         connection = _UnixConnection(str(unix_socket), timeout)
@@ -57,7 +61,7 @@ def fetch(
     else:
         connection = _connection(port, timeout)
     try:
-        connection.request("GET", path, headers={"Connection": "close"})
+        connection.request(method, path, headers={**(headers or {}), "Connection": "close"})
         response = connection.getresponse()
         body = response.read()
         return response.status, {k.lower(): v for k, v in response.getheaders()}, body

@@ -97,7 +97,7 @@ class PrometheusDetector:
         self.source = f"SLO gate in Prometheus {prometheus.url} (window: since the push)"
 
     def check_before_push(self) -> None:
-        prometheus_alerts.answers(self.url)
+        self.prometheus.api.query("vector(1)")  # MeasurementError unless it answers at all
         try:
             burns = slo.burn_windows(self.prometheus, self.objectives)
         except MeasurementError as exc:

@@ -8,10 +8,10 @@ which is reported as such.
 
 from __future__ import annotations
 
-import http.client
 import re
 from dataclasses import dataclass
 
+from gates import httpget
 from gates.outcome import MeasurementError
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
@@ -66,29 +66,32 @@ class Registry:
         separator = "@" if tag_or_digest.startswith("sha256:") else ":"
         return f"{self.host}/{self.repository(name)}{separator}{tag_or_digest}"
 
-    def _request(self, method: str, path: str) -> http.client.HTTPResponse:
-        scheme = http.client.HTTPConnection if self.loopback else http.client.HTTPSConnection
-        connection = scheme(self.host, timeout=TIMEOUT)
+    @property
+    def base_url(self) -> str:
+        return f"{'http' if self.loopback else 'https'}://{self.host}"
+
+    def _request(self, method: str, path: str) -> httpget.Response:
         try:
-            connection.request(method, path, headers={"Accept": MANIFEST_TYPES})
-            response = connection.getresponse()
-            response.read()
-            return response
-        except (OSError, http.client.HTTPException) as exc:
+            return httpget.fetch(
+                path,
+                self.base_url,
+                timeout=TIMEOUT,
+                method=method,
+                headers={"Accept": MANIFEST_TYPES},
+            )
+        except httpget.FAILURES as exc:
             raise MeasurementError(
                 f"the image registry {self.host} does not answer ({method} {path}: {exc})"
             ) from None
-        finally:
-            connection.close()
 
     def answers(self) -> str | None:
         """None when the registry serves the v2 API; else why not, in one line."""
         try:
-            response = self._request("GET", "/v2/")
+            status = self._request("GET", "/v2/")[0]
         except MeasurementError as exc:
             return str(exc)
-        if response.status != 200:
-            return f"the image registry {self.host} answered GET /v2/ with {response.status}"
+        if status != 200:
+            return f"the image registry {self.host} answered GET /v2/ with {status}"
         return None
 
     def manifest_digest(self, repository: str, reference: str) -> str | None:
@@ -97,21 +100,20 @@ class Registry:
         MeasurementError when it cannot tell (unreachable, refused, an answer without a digest).
         """
         path = f"/v2/{repository}/manifests/{reference}"
-        response = self._request("HEAD", path)
-        if response.status == 404:
+        status, headers, _ = self._request("HEAD", path)
+        if status == 404:
             return None
-        digest = response.getheader("Docker-Content-Digest", "")
-        if response.status != 200 or not DIGEST.match(digest):
+        digest = headers.get("docker-content-digest", "")
+        if status != 200 or not DIGEST.match(digest):
             raise MeasurementError(
-                f"the image registry {self.host} answered HEAD {path} with {response.status} "
+                f"the image registry {self.host} answered HEAD {path} with {status} "
                 f"and digest {digest or 'none'}"
             )
         return digest
 
     def delete_manifest(self, repository: str, digest: str) -> bool:
         """Delete one manifest by digest (the registry must allow deletes); True if it went."""
-        response = self._request("DELETE", f"/v2/{repository}/manifests/{digest}")
-        return response.status == 202
+        return self._request("DELETE", f"/v2/{repository}/manifests/{digest}")[0] == 202
 
 
 def split_reference(reference: str) -> tuple[str, str, str]:

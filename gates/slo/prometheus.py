@@ -32,17 +32,14 @@ mode judges its own window.
 
 from __future__ import annotations
 
-import json
 import statistics
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 from gates.outcome import MeasurementError
+from gates.prometheus import Prometheus
 from gates.slo.selectors import Selector
 from gates.slo.evidence import span
 
@@ -75,23 +72,15 @@ class Source:
     labels: Mapping[str, str] = field(default_factory=dict)
     at: float | None = None  # unix seconds; None: Prometheus's now
 
+    @property
+    def api(self) -> Prometheus:
+        return Prometheus(self.url)
+
     def ask(self, query: str) -> list[Any]:
         """The result of an instant ``query``; MeasurementError when there is none."""
-        params = {"query": query} | ({} if self.at is None else {"time": f"{self.at:.3f}"})
-        address = f"{self.url.rstrip('/')}/api/v1/query?{urllib.parse.urlencode(params)}"
-        try:
-            with urllib.request.urlopen(address, timeout=30) as response:  # nosec B310
-                data: object = json.loads(response.read())
-        except (OSError, ValueError, urllib.error.URLError) as exc:
-            raise MeasurementError(
-                f"Prometheus at {self.url} did not answer {query!r}: {exc}"
-            ) from None
-        body = data.get("data") if isinstance(data, dict) else None
-        result = body.get("result") if isinstance(body, dict) else None
-        if not isinstance(data, dict) or data.get("status") != "success" or not result:
-            raise MeasurementError(f"Prometheus has no data for {query!r}")
-        if not isinstance(result, list):
-            raise MeasurementError(f"Prometheus answered {query!r} with {result!r}")
+        result = self.api.query(query, self.at)
+        if not result:
+            raise MeasurementError(f"Prometheus at {self.url} has no data for {query!r}")
         return result
 
     def now(self) -> float:
@@ -115,30 +104,18 @@ class Source:
     def listed(self) -> set[str]:
         """The environment's targets Prometheus scrapes now (its active targets with the
         labels), named as ``up`` names them."""
-        address = f"{self.url.rstrip('/')}/api/v1/targets?state=active"
-        try:
-            with urllib.request.urlopen(address, timeout=30) as response:  # nosec B310
-                data: Any = json.loads(response.read())
-            targets = data["data"]["activeTargets"]
-            return {
-                target_name(t["labels"])
-                for t in targets
-                if all(t["labels"].get(k) == v for k, v in self.labels.items())
-            }
-        except (OSError, ValueError, KeyError, TypeError, urllib.error.URLError) as exc:
-            raise MeasurementError(
-                f"Prometheus at {self.url} did not list its targets: {exc}"
-            ) from None
+        return {
+            target_name(labels)
+            for labels in self.api.active_targets()
+            if all(labels.get(k) == v for k, v in self.labels.items())
+        }
 
     def up(self, seconds: float) -> Series:
         """The raw ``up`` samples of the environment's targets over the last ``seconds``."""
         labels = ",".join(f'{k}="{quote(v)}"' for k, v in sorted(self.labels.items()))
         query = f"up{{{labels}}}[{int(seconds)}s]"
-        try:
-            result = self.ask(query)
-        except MeasurementError as exc:
-            if "no data" not in str(exc):
-                raise
+        result = self.api.query(query, self.at)
+        if not result:
             raise MeasurementError(
                 f"Prometheus at {self.url} has no scrapes of this environment in the last "
                 f"{span(int(seconds))} ({query}): is it scraping it? (prometheus_labels)"

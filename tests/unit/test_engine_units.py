@@ -13,7 +13,8 @@ from gates.engine.process import Started
 from gates.engine.record import Record
 from gates.engine.registry import Registry, split_reference
 from gates.engine.survey import Plan, State, plan
-from gates.outcome import ConfigError
+from gates.outcome import ConfigError, MeasurementError
+from support.canned_http import canned_http
 from support.pipeline_project import make_project
 
 
@@ -164,3 +165,34 @@ def test_mount_points_under_a_directory_are_found_deepest_first(tmp_path, monkey
     monkeypatch.setattr(mounts, "MOUNTINFO", info)
     found = [str(p) for p in mounts.under(Path("/run/e/exec"))]
     assert found == ["/run/e/exec/netns/default", "/run/e/exec"]
+
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+def registry_answer(method, path, headers):
+    """A registry holding one manifest, api:1; it wants the manifest kinds in Accept."""
+    if "application/vnd.oci.image.index.v1+json" not in headers.get("Accept", ""):
+        return 406, {}, b""
+    if path == "/v2/":
+        return 200, {}, b"{}"
+    if path == "/v2/api/manifests/1":
+        return (
+            (202, {}, b"") if method == "DELETE" else (200, {"Docker-Content-Digest": DIGEST}, b"")
+        )
+    return 404, {}, b""
+
+
+def test_the_registry_api_over_the_one_http_client():
+    with canned_http(registry_answer) as url:
+        registry = Registry.parse(url.removeprefix("http://"))
+        assert registry.base_url == url  # loopback: plain HTTP
+        assert registry.answers() is None
+        assert registry.manifest_digest("api", "1") == DIGEST
+        assert registry.manifest_digest("api", "2") is None
+        assert registry.delete_manifest("api", "1") and not registry.delete_manifest("api", "2")
+    assert Registry.parse("ghcr.io/org").base_url == "https://ghcr.io"
+    why = registry.answers()  # the server is gone
+    assert why is not None and why.startswith(f"the image registry {registry.host} does not answer")
+    with pytest.raises(MeasurementError, match=r"does not answer \(HEAD /v2/api/manifests/1: "):
+        registry.manifest_digest("api", "1")

@@ -1,6 +1,5 @@
 """Units of the verification gates: contracts, selectors, objectives, statistics, PromQL."""
 
-import io
 import json
 import threading
 from argparse import Namespace
@@ -11,11 +10,11 @@ import pytest
 
 from gates.perf import gate as perf, stats
 
+from gates import prometheus as prometheus_api
 from gates.slo import (
     selectors,
     gate as slo,
     objectives as slo_objectives,
-    prometheus as slo_prometheus,
 )
 from gates.config import load_config
 from gates.outcome import ConfigError, MeasurementError
@@ -215,9 +214,7 @@ def test_promql_without_data_is_exit_3(prometheus):
 )
 def test_promql_answer_that_is_not_a_query_result_is_exit_3(monkeypatch, answer):
     # Valid JSON of the wrong shape (another service on the port) used to raise AttributeError.
-    monkeypatch.setattr(
-        slo_prometheus.urllib.request, "urlopen", lambda *args, **kwargs: io.BytesIO(answer)
-    )
+    monkeypatch.setattr(prometheus_api.httpget, "fetch", lambda *args, **kwargs: (200, {}, answer))
     with pytest.raises(MeasurementError, match="no data"):
         slo.prometheus_value("http://127.0.0.1:9", selectors.parse("x"), 60)
 

@@ -2,7 +2,10 @@
 it is given (checked by promtool itself), the rules it loads, and ``engine up``'s plan for
 its image. The running thing is tests/e2e/test_swarm_prometheus.py."""
 
+import json
 import subprocess
+from types import SimpleNamespace
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -10,10 +13,17 @@ import yaml
 from gates.slo import rules as slo_rules
 from gates.config import load_config
 from gates.engine.survey import State, plan
-from gates.outcome import ConfigError
+from gates.outcome import ConfigError, MeasurementError
 from gates.targets.request import Release
 from gates.targets.swarm.environment import SwarmEnvironment
-from gates.targets.swarm.prometheus import RULES_PATH, release_rules, render, rule_names
+from gates.targets.swarm.prometheus import (
+    RULES_PATH,
+    EnvironmentPrometheus,
+    release_rules,
+    render,
+    rule_names,
+)
+from support.canned_http import canned_http
 from support.pipeline_project import make_project
 from support.promtool import promtool_binary
 
@@ -134,3 +144,55 @@ def test_a_machine_that_only_builds_needs_no_prometheus_image(tmp_path):
     assert without.ready(swarm=False)
     todo = plan(engine, without, swarm=False)
     assert not todo.build_prometheus and not todo.push_prometheus
+
+
+class Logs:
+    """The one Docker call a wait that timed out makes: the container's last log lines."""
+
+    def run(self, *args, check=True):
+        return subprocess.CompletedProcess(args, 0, 'level=info msg="replaying WAL"\n', "")
+
+
+def waiting(url):
+    env = SimpleNamespace(
+        docker=Logs(),
+        settings=SimpleNamespace(prometheus_port=urlsplit(url).port),
+        prometheus="mini-staging-prometheus",
+    )
+    return EnvironmentPrometheus(env)
+
+
+def test_it_waits_through_not_ready_and_for_exactly_the_rules_loaded():
+    asked = []
+
+    def answer(method, path, headers):
+        asked.append(path)
+        if path == "/-/ready":
+            ready = asked.count(path) > 2  # replaying its write-ahead log twice
+            return (200, {}, b"Ready.") if ready else (503, {}, b"Service Unavailable")
+        groups = [{"name": "g", "rules": [{"name": "r1"}, {"name": "r2"}]}]
+        return 200, {}, json.dumps({"status": "success", "data": {"groups": groups}}).encode()
+
+    with canned_http(answer) as url:
+        prometheus = waiting(url)
+        prometheus.wait_ready(timeout=30)
+        prometheus.wait_rules([("g", "r2"), ("g", "r1")], timeout=30)
+        with pytest.raises(MeasurementError) as caught:
+            prometheus.wait_rules([("g", "r1")], timeout=1)
+    assert asked.count("/-/ready") == 3
+    assert str(caught.value).startswith(
+        f"mini-staging-prometheus did not list the 1 rules just loaded on {url} within 1 s"
+    )
+
+
+def test_an_answer_that_is_not_the_api_is_retried_then_named():
+    def answer(method, path, headers):
+        return 200, {}, b"<html>a proxy's page</html>"
+
+    with canned_http(answer) as url:
+        with pytest.raises(MeasurementError) as caught:
+            waiting(url).wait_rules([("g", "r1")], timeout=1)
+    line = str(caught.value)
+    assert "\n" not in line and "did not list the 1 rules just loaded" in line
+    assert f"(Prometheus at {url} did not answer /api/v1/rules with JSON" in line
+    assert 'its log: level=info msg="replaying WAL"' in line

@@ -20,7 +20,6 @@ history; ``docker volume rm <stack>-prometheus-data`` drops it).
 """
 
 import hashlib
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,11 +27,10 @@ from typing import Any
 
 import yaml
 
-from gates import httpget
-
 from gates.slo import objectives as slo_objectives, rules as slo_rules
 from gates.config import PipelineConfig
 from gates.outcome import ConfigError, MeasurementError
+from gates.prometheus import Prometheus
 from gates.targets.request import Release
 from gates.targets.swarm.docker import CONFIG_ENV
 from gates.targets.swarm.environment import SERVICE_PORT, STACK_LABEL, SwarmEnvironment
@@ -114,6 +112,7 @@ class EnvironmentPrometheus:
         self.env, self.docker = env, env.docker
         self.port = env.settings.prometheus_port
         self.url = f"http://127.0.0.1:{self.port}"
+        self.api = Prometheus(self.url, timeout=5.0)
 
     @property
     def wanted(self) -> bool:
@@ -169,14 +168,15 @@ class EnvironmentPrometheus:
         self.wait_rules(rule_names(text))
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
-        ready = lambda: httpget.fetch("/-/ready", self.url, timeout=2.0)[0] == 200  # noqa: E731
+        def ready() -> bool:
+            self.api.ready()
+            return True
+
         self.wait(ready, timeout, "be ready")
 
     def wait_rules(self, names: list[tuple[str, str]], timeout: float = 30.0) -> None:
         def loaded() -> bool:
-            status, _, body = httpget.fetch("/api/v1/rules", self.url, timeout=5.0)
-            groups = json.loads(body)["data"]["groups"] if status == 200 else []
-            found = [(g["name"], r["name"]) for g in groups for r in g["rules"]]
+            found = [(rule.group, rule.name) for rule in self.api.rules()]
             return sorted(found) == sorted(names)  # it lists its groups in its own order
 
         self.wait(loaded, timeout, f"list the {len(names)} rules just loaded")
@@ -188,8 +188,8 @@ class EnvironmentPrometheus:
             try:
                 if done():
                     return
-            except httpget.FAILURES as exc:
-                error = f"{type(exc).__name__}: {exc}"
+            except MeasurementError as exc:
+                error = str(exc)
             time.sleep(0.5)
         logs = self.docker.run("container", "logs", "--tail", "3", self.env.prometheus, check=False)
         raise MeasurementError(
