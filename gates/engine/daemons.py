@@ -23,7 +23,7 @@ from gates.engine.docker import Docker, last_line
 from gates.engine.layout import Layout
 from gates.engine.process import Started, last_log_line, spawn, stop
 from gates.engine.record import Record
-from gates.engine.registry import Registry
+from gates.registry import Registry
 from gates.outcome import MeasurementError
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from gates.engine.docker import Docker
 from gates.engine.layout import Layout
-from gates.engine.registry import Registry, split_reference
+from gates.registry import Registry, split_reference
 from gates.outcome import MeasurementError
 
 if TYPE_CHECKING:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gates.engine.docker import Docker, last_line
-from gates.engine.registry import DIGEST, Registry, split_reference
+from gates.registry import DIGEST, Registry, split_reference
 from gates.outcome import FAILED, GateError, MeasurementError
 from gates.release import container
 

@@ -22,7 +22,7 @@ import pytest
 from gates.config import EngineConfig, load_config
 from gates.engine import prerequisites
 from gates.engine.docker import Docker
-from gates.engine.registry import Registry
+from gates.registry import Registry
 from gates.engine.survey import plan, survey
 from support.hermetic import ENGINE_DOCKER_HOST
 from support.timeouts import HANG

@@ -11,7 +11,7 @@ from gates.engine import mounts, prerequisites
 from gates.engine.layout import Layout
 from gates.engine.process import Started
 from gates.engine.record import Record
-from gates.engine.registry import Registry, split_reference
+from gates.registry import Registry, split_reference
 from gates.engine.survey import Plan, State, plan
 from gates.outcome import ConfigError
 from support.pipeline_project import make_project
