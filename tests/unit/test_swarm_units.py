@@ -14,12 +14,12 @@ from gates import httpget
 from gates.config import load_config
 from gates.ledger import Ledger
 from gates.outcome import COULD_NOT_MEASURE, ConfigError, GateError
+from gates.docker import Docker, DockerRefused, EngineUnreachable
 from gates.targets import target_for
 from gates.targets import LiveRelease
 from gates.targets.local.target import LocalTarget
 from gates.targets.request import DeployFailed
 from gates.targets.swarm import image, lock
-from gates.targets.swarm.docker import Docker, DockerError, EngineUnreachable
 from gates.targets.swarm.edge import render
 from gates.targets.swarm.environment import SwarmEnvironment
 from gates.targets.swarm.history import Record
@@ -144,7 +144,7 @@ class FakeHistory:
 
     def append(self, kind, data):
         if self.broken:
-            raise DockerError("docker config create failed: the engine said no")
+            raise DockerRefused("docker config create failed: the engine said no")
         self.records_.append(Record(len(self.records_) + 1, kind, dict(data)))
         return len(self.records_)
 
@@ -258,7 +258,7 @@ def fake_docker(tmp_path, monkeypatch):
         ),
         (
             "Error response from daemon: This node is not a swarm manager.",
-            DockerError,
+            DockerRefused,
             "docker service ls failed: Error response from daemon: This node is not a swarm",
         ),
     ],

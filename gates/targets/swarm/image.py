@@ -14,7 +14,7 @@ from typing import Any
 
 from gates.outcome import COULD_NOT_MEASURE, GateError
 from gates.targets.request import DeployFailed
-from gates.targets.swarm.docker import Docker, DockerError
+from gates.docker import Docker, DockerRefused
 
 REFERENCE = re.compile(r"^[a-z0-9][a-z0-9._:/-]*@sha256:([0-9a-f]{64})$")
 
@@ -52,8 +52,8 @@ def verified_reference(docker: Docker, manifest: Mapping[str, Any], timeout: flo
     ref = reference(manifest)
     try:
         docker.run("image", "pull", "--quiet", ref, timeout=timeout)
-    except DockerError as exc:
-        line = str(exc).split(" failed: ", 1)[-1]
+    except DockerRefused as exc:
+        line = exc.said
         if "manifest unknown" in line or "not found" in line:
             raise DeployFailed(f"the registry has no image {ref}: {line}") from None
         raise RegistryUnreachable(f"cannot pull {ref}: {line}") from None
