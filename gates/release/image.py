@@ -13,29 +13,33 @@ with ``auto`` the build says so in one line and goes on without an image (laptop
 the local target); an engine asked for by name that does not answer, or a registry that does
 not, is exit 3 in one line.
 
-``verify_image`` is what a target calls before it deploys an image: the manifest's reference
-must be by digest, that digest must be the manifest's, and the registry must serve exactly
-that digest, in the configured registry; anything else refuses the release (exit 1).
+``pinned_reference`` is the one check of a manifest's image: its reference must be by digest,
+in a registry, and that digest must be the manifest's. ``verify_image`` adds what the registry
+says: the image must be in the configured registry, which must serve exactly that digest.
+Anything else refuses the release (exit 1). A target calls one of them before it deploys an
+image (the swarm target the first, then has the engine pull the reference by digest).
 """
 
 from __future__ import annotations
 
+import re
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gates.docker import Docker, DockerRefused
 from gates.outcome import FAILED, GateError, MeasurementError
-from gates.registry import DIGEST, Registry, split_reference
+from gates.registry import Registry, split_reference
 
 if TYPE_CHECKING:
     from gates.config import PipelineConfig
-    from gates.release.store import Manifest
     from gates.report import Report
 
 # The clients a build may use: the same commands, the first that answers when "auto".
 CLIENTS = ("docker", "podman")
+# An image reference by digest: <registry>/<name>@sha256:<64 hex>.
+REFERENCE = re.compile(r"^[a-z0-9][a-z0-9._:/-]*@(sha256:[0-9a-f]{64})$")
 
 
 class ImageRefused(GateError):
@@ -141,27 +145,45 @@ def push(
     return {"registry": registry.address, "reference": prefix + served, "digest": served}
 
 
-def verify_image(config: PipelineConfig, manifest: Manifest) -> str:
-    """The image reference (by digest) to deploy, after the registry confirmed that digest.
-
-    ImageRefused (exit 1) when the release has no pushed image, its reference is not by the
-    manifest's digest, or the registry does not serve that digest; MeasurementError (exit 3)
-    when the registry cannot be asked.
-    """
+def pinned_reference(manifest: Mapping[str, Any]) -> str:
+    """The manifest's image reference, checked against the manifest alone: a reference by
+    digest, in a registry, carrying the digest the manifest records. ImageRefused (exit 1)
+    otherwise: a tag can move, a digest cannot. What a target checks before it asks anything
+    of a registry or an engine."""
     image = manifest.get("image") or {}
     reference, digest = image.get("reference"), image.get("digest")
     rid = manifest.get("release_id", "?")
-    if not isinstance(reference, str) or not isinstance(digest, str):
+    if not isinstance(reference, str) or not reference:
         raise ImageRefused(
-            f"release {rid} has no image in a registry (built without an engine or without "
-            "[tool.pipeline.engine] registry); build it again with both"
+            f"release {rid} has no image in a registry: no image in its manifest (built "
+            "without an engine or without [tool.pipeline.engine] registry); build it again "
+            "with both"
         )
-    host, repository, pinned = split_reference(reference)
-    if not DIGEST.match(digest) or pinned != digest or not host:
+    found = REFERENCE.match(reference)
+    if found is None or not split_reference(reference)[0]:
         raise ImageRefused(
-            f"image digest does not match the manifest: release {rid} names {reference}, "
-            f"its manifest records {digest}"
+            f"image digest does not match the manifest: release {rid}'s image {reference!r} "
+            "is not a reference by digest (<registry>/<name>@sha256:<64 hex>); rebuild it"
         )
+    if digest != found.group(1):
+        raise ImageRefused(
+            f"image digest does not match the manifest: release {rid}'s image reference "
+            f"{reference} does not carry the manifest's digest {digest or '(none)'}: refusing it"
+        )
+    return reference
+
+
+def verify_image(config: PipelineConfig, manifest: Mapping[str, Any]) -> str:
+    """The image reference (by digest) to deploy, after the registry confirmed that digest.
+
+    ImageRefused (exit 1) when the release has no pushed image, its reference is not by the
+    manifest's digest (``pinned_reference``), it is not in the configured registry, or the
+    registry does not serve that digest; MeasurementError (exit 3) when the registry cannot
+    be asked.
+    """
+    reference = pinned_reference(manifest)
+    host, repository, digest = split_reference(reference)
+    rid = manifest.get("release_id", "?")
     trusted = config.engine.registry
     if trusted and not reference.startswith(f"{trusted}/"):
         raise ImageRefused(
