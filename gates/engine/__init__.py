@@ -1,9 +1,9 @@
 """The container engine the swarm target and the image build stand on.
 
-``docker`` runs the Docker CLI against ``[tool.pipeline.engine] docker_host``; ``registry``
-talks to the image registry's HTTP API (v2). Both are used by the build stage and the swarm
-target, and say "could not measure" (exit 3) in one line when the engine or the registry
-does not answer.
+``docker`` runs the Docker CLI against ``[tool.pipeline.engine] docker_host``; the image
+registry's HTTP API (v2) is ``gates.registry``, shared with the build stage and the swarm target.
+Both say "could not measure" (exit 3) in one line when the engine or the registry does not
+answer.
 
 ``gates engine check|up|down|status`` (``command``) makes such an engine on one machine from
 Debian packages: a dockerd on a private socket (``daemon``), a registry on 127.0.0.1

@@ -27,8 +27,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gates.docker import Docker
 from gates.engine import daemons, images, prerequisites, ssh_access
-from gates.engine.docker import Docker
 from gates.engine.layout import Layout
 from gates.engine.process import stop
 from gates.engine.record import Record
@@ -177,7 +177,7 @@ def down(engine: EngineConfig) -> int:
     docker = Docker.of(engine)
     owned_engine = dockerd is not None and dockerd.alive
     if (swarm or owned_engine) and docker.server_version()[0] is not None:
-        state = docker.run("info", "--format", "{{.Swarm.LocalNodeState}}").output.strip()
+        state = docker.ask("info", "--format", "{{.Swarm.LocalNodeState}}", timeout=60)[0]
         if state == ACTIVE:
             daemons.leave_swarm(engine, say)
     record.update(swarm=None)

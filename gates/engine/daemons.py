@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING
 
 import psutil
 
+from gates.docker import Docker, said
 from gates.engine import mounts
-from gates.engine.docker import Docker, last_line
 from gates.engine.layout import Layout
 from gates.engine.process import Started, last_log_line, spawn, stop
 from gates.engine.record import Record
-from gates.engine.registry import Registry
 from gates.outcome import MeasurementError
+from gates.registry import Registry
 
 if TYPE_CHECKING:
     from gates.config import EngineConfig
@@ -134,7 +134,7 @@ def start_registry(engine: EngineConfig, say: Say) -> Started:
 
 def init_swarm(engine: EngineConfig, say: Say) -> None:
     say("initialising a single-node swarm on 127.0.0.1")
-    Docker.of(engine).output("swarm", "init", *SWARM_INIT, what="docker swarm init")
+    Docker.of(engine).run("swarm", "init", *SWARM_INIT)
     Record(Layout.of(engine).record).update(swarm=True)
 
 
@@ -142,20 +142,21 @@ def leave_swarm(engine: EngineConfig, say: Say) -> None:
     """Remove the containers on swarm networks (the edge), then leave; its services, networks
     and configs go with it."""
     docker = Docker.of(engine)
-    networks = docker.run("network", "ls", "--filter", "scope=swarm", "--quiet").output.split()
-    for network in networks:
+    networks = docker.run("network", "ls", "--filter", "scope=swarm", "--quiet", check=False)
+    for network in networks.stdout.split():
         attached = docker.run(
             "network",
             "inspect",
             "--format",
             "{{range $id, $c := .Containers}}{{$id}} {{end}}",
             network,
-        ).output.split()
+            check=False,
+        ).stdout.split()
         attached = [c for c in attached if not c.startswith("lb-") and len(c) == 64]
         if attached:
-            docker.run("rm", "--force", *attached, timeout=120)
-    done = docker.run("swarm", "leave", "--force", timeout=120)
-    say("left the swarm" if done.returncode == 0 else f"swarm leave: {last_line(done)}")
+            docker.run("rm", "--force", *attached, timeout=120, check=False)
+    done = docker.run("swarm", "leave", "--force", timeout=120, check=False)
+    say("left the swarm" if done.returncode == 0 else f"swarm leave: {said(done)}")
 
 
 def other_dockerd_running(own: Started | None) -> bool:
@@ -174,7 +175,7 @@ def stop_dockerd(engine: EngineConfig, started: Started, say: Say) -> None:
     # docker_gwbridge is one device per host, not per engine: another dockerd may use it.
     alone = not other_dockerd_running(started)
     if alone and started.alive and docker.server_version()[0] is not None:
-        docker.run("network", "rm", GWBRIDGE)
+        docker.run("network", "rm", GWBRIDGE, check=False)
     say(stop(started))
     stuck = mounts.unmount_under(layout.exec_root)
     if stuck:

@@ -20,8 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gates.docker import Docker, said
 from gates.engine import mounts
-from gates.engine.docker import Docker, last_line
 from gates.engine.process import last_log_line
 from gates.outcome import MeasurementError
 
@@ -189,13 +189,12 @@ def build_from_base(
             reference,
             context,
             timeout=TIMEOUT,
+            check=False,
         )
     if done.returncode != 0:
-        raise MeasurementError(f"building {reference} ({what}) failed: {last_line(done)}")
+        raise MeasurementError(f"building {reference} ({what}) failed: {said(done)}")
 
 
 def push(engine: EngineConfig, reference: str, say: Say) -> None:
     say(f"pushing {reference}")
-    done = Docker.of(engine).run("push", reference, timeout=TIMEOUT)
-    if done.returncode != 0:
-        raise MeasurementError(f"docker push {reference} failed: {last_line(done)}")
+    Docker.of(engine).run("push", reference, timeout=TIMEOUT)

@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from gates.engine.docker import Docker
+from gates.docker import Docker
 from gates.engine.layout import Layout
-from gates.engine.registry import Registry, split_reference
 from gates.outcome import MeasurementError
+from gates.registry import Registry, split_reference
 
 if TYPE_CHECKING:
     from gates.config import EngineConfig
@@ -90,8 +90,7 @@ def repository_of(engine: EngineConfig, reference: str) -> tuple[Registry, str, 
 
 
 def image_present(docker: Docker, reference: str) -> bool:
-    done = docker.run("image", "inspect", "--format", "{{.Id}}", reference, timeout=60)
-    return done.returncode == 0
+    return docker.image_id(reference) is not None
 
 
 def survey(engine: EngineConfig) -> State:
@@ -113,11 +112,11 @@ def survey(engine: EngineConfig) -> State:
         return State(
             None, why or "", "", registry_why, None, None, edge_pushed, None, prometheus_pushed
         )
-    swarm = docker.run("info", "--format", "{{.Swarm.LocalNodeState}}", timeout=60)
+    swarm, _ = docker.ask("info", "--format", "{{.Swarm.LocalNodeState}}", timeout=60)
     return State(
         version,
         "",
-        swarm.output.strip() if swarm.returncode == 0 else "",
+        swarm or "",
         registry_why,
         image_present(docker, engine.base_image),
         image_present(docker, engine.edge_image),

@@ -7,29 +7,39 @@ pushes the image as ``<registry>/<service>:<release id>`` and records, for the m
 itself serves for that tag, which must equal the one the engine recorded for the push.
 Deploys use the reference, never the tag.
 
-No engine: with ``container_engine = "auto"`` the build says so in one line and goes on
-without an image (laptops rehearse on the local target); an engine asked for by name that
-does not answer, or a registry that does not, is exit 3 in one line.
+The engine is the first of ``docker`` and ``podman`` that answers (``container_engine =
+"auto"``), or the one named; both are driven by the same client (gates.docker). No engine:
+with ``auto`` the build says so in one line and goes on without an image (laptops rehearse on
+the local target); an engine asked for by name that does not answer, or a registry that does
+not, is exit 3 in one line.
 
-``verify_image`` is what a target calls before it deploys an image: the manifest's reference
-must be by digest, that digest must be the manifest's, and the registry must serve exactly
-that digest, in the configured registry; anything else refuses the release (exit 1).
+``pinned_reference`` is the one check of a manifest's image: its reference must be by digest,
+in a registry, and that digest must be the manifest's. ``verify_image`` adds what the registry
+says: the image must be in the configured registry, which must serve exactly that digest.
+Anything else refuses the release (exit 1). A target calls one of them before it deploys an
+image (the swarm target the first, then has the engine pull the reference by digest).
 """
 
 from __future__ import annotations
 
+import re
+import shutil
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from gates.engine.docker import Docker, last_line
-from gates.engine.registry import DIGEST, Registry, split_reference
+from gates.docker import Docker, DockerRefused
 from gates.outcome import FAILED, GateError, MeasurementError
-from gates.release import container
+from gates.registry import Registry, split_reference
 
 if TYPE_CHECKING:
     from gates.config import PipelineConfig
-    from gates.release.store import Manifest
     from gates.report import Report
+
+# The clients a build may use: the same commands, the first that answers when "auto".
+CLIENTS = ("docker", "podman")
+# An image reference by digest: <registry>/<name>@sha256:<64 hex>.
+REFERENCE = re.compile(r"^[a-z0-9][a-z0-9._:/-]*@(sha256:[0-9a-f]{64})$")
 
 
 class ImageRefused(GateError):
@@ -43,10 +53,9 @@ def build_release_image(
 ) -> dict[str, object]:
     """Build (and push) the release's image; the facts the manifest records under ``image``."""
     preference = config.build.container_engine
-    docker = Docker.of(config.engine)
-    engine, why_not = container.find_engine(preference, env=docker.env())
-    if engine is None:
-        if preference in container.ENGINES:
+    docker, why_not = find_engine(preference, config.engine.docker_host)
+    if docker is None:
+        if preference in CLIENTS:
             raise MeasurementError(
                 f"the container engine ({preference}) does not answer: {why_not}"
             )
@@ -58,12 +67,10 @@ def build_release_image(
     base = config.build.base_image
     tag = registry.reference(config.service, rid) if registry else f"{config.service}:{rid}"
     print(f"gates build: building the container image {tag} FROM {base}", flush=True)
-    image_id, error = container.build_image(
-        engine, release_dir, tag, timeout, build_args=[f"BASE={base}"], env=docker.env()
-    )
+    image_id, error = build_image(docker, release_dir, tag, timeout, build_args=[f"BASE={base}"])
     facts: dict[str, object] = {
         "built": image_id is not None,
-        "engine": Path(engine).name,
+        "engine": docker.name,
         "base": base,
         "tag": tag,
         "id": image_id,
@@ -83,20 +90,52 @@ def build_release_image(
 
 START_HINT = "start it with `nox -s engine -- up`"
 
+# (the client of a working engine, None), or (None, why there is none)
+Found = tuple[Docker, None] | tuple[None, str]
+
+
+def find_engine(preference: str = "auto", host: str = "") -> Found:
+    """(client, None) for a working engine, or (None, why there is none); ``host`` is the
+    engine the clients are aimed at ([tool.pipeline.engine] docker_host)."""
+    if preference == "none":
+        return None, "container builds are disabled ([tool.pipeline.build] container_engine)"
+    reasons: list[str] = []
+    for client in CLIENTS if preference == "auto" else (preference,):
+        if shutil.which(client) is None:
+            reasons.append(f"{client}: not installed")
+            continue
+        docker = Docker(host, client)
+        answered, why = docker.ask("info")
+        if answered is not None:
+            return docker, None
+        reasons.append(f"{client}: {why or 'info failed'}")
+    return None, "; ".join(reasons)
+
+
+def build_image(
+    docker: Docker, release_dir: Path, tag: str, timeout: float, build_args: Sequence[str] = ()
+) -> tuple[str, None] | tuple[None, str]:
+    """Build the image from the release directory; (image id, None) or (None, error).
+    ``build_args`` are ``NAME=value`` pairs for the Dockerfile's ``ARG``s."""
+    argv = ["build", "--file", str(release_dir / "Dockerfile"), "--tag", tag]
+    argv += [a for pair in build_args for a in ("--build-arg", pair)]
+    try:
+        docker.run(*argv, str(release_dir), timeout=timeout, echo=True)
+        return docker.run("image", "inspect", "--format", "{{.Id}}", tag).stdout.strip(), None
+    except DockerRefused as exc:
+        return None, exc.said
+
 
 def push(
     docker: Docker, registry: Registry, service: str, tag: str, timeout: float
 ) -> dict[str, str]:
     """Push ``tag``; its digest as the registry serves it, and the reference by that digest."""
     print(f"gates build: pushing {tag}", flush=True)
-    pushed = docker.run("push", tag, timeout=timeout)
-    if pushed.returncode != 0:
-        raise MeasurementError(f"docker push {tag} failed: {last_line(pushed)}")
+    docker.run("push", tag, timeout=timeout)
     repository = registry.repository(service)
     served = registry.manifest_digest(repository, tag.rsplit(":", 1)[1])
-    recorded = docker.output(
-        "image", "inspect", "--format", "{{json .RepoDigests}}", tag, what="docker image inspect"
-    )
+    recorded = docker.run("image", "inspect", "--format", "{{json .RepoDigests}}", tag).stdout
+    recorded = recorded.strip()
     prefix = f"{registry.host}/{repository}@"
     if served is None or f'"{prefix}{served}"' not in recorded:
         raise MeasurementError(
@@ -106,27 +145,45 @@ def push(
     return {"registry": registry.address, "reference": prefix + served, "digest": served}
 
 
-def verify_image(config: PipelineConfig, manifest: Manifest) -> str:
-    """The image reference (by digest) to deploy, after the registry confirmed that digest.
-
-    ImageRefused (exit 1) when the release has no pushed image, its reference is not by the
-    manifest's digest, or the registry does not serve that digest; MeasurementError (exit 3)
-    when the registry cannot be asked.
-    """
+def pinned_reference(manifest: Mapping[str, Any]) -> str:
+    """The manifest's image reference, checked against the manifest alone: a reference by
+    digest, in a registry, carrying the digest the manifest records. ImageRefused (exit 1)
+    otherwise: a tag can move, a digest cannot. What a target checks before it asks anything
+    of a registry or an engine."""
     image = manifest.get("image") or {}
     reference, digest = image.get("reference"), image.get("digest")
     rid = manifest.get("release_id", "?")
-    if not isinstance(reference, str) or not isinstance(digest, str):
+    if not isinstance(reference, str) or not reference:
         raise ImageRefused(
-            f"release {rid} has no image in a registry (built without an engine or without "
-            "[tool.pipeline.engine] registry); build it again with both"
+            f"release {rid} has no image in a registry: no image in its manifest (built "
+            "without an engine or without [tool.pipeline.engine] registry); build it again "
+            "with both"
         )
-    host, repository, pinned = split_reference(reference)
-    if not DIGEST.match(digest) or pinned != digest or not host:
+    found = REFERENCE.match(reference)
+    if found is None or not split_reference(reference)[0]:
         raise ImageRefused(
-            f"image digest does not match the manifest: release {rid} names {reference}, "
-            f"its manifest records {digest}"
+            f"image digest does not match the manifest: release {rid}'s image {reference!r} "
+            "is not a reference by digest (<registry>/<name>@sha256:<64 hex>); rebuild it"
         )
+    if digest != found.group(1):
+        raise ImageRefused(
+            f"image digest does not match the manifest: release {rid}'s image reference "
+            f"{reference} does not carry the manifest's digest {digest or '(none)'}: refusing it"
+        )
+    return reference
+
+
+def verify_image(config: PipelineConfig, manifest: Mapping[str, Any]) -> str:
+    """The image reference (by digest) to deploy, after the registry confirmed that digest.
+
+    ImageRefused (exit 1) when the release has no pushed image, its reference is not by the
+    manifest's digest (``pinned_reference``), it is not in the configured registry, or the
+    registry does not serve that digest; MeasurementError (exit 3) when the registry cannot
+    be asked.
+    """
+    reference = pinned_reference(manifest)
+    host, repository, digest = split_reference(reference)
+    rid = manifest.get("release_id", "?")
     trusted = config.engine.registry
     if trusted and not reference.startswith(f"{trusted}/"):
         raise ImageRefused(

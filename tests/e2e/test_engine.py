@@ -22,8 +22,8 @@ from deploy_fixture import Checkout, clone
 from gates.config import load_config
 from gates.engine import mounts
 from gates.engine.record import Record
-from gates.engine.registry import Registry
 from gates.outcome import COULD_NOT_MEASURE, FAILED, MeasurementError
+from gates.registry import Registry
 from gates.release.image import ImageRefused, build_release_image, verify_image
 from gates.report import Report
 from support.engine import unique_name

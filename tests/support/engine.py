@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 
 from gates.config import EngineConfig, load_config
+from gates.docker import Docker
 from gates.engine import prerequisites
-from gates.engine.docker import Docker
-from gates.engine.registry import Registry
 from gates.engine.survey import plan, survey
+from gates.registry import Registry
 from support.hermetic import ENGINE_DOCKER_HOST
 from support.timeouts import HANG
 

@@ -315,7 +315,7 @@ class FakeEngine:
 
 def install(monkeypatch: pytest.MonkeyPatch, engine: FakeEngine) -> None:
     """Make the swarm target's docker CLI talk to ``engine``."""
-    from gates.targets.swarm import docker
+    from gates import docker
 
     real_run = subprocess.run
 

@@ -11,9 +11,9 @@ from gates.engine import mounts, prerequisites
 from gates.engine.layout import Layout
 from gates.engine.process import Started
 from gates.engine.record import Record
-from gates.engine.registry import Registry, split_reference
 from gates.engine.survey import Plan, State, plan
 from gates.outcome import ConfigError, MeasurementError
+from gates.registry import Registry, split_reference
 from support.canned_http import canned_http
 from support.pipeline_project import make_project
 

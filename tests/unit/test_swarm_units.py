@@ -14,12 +14,12 @@ from gates import httpget
 from gates.config import load_config
 from gates.ledger import Ledger
 from gates.outcome import COULD_NOT_MEASURE, ConfigError, GateError
+from gates.docker import Docker, DockerRefused, EngineUnreachable
+from gates.release.image import ImageRefused, pinned_reference
 from gates.targets import target_for
 from gates.targets import LiveRelease
 from gates.targets.local.target import LocalTarget
-from gates.targets.request import DeployFailed
-from gates.targets.swarm import image, lock
-from gates.targets.swarm.docker import Docker, DockerError, EngineUnreachable
+from gates.targets.swarm import lock
 from gates.targets.swarm.edge import render
 from gates.targets.swarm.environment import SwarmEnvironment
 from gates.targets.swarm.history import Record
@@ -107,15 +107,15 @@ def manifest(reference, digest):
 
 def test_a_release_is_deployed_to_swarm_only_by_its_recorded_digest():
     good = f"127.0.0.1:15000/api@sha256:{DIGEST}"
-    assert image.reference(manifest(good, f"sha256:{DIGEST}")) == good
+    assert pinned_reference(manifest(good, f"sha256:{DIGEST}")) == good
     refused = {
         "no image in its manifest": {"release_id": "r1", "image": {"built": False}},
         "is not a reference by digest": manifest("127.0.0.1:15000/api:latest", ""),
         "does not carry the manifest's digest": manifest(good, "sha256:" + "cd" * 32),
     }
     for message, bad in refused.items():
-        with pytest.raises(DeployFailed, match=message):
-            image.reference(bad)
+        with pytest.raises(ImageRefused, match=message):
+            pinned_reference(bad)
 
 
 def test_the_edge_finds_tasks_by_dns_checks_readiness_and_retries(tmp_path):
@@ -144,7 +144,7 @@ class FakeHistory:
 
     def append(self, kind, data):
         if self.broken:
-            raise DockerError("docker config create failed: the engine said no")
+            raise DockerRefused("docker config create failed: the engine said no")
         self.records_.append(Record(len(self.records_) + 1, kind, dict(data)))
         return len(self.records_)
 
@@ -258,7 +258,7 @@ def fake_docker(tmp_path, monkeypatch):
         ),
         (
             "Error response from daemon: This node is not a swarm manager.",
-            DockerError,
+            DockerRefused,
             "docker service ls failed: Error response from daemon: This node is not a swarm",
         ),
     ],

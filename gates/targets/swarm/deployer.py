@@ -1,6 +1,7 @@
 """Carries one deploy or rollback to a swarm environment.
 
-1. The release's image, by digest, is pulled by the engine (gates.targets.swarm.image).
+1. The release's image, by the manifest's digest (gates.release.image.pinned_reference), is
+   pulled by the engine (gates.targets.swarm.image).
 2. The edge and its network exist and answer (gates.targets.swarm.edge), and so does the
    environment's Prometheus when it has one (gates.targets.swarm.prometheus).
 3. One ``docker service create``/``update`` of the whole spec (gates.targets.swarm.service);
@@ -21,6 +22,7 @@ that was killed on the way.
 import time
 
 from gates.outcome import GateError
+from gates.release.image import pinned_reference
 from gates.report import Report
 from gates.targets import probe
 from gates.targets.request import DeployFailed, DeployRequest, Release, ServiceConfig
@@ -92,7 +94,7 @@ class SwarmDeployer:
     def deploy(self, request: DeployRequest, release: Release, previous: str | None) -> None:
         env, rid, kind = self.env, release.id, request.kind
         key = request.service.deployment_key(rid)
-        ref = image.reference(release.manifest)
+        ref = pinned_reference(release.manifest)
         self.ledger.record_release(env.name, release.manifest)
         deploy_id = self.ledger.start_deploy(
             env.name,
@@ -115,7 +117,7 @@ class SwarmDeployer:
         )
         began = time.monotonic()
         try:
-            image.verified_reference(env.docker, release.manifest, env.config.build.timeout)
+            image.pull(env.docker, ref, env.config.build.timeout)
             Edge(env).ensure(self.say)
             prometheus = EnvironmentPrometheus(env)
             if prometheus.wanted:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from gates import httpget
 from gates.outcome import ConfigError, MeasurementError
-from gates.targets.swarm.docker import CONFIG_ENV
+from gates.targets.swarm.configured import CONFIG_ENV, keep_container, run_configured
 from gates.targets.swarm.environment import EDGE_PORT, SERVICE_PORT, STACK_LABEL, SwarmEnvironment
 
 CONFIG_LABEL = "gates.edge-config"
@@ -103,7 +103,7 @@ class Edge:
                 "--label", f"{STACK_LABEL}={env.stack}", env.network,
             )  # fmt: skip
         config = render(env)
-        if self.docker.keep_container(env.edge, CONFIG_LABEL, config, f"the edge {env.edge}", say):
+        if keep_container(self.docker, env.edge, CONFIG_LABEL, config, f"the edge {env.edge}", say):
             self.wait_serving()
             return
         image = env.config.engine.edge_image
@@ -113,7 +113,8 @@ class Edge:
                 'not set; set it to an HAProxy image, e.g. edge_image = "haproxy:2.6"'
             )
         say(f"starting the edge {env.edge} ({image}) on {env.base_url}")
-        self.docker.run_configured(
+        run_configured(
+            self.docker,
             env.edge,
             image,
             ("--network", env.network, "--publish", env.publish,

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from gates.config import EnvironmentConfig, PipelineConfig
 from gates.outcome import ConfigError
-from gates.targets.swarm.docker import Docker
+from gates.docker import Docker
 
 STACK_LABEL = "gates.stack"
 SERVICE_PORT = 8000  # where the service listens inside its container (the image's BIND)

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gates.targets.swarm.docker import Docker, DockerError
+from gates.docker import Docker, DockerRefused, said
 from gates.targets.swarm.environment import STACK_LABEL
 
 SEQ_LABEL = "gates.seq"
@@ -65,11 +65,11 @@ class History:
         return sorted(found, key=lambda r: r.seq)
 
     def append(self, kind: str, data: Mapping[str, Any]) -> int:
-        """Store one record after every earlier one; its seq. DockerError when the engine
+        """Store one record after every earlier one; its seq. DockerRefused when the engine
         refuses it, EngineUnreachable when it cannot be reached."""
         body = json.dumps(data, sort_keys=True)
         if len(body.encode()) >= MAX_BYTES:
-            raise DockerError(f"a {kind} record of {len(body)} bytes is too large for the engine")
+            raise DockerRefused(f"a {kind} record of {len(body)} bytes is too large for the engine")
         if not self.last_seq:
             self.names()
         for _ in range(APPEND_ATTEMPTS):
@@ -87,14 +87,13 @@ class History:
                 self.last_seq = seq
                 return seq
             if "already exists" not in done.stderr and "AlreadyExists" not in done.stderr:
-                raise DockerError(
-                    f"cannot record {kind} in the history of {self.stack}: "
-                    + (done.stderr.strip().splitlines() or ["no reason given"])[-1],
+                raise DockerRefused(
+                    f"cannot record {kind} in the history of {self.stack}: {said(done)}",
                     done.stderr,
                 )
             self.names()  # another writer took this seq: find the end again
             self.last_seq = max(self.last_seq, seq)
-        raise DockerError(
+        raise DockerRefused(
             f"cannot record {kind} in the history of {self.stack}: "
             f"{APPEND_ATTEMPTS} writers raced for it"
         )

@@ -26,7 +26,7 @@ from typing import Any
 from gates.config import PipelineConfig
 from gates.ledger import SCHEMA, Ledger
 from gates.outcome import GateError
-from gates.targets.swarm.docker import Docker
+from gates.docker import Docker
 from gates.targets.swarm.environment import stack_name
 from gates.targets.swarm.history import History
 

@@ -23,7 +23,7 @@ import psutil
 
 
 from gates.targets.lock import wait_for
-from gates.targets.swarm.docker import Docker, DockerError, last_line
+from gates.docker import Docker, DockerRefused, said
 from gates.targets.swarm.environment import STACK_LABEL
 
 OWNER_LABEL = "gates.owner"
@@ -74,8 +74,8 @@ class EngineLock:
             self.held_id = created.stdout.strip()
             return True
         if "already exists" not in created.stderr and "AlreadyExists" not in created.stderr:
-            raise DockerError(
-                f"cannot take the lock of {self.stack}: {last_line(created.stderr)}",
+            raise DockerRefused(
+                f"cannot take the lock of {self.stack}: {said(created)}",
                 created.stderr,
             )
         return False

@@ -32,7 +32,7 @@ from gates.config import PipelineConfig
 from gates.outcome import ConfigError, MeasurementError
 from gates.prometheus import Prometheus
 from gates.targets.request import Release
-from gates.targets.swarm.docker import CONFIG_ENV
+from gates.targets.swarm.configured import CONFIG_ENV, keep_container, run_configured
 from gates.targets.swarm.environment import SERVICE_PORT, STACK_LABEL, SwarmEnvironment
 
 CONFIG_LABEL = "gates.prometheus-config"
@@ -123,7 +123,7 @@ class EnvironmentPrometheus:
         exists); created if missing, recreated if its configuration changed."""
         env = self.env
         config = render(env)
-        if self.docker.keep_container(env.prometheus, CONFIG_LABEL, config, env.prometheus, say):
+        if keep_container(self.docker, env.prometheus, CONFIG_LABEL, config, env.prometheus, say):
             self.wait_ready()
             return
         image = env.config.engine.prometheus_image
@@ -133,7 +133,8 @@ class EnvironmentPrometheus:
                 'prometheus_image is not set; e.g. prometheus_image = "gates-prometheus:2.42"'
             )
         say(f"starting {env.prometheus} ({image}) on {self.url}, history in {env.history}")
-        self.docker.run_configured(
+        run_configured(
+            self.docker,
             env.prometheus,
             image,
             ("--network", env.network,

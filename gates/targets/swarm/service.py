@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gates.config import EnvironmentConfig
-from gates.targets.swarm.docker import DockerError
+from gates.docker import DockerRefused
 from gates.targets.swarm.environment import SERVICE_PORT, STACK_LABEL, SwarmEnvironment
 
 RELEASE_LABEL = "gates.release"
@@ -224,7 +224,7 @@ class Service:
     def _health_output(self, container: str) -> str:
         try:
             found = self.docker.inspect("container", container)
-        except DockerError:
+        except DockerRefused:
             return ""  # on another node, or gone: the task's error will do
         log = ((found or {}).get("State", {}).get("Health") or {}).get("Log") or []
         failed = [str(e.get("Output", "")).strip() for e in log if e.get("ExitCode") != 0]
