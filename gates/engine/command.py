@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING
 from gates.engine import daemons, images, prerequisites, ssh_access
 from gates.engine.docker import Docker
 from gates.engine.layout import Layout
-from gates.engine.process import stop
 from gates.engine.record import Record
 from gates.engine.survey import (
     ACTIVE,
@@ -182,7 +181,7 @@ def down(engine: EngineConfig) -> int:
             daemons.leave_swarm(engine, say)
     record.update(swarm=None)
     if registry is not None:
-        say(stop(registry) if registry.alive else "the registry had already stopped")
+        say(daemons.stop(registry) if registry.alive else "the registry had already stopped")
         record.update(registry=None)
     if dockerd is not None:
         if dockerd.alive:

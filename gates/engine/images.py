@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gates.engine import mounts
+from gates.engine.daemons import last_log_line
 from gates.engine.docker import Docker, last_line
-from gates.engine.process import last_log_line
 from gates.outcome import MeasurementError
 
 if TYPE_CHECKING:

@@ -10,6 +10,6 @@ lock             the environment's lock (``Busy`` when held elsewhere)
 deployments      a release plus its service config on disk
 deployment_conf  the gunicorn config each deployment gets (runs in the release's venv)
 spawn            starting a gunicorn master
-masters          the running masters, from the records they write
-processes        process identity and signals (psutil; Linux and macOS)
+masters          the running masters, from the records they write (their identity and
+                 signals: gates.processes)
 """

@@ -8,9 +8,10 @@ what converge and the deployer hold, so they read "the environment's masters" ra
 import signal
 from pathlib import Path
 
+from gates import processes
 from gates.config import EnvironmentConfig, PipelineConfig
 from gates.targets import probe
-from gates.targets.local import deployments, masters, processes
+from gates.targets.local import deployments, masters
 from gates.targets.local.layout import Layout
 from gates.targets.local.lock import EnvironmentLock
 from gates.targets.local.masters import Master
