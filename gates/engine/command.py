@@ -19,7 +19,6 @@ on this machine, from Debian packages.
 from __future__ import annotations
 
 import argparse
-import fcntl
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -40,6 +39,7 @@ from gates.engine.survey import (
     repository_of,
     survey,
 )
+from gates.locks import FileLock
 from gates.outcome import COULD_NOT_MEASURE, PASSED, ConfigError, MeasurementError
 
 if TYPE_CHECKING:
@@ -89,15 +89,17 @@ def run(config: PipelineConfig | None, args: argparse.Namespace) -> int:
 def exclusive(engine: EngineConfig) -> Iterator[None]:
     """One ``up`` or ``down`` at a time per engine: a second waits for the first. Where the
     lock cannot be made (not root), nothing can be started there either: no lock needed."""
-    lock = Layout.of(engine).run_dir / "gates-engine.lock"
+    path = Layout.of(engine).run_dir / "gates-engine.lock"
+    lock = FileLock(
+        path, f"the engine at {engine.docker_host}", "another `gates engine up` or `down`"
+    )
     try:
-        lock.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(lock, "a")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock.acquire(timeout=None)
     except OSError:
         yield
         return
-    with handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    with lock:
         yield
 
 

@@ -20,8 +20,8 @@ import time
 from types import TracebackType
 
 from gates import processes
+from gates.locks import wait_for
 from gates.processes import Identity
-from gates.targets.lock import wait_for
 from gates.targets.swarm.docker import Docker, DockerError, last_line
 from gates.targets.swarm.environment import STACK_LABEL
 
@@ -99,8 +99,8 @@ class EngineLock:
         return str(labels.get(OWNER_LABEL, "nobody"))
 
     def acquire(self, timeout: float) -> "EngineLock":
-        """Hold the lock, waiting up to ``timeout`` s; Busy (exit 3) after."""
-        wait_for(self.try_acquire, timeout, self.stack, self.holder, 0.5)
+        """Hold the lock, waiting up to ``timeout`` s; gates.locks.Busy (exit 3) after."""
+        wait_for(self.try_acquire, timeout, f"environment {self.stack}", self.holder, 0.5)
         return self
 
     def release(self) -> None:
