@@ -143,8 +143,8 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         "deploy",
         "install a verified release into an environment and cut over with no failed request",
-        run="gates.deploy.deploy:run",
-        arguments="gates.deploy.deploy:add_arguments",
+        run="gates.deploy.rollout:run",
+        arguments="gates.deploy.rollout:add_arguments",
         environment=REQUIRED,
         sessions=("staging", "production"),
         uses_ledger=True,

@@ -17,7 +17,7 @@ from typing import Any
 import psutil
 from filelock import FileLock
 
-from gates.targets.local import processes
+from gates import processes
 from support.gates_cli import popen_gates, run_command, run_gates
 from support.ports import free_port
 from support.timeouts import GATES_TIMEOUT

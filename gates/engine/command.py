@@ -19,7 +19,6 @@ on this machine, from Debian packages.
 from __future__ import annotations
 
 import argparse
-import fcntl
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -30,7 +29,6 @@ from typing import TYPE_CHECKING
 from gates.docker import Docker
 from gates.engine import daemons, images, prerequisites, ssh_access
 from gates.engine.layout import Layout
-from gates.engine.process import stop
 from gates.engine.record import Record
 from gates.engine.survey import (
     ACTIVE,
@@ -41,6 +39,7 @@ from gates.engine.survey import (
     repository_of,
     survey,
 )
+from gates.locks import FileLock
 from gates.outcome import COULD_NOT_MEASURE, PASSED, ConfigError, MeasurementError
 
 if TYPE_CHECKING:
@@ -90,15 +89,17 @@ def run(config: PipelineConfig | None, args: argparse.Namespace) -> int:
 def exclusive(engine: EngineConfig) -> Iterator[None]:
     """One ``up`` or ``down`` at a time per engine: a second waits for the first. Where the
     lock cannot be made (not root), nothing can be started there either: no lock needed."""
-    lock = Layout.of(engine).run_dir / "gates-engine.lock"
+    path = Layout.of(engine).run_dir / "gates-engine.lock"
+    lock = FileLock(
+        path, f"the engine at {engine.docker_host}", "another `gates engine up` or `down`"
+    )
     try:
-        lock.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(lock, "a")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock.acquire(timeout=None)
     except OSError:
         yield
         return
-    with handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    with lock:
         yield
 
 
@@ -182,7 +183,7 @@ def down(engine: EngineConfig) -> int:
             daemons.leave_swarm(engine, say)
     record.update(swarm=None)
     if registry is not None:
-        say(stop(registry) if registry.alive else "the registry had already stopped")
+        say(daemons.stop(registry) if registry.alive else "the registry had already stopped")
         record.update(registry=None)
     if dockerd is not None:
         if dockerd.alive:

@@ -5,10 +5,17 @@ without a bridge or iptables rules (``--bridge none --iptables=false``): nothing
 machine picks it up, and stopping it leaves no firewall state behind. The registry is
 Debian's docker-registry with a generated config on the configured loopback address. The
 swarm is a single node advertised on 127.0.0.1.
+
+A daemon is started in a session of its own (so it outlives the command and a terminal's
+signals), its output appended to a log file. What ``up`` started is kept in the engine's
+record as a :class:`~gates.engine.record.Started` (pid *and* start time, gates.processes):
+before a signal is sent, the process at that pid must have that start time, so a pid reused
+by another process after ours ended is never signalled.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
@@ -21,8 +28,7 @@ import psutil
 from gates.docker import Docker, said
 from gates.engine import mounts
 from gates.engine.layout import Layout
-from gates.engine.process import Started, last_log_line, spawn, stop
-from gates.engine.record import Record
+from gates.engine.record import Record, Started
 from gates.outcome import MeasurementError
 from gates.registry import Registry
 
@@ -70,6 +76,51 @@ http:
 """
 
 Say = Callable[[str], None]
+
+
+def spawn(argv: list[str], log: Path) -> tuple[Started, subprocess.Popen[bytes]]:
+    """Start ``argv`` as a daemon in its own session, stdout and stderr appended to ``log``."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(log, "ab") as out:
+            child = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
+            )
+    except OSError as exc:
+        raise MeasurementError(f"{argv[0]} could not start: {exc.strerror}") from None
+    # The child is ours until reaped, so its pid cannot have been reused yet.
+    created = psutil.Process(child.pid).create_time()
+    return Started(child.pid, created, argv[0]), child
+
+
+def stop(started: Started, timeout: float = 30.0) -> str:
+    """SIGTERM, then SIGKILL after ``timeout`` s; what happened, in words."""
+    process = started.process()
+    if process is None:
+        return f"{started.argv0} (pid {started.pid}) had already ended"
+    began = time.monotonic()
+    try:
+        process.terminate()
+        process.wait(timeout)
+    except psutil.TimeoutExpired:
+        process.kill()
+        process.wait(10)
+        return f"{started.argv0} (pid {started.pid}) did not stop within {timeout:.0f} s: killed"
+    except psutil.NoSuchProcess:
+        pass
+    return f"{started.argv0} (pid {started.pid}) stopped in {time.monotonic() - began:.1f} s"
+
+
+def last_log_line(log: Path) -> str:
+    """The last non-blank line of a daemon's log, for a one-line failure."""
+    try:
+        with open(log, "rb") as handle:
+            handle.seek(max(0, os.path.getsize(log) - 8192))
+            lines = [line.strip() for line in handle.read().decode(errors="replace").splitlines()]
+    except OSError:
+        return f"no log at {log}"
+    found = [line for line in lines if line]
+    return found[-1] if found else f"{log} is empty"
 
 
 def wait_ready(

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from gates.docker import Docker, said
 from gates.engine import mounts
-from gates.engine.process import last_log_line
+from gates.engine.daemons import last_log_line
 from gates.outcome import MeasurementError
 
 if TYPE_CHECKING:

@@ -1,7 +1,7 @@
 """What ``gates engine up`` started, so that ``down`` stops exactly that.
 
 One JSON file in the engine's runtime directory: ``dockerd`` and ``registry`` (each a
-:class:`~gates.engine.process.Started`) and ``swarm`` (true when ``up`` initialised it). Each
+:class:`Started`) and ``swarm`` (true when ``up`` initialised it). Each
 entry is written as soon as its thing exists, before ``up`` waits for it, so an ``up`` killed
 at any point leaves a record ``down`` can act on. An engine that was already running is never
 in it: ``down`` leaves it alone.
@@ -11,10 +11,42 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gates.engine.process import Started
+import psutil
+
+from gates import processes
+from gates.processes import Identity
+
+
+@dataclass(frozen=True)
+class Started(Identity):
+    """A daemon ``up`` started: its identity (gates.processes) and the program it runs."""
+
+    argv0: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"pid": self.pid, "create_time": self.create_time, "argv0": self.argv0}
+
+    @classmethod
+    def from_json(cls, data: object) -> Started | None:
+        """The record's entry, or None when there is none (or it is not one of ours)."""
+        if not isinstance(data, dict):
+            return None
+        pid, created, argv0 = data.get("pid"), data.get("create_time"), data.get("argv0")
+        if isinstance(pid, int) and isinstance(created, (int, float)) and isinstance(argv0, str):
+            return cls(pid, float(created), argv0)
+        return None
+
+    def process(self) -> psutil.Process | None:
+        """The live process this names, or None when it has ended (or the pid is another's)."""
+        return processes.verified(self)
+
+    @property
+    def alive(self) -> bool:
+        return processes.is_running(self)
 
 
 class Record:

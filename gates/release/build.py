@@ -3,7 +3,7 @@
 From a clean export of one commit: check the lock, build the wheel twice and compare, collect
 every locked dependency as hash-checked wheels, install the result into a fresh virtualenv to
 prove it works offline, write the SBOM and the manifest, and build the container image when
-an engine is available. The release is assembled outside the store (gates.release.staging)
+an engine is available. The release is assembled outside the store (gates.release.build_area)
 and published, into ``<state_dir>/releases/<release id>/`` with ``latest`` pointing at it,
 only when every check passed: a failed, crashed or killed build publishes nothing.
 """
@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING
 
 from gates.ledger import Ledger
 from gates.outcome import PASSED, MeasurementError
-from gates.release import source, staging
+from gates.release import source
+from gates.release.build_area import build_area
 from gates.release.image import build_release_image
 from gates.release.source import Commit
 from gates.release.install import install
@@ -63,7 +64,7 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
             f"gates build: note: the working tree has uncommitted changes; they are not in "
             f"this release, which is built from commit {commit.sha[:12]} only"
         )
-    with staging.build_area(config.state_dir, config.build.timeout) as work:
+    with build_area(config.state_dir, config.build.timeout) as work:
         Build(config, report, commit, work).run()
 
 

@@ -9,8 +9,7 @@ import pytest
 from gates.config import load_config
 from gates.engine import mounts, prerequisites
 from gates.engine.layout import Layout
-from gates.engine.process import Started
-from gates.engine.record import Record
+from gates.engine.record import Record, Started
 from gates.engine.survey import Plan, State, plan
 from gates.outcome import ConfigError, MeasurementError
 from gates.registry import Registry, split_reference

@@ -14,7 +14,8 @@ from dataclasses import dataclass, replace
 import psutil
 import pytest
 
-from gates.targets.local import masters, processes
+from gates import processes
+from gates.targets.local import masters
 from gates.targets.local.converge import converge
 from gates import ledger as ledger_module
 from gates.ledger import SCHEMA, Ledger

@@ -4,12 +4,11 @@ target           LocalTarget: the Target protocol for gunicorn on 127.0.0.1
 deployer         install, pre-flight and zero-failure cutover of one release
 serving          the check through the port that decides whether a deploy succeeded
 converge         finishing or undoing an interrupted command (matched by deployment)
-environment      LocalEnvironment: name, settings, layout, lock and masters, composed
+environment      LocalEnvironment: name, settings, layout, lock (gates.locks) and masters
 layout           the environment's directories and its ``current`` pointer
-lock             the environment's lock (``Busy`` when held elsewhere)
 deployments      a release plus its service config on disk
 deployment_conf  the gunicorn config each deployment gets (runs in the release's venv)
 spawn            starting a gunicorn master
-masters          the running masters, from the records they write
-processes        process identity and signals (psutil; Linux and macOS)
+masters          the running masters, from the records they write (their identity and
+                 signals: gates.processes)
 """

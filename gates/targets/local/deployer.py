@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
-from gates import httpget
+from gates import httpget, processes
 from gates.config import PipelineConfig
 from gates.ledger import Ledger
 from gates.outcome import GateError
@@ -37,7 +37,7 @@ from gates.release.install import install, verify_installed
 from gates.report import Report
 from gates.targets import contract, probe
 from gates.targets.contract import Deployment
-from gates.targets.local import deployments, processes, serving, spawn
+from gates.targets.local import deployments, serving, spawn
 from gates.targets.local.environment import LocalEnvironment
 from gates.targets.local.masters import LIVE, PREFLIGHT, Master
 from gates.targets.request import DeployFailed, DeployRequest, Release, ServiceConfig

@@ -4,7 +4,7 @@ environment's bind, workers, service environment, logs and process registration.
 It runs inside the release's own venv, which holds the service and nothing of the pipeline
 (no psutil): each master registers itself in ``run/master-<pid>.json`` with its pid, the
 wall-clock time it wrote the record, and what it serves. gates.targets.local.masters reads those
-records and checks each process's identity (gates.targets.local.processes).
+records and checks each process's identity (gates.processes).
 
 For the handover (gates.targets.local.deployer) it also makes every master stop its workers
 on WINCH while keeping the listening socket, makes a live master that finds ``current``

@@ -1,19 +1,23 @@
 """One local environment, composed: its name and settings, files, lock, masters and port.
 
-The pieces live in their own modules (layout, lock, masters, spawn, probe); this facade is
-what converge and the deployer hold, so they read "the environment's masters" rather than
-"the masters registered in that run directory".
+The pieces live in their own modules (layout, masters, spawn, probe; the lock is a
+gates.locks.FileLock); this facade is what converge and the deployer hold, so they read "the
+environment's masters" rather than "the masters registered in that run directory".
 """
 
 import signal
 from pathlib import Path
 
+from gates import processes
 from gates.config import EnvironmentConfig, PipelineConfig
+from gates.locks import FileLock
 from gates.targets import probe
-from gates.targets.local import deployments, masters, processes
+from gates.targets.local import deployments, masters
 from gates.targets.local.layout import Layout
-from gates.targets.local.lock import EnvironmentLock
 from gates.targets.local.masters import Master
+
+# Who else takes an environment's lock (gates.locks: one command at a time changes it).
+ANOTHER = "another deploy, rollback or down"
 
 
 class LocalEnvironment:
@@ -21,7 +25,7 @@ class LocalEnvironment:
         self.name = name
         self.settings: EnvironmentConfig = config.environment(name)
         self.layout = Layout.create(config.state_dir, name)
-        self.lock = EnvironmentLock(self.layout.lock_file, name)
+        self.lock = FileLock(self.layout.lock_file, f"environment {name}", ANOTHER)
 
     @property
     def port(self) -> int:

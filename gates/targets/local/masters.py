@@ -2,7 +2,7 @@
 
 Each master writes ``run/master-<pid>.json`` when it starts (gates.targets.local.deployment_conf)
 and removes it when it exits. A record counts only while the process at its pid passes the
-identity check of gates.targets.local.processes (a well-formed stamp its start time fits) and
+identity check of gates.processes (a well-formed stamp its start time fits) and
 runs in the environment's directory, where gates.targets.local.spawn starts every master (a
 USR2 re-exec keeps it). Records that fail, or that cannot be read, are removed, so a crashed
 master's record does not outlive it, and a record naming another program's process (a pid
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gates.targets.local import processes
-from gates.targets.local.processes import Identity
+from gates import processes
+from gates.processes import Identity
 
 PREFLIGHT = "preflight"  # on a private unix socket, before it may take traffic
 LIVE = "live"  # on the environment's port

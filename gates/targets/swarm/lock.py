@@ -19,11 +19,10 @@ import socket
 import time
 from types import TracebackType
 
-import psutil
-
-
-from gates.targets.lock import wait_for
+from gates import processes
 from gates.docker import Docker, DockerRefused, said
+from gates.locks import wait_for
+from gates.processes import Identity
 from gates.targets.swarm.environment import STACK_LABEL
 
 OWNER_LABEL = "gates.owner"
@@ -31,8 +30,9 @@ EXPIRES_LABEL = "gates.expires"
 
 
 def me() -> str:
-    started = psutil.Process().create_time()
-    return f"{socket.gethostname()} pid {os.getpid()} started {started:.2f}"
+    own = processes.identify(os.getpid())
+    assert own is not None  # this very process is running
+    return f"{socket.gethostname()} pid {own.pid} started {own.create_time:.2f}"
 
 
 def holder_is_gone(owner: str) -> bool:
@@ -41,12 +41,10 @@ def holder_is_gone(owner: str) -> bool:
         host, _, pid, _, started = owner.split(" ")
         if host != socket.gethostname():
             return False
-        process = psutil.Process(int(pid))
-        return abs(process.create_time() - float(started)) > 0.05
-    except (ValueError, psutil.NoSuchProcess):
-        return True  # a malformed owner, or no such process: nobody holds it
-    except psutil.Error:
-        return False
+        # The label keeps the start time to 0.01 s, psutil's precision (gates.processes).
+        return processes.has_ended(Identity(int(pid), float(started)))
+    except ValueError:
+        return True  # a malformed owner: nobody holds it
 
 
 class EngineLock:
@@ -101,8 +99,8 @@ class EngineLock:
         return str(labels.get(OWNER_LABEL, "nobody"))
 
     def acquire(self, timeout: float) -> "EngineLock":
-        """Hold the lock, waiting up to ``timeout`` s; Busy (exit 3) after."""
-        wait_for(self.try_acquire, timeout, self.stack, self.holder, 0.5)
+        """Hold the lock, waiting up to ``timeout`` s; gates.locks.Busy (exit 3) after."""
+        wait_for(self.try_acquire, timeout, f"environment {self.stack}", self.holder, 0.5)
         return self
 
     def release(self) -> None:

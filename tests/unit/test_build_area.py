@@ -7,13 +7,13 @@ import sys
 import pytest
 
 from gates.outcome import MeasurementError
-from gates.release.staging import build_area
+from gates.release.build_area import build_area
 from support.timeouts import HANG
 
 HOLD = """
 import sys, time
 from pathlib import Path
-from gates.release.staging import build_area
+from gates.release.build_area import build_area
 with build_area(Path(sys.argv[1]), 5) as area:
     (area / "half-built").write_text("x")
     print("held", flush=True)

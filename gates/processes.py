@@ -1,5 +1,10 @@
 """Processes the pipeline started, recognised by pid *and* start time, never by pid alone.
 
+One identity for every process the pipeline names: a local environment's gunicorn masters
+(gates.targets.local.masters), the daemons ``gates engine up`` starts (gates.engine.record's
+``Started`` is an :class:`Identity` plus the program's name), and the holder of a lock
+(gates.locks, gates.targets.swarm.lock).
+
 An :class:`Identity` is a pid plus the start time psutil reports for it
 (``Process.create_time()``, seconds since the epoch). Before a process is signalled, the
 process now at that pid must have that start time and must not be a zombie: a pid that was
@@ -26,9 +31,13 @@ A start time fits any process older than the record, so a stamp alone does not m
 process ours: ``works_in(identity, directory)`` says whether it also runs in the directory
 the pipeline started it in (gates.targets.local.masters requires the environment's).
 
+``is_running`` treats a process it may not inspect as not ours (nothing is signalled);
+``has_ended`` is its cautious counterpart for a lock's holder: a lock is taken over only
+from a holder known to have ended, never from one that merely could not be inspected.
+
 psutil calls used, each documented by psutil for Linux and macOS alike (its documentation
 marks no platform restriction on them): ``psutil.Process(pid)``, ``Process.create_time()``,
-``Process.cwd()``,
+``Process.cwd()``, ``Process.cmdline()``,
 ``Process.status()`` with ``psutil.STATUS_ZOMBIE``, ``Process.children()``,
 ``Process.is_running()`` (psutil's own pid-reuse guard, checked again just before a
 signal), ``Process.send_signal()``, ``Process.kill()`` (which checks the same guard),
@@ -127,8 +136,9 @@ def _is_pid(value: object) -> TypeGuard[int]:
     return _is_int(value) and value > 0
 
 
-def _verified(identity: Identity) -> psutil.Process | None:
-    """The process at the identity's pid, only if it is still that very process."""
+def verified(identity: Identity) -> psutil.Process | None:
+    """The process at the identity's pid, only if it is still that very process (psutil's
+    Process, which checks its own identity again before a signal)."""
     process = _alive(identity.pid)
     if process is None:
         return None
@@ -138,9 +148,36 @@ def _verified(identity: Identity) -> psutil.Process | None:
     return process
 
 
+def has_ended(identity: Identity) -> bool:
+    """True only when the identified process is known to have ended: nothing at its pid, a
+    zombie, or a process that started at another time. False when it may not be inspected."""
+    try:
+        process = psutil.Process(identity.pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return True
+        return abs(process.create_time() - identity.create_time) > SAME_START
+    except psutil.NoSuchProcess:  # ZombieProcess included
+        return True
+    except psutil.Error:  # AccessDenied: it may well be running
+        return False
+
+
+def command_line(identity: Identity) -> str | None:
+    """The identified process's command line (program name, then its arguments), or None
+    when it is not running or may not be inspected."""
+    process = verified(identity)
+    if process is None:
+        return None
+    try:
+        argv = process.cmdline()
+    except psutil.Error:
+        return None
+    return " ".join([os.path.basename(argv[0]), *argv[1:]]) if argv else None
+
+
 def works_in(identity: Identity, directory: Path) -> bool:
     """True if the identified process runs with ``directory`` as its working directory."""
-    process = _verified(identity)
+    process = verified(identity)
     if process is None:
         return False
     try:
@@ -152,12 +189,12 @@ def works_in(identity: Identity, directory: Path) -> bool:
 
 def is_running(identity: Identity) -> bool:
     """True while the identified process lives (a zombie has ended)."""
-    return _verified(identity) is not None
+    return verified(identity) is not None
 
 
 def children(identity: Identity) -> list[int]:
     """Pids of the identified process's live children; none if it is not running."""
-    process = _verified(identity)
+    process = verified(identity)
     if process is None:
         return []
     try:
@@ -169,7 +206,7 @@ def children(identity: Identity) -> list[int]:
 
 def send(identity: Identity, sig: int) -> bool:
     """Signal the process only if it is still the one identified; False if it is gone."""
-    process = _verified(identity)
+    process = verified(identity)
     if process is None:
         return False
     try:
@@ -195,7 +232,7 @@ def wait_until(condition: Callable[[], T], timeout: float, interval: float = 0.0
 def descendants(identity: Identity, spare: Collection[int] = ()) -> list[psutil.Process]:
     """The identified process's children, theirs, and so on, except the subtrees rooted at
     ``spare`` pids (another master forked from this one, in a USR2 handover)."""
-    process = _verified(identity)
+    process = verified(identity)
     if process is None:
         return []
     found, queue = [], [process]
