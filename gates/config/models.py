@@ -2,8 +2,9 @@
 default and rule; unknown keys refused; values frozen once loaded.
 
 Validated with an :class:`Origin` as context, relative paths come out resolved: against the
-config file's directory, and the test reports' against the state directory. A key holding a
-list or a map states its rule in ``description``; editors show it and errors quote it.
+config file's directory, and the test reports' against the state directory. A key whose rule
+a validation error cannot say by itself (a bounded number, a list, a map, a pattern) declares
+it with ``rule("must be ...")``, which errors quote.
 """
 
 import importlib
@@ -28,9 +29,11 @@ from pydantic import (
     ValidationInfo,
     computed_field,
     field_validator,
+    model_validator,
 )
 
 from gates import durations
+from gates.config.rules import refuse_unknown_keys, rule
 from gates.outcome import ConfigError
 
 TABLE = "tool.pipeline"
@@ -165,9 +168,13 @@ def _date(value: object) -> object:
 
 NonEmptyStr = Annotated[str, StringConstraints(strict=True, pattern=r"\S")]
 Stripped = Annotated[NonEmptyStr, AfterValidator(str.strip)]
-PositiveInt = Annotated[int, Field(strict=True, ge=1)]
-ShortWait = Annotated[int, Field(strict=True, ge=1, le=SHORT_WAIT)]
-LongWait = Annotated[int, Field(strict=True, ge=1, le=LONG_WAIT)]
+PositiveInt = Annotated[int, Field(strict=True, ge=1), rule("must be a whole number >= 1")]
+ShortWait = Annotated[
+    int, Field(strict=True, ge=1, le=SHORT_WAIT), rule(f"must be a whole number 1-{SHORT_WAIT}")
+]
+LongWait = Annotated[
+    int, Field(strict=True, ge=1, le=LONG_WAIT), rule(f"must be a whole number 1-{LONG_WAIT}")
+]
 SloWindow = Annotated[str, StringConstraints(strict=True), AfterValidator(_slo_window)]
 Duration = Annotated[str, StringConstraints(strict=True), AfterValidator(_duration)]
 EnvironmentName = Annotated[str, StringConstraints(strict=True), AfterValidator(_simple_name)]
@@ -175,17 +182,15 @@ ServiceSettings = Annotated[
     str,
     StringConstraints(strict=True, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"),
     AfterValidator(_service_check),
-    Field(
-        description="must name a callable as module:function, e.g. "
-        "techcorp_api.settings:check_environment"
-    ),
+    rule("must name a callable as module:function, e.g. techcorp_api.settings:check_environment"),
 ]
-Number = Annotated[float, Field(strict=True)]
 # A pace of the swarm rollout or of an environment's Prometheus, in seconds (fractions allowed:
 # Docker and Prometheus take "1.5s"); at least half a second, at most SHORT_WAIT.
-SwarmSeconds = Annotated[float, Field(strict=True, ge=0.5, le=SHORT_WAIT)]
-NonNegative = Annotated[float, Field(strict=True, ge=0)]
-Ratio = Annotated[float, Field(strict=True, ge=0, lt=1)]
+SwarmSeconds = Annotated[
+    float, Field(strict=True, ge=0.5, le=SHORT_WAIT), rule(f"must be a number 0.5-{SHORT_WAIT}")
+]
+NonNegative = Annotated[float, Field(strict=True, ge=0), rule("must be a number >= 0")]
+Ratio = Annotated[float, Field(strict=True, ge=0, lt=1), rule("must be a number >= 0 and < 1")]
 UrlPath = Annotated[str, StringConstraints(strict=True, pattern=r"^/")]
 FromRoot = Annotated[Path, BeforeValidator(_from_root), Field(validate_default=True)]
 MaybeFromRoot = Annotated[Path | None, BeforeValidator(_maybe_from_root)]
@@ -197,15 +202,17 @@ AdvisorySource = Literal["safety", "pip-audit", "osv"]
 HttpUrl = Annotated[
     str,
     StringConstraints(strict=True, pattern=r"^https?://[^\s/]+(/\S*)?$"),
-    Field(description="must be an http(s) URL"),
+    rule("must be an http(s) URL"),
 ]
 OptionalHttpUrl = Annotated[
     str,
     StringConstraints(strict=True, pattern=r"^$|^https?://[^\s/]+(/\S*)?$"),
-    Field(description="must be empty or an http(s) URL"),
+    rule("must be empty or an http(s) URL"),
 ]
 Engine = Annotated[Literal["auto", "docker", "podman", "none"], BeforeValidator(_lower)]
-Expiry = Annotated[date, Field(strict=True), BeforeValidator(_date)]
+Expiry = Annotated[
+    date, Field(strict=True), BeforeValidator(_date), rule("must be a date like 2027-01-31")
+]
 Suite = Literal["test", "e2e"]
 PATHS = "must be a non-empty list of strings"
 
@@ -213,9 +220,14 @@ PATHS = "must be a non-empty list of strings"
 class Table(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys_only(cls, data: object) -> object:
+        return refuse_unknown_keys(cls, data)
+
 
 class LintConfig(Table):
-    paths: Annotated[tuple[NonEmptyStr, ...], Field(min_length=1, description=PATHS)] = (".",)
+    paths: Annotated[tuple[NonEmptyStr, ...], Field(min_length=1), rule(PATHS)] = (".",)
     workflows: FromRoot = Path(".github/workflows")
     # The workflow that runs this pipeline on GitHub: the lint gate holds it to
     # gates/checks/workflow_policy.py (only the pipeline's nox sessions, in order). Unset: no
@@ -228,11 +240,8 @@ class PytestConfig(Table):
 
     suites: Annotated[
         dict[Suite, tuple[StrictStr, ...]],
-        Field(
-            min_length=1,
-            description=f"must map suite names ({', '.join(get_args(Suite))}) to lists of "
-            "pytest arguments",
-        ),
+        Field(min_length=1),
+        rule(f"must map suite names ({', '.join(get_args(Suite))}) to lists of pytest arguments"),
     ] = {"test": ()}
     coverage_xml: UnderStateDir = Path("reports/coverage.xml")
     _state_dir: Path = PrivateAttr()
@@ -325,19 +334,20 @@ Waiver = Annotated[
 
 
 class SecurityConfig(Table):
-    bandit_paths: Annotated[tuple[NonEmptyStr, ...], Field(min_length=1, description=PATHS)] = (
-        ".",
-    )
+    bandit_paths: Annotated[tuple[NonEmptyStr, ...], Field(min_length=1), rule(PATHS)] = (".",)
     bandit_fail_severity: Level = "HIGH"
     bandit_fail_confidence: Level = "MEDIUM"
     dependency_fail_severity: VulnLevel = "ANY"
     # The advisory sources every dependency audit asks; "osv" needs osv_dir (or the env var).
     advisory_sources: Annotated[
         tuple[AdvisorySource, ...],
-        Field(min_length=1, description='must be a non-empty list of "safety", "pip-audit", "osv"'),
+        Field(min_length=1),
+        rule('must be a non-empty list of "safety", "pip-audit", "osv"'),
     ] = ("safety", "pip-audit")
     # Advisory data older than this many days cannot vouch for the pins (exit 3 under CI).
-    max_advisory_age: Annotated[int, Field(strict=True, ge=1, le=3650)] = 30
+    max_advisory_age: Annotated[
+        int, Field(strict=True, ge=1, le=3650), rule("must be a whole number 1-3650")
+    ] = 30
     safety_db_url: HttpUrl = "https://pyup.io/aws/safety/free/"
     offline_db: NonEmptyStr = ""
     pip_audit_service: Literal["osv", "pypi"] = "osv"
@@ -355,7 +365,7 @@ class SecurityConfig(Table):
     ] = Path(".secrets.baseline")
     waivers: Annotated[
         tuple[Waiver, ...],
-        Field(description=f"must be a list of tables: [[{TABLE}.security.waivers]]"),
+        rule(f"must be a list of tables: [[{TABLE}.security.waivers]]"),
     ] = ()
 
 
@@ -390,19 +400,16 @@ def _absolute(value: object) -> object:
 SOCKET_PATH_MAX = 107  # sun_path holds 108 bytes, the last one a NUL
 DockerHost = Annotated[
     str,
-    BeforeValidator(_docker_host),
     StringConstraints(strict=True, pattern=r"^$|^(unix|tcp|ssh|fd|npipe)://\S+$"),
     AfterValidator(_short_socket),
-    Field(
-        validate_default=True,
-        description="must be empty or a Docker host URL: unix:///PATH, tcp://HOST:PORT or "
-        "ssh://USER@HOST",
-    ),
+    Field(validate_default=True),
+    rule("must be empty or a Docker host URL: unix:///PATH, tcp://HOST:PORT or ssh://USER@HOST"),
+    BeforeValidator(_docker_host),  # outside the rule: a refused $DOCKER_HOST is what it quotes
 ]
 Registry = Annotated[
     str,
     StringConstraints(strict=True, pattern=r"^$|^[A-Za-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*$"),
-    Field(description="must be empty or HOST[:PORT][/NAMESPACE], e.g. 127.0.0.1:15000"),
+    rule("must be empty or HOST[:PORT][/NAMESPACE], e.g. 127.0.0.1:15000"),
 ]
 AbsolutePath = Annotated[Path, BeforeValidator(_absolute)]
 
@@ -432,7 +439,11 @@ class DeployConfig(Table):
     lock_timeout: LongWait = 120
     # local target: how long the new deployment must serve through the port (every worker
     # answering, at least 20 answers) before the ledger says succeeded
-    verify_seconds: Annotated[float, Field(strict=True, gt=0, le=SHORT_WAIT)] = 2.0
+    verify_seconds: Annotated[
+        float,
+        Field(strict=True, gt=0, le=SHORT_WAIT),
+        rule(f"must be a number > 0 and <= {SHORT_WAIT}"),
+    ] = 2.0
 
 
 # A DNS label, with room for the suffixes of the environment's other objects (-edge, -net).
@@ -450,7 +461,9 @@ class EnvironmentConfig(Table):
     """One environment: a gunicorn server on 127.0.0.1:port (target "local"), or a Docker
     Swarm service behind an edge proxy published at ``url`` (target "swarm")."""
 
-    port: Annotated[int, Field(strict=True, ge=1024, le=65535)]
+    port: Annotated[
+        int, Field(strict=True, ge=1024, le=65535), rule("must be a whole number 1024-65535")
+    ]
     target: Literal["local", "swarm"] = "local"  # where it lives (gates.targets)
     # Where its service answers; "" means http://127.0.0.1:<port>. For swarm, the edge is
     # published on this URL's host (an IP address; a name publishes on every interface) and port.
@@ -458,26 +471,32 @@ class EnvironmentConfig(Table):
     replicas: PositiveInt = 2  # swarm: tasks of the service
     stack: Annotated[  # swarm: its objects' names in the engine; "" = <service>-<name>
         StackName | Literal[""],
-        Field(description="must be lower-case letters, digits and '-' (a DNS label of <= 48)"),
+        rule("must be lower-case letters, digits and '-' (a DNS label of <= 48)"),
     ] = ""
-    workers: Annotated[int, Field(strict=True, ge=1, le=MAX_WORKERS)] = 2
+    workers: Annotated[
+        int,
+        Field(strict=True, ge=1, le=MAX_WORKERS),
+        rule(f"must be a whole number 1-{MAX_WORKERS}"),
+    ] = 2
     # the service's environment variables, deployed and recorded with each release; checked by
     # the service's own rules when [tool.pipeline] service_settings names them
-    env: Annotated[dict[StrictStr, StrictStr], Field(description="must map names to strings")] = {}
+    env: Annotated[dict[StrictStr, StrictStr], rule("must map names to strings")] = {}
     promote_from: NonEmptyStr = ""  # the environment a release must have passed first
     required_gates: Annotated[
-        tuple[NonEmptyStr, ...], Field(description="must be a list of names")
+        tuple[NonEmptyStr, ...], rule("must be a list of names")
     ] = ()  # the gates it must have passed there
     # swarm: run the environment's own Prometheus, published on 127.0.0.1:<this port>
     # (gates.targets.swarm.prometheus); then prometheus_url defaults to it. 0 = none.
-    prometheus_port: Annotated[int, Field(strict=True, ge=0, le=65535)] = 0
+    prometheus_port: Annotated[
+        int, Field(strict=True, ge=0, le=65535), rule("must be a whole number 0-65535")
+    ] = 0
     # The SLO gate's Prometheus for this environment ("": scrape mode; --prometheus-url
     # overrides), and the labels that pick this environment's series there, e.g.
     # { job = "techcorp-production" } (added to every SLI selector and to its up checks).
     prometheus_url: Annotated[str, Field(strict=True, validate_default=True)] = ""
     prometheus_labels: Annotated[
         dict[PrometheusLabel, StrictStr],
-        Field(description="must map Prometheus label names to values"),
+        rule("must map Prometheus label names to values"),
     ] = {}
     # swarm: the rollout's pace (gates.targets.swarm.service). How long Swarm keeps watching
     # an update (and a rollback) for a failing task after its last task is running, before it
@@ -583,7 +602,9 @@ class SloConfig(Table):
     min_requests: PositiveInt = 300
     # The synthetic probe, sized from the requests still needed, within these bounds:
     # 99.9 % at 50 requests/s takes 60 s; 120 s also covers a window with one error (4,742).
-    probe_rate: Annotated[int, Field(strict=True, ge=1, le=1000)] = 50  # requests/s
+    probe_rate: Annotated[
+        int, Field(strict=True, ge=1, le=1000), rule("must be a whole number 1-1000")
+    ] = 50  # requests/s
     probe_max_seconds: ShortWait = 120
 
 
@@ -592,7 +613,8 @@ class PerfConfig(Table):
     duration: LongWait = 10  # seconds
     paths: Annotated[
         dict[UrlPath, PositiveInt],
-        Field(min_length=1, description="must map URL paths to whole-number weights"),
+        Field(min_length=1),
+        rule("must map URL paths to whole-number weights"),
     ] = {"/api/data": 4, "/health": 1}
     p95_ms: PositiveInt = 200
     max_error_rate: Ratio = 0.001
@@ -616,7 +638,7 @@ class CoverageReport(BaseModel):
     """The one key of coverage.py's [tool.coverage.report] that the pipeline reads."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
-    fail_under: Annotated[float, Field(strict=True, ge=0, le=100)]
+    fail_under: Annotated[float, Field(strict=True, ge=0, le=100), rule("must be a number 0-100")]
 
 
 class PipelineConfig(Table):
@@ -633,11 +655,13 @@ class PipelineConfig(Table):
     build: BuildConfig = Field(default_factory=dict, validate_default=True)
     engine: EngineConfig = Field(default_factory=dict, validate_default=True)
     deploy: DeployConfig = Field(default_factory=dict, validate_default=True)
-    environments: dict[EnvironmentName, EnvironmentConfig] = Field(
+    environments: Annotated[
+        dict[EnvironmentName, EnvironmentConfig],
+        rule(f"must define at least one [{TABLE}.environments.NAME] table"),
+    ] = Field(
         default_factory=dict,
         validate_default=True,
         min_length=1,
-        description=f"must define at least one [{TABLE}.environments.NAME] table",
         json_schema_extra={"propertyNames": {"pattern": f"^{SIMPLE_NAME.pattern}$"}},
     )
     slo: SloConfig = Field(default_factory=dict, validate_default=True)
