@@ -4,7 +4,8 @@ The file is found from ``--config``, else ``$PIPELINE_CONFIG``, else the nearest
 pyproject.toml with a ``[tool.pipeline]`` table at or above the working directory.
 ``$PIPELINE_STATE_DIR`` overrides ``state_dir``; ``$DOCKER_HOST`` overrides
 ``engine.docker_host``. Relative paths are relative to the file.
-The tables are declared in ``models``; ``errors`` words what is wrong with one.
+The tables are declared in ``models`` (with the ``rules`` that errors quote); ``errors`` words
+what is wrong with one; ``reference`` writes docs/configuration.md from the models.
 """
 
 import os

@@ -1,27 +1,23 @@
 """pydantic's validation errors as the pipeline's one-line ConfigError: the file, where in it
-(a TOML table, or a YAML document and key path), the key, what is wrong with it and what was
-found.
+(a TOML table, or a YAML document and key path), the key, what is wrong and what was found.
 
-The first error's location is walked through the models to name the TOML table it is in
-(``[tool.pipeline.environments.staging]``) or the YAML key path (``spec.condition.threshold``),
-the key, and that key's declared rule.
+Worded from the first error's own ``loc``, ``type``, ``ctx`` and ``input``, not from the
+models: what those cannot say, a model declares (gates.config.rules).
 """
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar, get_args, get_origin
+from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
-from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
 from gates.outcome import ConfigError
 
 Model = TypeVar("Model", bound=BaseModel)
-BOUNDS = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+NOT_A_TABLE = {"model_type", "model_attributes_type"}
+OF_A_TABLE = {*NOT_A_TABLE, "union_tag_invalid", "union_tag_not_found", "unknown_key"}
 NOT_A_STRING = {"string_type", "string_pattern_mismatch", "string_too_short"}
-NOT_A_DATE = {"date_type", "date_parsing", "date_from_datetime_parsing"}
 
 
 def validated(model: type[Model], data: object, path: Path, table: str, context: object) -> Model:
@@ -29,8 +25,7 @@ def validated(model: type[Model], data: object, path: Path, table: str, context:
     try:
         return model.model_validate(data, context=context)
     except ValidationError as exc:
-        spot = _locate(model, [table], _first(exc)["loc"], data)
-        raise ConfigError(one_line(f"{path} {_problem(_first(exc), spot)}")) from None
+        raise ConfigError(one_line(f"{path} {_message(exc, table, '')}")) from None
 
 
 def validated_document(model: type[Model], data: object, where: str) -> Model:
@@ -38,9 +33,7 @@ def validated_document(model: type[Model], data: object, where: str) -> Model:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        spot = _locate(model, [], _first(exc)["loc"], data)
-        spot.document = where
-        raise ConfigError(one_line(_problem(_first(exc), spot))) from None
+        raise ConfigError(one_line(_message(exc, "", where))) from None
 
 
 def one_line(text: str) -> str:
@@ -48,147 +41,60 @@ def one_line(text: str) -> str:
     return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
-def _first(exc: ValidationError) -> ErrorDetails:
+def _message(exc: ValidationError, table: str, document: str) -> str:
     # An unknown key first: a misspelt key is also reported missing under its right name.
-    return min(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
-
-
-@dataclass
-class _Spot:
-    """Where an error is: a table (and the array item in it), a key, its declaration."""
-
-    tables: list[str]
-    model: type[BaseModel]
-    value: object  # what the file holds there
-    item: str = ""  # "bandit waiver 'B602'" for an entry of an array of tables
-    title: str = ""  # "bandit waiver": what such an entry is
-    key: str = ""
-    declared: FieldInfo | None = None
-    document: str = ""  # set for YAML: "<path> document 3 (AlertCondition fast-burn)"
-
-    @property
-    def where(self) -> str:
-        """The table (TOML) or the mapping (YAML) the key is in."""
-        if self.document:
-            return f"{self.document}: {'.'.join(self.tables)}" if self.tables else self.document
-        return f"[{'.'.join(self.tables)}]" + (f": {self.item}" if self.item else "")
-
-    @property
-    def subject(self) -> str:
-        """What is wrong: the key where it is, or the table itself."""
-        if self.document:
-            dotted = ".".join([*self.tables, self.key] if self.key else self.tables)
-            return f"{self.document}: {dotted}" if dotted else self.document
-        return f"{self.where}: {self.key}" if self.key else self.where
-
-
-def _locate(
-    model: type[BaseModel], tables: list[str], loc: tuple[int | str, ...], data: object
-) -> _Spot:
-    spot, steps = _Spot(tables, model, data), list(loc)
-    while steps:
-        key = steps.pop(0)
-        spot.key, spot.declared = str(key), spot.model.model_fields.get(str(key))
-        value = _get(spot.value, key)
-        inner = _models(spot.declared.annotation) if spot.declared else []
-        shape = get_origin(spot.declared.annotation) if spot.declared else None
-        if not inner or (shape and not steps):
-            spot.value = value
-            break
-        if shape is dict:  # a table of tables: its key is a table name
-            name = steps.pop(0)
-            if steps == ["[key]"]:  # the name itself is refused
-                spot.tables.append(spot.key)
-                spot.key, spot.value, spot.declared = repr(name), name, None
-                break
-            spot.tables += [spot.key, str(name)]
-            value = _get(value, name)
-        elif shape is tuple:  # an array of tables: an index, then the tag naming its model
-            index = steps.pop(0)
-            value = _get(value, index)
-            tagged = [m for m in inner if steps and _has_tag(m, steps[0])]
-            if tagged:
-                inner, spot.title = tagged, tagged[0].model_config.get("title") or str(key)
-                spot.item = f"{spot.title} {_get(value, 'id') or index!r}"
-                steps.pop(0)
-            elif steps and len(inner) == 1:  # items of one model: into the item
-                spot.tables.append(f"{key}[{index}]")
-            else:
-                spot.key, spot.value = f"{key}[{index}]", value
-                break
-        else:
-            spot.tables.append(spot.key)
-        spot.model, spot.value, spot.key, spot.declared = inner[0], value, "", None
-    return spot
-
-
-def _problem(error: ErrorDetails, spot: _Spot) -> str:
+    error = min(exc.errors(include_url=False), key=lambda e: e["type"] != "unknown_key")
     kind, ctx, got = error["type"], error.get("ctx", {}), error["input"]
-    # Excluded fields are keys a model refuses by name (gates.slo.objectives.unsupported).
-    keys = ", ".join(sorted(k for k, f in spot.model.model_fields.items() if not f.exclude))
-    if kind in ("model_type", "model_attributes_type"):
-        mapping = "mapping" if spot.document else "table"
-        return f"{spot.subject} must be a {mapping}, got {type(got).__name__}"
-    if kind == "extra_forbidden":
-        known = f"a {spot.title} has" if spot.title else "known keys:"
-        return f"{spot.where}: unknown key {spot.key!r} ({known} {keys})"
-    if kind == "missing" and spot.title:
-        return f"{spot.where}: missing key {spot.key!r} (a {spot.title} has {keys})"
-    if kind == "missing" and spot.document:
-        return f"{spot.document}: missing {spot.subject.removeprefix(spot.document + ': ')}"
-    if kind == "missing":
-        return f"{spot.where}: required key {spot.key!r} is missing"
+    tables, items, key = _place(error)
+    if document:  # YAML: document 3 (AlertCondition fast-burn): spec.condition.threshold
+        where = ": ".join(filter(None, [document, ".".join(tables + items)]))
+        subject = ": ".join(filter(None, [document, ".".join(tables + items + [key] * bool(key))]))
+    else:  # TOML: [tool.pipeline.security]: waivers[0]: expires
+        where = f"[{'.'.join([table, *tables])}]" + "".join(f": {item}" for item in items)
+        subject = f"{where}: {key}" if key else where
+    if kind in NOT_A_TABLE:
+        return f"{subject} must be a {'mapping' if document else 'table'}, got {type(got).__name__}"
     if kind == "union_tag_invalid":
-        tags = _names(ctx["expected_tags"])
-        return f"{spot.subject}: {_names(ctx['discriminator'])} must be {tags}, got {ctx['tag']!r}"
+        name, tags = _names(ctx["discriminator"]), _names(ctx["expected_tags"])
+        return f"{where}: {name} must be {tags}, got {ctx['tag']!r}"
     if kind == "union_tag_not_found":
-        return f"{spot.subject}: required key {ctx['discriminator']} is missing"
+        return f"{where}: required key {ctx['discriminator']} is missing"
+    if kind == "unknown_key":
+        return f"{where}: {error['msg']}"
+    if kind == "missing":
+        if document:
+            return f"{document}: missing {subject.removeprefix(document + ': ')}"
+        return f"{where}: " + (
+            f"missing key {key!r}" if items else f"required key {key!r} is missing"
+        )
     if kind == "value_error":
-        return f"{spot.subject} {ctx['error']}"
-    if spot.declared and spot.declared.description:
-        found = "" if spot.value is None else f", got {spot.value!r}"  # None: no such key
-        return f"{spot.subject} {spot.declared.description}{found}"
-    return f"{spot.subject} {_rule(kind, ctx, spot.declared, error['msg'])}, got {got!r}"
-
-
-def _rule(kind: str, ctx: dict[str, Any], declared: FieldInfo | None, message: str) -> str:
-    """What the value must be, from the error's kind and the key's declared constraints."""
-    if kind in NOT_A_STRING:
-        return "must be a non-empty string"
-    if kind in NOT_A_DATE:
-        return "must be a date like 2027-01-31"
+        return f"{subject} {ctx['error']}"
     if kind == "literal_error":
         names = _names(ctx["expected"])
-        return f"must be {names}" if " or " not in names else f"must be one of {names}"
-    if declared and declared.annotation in (int, float):
-        what = "a whole number" if declared.annotation is int else "a number"
-        limits = {b: getattr(m, b) for m in declared.metadata for b in BOUNDS if hasattr(m, b)}
-        if {"ge", "le"} == set(limits):
-            return f"must be {what} {limits['ge']}-{limits['le']}"
-        bounds = " and ".join(f"{BOUNDS[b]} {v}" for b, v in limits.items())
-        return f"must be {what} {bounds}".rstrip()
-    return message[0].lower() + message[1:]
+        return f"{subject} must be {'one of ' * (' or ' in names)}{names}, got {got!r}"
+    said = error["msg"] if kind == "rule" else error["msg"][0].lower() + error["msg"][1:]
+    return (
+        f"{subject} {'must be a non-empty string' if kind in NOT_A_STRING else said}, got {got!r}"
+    )
+
+
+def _place(error: ErrorDetails) -> tuple[list[str], list[str], str]:
+    """The tables, the entries of an array of tables (``waivers[0]``) and the key ``loc`` says."""
+    steps = list(error["loc"])
+    if steps[-1:] == ["[key]"]:  # a table of tables refused this name for a table
+        steps[-2:] = [repr(steps[-2])]
+    key = "" if error["type"] in OF_A_TABLE else str(steps.pop())
+    tables: list[str] = []
+    items: list[str] = []
+    for step, before in zip(steps, [None, *steps]):
+        if isinstance(step, int):
+            items.append(f"{(items or tables).pop()}[{step}]")
+        elif not isinstance(before, int):  # right after an index: a tagged union's tag
+            (items or tables).append(step)
+    return tables, items, key
 
 
 def _names(quoted: str) -> str:
     """``'a', 'b' or 'c'`` as ``a, b or c``."""
     names = re.findall(r"'([^']*)'", quoted)
     return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else "".join(names)
-
-
-def _models(annotation: object) -> list[type[BaseModel]]:
-    """The models an annotation holds: itself, or its items, values or union members."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    return [model for arg in get_args(annotation) for model in _models(arg)]
-
-
-def _has_tag(model: type[BaseModel], tag: object) -> bool:
-    return any(tag in get_args(f.annotation) for f in model.model_fields.values())
-
-
-def _get(value: object, key: object) -> object:
-    try:
-        return value[key]  # type: ignore[index]  # whatever the file holds; None if it cannot
-    except (KeyError, IndexError, TypeError):
-        return None

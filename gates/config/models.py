@@ -2,8 +2,9 @@
 default and rule; unknown keys refused; values frozen once loaded.
 
 Validated with an :class:`Origin` as context, relative paths come out resolved: against the
-config file's directory, and the test reports' against the state directory. A key holding a
-list or a map states its rule in ``description``; editors show it and errors quote it.
+config file's directory, and the test reports' against the state directory. A key whose rule
+a validation error cannot say by itself (a bounded number, a list, a map, a pattern) declares
+it with ``rule("must be ...")``, which errors quote.
 """
 
 import importlib
@@ -28,9 +29,11 @@ from pydantic import (
     ValidationInfo,
     computed_field,
     field_validator,
+    model_validator,
 )
 
 from gates import durations
+from gates.config.rules import refuse_unknown_keys, rule
 from gates.outcome import ConfigError
 
 TABLE = "tool.pipeline"
@@ -165,9 +168,13 @@ def _date(value: object) -> object:
 
 NonEmptyStr = Annotated[str, StringConstraints(strict=True, pattern=r"\S")]
 Stripped = Annotated[NonEmptyStr, AfterValidator(str.strip)]
-PositiveInt = Annotated[int, Field(strict=True, ge=1)]
-ShortWait = Annotated[int, Field(strict=True, ge=1, le=SHORT_WAIT)]
-LongWait = Annotated[int, Field(strict=True, ge=1, le=LONG_WAIT)]
+PositiveInt = Annotated[int, Field(strict=True, ge=1), rule("must be a whole number >= 1")]
+ShortWait = Annotated[
+    int, Field(strict=True, ge=1, le=SHORT_WAIT), rule(f"must be a whole number 1-{SHORT_WAIT}")
+]
+LongWait = Annotated[
+    int, Field(strict=True, ge=1, le=LONG_WAIT), rule(f"must be a whole number 1-{LONG_WAIT}")
+]
 SloWindow = Annotated[str, StringConstraints(strict=True), AfterValidator(_slo_window)]
 Duration = Annotated[str, StringConstraints(strict=True), AfterValidator(_duration)]
 EnvironmentName = Annotated[str, StringConstraints(strict=True), AfterValidator(_simple_name)]
@@ -175,17 +182,15 @@ ServiceSettings = Annotated[
     str,
     StringConstraints(strict=True, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"),
     AfterValidator(_service_check),
-    Field(
-        description="must name a callable as module:function, e.g. "
-        "techcorp_api.settings:check_environment"
-    ),
+    rule("must name a callable as module:function, e.g. techcorp_api.settings:check_environment"),
 ]
-Number = Annotated[float, Field(strict=True)]
 # A pace of the swarm rollout or of an environment's Prometheus, in seconds (fractions allowed:
 # Docker and Prometheus take "1.5s"); at least half a second, at most SHORT_WAIT.
-SwarmSeconds = Annotated[float, Field(strict=True, ge=0.5, le=SHORT_WAIT)]
-NonNegative = Annotated[float, Field(strict=True, ge=0)]
-Ratio = Annotated[float, Field(strict=True, ge=0, lt=1)]
+SwarmSeconds = Annotated[
+    float, Field(strict=True, ge=0.5, le=SHORT_WAIT), rule(f"must be a number 0.5-{SHORT_WAIT}")
+]
+NonNegative = Annotated[float, Field(strict=True, ge=0), rule("must be a number >= 0")]
+Ratio = Annotated[float, Field(strict=True, ge=0, lt=1), rule("must be a number >= 0 and < 1")]
 UrlPath = Annotated[str, StringConstraints(strict=True, pattern=r"^/")]
 FromRoot = Annotated[Path, BeforeValidator(_from_root), Field(validate_default=True)]
 MaybeFromRoot = Annotated[Path | None, BeforeValidator(_maybe_from_root)]
@@ -197,15 +202,17 @@ AdvisorySource = Literal["safety", "pip-audit", "osv"]
 HttpUrl = Annotated[
     str,
     StringConstraints(strict=True, pattern=r"^https?://[^\s/]+(/\S*)?$"),
-    Field(description="must be an http(s) URL"),
+    rule("must be an http(s) URL"),
 ]
 OptionalHttpUrl = Annotated[
     str,
     StringConstraints(strict=True, pattern=r"^$|^https?://[^\s/]+(/\S*)?$"),
-    Field(description="must be empty or an http(s) URL"),
+    rule("must be empty or an http(s) URL"),
 ]
 Engine = Annotated[Literal["auto", "docker", "podman", "none"], BeforeValidator(_lower)]
-Expiry = Annotated[date, Field(strict=True), BeforeValidator(_date)]
+Expiry = Annotated[
+    date, Field(strict=True), BeforeValidator(_date), rule("must be a date like 2027-01-31")
+]
 Suite = Literal["test", "e2e"]
 PATHS = "must be a non-empty list of strings"
 
@@ -213,14 +220,26 @@ PATHS = "must be a non-empty list of strings"
 class Table(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys_only(cls, data: object) -> object:
+        return refuse_unknown_keys(cls, data)
+
 
 class LintConfig(Table):
-    paths: Annotated[tuple[NonEmptyStr, ...], Field(min_length=1, description=PATHS)] = (".",)
-    workflows: FromRoot = Path(".github/workflows")
-    # The workflow that runs this pipeline on GitHub: the lint gate holds it to
-    # gates/checks/workflow_policy.py (only the pipeline's nox sessions, in order). Unset: no
-    # such check.
-    pipeline_workflow: MaybeFromRoot = None
+    """What the lint gate checks: the code (black, flake8, mypy) and the workflows."""
+
+    paths: Annotated[tuple[NonEmptyStr, ...], Field(min_length=1), rule(PATHS)] = Field(
+        (".",), description="What black, flake8 and mypy check, relative to the project root."
+    )
+    workflows: FromRoot = Field(
+        Path(".github/workflows"), description="The workflows zizmor and actionlint check."
+    )
+    pipeline_workflow: MaybeFromRoot = Field(
+        None,
+        description="The workflow that runs this pipeline on GitHub, held to the workflow policy "
+        "(only the pipeline's nox sessions, in order); unset: no such check.",
+    )
 
 
 class PytestConfig(Table):
@@ -228,13 +247,17 @@ class PytestConfig(Table):
 
     suites: Annotated[
         dict[Suite, tuple[StrictStr, ...]],
-        Field(
-            min_length=1,
-            description=f"must map suite names ({', '.join(get_args(Suite))}) to lists of "
-            "pytest arguments",
-        ),
-    ] = {"test": ()}
-    coverage_xml: UnderStateDir = Path("reports/coverage.xml")
+        Field(min_length=1),
+        rule(f"must map suite names ({', '.join(get_args(Suite))}) to lists of pytest arguments"),
+    ] = Field(
+        {"test": ()},
+        description="Each suite (a gates stage: test, e2e) and its pytest arguments; coverage is "
+        "decided once over all of them.",
+    )
+    coverage_xml: UnderStateDir = Field(
+        Path("reports/coverage.xml"),
+        description="The combined coverage XML report, under state_dir.",
+    )
     _state_dir: Path = PrivateAttr()
     _fail_under: float = PrivateAttr()
 
@@ -276,16 +299,19 @@ class PytestConfig(Table):
 class _Waiver(Table):
     """Accepts one finding until ``expires``."""
 
-    scanner: str
-    id: Stripped
-    reason: NonEmptyStr
-    expires: Expiry
+    scanner: str = Field(description="The scanner whose finding is waived.")
+    id: Stripped = Field(
+        description="The finding's id: a bandit test id, a vulnerability id (CVE, GHSA, PYSEC, "
+        "pyup) or a detect-secrets type or hashed secret."
+    )
+    reason: NonEmptyStr = Field(description="Why the finding is accepted.")
+    expires: Expiry = Field(description="The day the waiver stops applying, e.g. 2027-01-31.")
 
 
 class _PathWaiver(_Waiver):
     """Accepts a finding in the files matching ``path`` (a glob)."""
 
-    path: Stripped
+    path: Stripped = Field(description="The files the finding is accepted in (a glob).")
 
     @property
     def target(self) -> str:
@@ -296,7 +322,7 @@ class BanditWaiver(_PathWaiver):
     """Accepts a bandit test id in the files matching ``path``."""
 
     model_config = ConfigDict(title="bandit waiver")
-    scanner: Literal["bandit"]
+    scanner: Literal["bandit"] = Field(description="A bandit finding.")
 
 
 class VulnerabilityWaiver(_Waiver):
@@ -304,8 +330,10 @@ class VulnerabilityWaiver(_Waiver):
     whichever advisory source reports it; ``scanner`` may name one, it waives for all."""
 
     model_config = ConfigDict(title="vulnerability waiver")
-    scanner: Literal["dependencies", "safety", "pip-audit", "osv"]
-    package: Stripped
+    scanner: Literal["dependencies", "safety", "pip-audit", "osv"] = Field(
+        description="Any advisory source: the waiver applies to all of them."
+    )
+    package: Stripped = Field(description="The package the vulnerability is in.")
 
     @property
     def target(self) -> str:
@@ -316,7 +344,7 @@ class SecretWaiver(_PathWaiver):
     """Accepts a detect-secrets type or hashed secret in the files matching ``path``."""
 
     model_config = ConfigDict(title="detect-secrets waiver")
-    scanner: Literal["detect-secrets"]
+    scanner: Literal["detect-secrets"] = Field(description="A detect-secrets finding.")
 
 
 Waiver = Annotated[
@@ -325,45 +353,90 @@ Waiver = Annotated[
 
 
 class SecurityConfig(Table):
-    bandit_paths: Annotated[tuple[NonEmptyStr, ...], Field(min_length=1, description=PATHS)] = (
-        ".",
+    """The security gate's scanners, their thresholds, the advisory data and the waivers."""
+
+    bandit_paths: Annotated[tuple[NonEmptyStr, ...], Field(min_length=1), rule(PATHS)] = Field(
+        (".",), description="What bandit scans, relative to the project root."
     )
-    bandit_fail_severity: Level = "HIGH"
-    bandit_fail_confidence: Level = "MEDIUM"
-    dependency_fail_severity: VulnLevel = "ANY"
-    # The advisory sources every dependency audit asks; "osv" needs osv_dir (or the env var).
+    bandit_fail_severity: Level = Field(
+        "HIGH", description="The bandit severity from which a finding fails the gate."
+    )
+    bandit_fail_confidence: Level = Field(
+        "MEDIUM", description="The bandit confidence from which a finding fails the gate."
+    )
+    dependency_fail_severity: VulnLevel = Field(
+        "ANY",
+        description="The vulnerability severity from which a finding in a pinned dependency fails "
+        "the gate (ANY: every one).",
+    )
     advisory_sources: Annotated[
         tuple[AdvisorySource, ...],
-        Field(min_length=1, description='must be a non-empty list of "safety", "pip-audit", "osv"'),
-    ] = ("safety", "pip-audit")
-    # Advisory data older than this many days cannot vouch for the pins (exit 3 under CI).
-    max_advisory_age: Annotated[int, Field(strict=True, ge=1, le=3650)] = 30
-    safety_db_url: HttpUrl = "https://pyup.io/aws/safety/free/"
-    offline_db: NonEmptyStr = ""
-    pip_audit_service: Literal["osv", "pypi"] = "osv"
-    # An OSV-API-compatible mirror for pip-audit ("" = api.osv.dev).
-    osv_api_url: OptionalHttpUrl = ""
-    # An OSV directory in the PyPA advisory database's layout; $PIPELINE_OSV_DIR overrides.
-    osv_dir: str = ""
-    scanner_timeout: LongWait = 600
+        Field(min_length=1),
+        rule('must be a non-empty list of "safety", "pip-audit", "osv"'),
+    ] = Field(
+        ("safety", "pip-audit"),
+        description="The advisory sources every dependency audit asks; osv needs osv_dir (or "
+        "$PIPELINE_OSV_DIR).",
+    )
+    max_advisory_age: Annotated[
+        int, Field(strict=True, ge=1, le=3650), rule("must be a whole number 1-3650")
+    ] = Field(
+        30,
+        description="Days after which advisory data cannot vouch for the pins (exit 3 under CI).",
+    )
+    safety_db_url: HttpUrl = Field(
+        "https://pyup.io/aws/safety/free/",
+        description="Where safety downloads its advisory database.",
+    )
+    offline_db: NonEmptyStr = Field(
+        "", description="A local safety database to use instead of downloading one."
+    )
+    pip_audit_service: Literal["osv", "pypi"] = Field(
+        "osv", description="The vulnerability service pip-audit asks."
+    )
+    osv_api_url: OptionalHttpUrl = Field(
+        "", description="An OSV-API-compatible mirror for pip-audit; empty: api.osv.dev."
+    )
+    osv_dir: str = Field(
+        "",
+        description="An OSV directory in the PyPA advisory database's layout; $PIPELINE_OSV_DIR "
+        "overrides.",
+    )
+    scanner_timeout: LongWait = Field(600, description="Seconds any one scanner may take.")
     secrets_baseline: Annotated[
         FromRoot,
         Field(
             description="must be the detect-secrets baseline of reviewed false positives, "
             "relative to the project root"
         ),
-    ] = Path(".secrets.baseline")
+    ] = Field(
+        Path(".secrets.baseline"),
+        description="The detect-secrets baseline of reviewed false positives, relative to the "
+        "project root.",
+    )
     waivers: Annotated[
         tuple[Waiver, ...],
-        Field(description=f"must be a list of tables: [[{TABLE}.security.waivers]]"),
-    ] = ()
+        rule(f"must be a list of tables: [[{TABLE}.security.waivers]]"),
+    ] = Field(
+        (),
+        description="Findings accepted until they expire: one [[tool.pipeline.security.waivers]] "
+        "table each.",
+    )
 
 
 class BuildConfig(Table):
-    container_engine: Engine = "auto"
-    timeout: LongWait = 900
-    # the service image's `ARG BASE`: any image with python3 (3.11) and venv
-    base_image: NonEmptyStr = "python:3.11-slim"
+    """The build gate: the release's wheel, wheelhouse, SBOM and, with an engine, image."""
+
+    container_engine: Engine = Field(
+        "auto",
+        description="auto: an image when an engine answers; docker or podman: it must answer (exit "
+        "3 if not); none: no image.",
+    )
+    timeout: LongWait = Field(900, description="Seconds any one build tool may take.")
+    base_image: NonEmptyStr = Field(
+        "python:3.11-slim",
+        description="The service image's ARG BASE: any image with python3 (3.11) and venv.",
+    )
 
 
 def _docker_host(value: object, info: ValidationInfo) -> object:
@@ -390,19 +463,16 @@ def _absolute(value: object) -> object:
 SOCKET_PATH_MAX = 107  # sun_path holds 108 bytes, the last one a NUL
 DockerHost = Annotated[
     str,
-    BeforeValidator(_docker_host),
     StringConstraints(strict=True, pattern=r"^$|^(unix|tcp|ssh|fd|npipe)://\S+$"),
     AfterValidator(_short_socket),
-    Field(
-        validate_default=True,
-        description="must be empty or a Docker host URL: unix:///PATH, tcp://HOST:PORT or "
-        "ssh://USER@HOST",
-    ),
+    Field(validate_default=True),
+    rule("must be empty or a Docker host URL: unix:///PATH, tcp://HOST:PORT or ssh://USER@HOST"),
+    BeforeValidator(_docker_host),  # outside the rule: a refused $DOCKER_HOST is what it quotes
 ]
 Registry = Annotated[
     str,
     StringConstraints(strict=True, pattern=r"^$|^[A-Za-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*$"),
-    Field(description="must be empty or HOST[:PORT][/NAMESPACE], e.g. 127.0.0.1:15000"),
+    rule("must be empty or HOST[:PORT][/NAMESPACE], e.g. 127.0.0.1:15000"),
 ]
 AbsolutePath = Annotated[Path, BeforeValidator(_absolute)]
 
@@ -411,28 +481,65 @@ class EngineConfig(Table):
     """The container engine: where stages reach it, the registry images go to, and the engine
     `gates engine up` runs on this machine when nothing answers at ``docker_host``."""
 
-    # "" = Docker's own choice ($DOCKER_HOST, the current context, its default socket)
-    docker_host: DockerHost = ""
-    registry: Registry = ""  # images are pushed here and deployed by digest; "" = not pushed
-    data_root: AbsolutePath = Path("/var/lib/gates-docker")  # a dockerd that `up` starts
-    registry_data: AbsolutePath = Path("/var/lib/gates-registry")  # a registry `up` starts
-    base_image: NonEmptyStr = "gates-base:bookworm"  # Debian, made by debootstrap
-    edge_image: NonEmptyStr = "gates-haproxy:2.6"  # HAProxy from Debian, FROM base_image
-    # Prometheus from Debian, FROM base_image: a swarm environment's own (prometheus_port)
-    prometheus_image: NonEmptyStr = "gates-prometheus:2.42"
-    mirror: Annotated[str, StringConstraints(strict=True, pattern=r"^https?://\S+$")] = (
-        "http://deb.debian.org/debian"
+    docker_host: DockerHost = Field(
+        "",
+        description="The engine every stage talks to (unix://, tcp://, ssh://user@host); empty: "
+        "Docker's own choice ($DOCKER_HOST, the current context, its default socket). "
+        "$DOCKER_HOST overrides it.",
     )
-    suite: Annotated[str, StringConstraints(strict=True, pattern=r"^[a-z]+$")] = "bookworm"
+    registry: Registry = Field(
+        "", description="Where images are pushed and deployed from, by digest; empty: not pushed."
+    )
+    data_root: AbsolutePath = Field(
+        Path("/var/lib/gates-docker"),
+        description="Where a dockerd that `gates engine up` starts keeps its data.",
+    )
+    registry_data: AbsolutePath = Field(
+        Path("/var/lib/gates-registry"),
+        description="Where a registry that `gates engine up` starts keeps its data.",
+    )
+    base_image: NonEmptyStr = Field(
+        "gates-base:bookworm",
+        description="The Debian base image `gates engine up` makes with debootstrap.",
+    )
+    edge_image: NonEmptyStr = Field(
+        "gates-haproxy:2.6", description="The HAProxy edge image, Debian's HAProxy FROM base_image."
+    )
+    prometheus_image: NonEmptyStr = Field(
+        "gates-prometheus:2.42",
+        description="Debian's Prometheus FROM base_image: what a swarm environment with "
+        "prometheus_port runs.",
+    )
+    mirror: Annotated[str, StringConstraints(strict=True, pattern=r"^https?://\S+$")] = Field(
+        "http://deb.debian.org/debian",
+        description="Where debootstrap and apt in the images get Debian from.",
+    )
+    suite: Annotated[str, StringConstraints(strict=True, pattern=r"^[a-z]+$")] = Field(
+        "bookworm", description="The Debian suite of the images."
+    )
 
 
 class DeployConfig(Table):
-    preflight_timeout: ShortWait = 30
-    cutover_timeout: ShortWait = 60
-    lock_timeout: LongWait = 120
-    # local target: how long the new deployment must serve through the port (every worker
-    # answering, at least 20 answers) before the ledger says succeeded
-    verify_seconds: Annotated[float, Field(strict=True, gt=0, le=SHORT_WAIT)] = 2.0
+    """How long a deploy may take at each step."""
+
+    preflight_timeout: ShortWait = Field(
+        30, description="Seconds the new release has to pass pre-flight."
+    )
+    cutover_timeout: ShortWait = Field(
+        60, description="Seconds the cutover to the new release may take."
+    )
+    lock_timeout: LongWait = Field(
+        120, description="Seconds a deploy waits for another one to finish."
+    )
+    verify_seconds: Annotated[
+        float,
+        Field(strict=True, gt=0, le=SHORT_WAIT),
+        rule(f"must be a number > 0 and <= {SHORT_WAIT}"),
+    ] = Field(
+        2.0,
+        description="Local environments: seconds the new deployment must serve through the port "
+        "(every worker answering, at least 20 answers) before the ledger says succeeded.",
+    )
 
 
 # A DNS label, with room for the suffixes of the environment's other objects (-edge, -net).
@@ -450,45 +557,80 @@ class EnvironmentConfig(Table):
     """One environment: a gunicorn server on 127.0.0.1:port (target "local"), or a Docker
     Swarm service behind an edge proxy published at ``url`` (target "swarm")."""
 
-    port: Annotated[int, Field(strict=True, ge=1024, le=65535)]
-    target: Literal["local", "swarm"] = "local"  # where it lives (gates.targets)
-    # Where its service answers; "" means http://127.0.0.1:<port>. For swarm, the edge is
-    # published on this URL's host (an IP address; a name publishes on every interface) and port.
-    url: Annotated[str, Field(strict=True)] = ""
-    replicas: PositiveInt = 2  # swarm: tasks of the service
-    stack: Annotated[  # swarm: its objects' names in the engine; "" = <service>-<name>
+    port: Annotated[
+        int, Field(strict=True, ge=1024, le=65535), rule("must be a whole number 1024-65535")
+    ] = Field(description="The port it serves on: 127.0.0.1:port for a local environment.")
+    target: Literal["local", "swarm"] = Field(
+        "local",
+        description="Where it lives: local (a gunicorn server on 127.0.0.1:port) or swarm (a "
+        "Docker Swarm service behind an HAProxy edge).",
+    )
+    url: Annotated[str, Field(strict=True)] = Field(
+        "",
+        description="Where its service answers; empty: http://127.0.0.1:<port>. Swarm: the edge is "
+        "published on this URL's host (an IP address; a name publishes on every interface) and "
+        "port.",
+    )
+    replicas: PositiveInt = Field(2, description="Swarm: tasks of the service.")
+    stack: Annotated[
         StackName | Literal[""],
-        Field(description="must be lower-case letters, digits and '-' (a DNS label of <= 48)"),
-    ] = ""
-    workers: Annotated[int, Field(strict=True, ge=1, le=MAX_WORKERS)] = 2
-    # the service's environment variables, deployed and recorded with each release; checked by
-    # the service's own rules when [tool.pipeline] service_settings names them
-    env: Annotated[dict[StrictStr, StrictStr], Field(description="must map names to strings")] = {}
-    promote_from: NonEmptyStr = ""  # the environment a release must have passed first
-    required_gates: Annotated[
-        tuple[NonEmptyStr, ...], Field(description="must be a list of names")
-    ] = ()  # the gates it must have passed there
-    # swarm: run the environment's own Prometheus, published on 127.0.0.1:<this port>
-    # (gates.targets.swarm.prometheus); then prometheus_url defaults to it. 0 = none.
-    prometheus_port: Annotated[int, Field(strict=True, ge=0, le=65535)] = 0
-    # The SLO gate's Prometheus for this environment ("": scrape mode; --prometheus-url
-    # overrides), and the labels that pick this environment's series there, e.g.
-    # { job = "techcorp-production" } (added to every SLI selector and to its up checks).
-    prometheus_url: Annotated[str, Field(strict=True, validate_default=True)] = ""
+        rule("must be lower-case letters, digits and '-' (a DNS label of <= 48)"),
+    ] = Field(
+        "", description="Swarm: the name of its objects in the engine; empty: <service>-<name>."
+    )
+    workers: Annotated[
+        int,
+        Field(strict=True, ge=1, le=MAX_WORKERS),
+        rule(f"must be a whole number 1-{MAX_WORKERS}"),
+    ] = Field(2, description="gunicorn workers.")
+    env: Annotated[dict[StrictStr, StrictStr], rule("must map names to strings")] = Field(
+        {},
+        description="The service's environment variables, deployed and recorded with each release; "
+        "checked by the service's own rules when service_settings names them.",
+    )
+    promote_from: NonEmptyStr = Field(
+        "", description="The environment a release must have passed first; empty: any release."
+    )
+    required_gates: Annotated[tuple[NonEmptyStr, ...], rule("must be a list of names")] = Field(
+        (), description="The gates a release must have passed in promote_from."
+    )
+    prometheus_port: Annotated[
+        int, Field(strict=True, ge=0, le=65535), rule("must be a whole number 0-65535")
+    ] = Field(
+        0,
+        description="Swarm: run the environment's own Prometheus, published on 127.0.0.1:<this "
+        "port>; prometheus_url then defaults to it. 0: none.",
+    )
+    prometheus_url: Annotated[str, Field(strict=True, validate_default=True)] = Field(
+        "",
+        description="The SLO gate's Prometheus for this environment; empty: scrape mode. "
+        "--prometheus-url overrides it.",
+    )
     prometheus_labels: Annotated[
         dict[PrometheusLabel, StrictStr],
-        Field(description="must map Prometheus label names to values"),
-    ] = {}
-    # swarm: the rollout's pace (gates.targets.swarm.service). How long Swarm keeps watching
-    # an update (and a rollback) for a failing task after its last task is running, before it
-    # calls it complete; and how long a starting task's failed health checks do not count.
-    # Shorter ones are for rehearsals on a test engine (the e2e suite); a release whose tasks
-    # fail later, or start slower, than these is then not caught or not given the time.
-    update_monitor: SwarmSeconds = 5.0
-    health_start_period: SwarmSeconds = 15.0
-    # swarm with prometheus_port: how often its Prometheus scrapes the tasks, evaluates the
-    # rules and re-resolves the tasks by DNS (the same pace: gates.targets.swarm.prometheus).
-    prometheus_interval: SwarmSeconds = 2.0
+        rule("must map Prometheus label names to values"),
+    ] = Field(
+        {},
+        description="The labels that pick this environment's series in its Prometheus, e.g. { job "
+        '= "techcorp-production" }: added to every SLI selector and to its up checks.',
+    )
+    # The rollout's pace: gates.targets.swarm.service.
+    update_monitor: SwarmSeconds = Field(
+        5.0,
+        description="Swarm: seconds Swarm keeps watching an update (and a rollback) for a failing "
+        "task after its last task is running. Shorter only to rehearse on a test engine: later "
+        "failures are then not caught.",
+    )
+    health_start_period: SwarmSeconds = Field(
+        15.0,
+        description="Swarm: seconds a starting task's failed health checks do not count. Shorter "
+        "only to rehearse on a test engine: slower starts are then not given the time.",
+    )
+    prometheus_interval: SwarmSeconds = Field(
+        2.0,
+        description="Swarm with prometheus_port: seconds between its Prometheus's scrapes of the "
+        "tasks, rule evaluations and DNS look-ups of the tasks.",
+    )
     _name: str = PrivateAttr(default="")
 
     @field_validator("prometheus_port")
@@ -573,71 +715,144 @@ class EnvironmentConfig(Table):
 
 
 class SloConfig(Table):
-    objectives: FromRoot = Path("slo/objectives.yaml")
-    # The runbook every generated burn-rate alert links to (gates.slo.rules): set it to where
-    # your team reads this repository's docs, e.g. https://github.com/<org>/<repo>/blob/main/...
-    runbook_url: NonEmptyStr = "docs/verification.md#slo-burn-rate-alerts-runbook"
-    window: SloWindow = "30s"  # default evaluation window, e.g. "30s" or "15min"
-    # A floor: never decide on fewer requests, whatever the confidence bounds allow (the
-    # bounds set the real need: 99.9 % takes 2,995 requests without an error).
-    min_requests: PositiveInt = 300
-    # The synthetic probe, sized from the requests still needed, within these bounds:
-    # 99.9 % at 50 requests/s takes 60 s; 120 s also covers a window with one error (4,742).
-    probe_rate: Annotated[int, Field(strict=True, ge=1, le=1000)] = 50  # requests/s
-    probe_max_seconds: ShortWait = 120
+    """The SLO gate: the objectives it judges, its window and the evidence it needs."""
+
+    objectives: FromRoot = Field(
+        Path("slo/objectives.yaml"),
+        description="The OpenSLO objectives file (SLOs and burn-rate alerts).",
+    )
+    runbook_url: NonEmptyStr = Field(
+        "docs/verification.md#slo-burn-rate-alerts-runbook",
+        description="The runbook every generated burn-rate alert links to: where your team reads "
+        "this repository's docs, e.g. https://github.com/<org>/<repo>/blob/main/...",
+    )
+    window: SloWindow = Field(
+        "30s",
+        description="The default evaluation window, e.g. 30s or 15min (at most 6h); --window "
+        "overrides it.",
+    )
+    min_requests: PositiveInt = Field(
+        300,
+        description="A floor: never decide on fewer requests, whatever the confidence bounds allow "
+        "(the bounds set the real need: 99.9 % takes 2,995 requests without an error).",
+    )
+    probe_rate: Annotated[
+        int, Field(strict=True, ge=1, le=1000), rule("must be a whole number 1-1000")
+    ] = Field(
+        50,
+        description="Requests/s of the synthetic probe, sized from the requests still needed (99.9 "
+        "% at 50 requests/s takes 60 s).",
+    )
+    probe_max_seconds: ShortWait = Field(
+        120,
+        description="Seconds the synthetic probe may run at most (120 s also covers a window with "
+        "one error: 4,742 requests).",
+    )
 
 
 class PerfConfig(Table):
-    rate: PositiveInt = 50  # requests/s, open loop
-    duration: LongWait = 10  # seconds
+    """The perf gate: the load it sends and the limits it holds the release to."""
+
+    rate: PositiveInt = Field(
+        50, description="Requests/s, open loop: the schedule holds however slow the service."
+    )
+    duration: LongWait = Field(10, description="Seconds of load.")
     paths: Annotated[
         dict[UrlPath, PositiveInt],
-        Field(min_length=1, description="must map URL paths to whole-number weights"),
-    ] = {"/api/data": 4, "/health": 1}
-    p95_ms: PositiveInt = 200
-    max_error_rate: Ratio = 0.001
-    max_late_ratio: Ratio = 0.01  # share the generator may send late before "invalid"
-    regression_alpha: Ratio = 0.01  # significance of each comparison (gates.perf.regression)
-    regression_min_ratio: NonNegative = 0.5  # p50 this much slower than the baseline's...
-    regression_tail_ratio: NonNegative = 1.5  # ...or p95 this much slower (1.5 = 150 %)...
-    regression_min_ms: NonNegative = 0.5  # ...and this many ms slower, or it is noise
-    regression_baseline_runs: PositiveInt = 3  # earlier deployments whose median is the baseline
-    regression_busier_lag_ratio: NonNegative = 2.0  # generator lag p95 x this: machine busier
+        Field(min_length=1),
+        rule("must map URL paths to whole-number weights"),
+    ] = Field(
+        {"/api/data": 4, "/health": 1}, description="The URL paths requested and their weights."
+    )
+    p95_ms: PositiveInt = Field(200, description="The p95 latency limit, in ms.")
+    max_error_rate: Ratio = Field(0.001, description="The share of failed requests allowed.")
+    max_late_ratio: Ratio = Field(
+        0.01,
+        description="The share of requests the generator may send late before the run is invalid "
+        "(exit 3).",
+    )
+    regression_alpha: Ratio = Field(0.01, description="The significance of each regression test.")
+    regression_min_ratio: NonNegative = Field(
+        0.5, description="A regression: p50 this much slower than the baseline's (0.5 = 50 %)..."
+    )
+    regression_tail_ratio: NonNegative = Field(
+        1.5, description="...or p95 this much slower (1.5 = 150 %)..."
+    )
+    regression_min_ms: NonNegative = Field(
+        0.5, description="...and this many ms slower, or it is noise."
+    )
+    regression_baseline_runs: PositiveInt = Field(
+        3, description="Earlier deployments whose median is the baseline."
+    )
+    regression_busier_lag_ratio: NonNegative = Field(
+        2.0,
+        description="The generator's lag p95 this many times the baseline's: the machine is "
+        "busier, no verdict on regression.",
+    )
 
 
 class DoraConfig(Table):
-    window: Duration = "30d"  # what `gates dora` looks back over, e.g. "7d" or "12h"
-    min_success_rate: Ratio = 0.999  # deployment success rate at least this (the exercise's)
-    max_change_failure_rate: Ratio = 0.15  # at most this (the elite band's limit)
-    max_time_to_restore: Duration = "1h"  # median time to restore at most this (elite band)
+    """The DORA metrics `gates dora` reports, and the limits it holds them to."""
+
+    window: Duration = Field(
+        "30d", description="What `gates dora` looks back over, e.g. 7d or 12h."
+    )
+    min_success_rate: Ratio = Field(
+        0.999, description="The deployment success rate must be at least this."
+    )
+    max_change_failure_rate: Ratio = Field(
+        0.15, description="The change failure rate must be at most this (the elite band's limit)."
+    )
+    max_time_to_restore: Duration = Field(
+        "1h",
+        description="The median time to restore must be at most this (the elite band's limit).",
+    )
 
 
 class CoverageReport(BaseModel):
     """The one key of coverage.py's [tool.coverage.report] that the pipeline reads."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
-    fail_under: Annotated[float, Field(strict=True, ge=0, le=100)]
+    fail_under: Annotated[
+        float, Field(strict=True, ge=0, le=100), rule("must be a number 0-100")
+    ] = Field(description="coverage.py's threshold, decided once over every suite.")
 
 
 class PipelineConfig(Table):
     """The pipeline's configuration: the [tool.pipeline] table of pyproject.toml."""
 
-    state_dir: StateDir = Path(".pipeline")  # first: the tables below live under it
-    service: NonEmptyStr
-    service_dir: Annotated[FromRoot, AfterValidator(_has_pyproject)]
-    # before the environments: their env is checked with it
-    service_settings: ServiceSettings = ""
+    # First: the tables below live under it.
+    state_dir: StateDir = Field(
+        Path(".pipeline"),
+        description="Build outputs, reports, environments and the ledger; $PIPELINE_STATE_DIR "
+        "overrides it.",
+    )
+    service: NonEmptyStr = Field(description="The service's distribution name.")
+    service_dir: Annotated[FromRoot, AfterValidator(_has_pyproject)] = Field(
+        description="Where the service's pyproject.toml is."
+    )
+    # Before the environments: their env is checked with it.
+    service_settings: ServiceSettings = Field(
+        "",
+        description="The service's check of an environment's env, as module:function: called with "
+        "the variables, it raises ValueError naming a bad one, which is then a configuration "
+        "error. Empty: env is not checked.",
+    )
     lint: LintConfig = Field(default_factory=dict, validate_default=True)
     test: PytestConfig = Field(default_factory=dict, validate_default=True)
     security: SecurityConfig = Field(default_factory=dict, validate_default=True)
     build: BuildConfig = Field(default_factory=dict, validate_default=True)
     engine: EngineConfig = Field(default_factory=dict, validate_default=True)
     deploy: DeployConfig = Field(default_factory=dict, validate_default=True)
-    environments: dict[EnvironmentName, EnvironmentConfig] = Field(
+    environments: Annotated[
+        dict[EnvironmentName, EnvironmentConfig],
+        rule(f"must define at least one [{TABLE}.environments.NAME] table"),
+    ] = Field(
+        description="One [tool.pipeline.environments.NAME] table per environment; a name is "
+        "lowercase letters, digits, - and _ (at most 63).",
         default_factory=dict,
         validate_default=True,
         min_length=1,
-        description=f"must define at least one [{TABLE}.environments.NAME] table",
         json_schema_extra={"propertyNames": {"pattern": f"^{SIMPLE_NAME.pattern}$"}},
     )
     slo: SloConfig = Field(default_factory=dict, validate_default=True)

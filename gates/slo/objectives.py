@@ -28,12 +28,13 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator
-from pydantic import StringConstraints, ValidationInfo, field_validator
+from pydantic import StringConstraints, ValidationInfo, field_validator, model_validator
 
 from gates import durations
 
 from gates.slo import selectors
 from gates.config.errors import one_line, validated_document
+from gates.config.rules import refuse_unknown_keys, rule
 from gates.durations import seconds
 from gates.outcome import ConfigError
 
@@ -60,8 +61,12 @@ def _selector(value: object) -> selectors.Selector:
 Text = Annotated[str, StringConstraints(strict=True, pattern=r"\S")]
 Query = Annotated[selectors.Selector, PlainValidator(_selector)]
 Seconds = Annotated[float, BeforeValidator(durations.parse)]
-Ratio = Annotated[float, Field(strict=True, gt=0, lt=1, allow_inf_nan=False)]
-BurnRate = Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]
+Ratio = Annotated[
+    float, Field(strict=True, gt=0, lt=1, allow_inf_nan=False), rule("must be a number > 0 and < 1")
+]
+BurnRate = Annotated[
+    float, Field(strict=True, gt=0, allow_inf_nan=False), rule("must be a number > 0")
+]
 
 
 class Node(BaseModel):
@@ -71,6 +76,11 @@ class Node(BaseModel):
     ``unsupported(why)`` so that they are refused by name; any other key is unknown."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys_only(cls, data: object) -> object:
+        return refuse_unknown_keys(cls, data)
 
     @field_validator("*", mode="before")
     @classmethod
@@ -105,7 +115,7 @@ class MetricSource(Node):
     metricSourceRef: Any = unsupported("give the metric inline as type: prometheus and spec")
     type: Annotated[
         Literal["prometheus"],
-        Field(description="must be prometheus: the gate reads Prometheus selectors only"),
+        rule("must be prometheus: the gate reads Prometheus selectors only"),
     ] = "prometheus"
     spec: Source
 
@@ -117,7 +127,7 @@ class Metric(Node):
 class RatioMetric(Node):
     counter: Annotated[
         Literal[True],
-        Field(description="must be true: the gate takes the increase of counters"),
+        rule("must be true: the gate takes the increase of counters"),
     ] = True
     bad: Any = unsupported("the gate reads good and total; give good events instead of bad")
     raw: Any = unsupported("the gate reads good and total counters, not a precomputed ratio")
@@ -144,7 +154,7 @@ class TimeWindow(Node):
     duration: Seconds
     isRolling: Annotated[
         Literal[True],
-        Field(description="must be true: the gate judges rolling windows only"),
+        rule("must be true: the gate judges rolling windows only"),
     ] = True
 
 
@@ -168,23 +178,18 @@ class SloSpec(Node):
     service: Harmless = None
     budgetingMethod: Annotated[
         Literal["Occurrences"],
-        Field(description="must be Occurrences: the gate counts good and total events"),
+        rule("must be Occurrences: the gate counts good and total events"),
     ] = "Occurrences"
     timeWindow: Annotated[
         tuple[TimeWindow, ...],
-        Field(
-            min_length=1,
-            max_length=1,
-            description="must be a list of one time window, e.g. [{duration: 28d}]",
-        ),
+        Field(min_length=1, max_length=1),
+        rule("must be a list of one time window, e.g. [{duration: 28d}]"),
     ]
     objectives: Annotated[
         tuple[Target, ...],
-        Field(
-            min_length=1,
-            max_length=1,
-            description="must be a list of one objective with a target between 0 and 1, "
-            "e.g. [{target: 0.999}]",
+        Field(min_length=1, max_length=1),
+        rule(
+            "must be a list of one objective with a target between 0 and 1, e.g. [{target: 0.999}]"
         ),
     ]
     alertPolicies: Any = unsupported(
