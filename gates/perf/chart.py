@@ -38,7 +38,7 @@ The output is deterministic: the same data gives the same bytes (``svg.hashsalt`
 date in the metadata), and text stays text (``svg.fonttype = "none"``), so the file is small
 and its labels can be searched. matplotlib is imported when a chart is drawn, not with this
 module: every gates command imports the perf gate, only the perf gate draws. It replaced 538
-hand-written lines of SVG layout (measured: benchmarks/perf_chart.py, docs/benchmarks.md).
+hand-written lines of SVG layout; what that costs is measured by benchmarks/perf_chart.py.
 """
 
 from __future__ import annotations
@@ -164,7 +164,8 @@ def figure(
     limits: Mapping[str, float],
     title: str,
 ) -> Figure:
-    """The chart as a matplotlib Figure (no pyplot: no global state, no GUI backend)."""
+    """The chart as a matplotlib Figure (no pyplot: no global state, no GUI backend). Save it
+    inside ``matplotlib.rc_context(STYLE)``, as render() does, for the same bytes."""
     import matplotlib
     from matplotlib.figure import Figure
 
