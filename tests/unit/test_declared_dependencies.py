@@ -10,6 +10,8 @@ import ast
 import subprocess
 import sys
 import tomllib
+from collections.abc import Mapping
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 
@@ -23,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PART_OF = {"pydantic_core": "pydantic"}
 
 
+@cache
 def imported_top_levels(package: Path, in_functions: bool = True) -> dict[str, str]:
     """{top-level module: first file importing it} for the imports outside TYPE_CHECKING
     (and, unless ``in_functions``, outside function bodies)."""
@@ -61,15 +64,19 @@ def names(requirements: list[object], groups: dict[str, list[object]]) -> set[st
     return found
 
 
+@cache
+def distributions() -> Mapping[str, list[str]]:
+    return metadata.packages_distributions()
+
+
 def undeclared(imports: dict[str, str], declared: set[str]) -> dict[str, str]:
-    distributions = metadata.packages_distributions()
     return {
         module: where
         for imported, where in imports.items()
         for module in [PART_OF.get(imported, imported)]
         if module not in sys.stdlib_module_names
         and module != "gates"
-        and not declared & {canonicalize_name(d) for d in distributions.get(module, [module])}
+        and not declared & {canonicalize_name(d) for d in distributions().get(module, [module])}
     }
 
 
