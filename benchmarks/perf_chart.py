@@ -20,27 +20,27 @@ Each figure is the median of ``--repeat`` fresh processes (cold) or calls (warm)
 for the gate's default run (50 requests/s for 10 s against 3 pooled baseline runs) and a
 long run (100,000 requests against as many). Prints a Markdown table.
 
-Measured 2026-12-07 on the shared 2-core machine while another long benchmark ran (load
-average 8-20, so only the before/after pairs run back to back compare), the hand-written
-chart (669dae9, exported to /tmp/before) against matplotlib 3.11.2's:
+Measured 2026-12-07 on the shared 2-core machine in a quiet moment (load average 1.4; the
+pairs were run back to back), the hand-written chart (669dae9) against matplotlib 3.11.2's:
 
     git archive 669dae9 gates | tar -x -C /tmp/before
-    .nox/test/bin/python benchmarks/perf_chart.py --repeat 3 --root /tmp/before
-    .nox/test/bin/python benchmarks/perf_chart.py --repeat 3
+    .nox/test/bin/python benchmarks/perf_chart.py --repeat 5 --root /tmp/before
+    .nox/test/bin/python benchmarks/perf_chart.py --repeat 5
 
 | chart | case | import ms | first chart ms | warm chart ms | SVG bytes |
 |---|---|---|---|---|---|
-| hand-written | default run | 123 | 16 | 9 | 32,761 |
-| matplotlib | default run | 38 | 2,541 | 261 | 134,172 |
-| hand-written | long run | 142 | 705 | 645 | 370,460 |
-| matplotlib | long run | 45 | 3,169 | 651 | 119,906 |
+| hand-written | default run | 44 | 5 | 4 | 32,761 |
+| matplotlib | default run | 20 | 1,395 | 141 | 134,172 |
+| hand-written | long run | 45 | 275 | 259 | 370,460 |
+| matplotlib | long run | 20 | 1,559 | 312 | 119,906 |
 
-(A first pair, at a higher load, gave the same picture: first chart 36 vs 11,570 ms, warm 9
-vs 1,047 ms.) So matplotlib costs the perf gate about 2.5 s once per run here, nearly all of
-it importing matplotlib and numpy and loading the font list, against a load run of 10 s or
-more; a long run costs the same as before, and its file is a third of the size (the dots
-are an image). Importing the chart, which every gates command does, does not import
-matplotlib. The default run's SVG is 4x larger (each dot a <use> element), 134 KB.
+(Under load average 8-20 earlier the same pairs gave first chart 16 vs 2,541 ms and warm 9
+vs 261 ms.) So matplotlib costs the perf gate about 1.4 s once per run, nearly all of it
+importing matplotlib and numpy and loading the font list (a fresh machine builds the font
+cache once more), against a load run of 10 s or more; a long run costs about the same as
+before, and its file is a third of the size (the dots are an image). Importing the chart,
+which every gates command does, imports no matplotlib and got cheaper (no xml.sax). The
+default run's SVG is 4x larger (each dot a <use> element): 134 KB.
 """
 
 import argparse
