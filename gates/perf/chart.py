@@ -1,10 +1,11 @@
 """The perf gate's chart: one SVG that answers "is the candidate slower than the baseline, and
-is it within the limits?".
+is it within the limits?", drawn by matplotlib.
 
 Contract::
 
     Run(label, latencies_ms, scheduled_s=(), failed=())     one load run
-    render(candidate, baseline, limits, title) -> str       the SVG text
+    figure(candidate, baseline, limits, title) -> Figure    the chart (a report page reuses it)
+    render(candidate, baseline, limits, title) -> str       its SVG text
     write(path, candidate, baseline, limits, title) -> Path render() written to path
     run_from_samples(label, samples) -> Run                 from gates.perf.load's Sample objects
 
@@ -13,43 +14,63 @@ Contract::
 same order and as long. ``baseline`` may be None, and needs only its latencies. ``limits``
 maps a label to a latency in ms, e.g. ``{"p95 limit": 200.0, "p50 regression limit": 2.4}``.
 
-Two panels, one latency scale (log, 1-2-5 ticks, from the data and the limits, so a 2 ms and a
-1.5 s service are both readable and a 2x change is the same height anywhere):
+A legend table (p50, p95, p99, max and requests of each run, the candidate's change against
+the baseline), then two panels on one latency scale (log, 1-2-5 ticks while there is room for
+their labels, from the data and the limits, so a 2 ms and a 1.5 s service are both readable
+and a 2x change is the same height anywhere):
 
 - **Percentile distribution** (HdrHistogram style): x is the percentile on a "nines" axis,
   x = -log10(1 - q) (p50, p90, p99, p99.9 ... equally spaced), y the latency at that percentile.
-  The candidate and the baseline are drawn side by side, the limits as labelled dashed lines,
-  and the percentiles the gate judges (p50, p95, p99) are marked on each curve with the values
-  the gate computes (``gates.perf.stats.percentile``, nearest rank, failed requests included).
+  The candidate and the baseline are drawn side by side, the limits as labelled dashed lines
+  (a limit named for a percentile, "p95 ...", marked where it applies), and the percentiles the
+  gate judges (p50, p95, p99) are marked on each curve with the values the gate computes
+  (``gates.perf.stats.percentile``, nearest rank, failed requests included).
 - **Time series**: the candidate's latency per request over its scheduled time, failed
-  requests in red, the same limits.
+  requests in red, the same limits. Beyond ``RASTER_ABOVE`` requests the dots are one embedded
+  image, so a run of 100,000 requests stays a small file.
 
-Latencies at or below zero (or below 1 us) are drawn on the axis floor. Nothing here raises on
-odd data (no baseline, one sample, equal values, all failed, huge outliers); an empty run is
-drawn as "no samples". Only a programming error (lengths that differ) raises ValueError.
+Latencies at or below zero (or below 1 us) are drawn on the axis floor, infinite or unknown
+ones at its top. Nothing here raises on odd data (no baseline, one sample, equal values, all
+failed, huge outliers); an empty run is drawn as "no samples". Only a programming error
+(lengths that differ) raises ValueError.
+
+The output is deterministic: the same data gives the same bytes (``svg.hashsalt`` fixed, no
+date in the metadata), and text stays text (``svg.fonttype = "none"``), so the file is small
+and its labels can be searched. matplotlib is imported when a chart is drawn, not with this
+module: every gates command imports the perf gate, only the perf gate draws. It replaced 538
+hand-written lines of SVG layout; what that costs is measured by benchmarks/perf_chart.py.
 """
 
 from __future__ import annotations
 
+import io
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
-from xml.sax.saxutils import escape, quoteattr
+from typing import TYPE_CHECKING, Protocol
 
 from gates.perf import stats
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from matplotlib.typing import RcKeyType
+
 JUDGED = (50.0, 95.0, 99.0)  # the percentiles the perf gate decides on
 FLOOR_MS = 0.001  # the lowest latency the axis shows: 1 us
+RASTER_ABOVE = 5_000  # time series dots beyond this many requests are drawn as an image
+LABEL_GAP = 18  # px between two tick labels on the latency axis
+LIMIT_LABEL_GAP = 30  # px between two limit labels (each two lines)
+CURVE_POINTS = 1_000  # the quantile function is evaluated this often across the nines axis
 
-WIDTH = 1040
-LEFT, RIGHT = 78, WIDTH - 190  # the limits' labels go in the right margin, clear of the data
-DIST_TOP, DIST_BOTTOM = 126, 416  # the distribution panel's plot area
-SERIES_TOP, SERIES_BOTTOM = 506, 706  # the time series panel's plot area
-HEIGHT = SERIES_BOTTOM + 48
-LABEL_GAP = 16  # px between two tick labels, and between two limit labels
+DPI = 100
+WIDTH, HEIGHT = 1040, 754  # px
+# [left, bottom, width, height] of each panel, in figure fractions
+LEGEND_BOX = (0.075, 0.86, 0.742, 0.08)
+DISTRIBUTION_BOX = (0.075, 0.45, 0.742, 0.385)
+SERIES_BOX = (0.075, 0.065, 0.742, 0.265)
 
 CANDIDATE, BASELINE, FAILED, LIMIT, GRID, INK = (
     "#1f5fa8",
@@ -59,6 +80,17 @@ CANDIDATE, BASELINE, FAILED, LIMIT, GRID, INK = (
     "#e6e6e6",
     "#333333",
 )
+STYLE: dict[RcKeyType, object] = {
+    "svg.hashsalt": "gates.perf.chart",  # fixed ids: the same data gives the same bytes
+    "svg.fonttype": "none",  # text stays text: small, searchable, selectable
+    "font.family": ["DejaVu Sans"],
+    "font.size": 9,
+    "text.color": INK,
+    "axes.edgecolor": INK,
+    "axes.labelcolor": INK,
+    "xtick.color": INK,
+    "ytick.color": INK,
+}
 
 
 @dataclass(frozen=True)
@@ -116,85 +148,79 @@ def render(
     limits: Mapping[str, float],
     title: str,
 ) -> str:
-    runs = [candidate] + ([baseline] if baseline is not None else [])
-    scale = LatencyScale.fit([v for r in runs for v in r.latencies_ms] + list(limits.values()))
-    # the highest percentile a sample of n can show is 1 - 1/n: log10(n) nines; a quarter of a
-    # nine more gives its maximum a visible step at the right-hand end
-    most = max(1, *(len(r.latencies_ms) for r in runs))
-    nines = max(2, math.ceil(math.log10(most) + 0.25))
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="DejaVu Sans, Arial, sans-serif" '
-        f'font-size="12" fill="{INK}">',
-        f'<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>',
-        _text(LEFT, 24, title, size=15, weight="bold"),
-        _legend(candidate, baseline),
-        _distribution(runs, scale, nines, limits),
-        _series(candidate, scale, limits),
-        "</svg>\n",
-    ]
-    return "".join(parts)
+    import matplotlib
+
+    out = io.StringIO()
+    with matplotlib.rc_context(STYLE):
+        figure(candidate, baseline, limits, title).savefig(
+            out, format="svg", metadata={"Date": None}
+        )
+    return out.getvalue()
 
 
-class LatencyScale:
-    """A log latency axis from lo to hi ms, with its tick values (inside, a little short of
-    both ends)."""
+def figure(
+    candidate: Run,
+    baseline: Run | None,
+    limits: Mapping[str, float],
+    title: str,
+) -> Figure:
+    """The chart as a matplotlib Figure (no pyplot: no global state, no GUI backend). Save it
+    inside ``matplotlib.rc_context(STYLE)``, as render() does, for the same bytes."""
+    import matplotlib
+    from matplotlib.figure import Figure
 
-    def __init__(self, lo: float, hi: float, ticks: Sequence[float]) -> None:
-        self.lo, self.hi, self.ticks = lo, hi, tuple(ticks)
-
-    @classmethod
-    def fit(cls, values: Iterable[float]) -> LatencyScale:
-        shown = [v for v in values if math.isfinite(v) and v > 0]
-        lo = max(FLOOR_MS, min(shown, default=1.0))
-        hi = max(lo, max(shown, default=1.0))
-        if hi / lo < 10:  # at least a decade, centred on the data, so there are ticks to read
-            middle = math.sqrt(lo * hi)
-            lo, hi = max(FLOOR_MS, middle / math.sqrt(10)), middle * math.sqrt(10)
-        # 1-2-5 ticks while the smaller panel leaves room for their labels, else decades
-        decades_room = (SERIES_BOTTOM - SERIES_TOP) / LABEL_GAP * math.log10(2)
-        steps: Sequence[float] = (1, 2, 5) if math.log10(hi / lo) <= decades_room else (1,)
-        lo, hi = _step_below(lo, steps), _step_above(hi, steps)
-        ticks = list(_steps_between(lo, hi, steps))
-        if len(steps) == 1:  # many decades: every k-th decade, so labels never collide
-            every = max(1, math.ceil(len(ticks) / ((SERIES_BOTTOM - SERIES_TOP) / LABEL_GAP)))
-            spans = math.ceil(round(math.log10(hi / lo), 6) / every)
-            hi = _clean(lo * 10 ** (spans * every))
-            ticks = [_clean(lo * 10 ** (k * every)) for k in range(spans + 1)]
-        margin = 10 ** (0.03 * math.log10(hi / lo))  # so no tick or limit sits on the frame
-        return cls(lo / margin, hi * margin, ticks)
-
-    def fraction(self, ms: float) -> float:
-        """0 at lo, 1 at hi; values outside are clamped to the axis."""
-        ms = min(max(ms, self.lo), self.hi) if math.isfinite(ms) else self.hi
-        return math.log10(ms / self.lo) / math.log10(self.hi / self.lo)
-
-    def y(self, ms: float, top: float, bottom: float) -> float:
-        return bottom - (bottom - top) * self.fraction(ms)
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(WIDTH / DPI, HEIGHT / DPI), dpi=DPI)
+        fig.text(LEGEND_BOX[0], 0.985, title, fontsize=11.5, fontweight="bold", va="top")
+        runs = [candidate] + ([baseline] if baseline is not None else [])
+        ordered = [sorted(r.latencies_ms) for r in runs]
+        span = latency_span([*(v for r in runs for v in r.latencies_ms), *limits.values()])
+        _legend(fig.add_axes(LEGEND_BOX), runs, ordered)
+        _distribution(fig.add_axes(DISTRIBUTION_BOX), runs, ordered, span, limits)
+        _series(fig.add_axes(SERIES_BOX), candidate, span, limits)
+    return fig
 
 
-def _steps_between(lo: float, hi: float, steps: Sequence[float]) -> Iterable[float]:
-    decade = 10 ** math.floor(math.log10(lo) - 1e-9)
-    while decade <= hi * 1.000001:
-        for s in steps:
-            v = _clean(s * decade)
-            if lo * 0.999999 <= v <= hi * 1.000001:
-                yield v
-        decade *= 10
+def latency_span(values: Iterable[float]) -> tuple[float, float]:
+    """The latencies (ms) the axis must show: the finite positive values and at least a
+    decade, centred on them, so there are ticks to read."""
+    shown = [v for v in values if math.isfinite(v) and v > 0]
+    lo = max(FLOOR_MS, min(shown, default=1.0))
+    hi = max(lo, max(shown, default=1.0))
+    if hi / lo < 10:
+        middle = math.sqrt(lo * hi)
+        lo, hi = max(FLOOR_MS, middle / math.sqrt(10)), middle * math.sqrt(10)
+    return lo, hi
 
 
-def _step_below(v: float, steps: Sequence[float]) -> float:
-    decade = 10 ** math.floor(math.log10(v) + 1e-9)
-    return _clean(max(s * decade for s in steps if s * decade <= v * 1.000001))
+def _latency_axis(ax: Axes, span: tuple[float, float]) -> None:
+    """A log latency axis from the tick at or below ``span`` to the one at or above it: 1-2-5
+    ticks while their labels are LABEL_GAP apart, else decades (every k-th as matplotlib's
+    LogLocator decides)."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
+
+    lo, hi = span
+    room = max(2, int(ax.get_position().height * HEIGHT / LABEL_GAP))
+    decades = math.log10(hi / lo)
+    subs = (1.0, 2.0, 5.0) if 3 * (decades + 1) <= room else (1.0,)
+    # a decade past each end, so that there is a tick beyond both
+    ticks = [float(t) for t in LogLocator(subs=subs, numticks=room).tick_values(lo / 10, hi * 10)]
+    low = max(t for t in ticks if t <= lo * (1 + 1e-9))
+    high = min(t for t in ticks if t >= hi * (1 - 1e-9))
+    ax.set_yscale("log")
+    ax.set_ylim(low, high)
+    ax.yaxis.set_major_locator(FixedLocator([t for t in ticks if low <= t <= high]))
+    ax.yaxis.set_minor_locator(NullLocator())
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda ms, _: ms_label(ms)))
+    ax.set_ylabel("latency (log scale)")
+    ax.grid(True, axis="y", color=GRID)
+    ax.set_axisbelow(True)
 
 
-def _step_above(v: float, steps: Sequence[float]) -> float:
-    decade = 10 ** math.floor(math.log10(v) - 1e-9)
-    return _clean(min(s * decade for s in (*steps, 10) if s * decade >= v * 0.999999))
-
-
-def _clean(v: float) -> float:
-    return float(f"{v:.6g}")
+def _shown(values: Iterable[float], ax: Axes) -> list[float]:
+    """Where latencies are drawn: on the axis floor at or below it, at its top when unknown."""
+    low, high = ax.get_ylim()
+    return [min(max(ms, low), high) if math.isfinite(ms) else high for ms in values]
 
 
 def ms_label(ms: float) -> str:
@@ -226,38 +252,9 @@ def percentile_label(nines: int) -> str:
     return "min" if nines == 0 else f"p{100 - 10 ** (2 - nines):.{max(0, nines - 2)}f}"
 
 
-def _legend(candidate: Run, baseline: Run | None) -> str:
-    columns = [LEFT + 400 + 120 * i for i in range(5)]
-    out = [
-        _text(x, 44, name, fill=BASELINE)
-        for x, name in zip(columns, ("p50", "p95", "p99", "max", "requests"))
-    ]
-    before = _judged(baseline) if baseline is not None else {}
-    for i, run in enumerate([candidate] + ([baseline] if baseline is not None else [])):
-        y, colour = 64 + 20 * i, CANDIDATE if i == 0 else BASELINE
-        dash = ' stroke-dasharray="7 4"' if i else ""
-        out.append(
-            f'<line x1="{LEFT}" y1="{y - 4}" x2="{LEFT + 26}" y2="{y - 4}" stroke="{colour}" '
-            f'stroke-width="3"{dash}/>'
-            + _text(LEFT + 34, y, _short(run.label, 44), weight="bold", fill=colour)
-        )
-        judged = _judged(run)
-        cells = [
-            ms_label(v) + (_change(v, before.get(q)) if i == 0 else "") for q, v in judged.items()
-        ]
-        if run.latencies_ms:
-            cells.append(ms_label(max(run.latencies_ms)))
-        cells.append(str(len(run.latencies_ms)))
-        out += [_text(x, y, cell) for x, cell in zip(columns[-len(cells) :], cells)]
-    if baseline is None:
-        out.append(
-            _text(LEFT + 34, 84, "no baseline: nothing earlier to compare with", italic=True)
-        )
-    return '<g id="legend">' + "".join(out) + "</g>"
-
-
-def _judged(run: Run) -> dict[float, float]:
-    ordered = sorted(run.latencies_ms)
+def judged(ordered: Sequence[float]) -> dict[float, float]:
+    """The percentiles the gate judges of sorted latencies, as it computes them (none of
+    none)."""
     return {q: stats.percentile(ordered, q) for q in JUDGED} if ordered else {}
 
 
@@ -268,271 +265,197 @@ def _change(value: float, before: float | None) -> str:
     return f" (\u00d7{_figure(ratio)})" if ratio >= 2 else f" ({ratio - 1:+.0%})"
 
 
-def _distribution(
-    runs: Sequence[Run], scale: LatencyScale, nines: int, limits: Mapping[str, float]
-) -> str:
-    def x(n: float) -> float:
-        return LEFT + (RIGHT - LEFT) * min(n, nines) / nines
-
-    def y(ms: float) -> float:
-        return scale.y(ms, DIST_TOP, DIST_BOTTOM)
-
-    out = ['<g id="distribution">']
-    out.append(
-        _text(
-            LEFT,
-            DIST_TOP - 14,
-            "Latency by percentile (from each request's scheduled time; failed requests included)",
-            weight="bold",
-        )
-    )
-    out.append(_y_axis(scale, DIST_TOP, DIST_BOTTOM))
-    for n in range(nines + 1):
-        out.append(_x_tick(f'data-nines="{n}"', x(n), DIST_TOP, DIST_BOTTOM, percentile_label(n)))
-    between = [q for q in JUDGED if abs(nines_of(q) - round(nines_of(q))) > 1e-6]  # p50, p95
-    for q in between:
-        at = x(nines_of(q))
-        out.append(
-            _x_tick(f'data-percentile="{q:g}"', at, DIST_TOP, DIST_BOTTOM, f"p{q:g}", dashed=True)
-        )
-    out.append(_frame(DIST_TOP, DIST_BOTTOM))
-    out.append(
-        _text(
-            (LEFT + RIGHT) / 2,
-            DIST_BOTTOM + 36,
-            "percentile (log scale: each step right is one more nine)",
-            anchor="middle",
-        )
-    )
-    out.append(_limits(limits, scale, DIST_TOP, DIST_BOTTOM))
-    for label, ms in limits.items():  # where a "pNN ..." limit applies: its percentile
-        named = percentile_named(label)
-        if named is not None:
-            lx, ly = x(nines_of(named)), y(ms)
-            out.append(
-                f'<path class="limit-at" data-percentile="{named:g}" '
-                f'd="M{lx:.1f},{ly - 6:.1f} l6,6 l-6,6 l-6,-6 z" fill="{LIMIT}"/>'
-            )
-    roles = list(zip(runs, ("candidate", "baseline")))
-    # the candidate's thick line under the baseline's thin dashes: both show where they agree
-    for run, role in roles:
-        out.append(_quantile_path(run, role, x, y, nines))
-    for run, role in reversed(roles):  # the candidate's markers and values on top
-        colour = CANDIDATE if role == "candidate" else BASELINE
-        for q, v in _judged(run).items():
-            cx, cy = x(nines_of(q)), y(v)
-            out.append(
-                f'<circle class="marker {role}" data-percentile="{q:g}" data-ms="{v:.6g}" '
-                f'cx="{cx:.1f}" cy="{cy:.1f}" r="4.5" '
-                f'fill="{colour if role == "candidate" else "white"}" stroke="{colour}" '
-                f'stroke-width="2"/>'
-            )
-            if role == "candidate":
-                out.append(
-                    _text(cx + 7, cy - 8, ms_label(v), fill=colour, weight="bold", halo=True)
-                )
-    if not any(run.latencies_ms for run in runs):
-        out.append(_no_samples(DIST_TOP, DIST_BOTTOM))
-    return "".join(out) + "</g>"
-
-
-def _quantile_path(
-    run: Run,
-    role: str,
-    x: Callable[[float], float],
-    y: Callable[[float], float],
-    nines: int,
-) -> str:
-    """The run's quantile function, evaluated once per pixel column (so the path stays small
-    however many requests), drawn as the step function it is."""
-    ordered = sorted(run.latencies_ms)
-    if not ordered:
-        return ""
-    points: list[tuple[float, float]] = []
-    for px in range(LEFT, RIGHT + 1):
-        q = 100 * (1 - 10 ** -((px - LEFT) / (RIGHT - LEFT) * nines))
-        py = round(y(stats.percentile(ordered, q)), 1)
-        if points and points[-1][1] != py:
-            points.append((px, points[-1][1]))
-        points.append((px, py))
-    path = " ".join(
-        f"{'M' if i == 0 else 'L'}{px},{py}" for i, (px, py) in enumerate(_drop_collinear(points))
-    )
-    style = (
-        f'stroke="{CANDIDATE}" stroke-width="3"'
-        if role == "candidate"
-        else f'stroke="{BASELINE}" stroke-width="1.8" stroke-dasharray="7 4"'
-    )
-    return f'<path class="run {role}" d="{path}" fill="none" {style}/>'
-
-
-def _drop_collinear(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """Keep the corners of a path of horizontal and vertical segments."""
-    kept: list[tuple[float, float]] = []
-    for p in points:
-        if len(kept) >= 2 and (kept[-2][1] == kept[-1][1] == p[1]):
-            kept[-1] = p
-        else:
-            kept.append(p)
-    return kept
-
-
-def _series(candidate: Run, scale: LatencyScale, limits: Mapping[str, float]) -> str:
-    times = list(candidate.scheduled_s)
-    span = max((t for t in times if math.isfinite(t)), default=0.0)
-    step = _linear_step(span if span > 0 else 1.0)
-    end = step * math.ceil((span if span > 0 else 1.0) / step - 1e-9)
-
-    def x(t: float) -> float:
-        return LEFT + (RIGHT - LEFT) * (min(max(t, 0.0), end) if math.isfinite(t) else end) / end
-
-    def y(ms: float) -> float:
-        return scale.y(ms, SERIES_TOP, SERIES_BOTTOM)
-
-    failed = list(candidate.failed) or [False] * len(candidate.latencies_ms)
-    n_failed = sum(failed)
-    out = ['<g id="series">']
-    out.append(
-        _text(LEFT, SERIES_TOP - 30, "Latency over the run (candidate)", weight="bold")
-        + f'<circle cx="{LEFT + 6}" cy="{SERIES_TOP - 14}" r="3" fill="{CANDIDATE}"/>'
-        + _text(LEFT + 14, SERIES_TOP - 10, "answered 2xx/3xx")
-        + f'<circle cx="{LEFT + 146}" cy="{SERIES_TOP - 14}" r="3.5" fill="{FAILED}"/>'
-        + _text(
-            LEFT + 154,
-            SERIES_TOP - 10,
-            f"failed: {n_failed} of {len(candidate.latencies_ms)} requests",
-            fill=FAILED if n_failed else INK,
-        )
-    )
-    out.append(_y_axis(scale, SERIES_TOP, SERIES_BOTTOM))
-    ticks = [i * step for i in range(int(round(end / step)) + 1)]
-    for t in ticks:
-        out.append(_x_tick(f'data-seconds="{t:g}"', x(t), SERIES_TOP, SERIES_BOTTOM, f"{t:g}"))
-    out.append(_frame(SERIES_TOP, SERIES_BOTTOM))
-    out.append(
-        _text(
-            (LEFT + RIGHT) / 2,
-            SERIES_BOTTOM + 36,
-            "seconds since the run started (each request at its scheduled time)",
-            anchor="middle",
-        )
-    )
-    latencies = candidate.latencies_ms
-    if times:
-        # one dot per pixel and kind, each a round-capped zero-length stroke in one path per
-        # kind: a run of 100,000 requests stays a small file and looks the same
-        dots = {(bad, round(x(t)), round(y(ms))) for bad, t, ms in zip(failed, times, latencies)}
-        for kind, bad, colour, size in (("ok", False, CANDIDATE, 3.4), ("failed", True, FAILED, 5)):
-            mine = sorted((cx, cy) for b, cx, cy in dots if b == bad)
-            if mine:
-                out.append(
-                    f'<path class="dots {kind}" data-count="{sum(f == bad for f in failed)}" '
-                    f'd="{"".join(f"M{cx} {cy}h0" for cx, cy in mine)}" stroke="{colour}" '
-                    f'stroke-width="{size}" stroke-linecap="round" fill="none"/>'
-                )
-    else:
-        out.append(_no_samples(SERIES_TOP, SERIES_BOTTOM, "no samples with a scheduled time"))
-    out.append(_limits(limits, scale, SERIES_TOP, SERIES_BOTTOM))  # over the dots
-    return "".join(out) + "</g>"
-
-
-def _linear_step(span: float) -> float:
-    """A 1-2-5 step giving 5 to 12 ticks over span."""
-    decade = 10 ** math.floor(math.log10(span))
-    for s in (0.1, 0.2, 0.5, 1, 2, 5, 10):
-        if span / (s * decade) <= 12:
-            return _clean(s * decade)
-    return _clean(10 * decade)
-
-
-def _y_axis(scale: LatencyScale, top: float, bottom: float) -> str:
-    out = []
-    for v in scale.ticks:
-        ty = scale.y(v, top, bottom)
-        out.append(
-            f'<g class="y-tick" data-ms="{v:g}">'
-            f'<line x1="{LEFT}" y1="{ty:.1f}" x2="{RIGHT}" y2="{ty:.1f}" stroke="{GRID}"/>'
-            + _text(LEFT - 6, ty + 4, ms_label(v), anchor="end")
-            + "</g>"
-        )
-    middle = (top + bottom) / 2
-    out.append(
-        f'<text x="18" y="{middle:.1f}" text-anchor="middle" '
-        f'transform="rotate(-90 18 {middle:.1f})">latency (log scale)</text>'
-    )
-    return "".join(out)
-
-
-def _x_tick(
-    data: str, at: float, top: float, bottom: float, label: str, dashed: bool = False
-) -> str:
-    """A vertical grid line at ``at`` with its label below; ``data`` names its value."""
-    dash = ' stroke-dasharray="3 3"' if dashed else ""
-    return (
-        f'<g class="x-tick" {data}>'
-        f'<line x1="{at:.1f}" y1="{top}" x2="{at:.1f}" y2="{bottom}" stroke="{GRID}"{dash}/>'
-        + _text(at, bottom + 16, label, anchor="middle")
-        + "</g>"
-    )
-
-
-def _frame(top: float, bottom: float) -> str:
-    return (
-        f'<rect x="{LEFT}" y="{top}" width="{RIGHT - LEFT}" height="{bottom - top}" '
-        f'fill="none" stroke="{INK}"/>'
-    )
-
-
-def _limits(limits: Mapping[str, float], scale: LatencyScale, top: float, bottom: float) -> str:
-    """Each limit a dashed line across the plot, its label in the right margin beside it
-    (moved past a neighbour's label, with a leader line, rather than over it)."""
-    ordered = sorted(limits.items(), key=lambda item: -item[1])
-    lines = [scale.y(ms, top, bottom) for _, ms in ordered]
-    step = 13 + LABEL_GAP  # a label is two lines: its name, then its value
-    labels: list[float] = []  # the baseline of each label's first line
-    for ly in lines:
-        labels.append(max(ly - 2, labels[-1] + step) if labels else max(ly - 2, top + 10))
-    for i in reversed(range(len(labels))):  # pushed off the bottom: back up, keeping the gaps
-        labels[i] = min(labels[i], bottom - 12 if i == len(labels) - 1 else labels[i + 1] - step)
-    out = []
-    for (label, ms), ly, ty in zip(ordered, lines, labels):
-        out.append(
-            f'<g class="limit" data-ms="{ms:g}">'
-            f'<line x1="{LEFT}" y1="{ly:.1f}" x2="{RIGHT + 4}" y2="{ly:.1f}" stroke="{LIMIT}" '
-            f'stroke-width="1.5" stroke-dasharray="8 4"/>'
-            f'<line x1="{RIGHT + 4}" y1="{ly:.1f}" x2="{RIGHT + 8}" y2="{ty + 2:.1f}" '
-            f'stroke="{LIMIT}"/>'
-            + _text(RIGHT + 10, ty, _short(label, 26), fill=LIMIT)
-            + _text(RIGHT + 10, ty + 13, ms_label(ms), fill=LIMIT)
-            + "</g>"
-        )
-    return "".join(out)
-
-
-def _no_samples(top: float, bottom: float, words: str = "no samples") -> str:
-    return _text((LEFT + RIGHT) / 2, (top + bottom) / 2, words, anchor="middle", size=14, halo=True)
-
-
 def _short(label: str, limit: int) -> str:
     return label if len(label) <= limit else label[: limit - 1] + "\u2026"
 
 
-def _text(
-    x: float,
-    y: float,
-    words: str,
-    *,
-    anchor: str = "start",
-    size: int = 12,
-    weight: str = "normal",
-    fill: str = INK,
-    italic: bool = False,
-    halo: bool = False,
-) -> str:
-    style = ' font-style="italic"' if italic else ""
-    if halo:  # a white outline so a label stays readable over lines and dots
-        style += ' stroke="white" stroke-width="3" paint-order="stroke"'
-    return (
-        f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" font-size="{size}" '
-        f'font-weight="{weight}" fill={quoteattr(fill)}{style}>{escape(words)}</text>'
+def _legend(ax: Axes, runs: Sequence[Run], ordered: Sequence[Sequence[float]]) -> None:
+    ax.set_gid("legend")
+    ax.set_axis_off()
+    ax.set_xlim(0, 1)
+    ax.set_ylim(3, 0)  # rows top down: header, candidate, baseline
+    columns = [0.52 + 0.156 * i for i in range(5)]  # 120 px apart
+    for x, name in zip(columns, ("p50", "p95", "p99", "max", "requests")):
+        ax.text(x, 0.5, name, color=BASELINE, va="center")
+    before = judged(ordered[1]) if len(runs) > 1 else {}
+    for row, (run, latencies) in enumerate(zip(runs, ordered), 1):
+        colour = CANDIDATE if row == 1 else BASELINE
+        ax.plot([0, 0.035], [row, row], color=colour, lw=3, ls="-" if row == 1 else (0, (7, 4)))
+        ax.text(0.045, row, _short(run.label, 44), color=colour, fontweight="bold", va="center")
+        cells = [
+            ms_label(v) + (_change(v, before.get(q)) if row == 1 else "")
+            for q, v in judged(latencies).items()
+        ]
+        if latencies:
+            cells.append(ms_label(latencies[-1]))
+        cells.append(str(len(run.latencies_ms)))
+        for x, cell in zip(columns[-len(cells) :], cells):
+            ax.text(x, row, cell, va="center")
+    if len(runs) == 1:
+        ax.text(0.045, 2, "no baseline: nothing earlier to compare with", style="italic")
+
+
+def _distribution(
+    ax: Axes,
+    runs: Sequence[Run],
+    ordered: Sequence[Sequence[float]],
+    span: tuple[float, float],
+    limits: Mapping[str, float],
+) -> None:
+    ax.set_gid("distribution")
+    # the highest percentile a sample of n can show is 1 - 1/n: log10(n) nines; a quarter of a
+    # nine more gives its maximum a visible step at the right-hand end
+    most = max(1, *(len(r.latencies_ms) for r in runs))
+    nines = max(2, math.ceil(math.log10(most) + 0.25))
+    ax.set_title(
+        "Latency by percentile (from each request's scheduled time; failed requests included)",
+        loc="left",
+        fontweight="bold",
     )
+    _latency_axis(ax, span)
+    ax.set_xlim(0, nines)
+    between = [q for q in JUDGED if abs(nines_of(q) - round(nines_of(q))) > 1e-6]  # p50, p95
+    ax.set_xticks(range(nines + 1), [percentile_label(n) for n in range(nines + 1)])
+    ax.set_xticks([nines_of(q) for q in between], [f"p{q:g}" for q in between], minor=True)
+    ax.grid(True, axis="x", which="major", color=GRID)
+    ax.grid(True, axis="x", which="minor", color=GRID, ls=(0, (3, 3)))
+    ax.set_xlabel("percentile (log scale: each step right is one more nine)")
+    _limits(ax, limits)
+    for label, ms in limits.items():  # where a "pNN ..." limit applies: its percentile
+        named = percentile_named(label)
+        if named is not None:
+            ax.plot(
+                nines_of(named),
+                *_shown([ms], ax),
+                "D",
+                color=LIMIT,
+                ms=7,
+                gid=f"limit-at p{named:g}",
+            )
+    roles = list(zip(ordered, ("candidate", "baseline")))
+    # the candidate's thick line under the baseline's thin dashes: both show where they agree
+    for latencies, role in roles:
+        if not latencies:
+            continue
+        xs = [nines * i / (CURVE_POINTS - 1) for i in range(CURVE_POINTS)]
+        ys = _shown([stats.percentile(latencies, 100 * (1 - 10**-x)) for x in xs], ax)
+        if role == "candidate":
+            ax.plot(xs, ys, drawstyle="steps-post", color=CANDIDATE, lw=3, gid="run candidate")
+        else:
+            ax.plot(
+                xs,
+                ys,
+                drawstyle="steps-post",
+                color=BASELINE,
+                lw=1.8,
+                ls=(0, (7, 4)),
+                gid="run baseline",
+            )
+    from matplotlib import patheffects
+
+    halo = [patheffects.withStroke(linewidth=3, foreground="white")]
+    for latencies, role in reversed(roles):  # the candidate's markers and values on top
+        colour = CANDIDATE if role == "candidate" else BASELINE
+        for q, v in judged(latencies).items():
+            x, (y,) = nines_of(q), _shown([v], ax)
+            face = colour if role == "candidate" else "white"
+            ax.plot(x, y, "o", ms=9, mfc=face, mec=colour, mew=2, gid=f"marker {role} p{q:g}")
+            if role == "candidate":
+                ax.annotate(
+                    ms_label(v),
+                    (x, y),
+                    xytext=(5, 6),
+                    textcoords="offset points",
+                    color=colour,
+                    fontweight="bold",
+                    path_effects=halo,
+                )
+    if not any(ordered):
+        _no_samples(ax, "no samples")
+
+
+def _series(
+    ax: Axes, candidate: Run, span: tuple[float, float], limits: Mapping[str, float]
+) -> None:
+    ax.set_gid("series")
+    failed = list(candidate.failed) or [False] * len(candidate.latencies_ms)
+    n_failed = sum(failed)
+    ax.set_title("Latency over the run (candidate)", loc="left", fontweight="bold", pad=18)
+    ax.set_title(
+        f"failed: {n_failed} of {len(candidate.latencies_ms)} requests",
+        loc="right",
+        color=FAILED if n_failed else INK,
+        pad=18,
+    )
+    from matplotlib.ticker import MaxNLocator
+
+    _latency_axis(ax, span)
+    times = list(candidate.scheduled_s)
+    # 0 to the first tick past the last request, 1-2-5 steps: 5 to 12 ticks
+    locator = MaxNLocator(nbins=12, steps=[1, 2, 5, 10])
+    last = max((t for t in times if math.isfinite(t) and t > 0), default=1.0)
+    end = min(float(t) for t in locator.tick_values(0, last) if t >= last * (1 - 1e-9))
+    ax.set_xlim(0, end)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter("{x:g}")
+    ax.grid(True, axis="x", color=GRID)
+    ax.set_xlabel("seconds since the run started (each request at its scheduled time)")
+    if times:
+        rasterized = len(times) > RASTER_ABOVE
+        for kind, bad, colour, size in (("ok", False, CANDIDATE, 3.4), ("failed", True, FAILED, 5)):
+            mine = [i for i, b in enumerate(failed) if b == bad]
+            ax.plot(
+                [
+                    min(max(t, 0.0), end) if math.isfinite(t) else end
+                    for t in map(times.__getitem__, mine)
+                ],
+                _shown(map(candidate.latencies_ms.__getitem__, mine), ax),
+                "o",
+                ms=size,
+                mew=0,
+                color=colour,
+                rasterized=rasterized,
+                gid=f"dots {kind}",
+                label="failed (no 2xx/3xx answer)" if bad else "answered 2xx/3xx",
+            )
+        ax.legend(loc="lower left", bbox_to_anchor=(0, 1), ncols=2, frameon=False, borderpad=0)
+    else:
+        _no_samples(ax, "no samples with a scheduled time")
+    _limits(ax, limits)
+
+
+def _limits(ax: Axes, limits: Mapping[str, float]) -> None:
+    """Each limit a dashed line across the plot, its label in the right margin beside it
+    (moved past a neighbour's label, with a leader line, rather than over it)."""
+    low, high = (math.log10(v) for v in ax.get_ylim())
+    height = ax.get_position().height * HEIGHT  # px
+    step = LIMIT_LABEL_GAP / height  # in axes fractions
+
+    def fraction(ms: float) -> float:
+        return (math.log10(*_shown([ms], ax)) - low) / (high - low)
+
+    ordered = sorted(limits.items(), key=lambda item: -item[1])
+    places: list[float] = []  # each label's centre, top down, in axes fractions
+    for _, ms in ordered:
+        f = min(fraction(ms), 1 - step / 2)
+        places.append(min(f, places[-1] - step) if places else f)
+    for i in reversed(range(len(places))):  # pushed off the bottom: back up, keeping the gaps
+        places[i] = max(places[i], step / 2 if i == len(places) - 1 else places[i + 1] + step)
+    for (label, ms), at in zip(ordered, places):
+        ax.axhline(*_shown([ms], ax), color=LIMIT, lw=1.5, ls=(0, (8, 4)), gid=f"limit {label}")
+        ax.annotate(
+            f"{_short(label, 26)}\n{ms_label(ms)}",
+            xy=(1, fraction(ms)),
+            xycoords="axes fraction",
+            xytext=(1.015, at),
+            textcoords="axes fraction",
+            va="center",
+            color=LIMIT,
+            arrowprops={"arrowstyle": "-", "color": LIMIT, "shrinkA": 0, "shrinkB": 0},
+            annotation_clip=False,
+            gid=f"limit label {label}",
+        )
+
+
+def _no_samples(ax: Axes, words: str) -> None:
+    ax.text(0.5, 0.5, words, transform=ax.transAxes, ha="center", va="center", fontsize=11)

@@ -40,6 +40,7 @@ pass it. A slowdown larger than that is the service's: a verdict.
 from __future__ import annotations
 
 import json
+import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,8 +196,8 @@ def compare(
         raise ValueError("no baseline runs")
     new = sorted(latencies_ms)
     pooled = [ms for run in baseline for ms in run.latencies_ms]
-    base_median = stats.median([run.percentile(MEDIAN) for run in baseline])
-    base_tail = stats.median([run.percentile(TAIL) for run in baseline])
+    base_median = statistics.median([run.percentile(MEDIAN) for run in baseline])
+    base_tail = statistics.median([run.percentile(TAIL) for run in baseline])
     _, median_p, _ = stats.mann_whitney_greater(new, pooled)
     tail_p, _, _ = stats.exceedance_greater(new, pooled, base_tail)
     common = {"min_ms": perf.regression_min_ms, "alpha": perf.regression_alpha}
@@ -228,7 +229,7 @@ def limits_ms(baseline: Sequence[Run], perf: Floors) -> dict[str, float]:
     floors = ((MEDIAN, perf.regression_min_ratio), (TAIL, perf.regression_tail_ratio))
     found = {}
     for q, ratio in floors:
-        base = stats.median([run.percentile(q) for run in baseline])
+        base = statistics.median([run.percentile(q) for run in baseline])
         found[f"p{q} regression limit"] = max(base * (1 + ratio), base + perf.regression_min_ms)
     return found
 
@@ -246,7 +247,7 @@ def busier(lag_p95_ms: float | None, baseline: Sequence[Run], max_ratio: float) 
     known = [run.lag_p95_ms for run in baseline if run.lag_p95_ms is not None]
     if lag_p95_ms is None or not known:
         return 0.0
-    base = stats.median(known)
+    base = statistics.median(known)
     if lag_p95_ms > base * max_ratio and lag_p95_ms - base > LAG_NOISE_MS:
         return lag_p95_ms - base
     return 0.0

@@ -9,8 +9,14 @@ bound is 1 - 0.05^(1/total), about 3/total (the "rule of three").
 
 The binomial tail is the regularized incomplete beta function, P(X <= k) = I_{1-p}(n-k, k+1),
 evaluated by its continued fraction (Numerical Recipes, ``betacf``); the bound is found by
-bisection on ``p``, the tail being monotonic in it. Standard library only: nothing locked in
-uv.lock provides a beta quantile.
+bisection on ``p``, the tail being monotonic in it. Standard library only: none of the gates'
+runtime dependencies provides a beta quantile, and scipy's (``scipy.special.betaincinv``)
+would add 113 MB installed to the sessions that judge SLOs for these hundred lines. scipy is
+in the test group: tests/unit/test_statistics_against_scipy.py checks ``upper``, ``lower``
+and ``requests_needed`` against it over many counts and confidences. They agree to 1e-9
+relative up to ~10^4 requests; beyond, to a few ulps of lgamma(total) (the rounding of the
+lgamma differences below), magnified up to 1 / (1 - confidence) where the tail is taken as
+1 - I: 1.4e-9 for 1 error in 32,765 at 99.9 %, far under the four digits a report shows.
 """
 
 import math

@@ -106,7 +106,7 @@ def test_perf_passes_an_unchanged_release_against_the_one_before(scenario):
     assert summary["late_ratio"] <= TEST_MAX_LATE_RATIO and summary["errors"] == 0
     assert summary["p50"] <= summary["p90"] <= summary["p95"] <= summary["p99"] <= summary["max"]
     chart = Path(report["details"]["chart"]).read_text()
-    assert chart.startswith("<svg") and "p95 limit" in chart
+    assert "<svg" in chart[:1000] and "p95 limit" in chart  # matplotlib's SVG: <?xml ...><svg
     # the chart answers the gate's question: the candidate beside its baseline, with the limits
     assert f"baseline: newest {repo.releases['A']}" in chart and "p50 regression limit" in chart
     record = json.loads(Path(report["details"]["sample"]).read_text())
