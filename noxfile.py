@@ -20,6 +20,10 @@ nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.sessions = [step.session for step in PIPELINE]
 nox.options.stop_on_first_error = True
 nox.options.error_on_missing_interpreters = True
+# A session's virtualenv is kept between runs: install_locked's `uv sync --locked` makes it
+# exactly what uv.lock pins every time (it removes what the lock does not list), so a kept
+# one cannot drift, and a warm run skips re-creating and re-compiling every package.
+nox.options.reuse_venv = "yes"
 
 
 def install_locked(session, *groups):
