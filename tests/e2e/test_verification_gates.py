@@ -121,6 +121,11 @@ def test_a_slower_config_fails_perf_and_never_becomes_the_baseline(staging):
     request, a floor no machine undercuts, and the fast baseline is a ~2 ms service: far
     apart on any machine (the gate's sensitivity to small regressions is unit-tested)."""
     repo = staging
+    # 20 requests/s, not perf's 50: at 300 ms a request, 2 workers x 4 threads serve at most
+    # 26/s, so at 50/s the service would be overloaded by design and its queue would grow
+    # until, on a busy machine, the generator fell behind (exit 3: could not measure). At 20/s
+    # every push is served within its capacity and the verdict is the regression's.
+    repo.set_config(rate=20)
     assert repo.gates("perf", "--environment", "staging").returncode == 0  # the baseline
     fast = repo.report("perf-staging")["details"]["deployment"]
     set_fault(repo, "staging", ("FAULT_LATENCY_MS", "150"))
