@@ -540,6 +540,11 @@ class DeployConfig(Table):
         description="Local environments: seconds the new deployment must serve through the port "
         "(every worker answering, at least 20 answers) before the ledger says succeeded.",
     )
+    answer_timeout: ShortWait = Field(
+        5,
+        description="Local environments: seconds one answer of the pre-flight and of the check "
+        "through the port may take before the new deployment counts as not serving.",
+    )
 
 
 # A DNS label, with room for the suffixes of the environment's other objects (-edge, -net).

@@ -42,7 +42,6 @@ from gates.targets.local.environment import LocalEnvironment
 from gates.targets.local.masters import LIVE, PREFLIGHT, Master
 from gates.targets.request import DeployFailed, DeployRequest, Release, ServiceConfig
 
-PREFLIGHT_DEADLINE = 5.0  # seconds one pre-flight answer may take (within preflight_timeout)
 QUICK_STOP = 2.0  # seconds a server that serves no one gets to stop before it is killed
 ABORT_STOP = 10.0  # seconds a new master being undone gets to finish its requests
 
@@ -169,7 +168,7 @@ class Deployer:
             problem is None,
             problem or "every endpoint keeps its contract",
             f"{len(contract.CHECKS)} contract checks on a private socket, each answer within "
-            f"{PREFLIGHT_DEADLINE:g} s, all within {self.timeouts.preflight_timeout} s",
+            f"{self.timeouts.answer_timeout} s, all within {self.timeouts.preflight_timeout} s",
             socket_path.name,
         )
         if problem:
@@ -201,7 +200,7 @@ class Deployer:
             seen = f"/ready answered {last.status} {last.body}" if last.status else last.error
             return f"not ready within {self.timeouts.preflight_timeout} s ({seen or 'no socket'})"
         for name, path, check in contract.CHECKS:
-            timeout = left(deadline, PREFLIGHT_DEADLINE)
+            timeout = left(deadline, self.timeouts.answer_timeout)
             try:
                 response = httpget.fetch(path, unix_socket=socket_path, timeout=timeout)
             except httpget.FAILURES as exc:
@@ -223,7 +222,14 @@ class Deployer:
         try:
             new = self._registered(key, deadline, lambda: process.poll() is not None)
             self._workers_up(new, deadline)
-            served = serving.verify(env.port, new, expected, deadline, self.timeouts.verify_seconds)
+            served = serving.verify(
+                env.port,
+                new,
+                expected,
+                deadline,
+                self.timeouts.verify_seconds,
+                self.timeouts.answer_timeout,
+            )
         except serving.NotServing as exc:
             if new is not None:
                 env.stop_master(new, ABORT_STOP)
@@ -261,6 +267,7 @@ class Deployer:
                 expected,
                 deadline,
                 self.timeouts.verify_seconds,
+                self.timeouts.answer_timeout,
                 others_may_answer=not old.winch_stops_workers,
             )
         except serving.NotServing as exc:

@@ -4,8 +4,9 @@ cutover (or a first start) that decides whether the ledger may say succeeded.
 For at least ``sustain`` seconds (``[tool.pipeline.deploy] verify_seconds``, 2 by default) and
 :data:`ANSWERS` answers (a busy machine answers fewer in the same time), requests go to the
 environment's port one after the other, alternating /health and /ready. Every answer must come
-within :data:`DEADLINE` seconds, from the deployment (its ``X-Deployment-ID``), keeping the
-service's contract (gates.targets.contract), and every worker of the deployment's master must
+within ``answer_timeout`` seconds (``[tool.pipeline.deploy] answer_timeout``, 5 by default),
+from the deployment (its ``X-Deployment-ID``), keeping the service's contract
+(gates.targets.contract), and every worker of the deployment's master must
 have answered (``X-Worker-PID``). The first answer that breaks any of this ends the check with
 the reason, as does the master exiting or one of its workers; so does the overall deadline.
 """
@@ -20,7 +21,6 @@ from gates.targets.local.masters import Master
 from gates.targets.probe import DEPLOYMENT_HEADER, WORKER_HEADER
 
 ANSWERS = 20  # good answers before a deployment counts as serving, over ``sustain`` seconds
-DEADLINE = 5.0  # seconds one answer may take
 CHECKS = (("GET /health", "/health", check_health), ("GET /ready", "/ready", check_ready))
 
 
@@ -47,14 +47,15 @@ def verify(
     expected: Expected,
     deadline: float,
     sustain: float,
+    answer_timeout: float,
     others_may_answer: bool = False,
 ) -> Served:
     """Check that ``master``'s deployment serves on ``port``; NotServing if it does not.
 
     ``deadline`` is a time.monotonic() value; ``sustain`` the seconds the check lasts at
-    least. ``others_may_answer``: another deployment's
-    workers still share the port (a master that ignores the handover's WINCH); their answers
-    are skipped, not judged.
+    least; ``answer_timeout`` the seconds one answer may take. ``others_may_answer``: another
+    deployment's workers still share the port (a master that ignores the handover's WINCH);
+    their answers are skipped, not judged.
     """
     where = f"through 127.0.0.1:{port}"
     workers = set(master.workers())
@@ -64,7 +65,7 @@ def verify(
         for name, path, check in CHECKS:
             if not master.running():
                 raise NotServing(f"the new master exited during the check {where}")
-            timeout = max(min(DEADLINE, deadline - time.monotonic()), 0.1)
+            timeout = max(min(answer_timeout, deadline - time.monotonic()), 0.1)
             try:
                 response = httpget.fetch(path, port=port, timeout=timeout)
             except httpget.FAILURES as exc:
