@@ -622,9 +622,10 @@ class EnvironmentConfig(Table):
     # The rollout's pace: gates.targets.swarm.service.
     update_monitor: SwarmSeconds = Field(
         5.0,
-        description="Swarm: seconds Swarm keeps watching an update (and a rollback) for a failing "
-        "task after its last task is running. Shorter only to rehearse on a test engine: later "
-        "failures are then not caught.",
+        description="Swarm: seconds Swarm keeps watching a deploy's update for a failing task "
+        "after each task is running (a rollback goes back in one step, unwatched: to a release "
+        "known good there). Shorter only to rehearse on a test engine: later failures are then "
+        "not caught.",
     )
     health_start_period: SwarmSeconds = Field(
         15.0,
