@@ -61,7 +61,7 @@ def converge(env: SwarmEnvironment, ledger: Ledger, say: Callable[[str], object]
             say(f"gates: {env.name}: recorded interrupted {row['kind']} of {rid} as failed: {why}")
             continue
         try:
-            Edge(env).ensure(say)
+            Edge(env).ensure(say, with_service=True)
             verify_serving(env, rid, float(env.config.deploy.cutover_timeout), say)
         except DeployFailed as exc:
             if row["previous_release"] is None:

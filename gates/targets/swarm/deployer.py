@@ -152,11 +152,11 @@ class SwarmDeployer:
         switched = False
         try:
             image.pull(env.docker, ref, env.config.build.timeout)
-            edge.ensure(self.say)
+            spec = self.service.spec()
+            edge.ensure(self.say, with_service=spec is not None)
             prometheus = EnvironmentPrometheus(env)
             if prometheus.wanted:
                 prometheus.ensure(self.say)
-            spec = self.service.spec()
             labels = {RELEASE_LABEL: rid, DEPLOYMENT_LABEL: key}
             self.ledger.set_state(deploy_id, "switching")
             switched = True

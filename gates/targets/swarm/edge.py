@@ -111,12 +111,17 @@ class Edge:
     def __init__(self, env: SwarmEnvironment) -> None:
         self.env, self.docker = env, env.docker
 
-    def ensure(self, say: Callable[[str], object], problem: str = "") -> None:
+    def ensure(
+        self, say: Callable[[str], object], problem: str = "", with_service: bool = False
+    ) -> None:
         """The network and a running edge with today's configuration that answers
         /edge-health: started if it stopped, created if missing, recreated if it does not
         answer within ANSWER_GRACE s. EdgeDown if it cannot be made to answer; ``problem``
-        (what was found wrong) is then part of the message."""
+        (what was found wrong) is then part of the message. ``with_service``: the service
+        exists, so an edge that was not answering is waited for until it reaches a ready
+        task (its servers come up after a DNS look-up and two health checks)."""
         env = self.env
+        answered = self.health_error() is None
         if self.docker.inspect("network", env.network) is None:
             say(f"creating the overlay network {env.network}")
             self.docker.run(
@@ -127,6 +132,8 @@ class Edge:
         if keep_container(self.docker, env.edge, CONFIG_LABEL, config, f"the edge {env.edge}", say):
             silent = self.wait_answer(ANSWER_GRACE)
             if silent is None:
+                if with_service and not answered:
+                    self.wait_for_tasks(say)
                 return
             say(f"the edge {env.edge} runs but does not answer {HEALTH_PATH} ({silent}): "
                 "recreating it")  # fmt: skip
@@ -152,6 +159,24 @@ class Edge:
             timeout=float(env.config.build.timeout),  # may pull the image
         )  # fmt: skip
         self.wait_serving(problem=problem)
+        if with_service:
+            self.wait_for_tasks(say)
+
+    def wait_for_tasks(self, say: Callable[[str], object]) -> None:
+        """Wait up to START_TIMEOUT s for /ready through the edge to answer 200 (a task is
+        up behind it); if none is, say so and go on: judging the service is not the edge's
+        business (the deploy's verification and status do it)."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            try:
+                if httpget.fetch("/ready", self.env.base_url, timeout=HEALTH_TIMEOUT)[0] == 200:
+                    return
+            except httpget.FAILURES:
+                pass  # said below if it lasts
+            if time.monotonic() >= deadline:
+                say(f"the edge {self.env.edge} reaches no ready task within {START_TIMEOUT:g} s")
+                return
+            time.sleep(0.2)
 
     def health_error(self) -> str | None:
         """Why /edge-health does not answer 200 now; None when it does."""
@@ -185,7 +210,7 @@ class Edge:
         if problem is None:
             return None
         say(f"{problem}: repairing it")
-        self.ensure(say, problem)
+        self.ensure(say, problem, with_service=True)
         return problem
 
     def wait_answer(self, timeout: float) -> str | None:

@@ -86,7 +86,10 @@ class SwarmTarget:
     def ensure_edge(self) -> None:
         """Start, create or repair the edge of an environment whose service exists."""
         if self.service.spec() is not None:
-            Edge(self.env).ensure(lambda line: print(f"gates {self.name}: {line}", flush=True))
+            Edge(self.env).ensure(self.say, with_service=True)
+
+    def say(self, message: str) -> None:
+        print(f"gates {self.name}: {message}", flush=True)
 
     def live(self) -> SwarmLive | None:
         spec = self.service.spec()
@@ -107,7 +110,7 @@ class SwarmTarget:
                     converge(self.env, self.ledger)
                     self.ensure_edge()
                 except EdgeDown as exc:  # said; the row then shows it does not serve
-                    print(f"gates {self.name}: {exc}", flush=True)
+                    self.say(str(exc))
             return SwarmStatus(self.live(), busy)
         finally:
             lock.release()
