@@ -1,49 +1,24 @@
 """Swarm environments end to end, on a real engine (DOCKER_HOST), registry and HAProxy edge.
 
-Each test is its own scenario: clones with empty state directories whose staging and
-production are swarm environments named under a unique prefix, releases from the shared
-builds with their images built once per run, traffic only on 127.0.0.1, and every engine
-object under the prefix removed afterwards. Without an engine the tests skip saying why;
-with ``CI`` set they fail instead.
+Each test is its own scenario (the ``swarm`` fixture, tests/e2e/conftest.py): clones with
+empty state directories whose staging and production are swarm environments named under a
+unique prefix, releases from the shared builds with their images built once per run,
+traffic only on 127.0.0.1, and every engine object under the prefix removed afterwards.
+Without an engine the tests skip saying why; with ``CI`` set they fail instead.
 """
 
 import json
 import re
-import os
 import signal
 import time
-
-import pytest
 
 from gates.config import load_config
 from gates.perf.load import ConstantRateLoad
 from gates.targets import probe
 from gates.targets.swarm.ledger import EngineLedger
-from support.swarm import SwarmScenario, engine_problem
 from support.timeouts import HANG
 
 RATE = 50  # requests/s through the edge while the environment changes
-
-
-@pytest.fixture(scope="module")
-def engine() -> None:
-    problem = engine_problem()
-    if problem is None:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"CI is set but the swarm tests cannot run: {problem}")
-    pytest.skip(
-        f"SWARM TESTS NOT RUN: {problem}. Start an engine (README: engine-backed tests) "
-        "and set DOCKER_HOST"
-    )
-
-
-@pytest.fixture
-def swarm(tmp_path, shared_releases, engine):
-    scenario = SwarmScenario(tmp_path, shared_releases)
-    yield scenario
-    scenario.remove_everything()
-    assert scenario.wait_gone(("service", "container", "network", "config")) == {}
 
 
 def serving(swarm, environment):
