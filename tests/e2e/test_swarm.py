@@ -12,47 +12,8 @@ import re
 import signal
 import time
 
-from gates.config import load_config
-from gates.perf.load import ConstantRateLoad
 from gates.targets import probe
-from gates.targets.swarm.ledger import EngineLedger
-from support.timeouts import HANG
-
-RATE = 50  # requests/s through the edge while the environment changes
-
-
-def serving(swarm, environment):
-    return probe.get("/ready", port=swarm.url(environment), timeout=HANG).release
-
-
-def history(checkout):
-    """The ledger as a fresh runner sees it: read from the engine."""
-    config = load_config(
-        checkout.path / "pyproject.toml", environ={"PIPELINE_STATE_DIR": str(checkout.state)}
-    )
-    return EngineLedger.open_for(config)
-
-
-def load(swarm, environment):
-    return ConstantRateLoad(swarm.url(environment), rate=RATE, timeout=HANG).start()
-
-
-def assert_no_failures(result, minimum_seconds):
-    assert len(result.samples) >= RATE * minimum_seconds / 2  # traffic flowed throughout
-    failures = [(s.scheduled, s.status, s.error) for s in result.failures]
-    assert failures == [], f"{len(failures)} failed of {len(result.samples)}: {failures[:5]}"
-
-
-def under_load(swarm, checkout, environment, *args, check=True):
-    """Run a gates command while RATE requests/s go through the environment's edge."""
-    traffic = load(swarm, environment)
-    time.sleep(1.0)  # some traffic before the change, too
-    try:
-        done = checkout.gates(*args, check=check)
-        time.sleep(2.0)
-    finally:
-        result = traffic.stop()
-    return done, result
+from support.swarm import assert_no_failures, history, load, serving, under_load
 
 
 def test_releases_promote_and_roll_back_with_history_kept_in_the_engine(swarm):

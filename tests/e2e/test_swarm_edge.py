@@ -8,18 +8,17 @@ end on a real engine (DOCKER_HOST), under RATE requests/s through the edge.
 - The drill's restore (a rollback) leaves the service specified to go back in one step, and
   the drill's output never says "None".
 
-Scenarios and clean-up as in tests/e2e/test_swarm.py (the ``swarm`` fixture,
-tests/e2e/conftest.py); without an engine the tests skip saying why, with ``CI`` set they fail
-instead. No verdict depends on the
-machine's speed: the drill's limits are generous configuration, and the times are measured
-by benchmarks/swarm_edge_and_restore.py.
+Scenarios, traffic and clean-up as in tests/e2e/test_swarm.py (the ``swarm`` fixture,
+tests/e2e/conftest.py, and tests/support/swarm.py); without an engine the tests skip saying
+why, with ``CI`` set they fail instead. No verdict depends on the machine's speed: the drill's
+limits are generous configuration, and the times are measured by
+benchmarks/swarm_edge_and_restore.py.
 """
 
 import json
 
-from support.swarm import docker
+from support.swarm import docker, history, load, serving, under_load
 from support.timeouts import GATES_TIMEOUT
-from test_swarm import history, load, serving, under_load
 
 # Generous: the behaviour is under test, not this machine's speed (the defaults are 30 and 10).
 DRILL_LIMITS = "\n[tool.pipeline.drill]\ndetect_target = 120\nrestore_target = 120\n"
