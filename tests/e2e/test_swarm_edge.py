@@ -21,6 +21,7 @@ from support.swarm import docker, history, load, serving, under_load
 from support.timeouts import GATES_TIMEOUT
 
 # Generous: the behaviour is under test, not this machine's speed (the defaults are 30 and 10).
+ONE_MS = 1_000_000  # ns, as Docker reports a duration
 DRILL_LIMITS = "\n[tool.pipeline.drill]\ndetect_target = 120\nrestore_target = 120\n"
 
 
@@ -83,7 +84,8 @@ def test_an_edge_killed_mid_deploy_is_repaired_and_the_healthy_release_kept(swar
         assert [r["release_id"] for r in history(repo).in_flight("staging")] == [b]
     else:
         assert process.returncode == 0, said
-        assert f"the edge {edge} is exited" in said and "repairing it" in said, said
+        # found exited, or still dying (running, but no longer answering): repaired either way
+        assert f"the edge {edge} " in said and "repairing it" in said, said
         assert serving(swarm, "staging") == b
         row = history(repo).deploys("staging")[-1]
         assert (row["release_id"], row["state"]) == (b, "succeeded")
@@ -111,8 +113,9 @@ def test_a_restore_goes_back_in_one_step_and_the_drill_never_says_none(swarm):
     spec = json.loads(docker("service", "inspect", f"{swarm.prefix}-staging"))[0]["Spec"]
     update, rollback = spec["UpdateConfig"], spec["RollbackConfig"]
     health = spec["TaskTemplate"]["ContainerSpec"]["Healthcheck"]
-    assert (update.get("Parallelism", 0), update.get("Monitor", 0)) == (0, 0), update
+    # Every task at once, watched for 1 ms: the shortest monitor Docker keeps (0 means 5 s).
+    assert (update.get("Parallelism", 0), update["Monitor"]) == (0, ONE_MS), update
     assert update["Order"] == rollback["Order"] == "start-first"
-    assert (rollback.get("Parallelism", 0), rollback.get("Monitor", 0)) == (0, 0), rollback
+    assert (rollback.get("Parallelism", 0), rollback["Monitor"]) == (0, ONE_MS), rollback
     assert (health["Interval"], health["Retries"]) == (500_000_000, 6), health
     print(f"drill: {report['details']}")

@@ -425,5 +425,5 @@ def test_a_rollback_goes_back_in_one_step_a_deploy_one_task_at_a_time(project):
     updates = [c for c in project.engine.calls if c[:2] == ("service", "update")]
     deploy, rollback = (update_flags(u) for u in updates)
     assert (deploy["--update-parallelism"], deploy["--update-monitor"]) == ("1", "5s")
-    assert (rollback["--update-parallelism"], rollback["--update-monitor"]) == ("0", "0s")
+    assert (rollback["--update-parallelism"], rollback["--update-monitor"]) == ("0", "1ms")
     assert rollback["--health-interval"] == "0.5s"
