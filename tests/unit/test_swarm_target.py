@@ -427,3 +427,22 @@ def test_a_rollback_goes_back_in_one_step_a_deploy_one_task_at_a_time(project):
     assert (deploy["--update-parallelism"], deploy["--update-monitor"]) == ("1", "5s")
     assert (rollback["--update-parallelism"], rollback["--update-monitor"]) == ("0", "1ms")
     assert rollback["--health-interval"] == "0.5s"
+
+
+def test_a_rollback_too_quick_to_be_seen_starting_still_names_the_failed_task(project):
+    """A one-step rollback may end between two polls: the failed task is then found among
+    the service's tasks."""
+    a = project.release("A")
+    bad = project.release("BAD", "crash")
+    project.deploy("A")
+    update = project.engine._service_update
+
+    def quick(rest, stdin):
+        done = update(rest, stdin)
+        project.engine.pending.remove("rollback_started")
+        return done
+
+    project.engine._service_update = quick
+    code, _, err = project.deploy("BAD")
+    assert code == 1 and f"Swarm rolled the update to {bad} back by itself" in err
+    assert "task: non-zero exit (3) (RuntimeError: broken release)" in err and a in err

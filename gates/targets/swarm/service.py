@@ -223,6 +223,8 @@ class Service:
             if state == "rollback_started" and found:
                 failed_task = found.group(1)
             if state in FINAL:
+                if state in ROLLED_BACK and not failed_task:  # a one-step rollback: not seen
+                    failed_task = self.newest_failed_task()
                 reason = self.reason(failed_task) if state in ROLLED_BACK else ""
                 return Outcome(state, reason or message)
             time.sleep(POLL)
@@ -252,6 +254,14 @@ class Service:
                 return Outcome("failed", self.reason(failed[0]["ID"]))
             time.sleep(POLL)
         return Outcome("timeout", f"{self.env.replicas} replicas not running when time ran out")
+
+    def newest_failed_task(self) -> str:
+        """The id of the newest task that ended with an error, else of the newest one that was
+        shut down without running to the end ("" if none): the task whose failure made Swarm
+        roll back, when the rollback ended before a poll saw it start."""
+        stopped = [t for t in self.tasks() if t["DesiredState"] == "Shutdown"]
+        failed = [t for t in stopped if t.get("Error")] or stopped
+        return str(failed[0]["ID"]) if failed else ""
 
     def reason(self, task_id: str) -> str:
         """Why a task failed, in one line: its error (and the service's last error line), or
