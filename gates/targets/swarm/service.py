@@ -256,11 +256,16 @@ class Service:
         return Outcome("timeout", f"{self.env.replicas} replicas not running when time ran out")
 
     def newest_failed_task(self) -> str:
-        """The id of the newest task Swarm shut down ("" if none): the one whose failure made
-        it roll back, when the rollback ended before a poll saw it start. (Not the newest with
-        an error: a task that never got ready has none, and an earlier crash would be named.)"""
+        """The task whose failure made Swarm roll back, when the rollback ended before a poll
+        saw it start ("" if none): among the shut-down tasks of the image Swarm shut down
+        last, one with an error (a crash), else the first (a task that never got ready; later
+        ones may be restarts shut down before they ran)."""
         stopped = [t for t in self.tasks() if t["DesiredState"] == "Shutdown"]
-        return str(stopped[0]["ID"]) if stopped else ""
+        if not stopped:
+            return ""
+        same = [t for t in stopped if t["Image"] == stopped[0]["Image"]]
+        failed = [t for t in same if t.get("Error")] or same[-1:]
+        return str(failed[0]["ID"])
 
     def reason(self, task_id: str) -> str:
         """Why a task failed, in one line: its error (and the service's last error line), or
