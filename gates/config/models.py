@@ -189,6 +189,12 @@ ServiceSettings = Annotated[
 SwarmSeconds = Annotated[
     float, Field(strict=True, ge=0.5, le=SHORT_WAIT), rule(f"must be a number 0.5-{SHORT_WAIT}")
 ]
+# Seconds (fractions allowed) that bound a wait or a verdict.
+Seconds = Annotated[
+    float,
+    Field(strict=True, gt=0, le=SHORT_WAIT),
+    rule(f"must be a number > 0 and <= {SHORT_WAIT}"),
+]
 NonNegative = Annotated[float, Field(strict=True, ge=0), rule("must be a number >= 0")]
 Ratio = Annotated[float, Field(strict=True, ge=0, lt=1), rule("must be a number >= 0 and < 1")]
 UrlPath = Annotated[str, StringConstraints(strict=True, pattern=r"^/")]
@@ -531,11 +537,7 @@ class DeployConfig(Table):
     lock_timeout: LongWait = Field(
         120, description="Seconds a deploy waits for another one to finish."
     )
-    verify_seconds: Annotated[
-        float,
-        Field(strict=True, gt=0, le=SHORT_WAIT),
-        rule(f"must be a number > 0 and <= {SHORT_WAIT}"),
-    ] = Field(
+    verify_seconds: Seconds = Field(
         2.0,
         description="Local environments: seconds the new deployment must serve through the port "
         "(every worker answering, at least 20 answers) before the ledger says succeeded.",
@@ -622,9 +624,10 @@ class EnvironmentConfig(Table):
     # The rollout's pace: gates.targets.swarm.service.
     update_monitor: SwarmSeconds = Field(
         5.0,
-        description="Swarm: seconds Swarm keeps watching an update (and a rollback) for a failing "
-        "task after its last task is running. Shorter only to rehearse on a test engine: later "
-        "failures are then not caught.",
+        description="Swarm: seconds Swarm keeps watching a deploy's update for a failing task "
+        "after each task is running (a rollback goes back in one step, unwatched: to a release "
+        "known good there). Shorter only to rehearse on a test engine: later failures are then "
+        "not caught.",
     )
     health_start_period: SwarmSeconds = Field(
         15.0,
@@ -814,6 +817,22 @@ class DoraConfig(Table):
     )
 
 
+class DrillConfig(Table):
+    """The failure drill's time limits (`gates drill`): the drill passes only when its bad
+    config is detected and the good deployment restored within them."""
+
+    detect_target: Seconds = Field(
+        30.0,
+        description="Seconds from the bad config going live to its detection, at most; "
+        "--detect-target overrides it.",
+    )
+    restore_target: Seconds = Field(
+        10.0,
+        description="Seconds from detection to the good deployment verified serving again, at "
+        "most; --restore-target overrides it.",
+    )
+
+
 class CoverageReport(BaseModel):
     """The one key of coverage.py's [tool.coverage.report] that the pipeline reads."""
 
@@ -863,6 +882,7 @@ class PipelineConfig(Table):
     slo: SloConfig = Field(default_factory=dict, validate_default=True)
     perf: PerfConfig = Field(default_factory=dict, validate_default=True)
     dora: DoraConfig = Field(default_factory=dict, validate_default=True)
+    drill: DrillConfig = Field(default_factory=dict, validate_default=True)
     _path: Path = PrivateAttr()
 
     def model_post_init(self, context: Any, /) -> None:
