@@ -28,7 +28,10 @@ from pydantic import (
     PrivateAttr,
     StrictStr,
     StringConstraints,
+    ValidationError,
     ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
     computed_field,
     field_validator,
     model_validator,
@@ -441,9 +444,21 @@ class BuildConfig(Table):
     )
 
 
-def _docker_host(value: object, info: ValidationInfo) -> object:
-    """$DOCKER_HOST wins over the file, as it does for every Docker client."""
-    return Origin.of(info.context).docker_host_override or value
+def _docker_host(
+    value: object, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+) -> object:
+    """$DOCKER_HOST wins over the file, as it does for every Docker client; a value of it
+    that is refused is blamed on it, not on the file."""
+    override = Origin.of(info.context).docker_host_override
+    if not override:
+        return handler(value)
+    try:
+        return handler(override)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        if error["type"] == "value_error":  # it says what it found
+            raise ValueError(f"(from $DOCKER_HOST) {error['ctx']['error']}") from None
+        raise ValueError(f"(from $DOCKER_HOST) {error['msg']}, got {override!r}") from None
 
 
 def _short_socket(value: str) -> str:
@@ -469,7 +484,7 @@ DockerHost = Annotated[
     AfterValidator(_short_socket),
     Field(validate_default=True),
     rule("must be empty or a Docker host URL: unix:///PATH, tcp://HOST:PORT or ssh://USER@HOST"),
-    BeforeValidator(_docker_host),  # outside the rule: a refused $DOCKER_HOST is what it quotes
+    WrapValidator(_docker_host),  # outside the rule: a refused $DOCKER_HOST is blamed on it
 ]
 Registry = Annotated[
     str,
