@@ -9,53 +9,20 @@ with ``CI`` set they fail instead.
 
 import json
 import re
-import os
 import signal
 import time
 
-import pytest
 
-from gates.config import load_config
 from gates.perf.load import ConstantRateLoad
 from gates.targets import probe
-from gates.targets.swarm.ledger import EngineLedger
-from support.swarm import SwarmScenario, engine_problem
+from support.swarm import engine_ledger as history
 from support.timeouts import HANG
 
 RATE = 50  # requests/s through the edge while the environment changes
 
 
-@pytest.fixture(scope="module")
-def engine() -> None:
-    problem = engine_problem()
-    if problem is None:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"CI is set but the swarm tests cannot run: {problem}")
-    pytest.skip(
-        f"SWARM TESTS NOT RUN: {problem}. Start an engine (README: engine-backed tests) "
-        "and set DOCKER_HOST"
-    )
-
-
-@pytest.fixture
-def swarm(tmp_path, shared_releases, engine):
-    scenario = SwarmScenario(tmp_path, shared_releases)
-    yield scenario
-    scenario.remove_everything()
-    assert scenario.wait_gone(("service", "container", "network", "config")) == {}
-
-
 def serving(swarm, environment):
     return probe.get("/ready", port=swarm.url(environment), timeout=HANG).release
-
-
-def history(checkout):
-    """The ledger as a fresh runner sees it: read from the engine."""
-    config = load_config(
-        checkout.path / "pyproject.toml", environ={"PIPELINE_STATE_DIR": str(checkout.state)}
-    )
-    return EngineLedger.open_for(config)
 
 
 def load(swarm, environment):

@@ -12,58 +12,50 @@ import pytest
 
 from gates.targets.swarm import ledger
 from gates.targets.swarm.history import seq_spans
-from support import fake_engine
+from support import fake_engine, history_records
+from support.history_records import of_kind, record_name, stored
 from support.fake_engine import FakeEngine
 from support.fake_swarm_project import Project
 
 STACK = "mini-staging"
-PREFIX = f"gates.{STACK}."
+PREFIX = history_records.prefix(STACK)
 
 
-@pytest.fixture(autouse=True)
-def warnings_unsaid(monkeypatch):
-    """Each test's commands say their warnings afresh (a process says each one once)."""
+@pytest.fixture
+def project(tmp_path, monkeypatch, capsys):
+    """A project on a stand-in engine; its commands say their warnings afresh (a process
+    says each one once)."""
     monkeypatch.setattr(ledger, "_warned", set())
+    engine = FakeEngine()
+    fake_engine.install(monkeypatch, engine)
+    yield Project(tmp_path, engine, capsys)
+    engine.close()
 
 
-@pytest.fixture
-def engine(monkeypatch):
-    fake = FakeEngine()
-    fake_engine.install(monkeypatch, fake)
-    yield fake
-    fake.close()
+def cli(engine):
+    """The docker CLI of support.history_records, over the stand-in engine."""
 
+    def docker(*args, stdin=None):
+        done = engine.run(args, stdin)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
 
-@pytest.fixture
-def project(tmp_path, engine, capsys):
-    return Project(tmp_path, engine, capsys)
+    return docker
 
 
 def records(engine):
-    """{seq: (labels, data)} of staging's history as stored in the engine."""
-    found = {}
-    for name, config in engine.configs.items():
-        if name.startswith(PREFIX):
-            data = base64.b64decode(config["Spec"]["Data"]).decode()
-            found[int(name[len(PREFIX) :])] = (config["Spec"]["Labels"], json.loads(data))
-    return dict(sorted(found.items()))
+    return stored(cli(engine), STACK)
 
 
-def forge(engine, labels, data, name=None):
+def forge(engine, labels, data, name=""):
     """Store a record in staging's stack as ``docker config create`` would: ``labels``
     (gates.stack added), ``data`` (text, or JSON of anything else); its name."""
-    name = name or f"{PREFIX}{max(records(engine), default=0) + 1:08d}"
-    flags = [arg for key, value in {"gates.stack": STACK, **labels}.items()
-             for arg in ("--label", f"{key}={value}")]  # fmt: skip
     body = data if isinstance(data, str) else json.dumps(data)
-    done = engine.run(("config", "create", *flags, name, "-"), body)
-    assert done.returncode == 0, done.stderr
-    return name
+    return history_records.forge(cli(engine), STACK, labels, body, name)
 
 
 def remove(engine, seq):
-    done = engine.run(("config", "rm", f"{PREFIX}{seq:08d}"), None)
-    assert done.returncode == 0, done.stderr
+    cli(engine)("config", "rm", record_name(STACK, seq))
 
 
 def test_every_record_names_its_environment_and_seq(project):
@@ -80,8 +72,7 @@ def test_a_forged_release_record_is_refused_and_the_first_digest_stands(project,
     a, b = project.release("A"), project.release("B")
     project.deploy("A")
     project.deploy("B")
-    first = next(s for s, (labels, _) in records(project.engine).items()
-                 if labels["gates.kind"] == "release")  # fmt: skip
+    [first] = of_kind(records(project.engine), "release", release_id=a)
     manifest = records(project.engine)[first][1]
     project.release("FORGED")  # an image the registry has
     forged_image = {"reference": project.references["FORGED"]}
@@ -102,7 +93,7 @@ def test_a_forged_release_record_is_refused_and_the_first_digest_stands(project,
     assert spec["Image"] == project.references["A"]
     assert (
         f"gates: refused history record {name}: it points release {a} at the image "
-        f"{forged_image['digest']}, but {PREFIX}{first:08d} recorded it first with "
+        f"{forged_image['digest']}, but {record_name(STACK, first)} recorded it first with "
         f"{manifest['image']['digest']}"
     ) in err
     assert project.history(fresh).manifests[a]["image"] == manifest["image"]
@@ -165,8 +156,7 @@ def test_a_record_that_is_a_copy_of_another_seq_is_refused(project):
 def test_a_later_record_of_a_row_may_not_re_point_it(project):
     a, b = project.release("A"), project.release("B")
     project.deploy("A")
-    deploy = next(d for _, (labels, d) in records(project.engine).items()
-                  if labels["gates.kind"] == "deploys")  # fmt: skip
+    deploy = records(project.engine)[of_kind(records(project.engine), "deploys")[0]][1]
     row, seq = {**deploy["row"], "release_id": b}, max(records(project.engine)) + 1
     labels = {"gates.seq": seq, "gates.kind": "deploys"}
     name = forge(project.engine, labels, {**deploy, "seq": seq, "row": row})
@@ -182,8 +172,7 @@ def test_a_removed_record_is_a_gap_and_never_rewritten_silently(project, tmp_pat
     c = project.release("C")
     project.deploy("A")
     assert project.deploy("BAD")[0] == 1
-    failed = max(records(project.engine))  # BAD's outcome, its last record
-    assert records(project.engine)[failed][1]["row"]["state"] == "failed"
+    [failed] = of_kind(records(project.engine), "deploys", release_id=bad, state="failed")
     project.deploy("C")
     remove(project.engine, failed)
 
