@@ -251,3 +251,15 @@ def test_records_written_before_records_named_their_place_are_read(project, tmp_
 def test_seqs_are_said_as_runs():
     assert seq_spans([3, 5, 6, 7, 9]) == "3, 5-7, 9"
     assert seq_spans([1]) == "1"
+
+
+def test_the_lock_of_a_stack_named_lock_is_no_record(project):
+    """Its lock, gates.lock.lock, carries the stack's label and starts like its records."""
+    text = project.config.read_text().replace(
+        'target = "swarm"\n', 'target = "swarm"\nstack = "lock"\n'
+    )
+    project.config.write_text(text)
+    a = project.release("A")
+    assert project.deploy("A")[0] == 0
+    code, out, err = project.gates("status")
+    assert code == 0 and re.search(rf"staging +http\S+ +{a}", out), err

@@ -20,6 +20,11 @@ SERVICE_PORT = 8000  # where the service listens inside its container (the image
 EDGE_PORT = 8080  # where the edge listens inside its container
 
 
+def lock_name(stack: str) -> str:
+    """The config that is the environment's lock (gates.targets.swarm.lock)."""
+    return f"gates.lock.{stack}"
+
+
 def stack_name(config: PipelineConfig, name: str) -> str:
     stack = config.environment(name).stack_name(config.service)
     if len(stack) > 48 or not all(c.isalnum() or c == "-" for c in stack):
@@ -66,7 +71,7 @@ class SwarmEnvironment:
 
     @property
     def lock(self) -> str:
-        return f"gates.lock.{self.stack}"
+        return lock_name(self.stack)
 
     @property
     def base_url(self) -> str:

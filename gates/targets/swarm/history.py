@@ -33,7 +33,7 @@ from typing import Any
 
 from gates.docker import Docker, DockerRefused, said
 from gates.outcome import MeasurementError
-from gates.targets.swarm.environment import STACK_LABEL
+from gates.targets.swarm.environment import STACK_LABEL, lock_name
 
 SEQ_LABEL = "gates.seq"
 KIND_LABEL = "gates.kind"
@@ -91,7 +91,9 @@ class History:
         found = self.docker.lines(
             "config", "ls", "--filter", f"label={STACK_LABEL}={self.stack}", "--format", "{{.Name}}"
         )
-        names = sorted(n for n in found if n.startswith(self.prefix))
+        # The lock carries the stack's label too; a stack named "lock" has it under the prefix.
+        records = [n for n in found if n.startswith(self.prefix) and n != lock_name(self.stack)]
+        names = sorted(records)
         if names:
             self.last_seq = max(self.last_seq, *(self.seq(n) for n in names))
         return names
