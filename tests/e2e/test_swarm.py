@@ -13,7 +13,8 @@ import signal
 import time
 
 from gates.targets import probe
-from support.swarm import assert_no_failures, history, load, serving, under_load
+from support.swarm import assert_no_failures, load, serving, under_load
+from support.swarm import engine_ledger as history
 
 
 def test_releases_promote_and_roll_back_with_history_kept_in_the_engine(swarm):

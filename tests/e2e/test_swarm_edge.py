@@ -17,7 +17,8 @@ benchmarks/swarm_edge_and_restore.py.
 
 import json
 
-from support.swarm import docker, history, load, serving, under_load
+from support.swarm import docker, load, serving, under_load
+from support.swarm import engine_ledger as history
 from support.timeouts import GATES_TIMEOUT
 
 # Generous: the behaviour is under test, not this machine's speed (the defaults are 30 and 10).

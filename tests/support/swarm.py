@@ -25,8 +25,10 @@ import shutil
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from filelock import FileLock
 
 from deploy_fixture import Checkout, SharedReleases, clone, no_container_engine
@@ -53,6 +55,7 @@ PROMETHEUS_IMAGE = os.environ.get(
 REPOSITORY = f"{REGISTRY}/gates-e2e/techcorp-api"
 DOCKER_TIMEOUT = 300.0
 RATE = 50  # requests/s through the edge while the environment changes
+CLEANED = ("service", "container", "network", "config")  # what a scenario must leave none of
 
 
 def docker(*args: str, stdin: str | None = None, check: bool = True) -> str:
@@ -102,6 +105,39 @@ def engine_problem() -> str | None:
     except OSError as exc:
         return f"no registry at {REGISTRY} ({exc})"
     return None
+
+
+def require_engine() -> None:
+    """Skip the calling tests, saying why the engine cannot run them here; with ``CI`` set,
+    fail them instead."""
+    problem = engine_problem()
+    if problem is None:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"CI is set but the swarm tests cannot run: {problem}")
+    pytest.skip(
+        f"SWARM TESTS NOT RUN: {problem}. Start an engine (README: engine-backed tests) "
+        "and set DOCKER_HOST"
+    )
+
+
+def scenario_removed_after(
+    directory: Path, shared: SharedReleases, kinds: tuple[str, ...] = CLEANED
+) -> Iterator["SwarmScenario"]:
+    """A fixture's scenario: yielded, then every engine object under its prefix removed,
+    and the test fails if objects of ``kinds`` are left."""
+    scenario = SwarmScenario(directory, shared)
+    yield scenario
+    scenario.remove_everything()
+    assert scenario.wait_gone(kinds) == {}
+
+
+def engine_ledger(checkout: Checkout) -> EngineLedger:
+    """The ledger as a fresh runner of ``checkout`` sees it: read from the engine."""
+    config = load_config(
+        checkout.path / "pyproject.toml", environ={"PIPELINE_STATE_DIR": str(checkout.state)}
+    )
+    return EngineLedger.open_for(config)
 
 
 def release_image(shared: SharedReleases, name: str) -> dict[str, str]:
@@ -258,14 +294,6 @@ class SwarmScenario:
 def serving(swarm: SwarmScenario, environment: str) -> str:
     """The release that answers /ready through the environment's URL ("" if none)."""
     return probe.get("/ready", port=swarm.url(environment), timeout=HANG).release
-
-
-def history(checkout: Checkout) -> EngineLedger:
-    """The ledger as a fresh runner sees it: read from the engine."""
-    config = load_config(
-        checkout.path / "pyproject.toml", environ={"PIPELINE_STATE_DIR": str(checkout.state)}
-    )
-    return EngineLedger.open_for(config)
 
 
 def load(swarm: SwarmScenario, environment: str) -> ConstantRateLoad:
