@@ -45,7 +45,7 @@ def test_the_defaults_are_productions_pace(tmp_path):
         2.0,
     )
     given = flags(rollout(staging))
-    assert given["--update-monitor"] == "5s" and given["--rollback-monitor"] == "1ms"
+    assert given["--update-monitor"] == given["--rollback-monitor"] == "5s"
     assert given["--health-start-period"] == "15s" and given["--health-interval"] == "1s"
     rendered = yaml.safe_load(render(SwarmEnvironment(config, "staging")))
     assert rendered["global"] == {
@@ -75,15 +75,18 @@ def test_a_deploy_goes_one_task_at_a_time_and_a_rollback_in_one_step(tmp_path):
     """A deploy replaces one task at a time and watches each (update_monitor); a rollback
     (gates rollback, the drill's restore) returns to a known good release: every task at once,
     no monitor, health checked twice as often with twice the retries (a task that never gets
-    ready is given up as late: 3 s). Swarm's own rollback is one step after either."""
+    ready is given up as late: 3 s). Swarm's own rollback of a deploy goes a task at a time
+    too, so the rollback_started message that names the failed task is seen; of a rollback,
+    in one step."""
     staging = loaded(tmp_path, SWARM).environment("staging")
     deploy, rollback = flags(rollout(staging, "deploy")), flags(rollout(staging, "rollback"))
     assert flags(rollout(staging)) == deploy
     assert (deploy["--update-parallelism"], deploy["--update-monitor"]) == ("1", "5s")
     assert (rollback["--update-parallelism"], rollback["--update-monitor"]) == ("0", "1ms")
+    assert (deploy["--rollback-parallelism"], deploy["--rollback-monitor"]) == ("1", "5s")
+    assert (rollback["--rollback-parallelism"], rollback["--rollback-monitor"]) == ("0", "1ms")
     for given in (deploy, rollback):
         assert given["--update-order"] == given["--rollback-order"] == "start-first"
-        assert (given["--rollback-parallelism"], given["--rollback-monitor"]) == ("0", "1ms")
         assert given["--update-failure-action"] == "rollback"
     assert (deploy["--health-interval"], deploy["--health-retries"]) == ("1s", "3")
     assert (rollback["--health-interval"], rollback["--health-retries"]) == ("0.5s", "6")

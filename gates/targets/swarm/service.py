@@ -79,8 +79,11 @@ def rollout(settings: EnvironmentConfig, kind: Kind = "deploy") -> list[str]:
         "--update-parallelism", "0" if one_step else "1",
         "--update-max-failure-ratio", "0",
         "--rollback-order", "start-first",
-        "--rollback-monitor", NO_MONITOR,
-        "--rollback-parallelism", "0",
+        # Swarm's own rollback of a deploy goes a task at a time, as before: its
+        # rollback_started message names the task that failed (the deploy's reason), which a
+        # one-step rollback ends too fast to show. A rollback-kind update is one step itself.
+        "--rollback-monitor", NO_MONITOR if one_step else monitor,
+        "--rollback-parallelism", "0" if one_step else "1",
         "--rollback-failure-action", "continue",
         "--stop-grace-period", "25s",
     ]  # fmt: skip
