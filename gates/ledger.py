@@ -290,6 +290,14 @@ class Ledger:
             release_id,
         )
 
+    def last_event(self, environment: str, event: str) -> sqlite3.Row | None:
+        """The newest event ``event`` (e.g. "down") recorded for ``environment``."""
+        return self._one(
+            "SELECT * FROM events WHERE environment = ? AND event = ? ORDER BY id DESC LIMIT 1",
+            environment,
+            event,
+        )
+
     def record_event(self, environment: str, event: str, detail: str = "") -> None:
         with self.transaction():
             self.db.execute(

@@ -3,7 +3,7 @@ file: ``deploy_fixture``), imported normally.
 
 Fixtures: the Flask app and client (in-process), real gunicorn servers on 127.0.0.1, the gates
 CLI runner, end-to-end scenarios (clones of this repository with their own releases), the
-container engine for engine-backed tests, and real Prometheus servers.
+container engine for engine-backed tests, swarm scenarios on it, and real Prometheus servers.
 """
 
 import logging
@@ -26,6 +26,7 @@ from support.hermetic import without_caller_variables
 from support.ports import free_port
 from support.prometheus import Prometheus, start_prometheus
 from support.servers import Server
+from support.swarm import SwarmScenario, require_engine, scenario_removed_after
 from techcorp_api import create_app
 from techcorp_api.logs import ACCESS_LOGGER, SERVICE_LOGGER, JsonFormatter
 
@@ -155,6 +156,22 @@ def engine() -> Engine:
     """The engine `gates engine up` makes (dockerd, swarm, registry, base and edge images), found
     from the configuration; the test is skipped when there is none, and fails when $CI is set."""
     return find_engine()
+
+
+@pytest.fixture(scope="session")
+def swarm_engine() -> None:
+    """The engine the swarm scenarios run on (DOCKER_HOST): the tests are skipped saying why
+    there is none, and fail when $CI is set."""
+    require_engine()
+
+
+@pytest.fixture
+def swarm(
+    tmp_path: Path, shared_releases: SharedReleases, swarm_engine: None
+) -> Iterator[SwarmScenario]:
+    """A swarm scenario (support.swarm): clones whose environments live on the engine under
+    one unique prefix; every engine object under it is removed afterwards."""
+    yield from scenario_removed_after(tmp_path, shared_releases)
 
 
 @pytest.fixture

@@ -8,13 +8,15 @@ it with ``rule("must be ...")``, which errors quote.
 """
 
 import importlib
+import ipaddress
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -26,14 +28,17 @@ from pydantic import (
     PrivateAttr,
     StrictStr,
     StringConstraints,
+    ValidationError,
     ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
     computed_field,
     field_validator,
     model_validator,
 )
 
 from gates import durations
-from gates.config.rules import refuse_unknown_keys, rule
+from gates.config.rules import refuse_unknown_keys, refused_key, rule
 from gates.outcome import ConfigError
 
 TABLE = "tool.pipeline"
@@ -188,6 +193,12 @@ ServiceSettings = Annotated[
 # Docker and Prometheus take "1.5s"); at least half a second, at most SHORT_WAIT.
 SwarmSeconds = Annotated[
     float, Field(strict=True, ge=0.5, le=SHORT_WAIT), rule(f"must be a number 0.5-{SHORT_WAIT}")
+]
+# Seconds (fractions allowed) that bound a wait or a verdict.
+Seconds = Annotated[
+    float,
+    Field(strict=True, gt=0, le=SHORT_WAIT),
+    rule(f"must be a number > 0 and <= {SHORT_WAIT}"),
 ]
 NonNegative = Annotated[float, Field(strict=True, ge=0), rule("must be a number >= 0")]
 Ratio = Annotated[float, Field(strict=True, ge=0, lt=1), rule("must be a number >= 0 and < 1")]
@@ -439,9 +450,21 @@ class BuildConfig(Table):
     )
 
 
-def _docker_host(value: object, info: ValidationInfo) -> object:
-    """$DOCKER_HOST wins over the file, as it does for every Docker client."""
-    return Origin.of(info.context).docker_host_override or value
+def _docker_host(
+    value: object, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+) -> object:
+    """$DOCKER_HOST wins over the file, as it does for every Docker client; a value of it
+    that is refused is blamed on it, not on the file."""
+    override = Origin.of(info.context).docker_host_override
+    if not override:
+        return handler(value)
+    try:
+        return handler(override)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        if error["type"] == "value_error":  # it says what it found
+            raise ValueError(f"(from $DOCKER_HOST) {error['ctx']['error']}") from None
+        raise ValueError(f"(from $DOCKER_HOST) {error['msg']}, got {override!r}") from None
 
 
 def _short_socket(value: str) -> str:
@@ -467,7 +490,7 @@ DockerHost = Annotated[
     AfterValidator(_short_socket),
     Field(validate_default=True),
     rule("must be empty or a Docker host URL: unix:///PATH, tcp://HOST:PORT or ssh://USER@HOST"),
-    BeforeValidator(_docker_host),  # outside the rule: a refused $DOCKER_HOST is what it quotes
+    WrapValidator(_docker_host),  # outside the rule: a refused $DOCKER_HOST is blamed on it
 ]
 Registry = Annotated[
     str,
@@ -531,11 +554,7 @@ class DeployConfig(Table):
     lock_timeout: LongWait = Field(
         120, description="Seconds a deploy waits for another one to finish."
     )
-    verify_seconds: Annotated[
-        float,
-        Field(strict=True, gt=0, le=SHORT_WAIT),
-        rule(f"must be a number > 0 and <= {SHORT_WAIT}"),
-    ] = Field(
+    verify_seconds: Seconds = Field(
         2.0,
         description="Local environments: seconds the new deployment must serve through the port "
         "(every worker answering, at least 20 answers) before the ledger says succeeded.",
@@ -622,9 +641,10 @@ class EnvironmentConfig(Table):
     # The rollout's pace: gates.targets.swarm.service.
     update_monitor: SwarmSeconds = Field(
         5.0,
-        description="Swarm: seconds Swarm keeps watching an update (and a rollback) for a failing "
-        "task after its last task is running. Shorter only to rehearse on a test engine: later "
-        "failures are then not caught.",
+        description="Swarm: seconds Swarm keeps watching a deploy's update for a failing task "
+        "after each task is running (a rollback goes back in one step, unwatched: to a release "
+        "known good there). Shorter only to rehearse on a test engine: later failures are then "
+        "not caught.",
     )
     health_start_period: SwarmSeconds = Field(
         15.0,
@@ -717,6 +737,32 @@ class EnvironmentConfig(Table):
     def base_url(self) -> str:
         """Where the environment's service answers, without a trailing slash."""
         return self.url.rstrip("/") if self.url else self.local_url
+
+    def stack_name(self, service: str) -> str:
+        """Swarm: the name of its objects in the engine (``stack``, else <service>-<name>)."""
+        return self.stack or f"{service}-{self.name}".lower()
+
+    @property
+    def published(self) -> tuple[str, int]:
+        """The address and port its URL is served on; "" for every interface (a swarm
+        environment's edge, for a URL that names a host or an unspecified address)."""
+        url = urlsplit(self.base_url)
+        port = url.port or (443 if url.scheme == "https" else 80)
+        try:
+            address = ipaddress.ip_address(url.hostname or "")
+        except ValueError:
+            return "", port
+        return ("" if address.is_unspecified else str(address)), port
+
+    def listens(self) -> dict[str, tuple[str, int]]:
+        """Where it listens on this machine or the engine's, by the key that says so: an
+        address ("" for every interface) and a port."""
+        if self.target == "local":
+            return {"port": ("127.0.0.1", self.port)}
+        found = {"url": self.published}
+        if self.prometheus_port:
+            found["prometheus_port"] = ("127.0.0.1", self.prometheus_port)
+        return found
 
 
 class SloConfig(Table):
@@ -814,6 +860,22 @@ class DoraConfig(Table):
     )
 
 
+class DrillConfig(Table):
+    """The failure drill's time limits (`gates drill`): the drill passes only when its bad
+    config is detected and the good deployment restored within them."""
+
+    detect_target: Seconds = Field(
+        30.0,
+        description="Seconds from the bad config going live to its detection, at most; "
+        "--detect-target overrides it.",
+    )
+    restore_target: Seconds = Field(
+        10.0,
+        description="Seconds from detection to the good deployment verified serving again, at "
+        "most; --restore-target overrides it.",
+    )
+
+
 class CoverageReport(BaseModel):
     """The one key of coverage.py's [tool.coverage.report] that the pipeline reads."""
 
@@ -854,7 +916,9 @@ class PipelineConfig(Table):
         rule(f"must define at least one [{TABLE}.environments.NAME] table"),
     ] = Field(
         description="One [tool.pipeline.environments.NAME] table per environment; a name is "
-        "lowercase letters, digits, - and _ (at most 63).",
+        "lowercase letters, digits, - and _ (at most 63). No two share a port or a stack, nor "
+        "listen on one port of one address (a local one's port, a swarm one's url and "
+        "prometheus_port).",
         default_factory=dict,
         validate_default=True,
         min_length=1,
@@ -863,6 +927,7 @@ class PipelineConfig(Table):
     slo: SloConfig = Field(default_factory=dict, validate_default=True)
     perf: PerfConfig = Field(default_factory=dict, validate_default=True)
     dora: DoraConfig = Field(default_factory=dict, validate_default=True)
+    drill: DrillConfig = Field(default_factory=dict, validate_default=True)
     _path: Path = PrivateAttr()
 
     def model_post_init(self, context: Any, /) -> None:
@@ -870,14 +935,16 @@ class PipelineConfig(Table):
 
     @field_validator("environments")
     @classmethod
-    def _named_on_distinct_ports(
-        cls, environments: dict[str, EnvironmentConfig]
+    def _named_and_apart(
+        cls, environments: dict[str, EnvironmentConfig], info: ValidationInfo
     ) -> dict[str, EnvironmentConfig]:
         for name, environment in environments.items():
             environment._name = name
-        ports = sorted(e.port for e in environments.values())
-        if len(set(ports)) != len(ports):
-            raise ValueError(f"must each have their own port, got {ports}")
+        ordered = list(environments.values())
+        for at, environment in enumerate(ordered):
+            for earlier in ordered[: at + 1]:
+                for key, value, text in _shared(earlier, environment, info.data.get("service")):
+                    raise refused_key(environment.name, key, value, text)
         for environment in environments.values():
             if environment.promote_from and environment.promote_from not in environments:
                 raise ValueError(
@@ -904,6 +971,38 @@ class PipelineConfig(Table):
             known = ", ".join(self.environments) or "none configured"
             raise ConfigError(f"unknown environment {name!r} (known: {known})")
         return self.environments[name]
+
+
+# How an error names what another environment listens on, by the key that says so.
+LISTENING = {"port": "port", "url": "url port", "prometheus_port": "prometheus_port"}
+
+
+def _shared(
+    earlier: EnvironmentConfig, later: EnvironmentConfig, service: str | None
+) -> Iterator[tuple[str, object, str]]:
+    """What ``later`` shares with ``earlier`` (or, the same one, between its own keys) and
+    must not: a port, a stack, or an address and port to listen on. Each as (the key of
+    ``later``, its value, ``<key> ...`` naming both)."""
+    owner = "its own" if earlier is later else f"{earlier.name}'s"
+    apart = "each environment needs its own"
+    if earlier is not later and earlier.port == later.port:
+        yield "port", later.port, f"{later.port} is also {owner} port: {apart}"
+    swarm = earlier.target == later.target == "swarm"
+    if swarm and service and earlier is not later:
+        stack = later.stack_name(service)
+        if stack == earlier.stack_name(service):
+            yield "stack", stack, (
+                f"{stack!r} is also {owner} stack (the name of its service, edge and history "
+                f"in the engine): {apart}"
+            )
+    for key, (address, port) in later.listens().items():
+        for other, (other_address, other_port) in earlier.listens().items():
+            same_host = address == other_address or "" in (address, other_address)
+            if (earlier is later and key >= other) or port != other_port or not same_host:
+                continue
+            where = f" on {address or 'every interface'}" if key == "url" else ""
+            said = f"port {port}" if key == "url" else str(port)
+            yield key, port, f"{said}{where} is also {owner} {LISTENING[other]}: {apart}"
 
 
 def json_schema() -> dict[str, Any]:

@@ -1,9 +1,9 @@
 """What a validation error cannot say by itself, declared with the models through pydantic's
-validators, for gates.config.errors to quote: a key's rule (``rule("must be ...")``) and the
-keys a table has (``refuse_unknown_keys``)."""
+validators, for gates.config.errors to quote: a key's rule (``rule("must be ...")``), the
+keys a table has (``refuse_unknown_keys``), and a rule between tables (``refused_key``)."""
 
 from pydantic import BaseModel, ValidationError, ValidatorFunctionWrapHandler, WrapValidator
-from pydantic_core import PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 # Errors about a table (an entry of an array, or a table in a map) and a validator's own reason
 SPEAK_FOR_THEMSELVES = {"model_type", "model_attributes_type", "value_error", "unknown_key"}
@@ -38,3 +38,11 @@ def refuse_unknown_keys(model: type[BaseModel], data: object) -> object:
             context = {"key": repr(key), "has": has}
             raise PydanticCustomError("unknown_key", "unknown key {key} ({has})", context)
     return data
+
+
+def refused_key(table: str, key: str, value: object, text: str) -> ValidationError:
+    """The error of ``key`` in ``table``, one of the tables of the field being validated: a
+    rule between its tables (two environments that share a port), worded ``<key> <text>``."""
+    error = PydanticCustomError("value_error", "{error}", {"error": text})
+    details = InitErrorDetails(type=error, loc=(table, key), input=value)
+    return ValidationError.from_exception_data("refused", [details])

@@ -4,7 +4,9 @@
 Prometheus) notice it, roll back automatically, verify the good deployment serves again, and
 report which detector it used and the times, measured from the bad config going live.
 
-Exit 0 only when detection and restoration both happened within their targets.
+Exit 0 only when detection and restoration both happened within their targets: ``[tool.pipeline.
+drill] detect_target`` and ``restore_target``, which --detect-target and --restore-target
+override. What was not measured is said in words, never printed as a missing number.
 """
 
 import time
@@ -19,7 +21,7 @@ from gates.targets.request import DeployRequest
 from gates.deploy.rollback import roll_back
 from gates.ledger import Ledger
 from gates.perf.load import ConstantRateLoad
-from gates.outcome import GateError, MeasurementError
+from gates.outcome import ConfigError, GateError, MeasurementError
 from gates.report import Report
 from gates.targets import target_for
 
@@ -57,8 +59,58 @@ def add_arguments(parser: ArgumentParser) -> None:
         help="the detectors' latency threshold in ms (a bucket of the service's histogram, "
         "e.g. 2500), instead of the objectives' (the generated alert rules keep theirs)",
     )
-    parser.add_argument("--detect-target", type=float, default=30.0, help="seconds")
-    parser.add_argument("--restore-target", type=float, default=10.0, help="seconds")
+    parser.add_argument(
+        "--detect-target",
+        type=float,
+        metavar="SECONDS",
+        help="detected within this many seconds of the bad config going live (default: "
+        "[tool.pipeline.drill] detect_target)",
+    )
+    parser.add_argument(
+        "--restore-target",
+        type=float,
+        metavar="SECONDS",
+        help="restored within this many seconds of detection (default: [tool.pipeline.drill] "
+        "restore_target)",
+    )
+
+
+def time_limits(config: PipelineConfig, args: Namespace) -> tuple[float, float]:
+    """(detect target, restore target) in seconds: the flags, else the configuration."""
+    drill = config.drill
+    detect = drill.detect_target if args.detect_target is None else args.detect_target
+    restore = drill.restore_target if args.restore_target is None else args.restore_target
+    for flag, value in (("--detect-target", detect), ("--restore-target", restore)):
+        if not value > 0:
+            raise ConfigError(f"{flag} must be a number of seconds > 0, got {value:g}")
+    return detect, restore
+
+
+def since_first_failed(seconds: float | None) -> str:
+    """Detection timed from the first user request the bad config failed, in words."""
+    if seconds is None:
+        return "no request had failed yet"
+    return f"{seconds} s after the first request it failed"
+
+
+def summary_line(
+    detector: str,
+    detect_s: float | None,
+    restore_s: float | None,
+    detect_from_first_failed: float | None,
+    failed: int,
+    sent: int,
+) -> str:
+    """The drill's closing line: each time in seconds, or in words when it was not measured."""
+    if detect_s is None:
+        timing = "not detected, restore not measured (not detected)"
+    else:
+        restore = "not restored" if restore_s is None else f"{restore_s} s"
+        timing = (
+            f"detect {detect_s} s after live ({since_first_failed(detect_from_first_failed)}), "
+            f"restore {restore}"
+        )
+    return f"gates drill: detector {detector}: {timing}, {failed} failed requests of {sent} sent"
 
 
 def add_timing_checks(
@@ -77,8 +129,8 @@ def add_timing_checks(
         "detected",
         detect_s is not None and detect_s <= detect_target,
         (
-            f"{detect_s} s after the bad config went live ({detect_from_first_failed} s after "
-            "the first request it failed)"
+            f"{detect_s} s after the bad config went live "
+            f"({since_first_failed(detect_from_first_failed)})"
             if detect_s is not None
             else "not detected"
         ),
@@ -91,7 +143,7 @@ def add_timing_checks(
         (
             f"{restore_s} s from detection to the good deployment verified serving"
             if restore_s is not None
-            else "not restored"
+            else "not restored" if detect_s is not None else "not measured (not detected)"
         ),
         f"<= {restore_target:g} s",
         "automatic rollback",
@@ -115,7 +167,7 @@ def new_rows(ledger: Ledger, before: dict[str, int]) -> dict[str, list[dict[str,
 
 def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
     target = target_for(config, args.environment)
-
+    detect_target, restore_target = time_limits(config, args)
     objectives = slo.objectives_for(
         config, Namespace(availability_target=None, latency_target=args.latency_target)
     )
@@ -157,7 +209,7 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
             pushed = target.live()
             if pushed is None:
                 raise MeasurementError(f"nothing is live in {target.name} after the bad push")
-            detected_at, why = detector.watch(live_at, live_at + args.detect_target * 2)
+            detected_at, why = detector.watch(live_at, live_at + detect_target * 2)
             restored_at = None
             if detected_at is not None:
                 target.ledger.record_gate(
@@ -219,8 +271,8 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
         report,
         detect_s,
         restore_s,
-        args.detect_target,
-        args.restore_target,
+        detect_target,
+        restore_target,
         detect_from_first_failed,
         detector.source,
     )
@@ -239,7 +291,12 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
         ledger_entries=new_rows(target.ledger, before),
     )
     print(
-        f"gates drill: detector {detector.name}: detect {detect_s} s after live "
-        f"({detect_from_first_failed} s after the first failed request), restore {restore_s} s, "
-        f"{len(window_failures)} failed requests of {len(result.samples)} sent"
+        summary_line(
+            detector.name,
+            detect_s,
+            restore_s,
+            detect_from_first_failed,
+            len(window_failures),
+            len(result.samples),
+        )
     )

@@ -49,9 +49,12 @@ class Target(Protocol):
     @property
     def ledger(self) -> Ledger: ...  # its history: deploys, gate results, events
 
-    def hold(self) -> AbstractContextManager[LiveDeployment | None]:
+    def hold(self, stopping: bool = False) -> AbstractContextManager[LiveDeployment | None]:
         """Exclusive use of the environment, brought back to one known live deployment
-        (interrupted commands finished or undone); None when nothing is live."""
+        (interrupted commands finished or undone) and to the rest of its desired state (the
+        swarm target's edge: started, recreated or repaired); None when nothing is live.
+        ``stopping``: the command is about to stop the environment (``gates down``), so
+        nothing it would stop is started again."""
         ...
 
     def live(self) -> LiveDeployment | None:

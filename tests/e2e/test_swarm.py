@@ -1,83 +1,20 @@
 """Swarm environments end to end, on a real engine (DOCKER_HOST), registry and HAProxy edge.
 
-Each test is its own scenario: clones with empty state directories whose staging and
-production are swarm environments named under a unique prefix, releases from the shared
-builds with their images built once per run, traffic only on 127.0.0.1, and every engine
-object under the prefix removed afterwards. Without an engine the tests skip saying why;
-with ``CI`` set they fail instead.
+Each test is its own scenario (the ``swarm`` fixture, tests/e2e/conftest.py): clones with
+empty state directories whose staging and production are swarm environments named under a
+unique prefix, releases from the shared builds with their images built once per run,
+traffic only on 127.0.0.1, and every engine object under the prefix removed afterwards.
+Without an engine the tests skip saying why; with ``CI`` set they fail instead.
 """
 
 import json
 import re
-import os
 import signal
 import time
 
-import pytest
-
-from gates.config import load_config
-from gates.perf.load import ConstantRateLoad
 from gates.targets import probe
-from gates.targets.swarm.ledger import EngineLedger
-from support.swarm import SwarmScenario, engine_problem
-from support.timeouts import HANG
-
-RATE = 50  # requests/s through the edge while the environment changes
-
-
-@pytest.fixture(scope="module")
-def engine() -> None:
-    problem = engine_problem()
-    if problem is None:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"CI is set but the swarm tests cannot run: {problem}")
-    pytest.skip(
-        f"SWARM TESTS NOT RUN: {problem}. Start an engine (README: engine-backed tests) "
-        "and set DOCKER_HOST"
-    )
-
-
-@pytest.fixture
-def swarm(tmp_path, shared_releases, engine):
-    scenario = SwarmScenario(tmp_path, shared_releases)
-    yield scenario
-    scenario.remove_everything()
-    assert scenario.wait_gone(("service", "container", "network", "config")) == {}
-
-
-def serving(swarm, environment):
-    return probe.get("/ready", port=swarm.url(environment), timeout=HANG).release
-
-
-def history(checkout):
-    """The ledger as a fresh runner sees it: read from the engine."""
-    config = load_config(
-        checkout.path / "pyproject.toml", environ={"PIPELINE_STATE_DIR": str(checkout.state)}
-    )
-    return EngineLedger.open_for(config)
-
-
-def load(swarm, environment):
-    return ConstantRateLoad(swarm.url(environment), rate=RATE, timeout=HANG).start()
-
-
-def assert_no_failures(result, minimum_seconds):
-    assert len(result.samples) >= RATE * minimum_seconds / 2  # traffic flowed throughout
-    failures = [(s.scheduled, s.status, s.error) for s in result.failures]
-    assert failures == [], f"{len(failures)} failed of {len(result.samples)}: {failures[:5]}"
-
-
-def under_load(swarm, checkout, environment, *args, check=True):
-    """Run a gates command while RATE requests/s go through the environment's edge."""
-    traffic = load(swarm, environment)
-    time.sleep(1.0)  # some traffic before the change, too
-    try:
-        done = checkout.gates(*args, check=check)
-        time.sleep(2.0)
-    finally:
-        result = traffic.stop()
-    return done, result
+from support.swarm import assert_no_failures, load, serving, under_load
+from support.swarm import engine_ledger as history
 
 
 def test_releases_promote_and_roll_back_with_history_kept_in_the_engine(swarm):

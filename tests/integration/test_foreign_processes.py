@@ -124,7 +124,8 @@ def test_a_master_running_in_its_environment_is_found_and_stopped(project, capsy
     try:
         write_record(home, master.pid, {"pid": master.pid, "recorded_at": time.time()})
         (status, listed), (down, stopped) = status_and_down(config, capsys)
-        assert status == 0 and str(master.pid) in listed, listed
+        # Found and listed; it serves nothing on the port, so status says it does not serve.
+        assert status == 1 and str(master.pid) in listed and "UNHEALTHY" in listed, listed
         assert down == 0 and "stopped (1 server(s))" in stopped, stopped
         assert master.wait(STOP_TIMEOUT) == -signal.SIGTERM
     finally:

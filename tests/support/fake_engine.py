@@ -11,6 +11,11 @@ the service runs, so the deploy's verification through the URL is real HTTP.
 ``images`` maps an image reference to how its tasks behave: "ok", "crash" or "notready"; a
 reference missing from it is not in the registry. ``pending`` holds UpdateStatus states to
 report before the final one (an update still in progress, as after a kill -9).
+
+The URL answers only while an edge container (``*-edge``) runs: otherwise a request finds the
+connection closed, as when nothing listens. ``edge_broken`` makes a running edge answer
+nothing, too; ``kill_edge_on_update`` kills the edge (exit 137) when a service update is
+submitted, as ``docker kill`` a few seconds into a deploy.
 """
 
 import base64
@@ -39,6 +44,8 @@ class FakeEngine:
         self.pending: list[str] = []
         self.registry_down = False
         self.unreachable = False
+        self.edge_broken = False
+        self.kill_edge_on_update = False
         self.calls: list[tuple[str, ...]] = []
         self.scrapes = 0
         self._ids = 0
@@ -54,9 +61,19 @@ class FakeEngine:
         self.server.server_close()
 
     # what the URL answers -------------------------------------------------------------
+    def edge_answers(self) -> bool:
+        return not self.edge_broken and any(
+            name.endswith("-edge") and c["State"]["Running"] for name, c in self.containers.items()
+        )
+
+    def kill_edge(self) -> None:
+        for name, container in self.containers.items():
+            if name.endswith("-edge"):
+                container["State"] = {"Running": False, "Status": "exited", "ExitCode": 137}
+
     def serving(self) -> str | None:
         """The release the service's tasks serve, if they serve at all."""
-        if not any(name.endswith("-edge") for name in self.containers):
+        if not self.edge_answers():
             return None
         for service in self.services.values():
             container = service["Spec"]["TaskTemplate"]["ContainerSpec"]
@@ -70,6 +87,9 @@ class FakeEngine:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - the handler's API
+                if not engine.edge_answers():  # nothing listens: the connection is closed
+                    self.close_connection = True
+                    return
                 release = engine.serving()
                 if self.path == "/edge-health":
                     status, body, headers = 200, b"{}", {}
@@ -185,12 +205,18 @@ class FakeEngine:
     def _container_run(self, rest: list[str], stdin: str | None) -> Any:
         name = rest[rest.index("--name") + 1]
         labels = dict(rest[i + 1].split("=", 1) for i, a in enumerate(rest) if a == "--label")
-        self.containers[name] = {"Config": {"Labels": labels}, "State": {"Running": True}}
+        self.containers[name] = {
+            "Config": {"Labels": labels},
+            "State": {"Running": True, "Status": "running", "ExitCode": 0},
+        }
         return self._ok(self._new_id())
 
     def _container_start(self, rest: list[str], stdin: str | None) -> Any:
-        self.containers[rest[-1]]["State"]["Running"] = True
+        self.containers[rest[-1]]["State"] = {"Running": True, "Status": "running", "ExitCode": 0}
         return self._ok()
+
+    def _container_logs(self, rest: list[str], stdin: str | None) -> Any:
+        return self._ok("[WARNING] (1) : Server app/task1 is DOWN\n")
 
     def _container_rm(self, rest: list[str], stdin: str | None) -> Any:
         self.containers.pop(rest[-1], None)
@@ -250,6 +276,8 @@ class FakeEngine:
         service["PreviousSpec"] = previous
         service["Spec"] = self._spec_from(rest[:-1], json.loads(json.dumps(previous)))
         service["UpdateStatus"] = None
+        if self.kill_edge_on_update:
+            self.kill_edge()
         image = service["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
         if self.images.get(image) == "ok":
             self.pending += ["updating", "completed"]

@@ -6,7 +6,10 @@ builds a release's image from its own directory (its wheelhouse and Dockerfile, 
 local base image) and pushes it, once per test run. ``SwarmScenario`` is a clone whose
 staging and production are swarm environments with names under one unique prefix, and
 ``remove_everything()`` removes every object under that prefix afterwards. Images are
-kept, one per release id (``gates-e2e/techcorp-api:<id>``), and reused by later runs.
+kept, one per release id (``gates-e2e/techcorp-api:<id>``), and reused by later runs. The
+scenarios' traffic and what they read back: ``under_load`` (a gates command while RATE
+requests/s go through the edge), ``serving``, ``history`` (the ledger as a fresh runner
+reads it from the engine).
 
 Settings, from the environment: ``GATES_TEST_REGISTRY`` (default 127.0.0.1:15000),
 ``GATES_TEST_BASE_IMAGE`` (gates-base:bookworm), ``GATES_TEST_EDGE_IMAGE``
@@ -22,13 +25,20 @@ import shutil
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from filelock import FileLock
 
 from deploy_fixture import Checkout, SharedReleases, clone, no_container_engine
+from gates.config import load_config
+from gates.perf.load import ConstantRateLoad, LoadResult
+from gates.targets import probe
+from gates.targets.swarm.ledger import EngineLedger
 from support.hermetic import ENGINE_DOCKER_HOST
 from support.ports import free_port
+from support.timeouts import HANG
 
 # The engine the way every stage finds it: $DOCKER_HOST, else this repository's
 # [tool.pipeline.engine] docker_host (what `nox -s engine -- up` starts; .ci/run sets no
@@ -44,6 +54,8 @@ PROMETHEUS_IMAGE = os.environ.get(
 )
 REPOSITORY = f"{REGISTRY}/gates-e2e/techcorp-api"
 DOCKER_TIMEOUT = 300.0
+RATE = 50  # requests/s through the edge while the environment changes
+CLEANED = ("service", "container", "network", "config")  # what a scenario must leave none of
 
 
 def docker(*args: str, stdin: str | None = None, check: bool = True) -> str:
@@ -93,6 +105,39 @@ def engine_problem() -> str | None:
     except OSError as exc:
         return f"no registry at {REGISTRY} ({exc})"
     return None
+
+
+def require_engine() -> None:
+    """Skip the calling tests, saying why the engine cannot run them here; with ``CI`` set,
+    fail them instead."""
+    problem = engine_problem()
+    if problem is None:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"CI is set but the swarm tests cannot run: {problem}")
+    pytest.skip(
+        f"SWARM TESTS NOT RUN: {problem}. Start an engine (README: engine-backed tests) "
+        "and set DOCKER_HOST"
+    )
+
+
+def scenario_removed_after(
+    directory: Path, shared: SharedReleases, kinds: tuple[str, ...] = CLEANED
+) -> Iterator["SwarmScenario"]:
+    """A fixture's scenario: yielded, then every engine object under its prefix removed,
+    and the test fails if objects of ``kinds`` are left."""
+    scenario = SwarmScenario(directory, shared)
+    yield scenario
+    scenario.remove_everything()
+    assert scenario.wait_gone(kinds) == {}
+
+
+def engine_ledger(checkout: Checkout) -> EngineLedger:
+    """The ledger as a fresh runner of ``checkout`` sees it: read from the engine."""
+    config = load_config(
+        checkout.path / "pyproject.toml", environ={"PIPELINE_STATE_DIR": str(checkout.state)}
+    )
+    return EngineLedger.open_for(config)
 
 
 def release_image(shared: SharedReleases, name: str) -> dict[str, str]:
@@ -244,3 +289,32 @@ class SwarmScenario:
                 ):
                     break
                 time.sleep(0.5)
+
+
+def serving(swarm: SwarmScenario, environment: str) -> str:
+    """The release that answers /ready through the environment's URL ("" if none)."""
+    return probe.get("/ready", port=swarm.url(environment), timeout=HANG).release
+
+
+def load(swarm: SwarmScenario, environment: str) -> ConstantRateLoad:
+    return ConstantRateLoad(swarm.url(environment), rate=RATE, timeout=HANG).start()
+
+
+def assert_no_failures(result: LoadResult, minimum_seconds: float) -> None:
+    assert len(result.samples) >= RATE * minimum_seconds / 2  # traffic flowed throughout
+    failures = [(s.scheduled, s.status, s.error) for s in result.failures]
+    assert failures == [], f"{len(failures)} failed of {len(result.samples)}: {failures[:5]}"
+
+
+def under_load(
+    swarm: SwarmScenario, checkout: Checkout, environment: str, *args: str, check: bool = True
+) -> "tuple[subprocess.CompletedProcess[str], LoadResult]":
+    """Run a gates command while RATE requests/s go through the environment's edge."""
+    traffic = load(swarm, environment)
+    time.sleep(1.0)  # some traffic before the change, too
+    try:
+        done = checkout.gates(*args, check=check)
+        time.sleep(2.0)
+    finally:
+        result = traffic.stop()
+    return done, result

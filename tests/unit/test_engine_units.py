@@ -39,6 +39,23 @@ def test_docker_host_from_the_environment_wins_over_the_file(tmp_path):
 
 
 @pytest.mark.parametrize(
+    "value, message",
+    [
+        ("garbage://x", "must be empty or a Docker host URL: unix:///PATH, tcp://HOST:PORT or "
+         "ssh://USER@HOST, got 'garbage://x'"),
+        (f"unix:///{'d' * 110}", "must be a unix socket path of at most 107 bytes (the kernel's "
+         f"limit), got 111: /{'d' * 110}"),
+    ],
+)  # fmt: skip
+def test_a_bad_docker_host_from_the_environment_is_blamed_on_it(tmp_path, value, message):
+    path = project(tmp_path, '[tool.pipeline.engine]\ndocker_host = "unix:///run/a/docker.sock"\n')
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, environ={"DOCKER_HOST": value})
+    said = f"{path} [tool.pipeline.engine]: docker_host (from $DOCKER_HOST) {message}"
+    assert str(raised.value) == said
+
+
+@pytest.mark.parametrize(
     "table, message",
     [
         ('docker_host = "/run/x.sock"', "docker_host must be empty or a Docker host URL"),

@@ -423,3 +423,107 @@ def test_the_local_verify_seconds_default_to_2(tmp_path, value, seconds):
             f"[tool.pipeline.deploy]\nverify_seconds = {value}\n[tool.coverage.run]",
         )
     assert load_config(path, environ={}).deploy.verify_seconds == seconds
+
+
+# Environments that would fight over the engine's names or a port: refused, naming both.
+
+SWARM_AT = 'target = "swarm"\nurl = "http://{host}:{port}"\n'
+
+
+def with_environments(tmp_path, staging, production):
+    """The project with these keys added to staging (port 18101) and a production (18102)."""
+    path = make_project(tmp_path)
+    rewrite(path, "port = 18101\n", f"port = 18101\n{staging}")
+    path.write_text(
+        path.read_text() + f"\n[{TABLE}.environments.production]\nport = 18102\n{production}"
+    )
+    return path
+
+
+def swarm(port, host="127.0.0.1", extra=""):
+    return SWARM_AT.format(host=host, port=port) + extra
+
+
+@pytest.mark.parametrize(
+    "staging, production, message",
+    [
+        (
+            swarm(18080, extra='stack = "web"\n'),
+            swarm(18081, extra='stack = "web"\n'),
+            "production]: stack 'web' is also staging's stack (the name of its service, edge and "
+            "history in the engine): each environment needs its own",
+        ),
+        (  # the default stack, <service>-<name>, against a chosen one
+            swarm(18080),
+            swarm(18081, extra='stack = "mini-staging"\n'),
+            "production]: stack 'mini-staging' is also staging's stack",
+        ),
+        (
+            swarm(18080),
+            swarm(18080),
+            "production]: url port 18080 on 127.0.0.1 is also staging's url port: each "
+            "environment needs its own",
+        ),
+        (  # a host name publishes the edge on every interface
+            swarm(18080, host="staging.example.com"),
+            swarm(18080),
+            "production]: url port 18080 on 127.0.0.1 is also staging's url port",
+        ),
+        (
+            swarm(18080),
+            swarm(18081, extra="prometheus_port = 18080\n"),
+            "production]: prometheus_port 18080 is also staging's url port",
+        ),
+        (
+            swarm(18080, extra="prometheus_port = 19090\n"),
+            swarm(18081, extra="prometheus_port = 19090\n"),
+            "production]: prometheus_port 19090 is also staging's prometheus_port",
+        ),
+        (
+            swarm(18080, extra="prometheus_port = 18080\n"),
+            "",
+            "staging]: prometheus_port 18080 is also its own url port",
+        ),
+        (  # a local environment's port against a swarm one's url and Prometheus
+            "",
+            swarm(18101),
+            "production]: url port 18101 on 127.0.0.1 is also staging's port",
+        ),
+        (
+            "",
+            swarm(18081, extra="prometheus_port = 18101\n"),
+            "production]: prometheus_port 18101 is also staging's port",
+        ),
+    ],
+)
+def test_environments_that_collide_are_refused_naming_both(tmp_path, staging, production, message):
+    path = with_environments(tmp_path, staging, production)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={})
+    said = str(caught.value)
+    assert said.startswith(f"{path} [{TABLE}.environments.") and "\n" not in said
+    assert message in said, said
+
+
+def test_environments_sharing_a_port_key_are_refused_naming_both(tmp_path):
+    path = with_environments(tmp_path, "", "")
+    rewrite(path, "port = 18102", "port = 18101")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={})
+    assert str(caught.value) == (
+        f"{path} [{TABLE}.environments.production]: port 18101 is also staging's port: each "
+        "environment needs its own"
+    )
+
+
+@pytest.mark.parametrize(
+    "staging, production",
+    [
+        (swarm(18080), swarm(18081)),  # default stacks differ: mini-staging, mini-production
+        (swarm(18080, host="127.0.0.2"), swarm(18080)),  # one port on two addresses
+        (swarm(18080, extra="prometheus_port = 19090\n"), swarm(18081)),
+    ],
+)
+def test_environments_kept_apart_are_accepted(tmp_path, staging, production):
+    config = load_config(with_environments(tmp_path, staging, production), environ={})
+    assert set(config.environments) == {"staging", "production"}

@@ -63,11 +63,35 @@ def test_a_rehearsal_sets_a_faster_pace(tmp_path):
     )
     staging = config.environment("staging")
     given = flags(rollout(staging))
-    assert given["--update-monitor"] == given["--rollback-monitor"] == "1s"
+    assert given["--update-monitor"] == "1s"
     assert given["--health-start-period"] == "8s"
+    assert flags(rollout(staging, "rollback"))["--health-start-period"] == "8s"
     rendered = yaml.safe_load(render(SwarmEnvironment(config, "staging")))
     assert set(rendered["global"].values()) == {"0.5s"}
     assert rendered["scrape_configs"][0]["dns_sd_configs"][0]["refresh_interval"] == "0.5s"
+
+
+def test_a_deploy_goes_one_task_at_a_time_and_a_rollback_in_one_step(tmp_path):
+    """A deploy replaces one task at a time and watches each (update_monitor); a rollback
+    (gates rollback, the drill's restore) returns to a known good release: every task at once,
+    no monitor, health checked twice as often with twice the retries (a task that never gets
+    ready is given up as late: 3 s). Swarm's own rollback of a deploy goes a task at a time
+    too, so the rollback_started message that names the failed task is seen; of a rollback,
+    in one step."""
+    staging = loaded(tmp_path, SWARM).environment("staging")
+    deploy, rollback = flags(rollout(staging, "deploy")), flags(rollout(staging, "rollback"))
+    assert flags(rollout(staging)) == deploy
+    assert (deploy["--update-parallelism"], deploy["--update-monitor"]) == ("1", "5s")
+    assert (rollback["--update-parallelism"], rollback["--update-monitor"]) == ("0", "1ms")
+    assert (deploy["--rollback-parallelism"], deploy["--rollback-monitor"]) == ("1", "5s")
+    assert (rollback["--rollback-parallelism"], rollback["--rollback-monitor"]) == ("0", "1ms")
+    for given in (deploy, rollback):
+        assert given["--update-order"] == given["--rollback-order"] == "start-first"
+        assert given["--update-failure-action"] == "rollback"
+    assert (deploy["--health-interval"], deploy["--health-retries"]) == ("1s", "3")
+    assert (rollback["--health-interval"], rollback["--health-retries"]) == ("0.5s", "6")
+    unchanged = {"--health-cmd", "--health-timeout", "--health-start-period", "--stop-grace-period"}
+    assert {k: deploy[k] for k in unchanged} == {k: rollback[k] for k in unchanged}
 
 
 @pytest.mark.parametrize("key", ["update_monitor", "health_start_period", "prometheus_interval"])

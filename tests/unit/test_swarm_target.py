@@ -4,21 +4,16 @@ directory, an interrupted update settled by the next command, the lock, down, an
 engine or registry out of reach. The real engine runs the same scenarios in
 tests/e2e/test_swarm.py; these need none and take a second."""
 
-import hashlib
-import json
 import re
 import socket
 
 import pytest
 
-from gates.cli import main
 from gates.config import load_config
-from gates.release.store import release_id
-from gates.targets.swarm.ledger import EngineLedger
 from gates.targets.swarm.lock import EngineLock
 from support import fake_engine
 from support.fake_engine import FakeEngine
-from support.pipeline_project import make_project
+from support.fake_swarm_project import Project
 
 
 @pytest.fixture
@@ -27,72 +22,6 @@ def engine(monkeypatch):
     fake_engine.install(monkeypatch, fake)
     yield fake
     fake.close()
-
-
-def make_release(state, name, reference):
-    """A release in the store whose manifest names ``reference`` by digest."""
-    content = f"{name}==1.0 --hash=sha256:{'0' * 64}\n"
-    artifact = {
-        "path": "requirements.txt",
-        "kind": "requirements",
-        "sha256": hashlib.sha256(content.encode()).hexdigest(),
-        "size": len(content),
-    }
-    rid = release_id([artifact])
-    directory = state / "releases" / rid
-    directory.mkdir(parents=True)
-    (directory / "requirements.txt").write_text(content)
-    manifest = {
-        "release_id": rid,
-        "service": {"name": "mini", "version": "1.0"},
-        "source": {"commit": f"c-{name}", "commit_time": "2030-01-01T00:00:00+00:00"},
-        "build": {"time": "2030-01-01T00:01:00+00:00"},
-        "artifacts": [artifact],
-        "image": {"reference": reference, "digest": reference.rsplit("@", 1)[1]},
-    }
-    (directory / "manifest.json").write_text(json.dumps(manifest))
-    return rid
-
-
-class Project:
-    def __init__(self, root, engine, capsys):
-        self.root, self.engine, self.capsys = root, engine, capsys
-        self.config = make_project(root)
-        port = int(engine.url.rsplit(":", 1)[1])
-        text = self.config.read_text().replace(
-            "[tool.pipeline.environments.staging]\nport = 18101\n",
-            f'[tool.pipeline.environments.staging]\nport = 18101\ntarget = "swarm"\n'
-            f'url = "http://127.0.0.1:{port}"\n',
-        )
-        text += '\n[tool.pipeline.engine]\nedge_image = "edge@sha256:' + "e" * 64 + '"\n'
-        text += "\n[tool.pipeline.deploy]\nlock_timeout = 1\ncutover_timeout = 5\n"
-        self.config.write_text(text)
-        self.releases, self.references = {}, {}
-        self.state = root / "state"
-
-    def release(self, name, behaviour="ok"):
-        reference = f"127.0.0.1:15000/mini@sha256:{hashlib.sha256(name.encode()).hexdigest()}"
-        self.engine.images[reference] = behaviour
-        self.references[name] = reference
-        self.releases[name] = make_release(self.state, name, reference)
-        return self.releases[name]
-
-    def gates(self, *args, state=None):
-        state = state or self.state
-        self.capsys.readouterr()
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setenv("PIPELINE_STATE_DIR", str(state))
-            code = main(["--config", str(self.config), *args])
-        out, err = self.capsys.readouterr()
-        return code, out, err
-
-    def deploy(self, name, state=None):
-        return self.gates("deploy", "--environment", "staging", "--release", self.releases[name],
-                          state=state)  # fmt: skip
-
-    def history(self, state=None):
-        config = load_config(self.config, environ={"PIPELINE_STATE_DIR": str(state or self.state)})
-        return EngineLedger.open_for(config)
 
 
 @pytest.fixture
@@ -276,3 +205,173 @@ def test_rules_the_environments_prometheus_does_not_load_roll_the_deploy_back(pr
     assert project.engine.serving() == a
     row = project.history().deploys("staging")[-1]
     assert (row["release_id"], row["state"]) == (b, "failed")
+
+
+# The edge as part of the environment's desired state -------------------------------------
+EDGE = "mini-staging-edge"
+
+
+def rolled_back(engine):
+    """Whether the pipeline asked Swarm to roll the service back."""
+    return any(c[:2] == ("service", "rollback") for c in engine.calls)
+
+
+def update_flags(call):
+    """{flag: value} of a ``docker service update`` call."""
+    found, rest = {}, list(call[2:-1])
+    while rest:
+        flag = rest.pop(0)
+        if flag not in fake_engine.SWITCHES:
+            found[flag] = rest.pop(0)
+    return found
+
+
+def edge_runs(engine):
+    return EDGE in engine.containers and engine.containers[EDGE]["State"]["Running"]
+
+
+def test_a_removed_edge_is_recreated_by_status_and_by_a_no_op_deploy(project):
+    a = project.release("A")
+    project.deploy("A")
+    del project.engine.containers[EDGE]  # docker rm -f
+    code, out, _ = project.gates("status")
+    assert code == 0 and f"starting the edge {EDGE}" in out and "healthy" in out, out
+    assert edge_runs(project.engine) and project.engine.serving() == a
+    del project.engine.containers[EDGE]
+    code, out, _ = project.deploy("A")
+    assert code == 0 and "already live in staging" in out and f"starting the edge {EDGE}" in out
+    assert project.engine.serving() == a
+
+
+def test_a_stopped_edge_is_started_and_down_does_not_bring_it_back(project):
+    project.release("A")
+    project.deploy("A")
+    project.engine.kill_edge()  # docker kill: Exited (137), not restarted by the engine
+    code, out, _ = project.deploy("A")
+    assert code == 0 and f"starting the edge {EDGE}" in out and edge_runs(project.engine)
+    project.engine.kill_edge()
+    code, out, _ = project.gates("down", "--environment", "staging")
+    assert code == 0 and "starting the edge" not in out
+    assert project.engine.containers == {}
+
+
+def test_a_running_edge_that_does_not_answer_is_recreated(project, monkeypatch):
+    from gates.targets.swarm import edge
+
+    monkeypatch.setattr(edge, "ANSWER_GRACE", 0.2)
+    project.release("A")
+    project.deploy("A")
+    project.engine.edge_broken = True
+    calls = len(project.engine.calls)
+
+    def run_anew(rest, stdin, run=project.engine._container_run):
+        project.engine.edge_broken = False  # the new container answers
+        return run(rest, stdin)
+
+    monkeypatch.setattr(project.engine, "_container_run", run_anew)
+    code, out, _ = project.gates("status")
+    assert code == 0 and "runs but does not answer /edge-health" in out, out
+    made = [c[:2] for c in project.engine.calls[calls:] if c[0] == "container"]
+    assert ("container", "rm") in made and ("container", "run") in made
+
+
+def test_an_edge_killed_mid_deploy_is_repaired_and_the_release_never_rolled_back(project):
+    a, b = project.release("A"), project.release("B")
+    project.deploy("A")
+    project.engine.kill_edge_on_update = True
+    code, out, err = project.deploy("B")
+    assert code == 0, out + err
+    assert f"the edge {EDGE} is exited (exit code 137): repairing it" in out
+    assert "rolling back" not in out + err and not rolled_back(project.engine)
+    assert project.engine.serving() == b
+    rows = project.history().deploys("staging")
+    assert [(r["release_id"], r["state"]) for r in rows] == [(a, "succeeded"), (b, "succeeded")]
+
+
+def test_an_edge_that_cannot_be_repaired_is_exit_3_and_the_deploy_stays_in_flight(
+    project, monkeypatch
+):
+    """Never judged, never rolled back: the next command verifies it once the edge answers."""
+    from gates.targets.swarm import edge
+
+    monkeypatch.setattr(edge, "ANSWER_GRACE", 0.2)
+    monkeypatch.setattr(edge, "START_TIMEOUT", 0.5)
+    a, b = project.release("A"), project.release("B")
+    project.deploy("A")
+    engine = project.engine
+
+    def kill_for_good(kill=engine.kill_edge):  # and no edge started later answers
+        kill()
+        engine.edge_broken = True
+
+    monkeypatch.setattr(engine, "kill_edge", kill_for_good)
+    engine.kill_edge_on_update = True
+    code, out, err = project.deploy("B")
+    assert code == 3, out + err
+    line = err.strip().splitlines()[-1]
+    assert f"the edge {EDGE} does not answer on {project.engine.url}" in line
+    assert f"the edge {EDGE} is exited (exit code 137)" in line and "stays in flight" in line
+    assert not rolled_back(project.engine)
+    spec = project.engine.services["mini-staging"]["Spec"]
+    assert spec["Labels"]["gates.release"] == b  # still B: not rolled back
+    assert [r["state"] for r in project.history().in_flight("staging")] == ["switching"]
+    # status says it does not serve (1), naming the edge
+    code, out, err = project.gates("status")
+    assert code == 1 and f"the edge {EDGE} does not answer" in out, out + err
+    assert "staging does not serve" in err and len(err.strip().splitlines()) == 1, err
+    # repaired: the next command completes the deploy
+    project.engine.edge_broken = False
+    project.engine.kill_edge_on_update = False
+    code, out, _ = project.gates("status")
+    assert code == 0 and "completed interrupted deploy" in out, out
+    rows = project.history().deploys("staging")
+    assert [(r["release_id"], r["state"]) for r in rows] == [(a, "succeeded"), (b, "succeeded")]
+
+
+def test_status_exits_1_when_nothing_serves_what_was_deployed_and_3_without_an_engine(project):
+    project.release("A")
+    project.deploy("A")
+    project.engine.services.clear()  # docker service rm, behind the pipeline's back
+    code, out, err = project.gates("status")
+    assert code == 1 and "NOT RUNNING" in out, out
+    assert "staging does not serve: nothing runs at" in err and "no `gates down`" in err, err
+    project.engine.unreachable = True
+    code, out, err = project.gates("status")
+    assert code == 3 and "engine unreachable" in out, out
+    assert err.count("\n") == 1 and "is unreachable: Cannot connect" in err, err
+    project.engine.unreachable = False
+    project.gates("down", "--environment", "staging")
+    code, out, err = project.gates("status")
+    assert code == 0 and "not running" in out, out + err
+
+
+def test_a_rollback_goes_back_in_one_step_a_deploy_one_task_at_a_time(project):
+    project.release("A"), project.release("B")
+    project.deploy("A")
+    project.deploy("B")
+    code, out, _ = project.gates("rollback", "--environment", "staging", "--reason", "test")
+    assert code == 0 and "(start-first, all tasks at once)" in out, out
+    updates = [c for c in project.engine.calls if c[:2] == ("service", "update")]
+    deploy, rollback = (update_flags(u) for u in updates)
+    assert (deploy["--update-parallelism"], deploy["--update-monitor"]) == ("1", "5s")
+    assert (rollback["--update-parallelism"], rollback["--update-monitor"]) == ("0", "1ms")
+    assert rollback["--health-interval"] == "0.5s"
+
+
+def test_a_rollback_too_quick_to_be_seen_starting_still_names_the_failed_task(project):
+    """A one-step rollback may end between two polls: the failed task is then found among
+    the service's tasks."""
+    a = project.release("A")
+    bad = project.release("BAD", "crash")
+    project.deploy("A")
+    update = project.engine._service_update
+
+    def quick(rest, stdin):
+        done = update(rest, stdin)
+        project.engine.pending.remove("rollback_started")
+        return done
+
+    project.engine._service_update = quick
+    code, _, err = project.deploy("BAD")
+    assert code == 1 and f"Swarm rolled the update to {bad} back by itself" in err
+    assert "task: non-zero exit (3) (RuntimeError: broken release)" in err and a in err

@@ -7,6 +7,7 @@ import os
 import socket
 import stat
 import threading
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -19,10 +20,11 @@ from gates.release.image import ImageRefused, pinned_reference
 from gates.targets import target_for
 from gates.targets import LiveRelease
 from gates.targets.local.target import LocalTarget
+from gates.targets.swarm import ledger as swarm_ledger
 from gates.targets.swarm import lock
 from gates.targets.swarm.edge import render
 from gates.targets.swarm.environment import SwarmEnvironment
-from gates.targets.swarm.history import Record
+from gates.targets.swarm.history import Reading, Record
 from gates.targets.swarm.ledger import EngineLedger
 from gates.targets.swarm.target import SwarmTarget
 from support.pipeline_project import make_project
@@ -135,18 +137,25 @@ def test_the_edge_finds_tasks_by_dns_checks_readiness_and_retries(tmp_path):
 class FakeHistory:
     """The engine's append-only records, in memory; ``broken`` makes appends fail."""
 
+    stack = "mini-production"
+    prefix = "gates.mini-production."
+
     def __init__(self):
         self.records_ = []
         self.broken = False
 
-    def records(self):
-        return list(self.records_)
+    def name(self, seq):
+        return f"{self.prefix}{seq:08d}"
+
+    def read(self):
+        return Reading(list(self.records_), [], [])
 
     def append(self, kind, data):
         if self.broken:
             raise DockerRefused("docker config create failed: the engine said no")
-        self.records_.append(Record(len(self.records_) + 1, kind, dict(data)))
-        return len(self.records_)
+        seq = len(self.records_) + 1
+        self.records_.append(Record(self.name(seq), seq, kind, dict(data)))
+        return seq
 
 
 def ledgers(tmp_path, history):
@@ -204,6 +213,32 @@ def test_a_write_the_engine_refuses_fails_and_never_shows(tmp_path):
     with pytest.raises(GateError):
         book.start_deploy("production", "bbb", "deploy", {"key": "bbb-1"}, previous="aaa")
     assert [r["release_id"] for r in book.deploys("production")] == ["aaa"]
+
+
+def test_the_release_record_the_engine_stored_first_stands_in_every_environment(
+    tmp_path, monkeypatch
+):
+    """Whichever environment's history is read first, the earliest record of a release id
+    (the engine's own time) gives its image; a later one naming another is refused."""
+    monkeypatch.setattr(swarm_ledger, "_warned", set())
+    forged = {**MANIFEST, "image": {"reference": "r/api@sha256:" + "cd" * 32}}
+    forged["image"]["digest"] = "sha256:" + "cd" * 32
+    staging, production = FakeHistory(), FakeHistory()
+    at = datetime(2030, 1, 1, tzinfo=timezone.utc)
+    staging.records_ = [Record("gates.s.00000001", 1, "release", MANIFEST, at)]
+    later = at + timedelta(seconds=1)
+    production.records_ = [Record("gates.p.00000001", 1, "release", forged, later)]
+    disk = Ledger(tmp_path / "ledger.sqlite")
+    book = EngineLedger(disk, {"production": production, "staging": staging})
+    assert book.manifests["aaa"]["image"] == MANIFEST["image"]
+    assert book.refused == [
+        f"gates.p.00000001: it points release aaa at the image sha256:{'cd' * 32}, but "
+        f"gates.s.00000001 recorded it first with sha256:{DIGEST}"
+    ]
+    with pytest.raises(ImageRefused, match="a release id never changes its image"):
+        book.record_release("production", forged)
+    book.record_release("production", MANIFEST)  # the same image: recorded where it deploys
+    assert production.records_[-1].data == MANIFEST
 
 
 def test_local_environments_beside_swarm_ones_keep_their_file_ledger(tmp_path):

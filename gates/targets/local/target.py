@@ -53,8 +53,10 @@ class LocalTarget:
         return ledger
 
     @contextmanager
-    def hold(self) -> Iterator[Master | None]:
-        """Hold the environment's lock, converged to its live master (None: nothing runs)."""
+    def hold(self, stopping: bool = False) -> Iterator[Master | None]:
+        """Hold the environment's lock, converged to its live master (None: nothing runs).
+        ``stopping`` changes nothing here: a local environment has nothing beside its server
+        that converging would start."""
         with self.env.lock.acquire(self.config.deploy.lock_timeout):
             yield converge(self.env, self.ledger)
 

@@ -6,8 +6,10 @@ history whose last deploy is still in flight. So:
 
 - an update still in progress (``updating``, ``rollback_started``) is waited for;
 - an in-flight deploy whose deployment the service now runs (the update completed) is
-  verified through the environment's URL like any deploy, then recorded as succeeded; if it
-  does not serve, it is rolled back (or, if it was the first, removed) and recorded as failed;
+  verified through the environment's URL like any deploy (its edge repaired first if it does
+  not answer), then recorded as succeeded; if it does not serve, it is rolled back (or, if it
+  was the first, removed) and recorded as failed; if the edge cannot be repaired it stays in
+  flight (EdgeDown, exit 3);
 - any other in-flight deploy is recorded as failed, with the reason: Swarm rolled it back,
   or it was interrupted before its update was submitted.
 """
@@ -59,8 +61,8 @@ def converge(env: SwarmEnvironment, ledger: Ledger, say: Callable[[str], object]
             say(f"gates: {env.name}: recorded interrupted {row['kind']} of {rid} as failed: {why}")
             continue
         try:
-            Edge(env).ensure(say)
-            verify_serving(env, rid, float(env.config.deploy.cutover_timeout))
+            Edge(env).ensure(say, with_service=True)
+            verify_serving(env, rid, float(env.config.deploy.cutover_timeout), say)
         except DeployFailed as exc:
             if row["previous_release"] is None:
                 service.remove()

@@ -5,8 +5,8 @@
 2. The edge and its network exist and answer (gates.targets.swarm.edge), and so does the
    environment's Prometheus when it has one (gates.targets.swarm.prometheus).
 3. One ``docker service create``/``update`` of the whole spec (gates.targets.swarm.service);
-   Swarm replaces one task at a time, starting the new one first and taking the old one out
-   of DNS only once the new one is healthy.
+   Swarm starts new tasks first and takes old ones out of DNS only once the new ones are
+   healthy: a deploy one task at a time, a rollback all at once.
 4. The outcome is read from the service's UpdateStatus, never from the CLI's exit code. If
    Swarm rolled the update back, the deploy fails naming why (the task's error, or the last
    output of its failed health check); the release that was live keeps serving.
@@ -14,12 +14,19 @@
    answer of a run of consecutive requests comes from the new release. Then the
    environment's Prometheus evaluates the new release's SLO rules.
 
+The edge is watched throughout steps 3-5: whenever it does not answer, it is repaired
+(Edge.heal) and the release is judged through the repaired edge. A release is never rolled
+back because its edge is down; if the edge cannot be repaired the deploy is EdgeDown (exit 3),
+left in flight for the next command to verify.
+
 The history (gates.targets.swarm.ledger) records the deploy as started, switching once the
 update is submitted, then succeeded or failed; gates.targets.swarm.converge settles a deploy
 that was killed on the way.
 """
 
 import time
+from collections.abc import Callable
+from functools import partial
 
 from gates.outcome import GateError
 from gates.release.image import pinned_reference
@@ -27,7 +34,7 @@ from gates.report import Report
 from gates.targets import probe
 from gates.targets.request import DeployFailed, DeployRequest, Release, ServiceConfig
 from gates.targets.swarm import image
-from gates.targets.swarm.edge import Edge
+from gates.targets.swarm.edge import Edge, EdgeDown
 from gates.targets.swarm.environment import SwarmEnvironment
 from gates.targets.swarm.ledger import EngineLedger
 from gates.targets.swarm.prometheus import EnvironmentPrometheus, release_rules
@@ -55,10 +62,12 @@ def variables(service: ServiceConfig, release_id: str) -> dict[str, str]:
     }
 
 
-def verify_serving(env: SwarmEnvironment, release_id: str, timeout: float) -> None:
+def serves_steadily(
+    env: SwarmEnvironment, release_id: str, timeout: float, nothing_answered: Callable[[], object]
+) -> None:
     """Every answer of SUSTAINED consecutive requests through the environment's URL comes
     from ``release_id`` and is ready, then /health says healthy; DeployFailed if not within
-    ``timeout`` s."""
+    ``timeout`` s. ``nothing_answered`` is called when a request got no answer at all."""
     deadline = time.monotonic() + timeout
     streak, last = 0, "nothing answered"
     while streak < SUSTAINED:
@@ -77,10 +86,32 @@ def verify_serving(env: SwarmEnvironment, release_id: str, timeout: float) -> No
                 if answer.status
                 else answer.error
             )
+            if not answer.status:
+                nothing_answered()
             time.sleep(0.2)
     health = probe.get("/health", port=env.base_url, timeout=2.0)
     if not health.ok or health.body.get("status") != "healthy":
         raise DeployFailed(f"{env.base_url}/health answered {health.status} {health.body}")
+
+
+def verify_serving(
+    env: SwarmEnvironment, release_id: str, timeout: float, say: Callable[[str], object]
+) -> None:
+    """``release_id`` serves steadily through the environment's URL (serves_steadily), its
+    edge repaired whenever a request finds nothing answering. DeployFailed only when the edge
+    answers and the release does not serve: a service behind a broken edge is not judged. If
+    the edge was the problem, it is repaired and the release verified again; EdgeDown (exit 3)
+    when it cannot be repaired."""
+    edge = Edge(env)
+    heal_edge = partial(edge.heal, say)
+    try:
+        serves_steadily(env, release_id, timeout, heal_edge)
+    except DeployFailed as exc:
+        problem = edge.heal(say)
+        if problem is None:
+            raise
+        say(f"{exc}; {problem}, now repaired: verifying {release_id} again")
+        serves_steadily(env, release_id, timeout, heal_edge)
 
 
 class SwarmDeployer:
@@ -116,30 +147,35 @@ class SwarmDeployer:
             release_id=rid, deploy_id=deploy_id, kind=kind, previous_release=previous, image=ref
         )
         began = time.monotonic()
+        edge = Edge(env)
+        heal_edge = partial(edge.heal, self.say)  # while Swarm works: a dead edge is repaired
+        switched = False
         try:
             image.pull(env.docker, ref, env.config.build.timeout)
-            Edge(env).ensure(self.say)
+            spec = self.service.spec()
+            edge.ensure(self.say, with_service=spec is not None)
             prometheus = EnvironmentPrometheus(env)
             if prometheus.wanted:
                 prometheus.ensure(self.say)
-            spec = self.service.spec()
             labels = {RELEASE_LABEL: rid, DEPLOYMENT_LABEL: key}
             self.ledger.set_state(deploy_id, "switching")
+            switched = True
             deadline = time.monotonic() + env.converge_timeout
             if spec is None:
                 self.say(f"creating the service {env.service}: {env.replicas} x {rid}")
-                self.service.create(ref, variables(request.service, rid), labels)
-                outcome = self.service.wait_new(ref, deadline, self.say)
+                self.service.create(ref, variables(request.service, rid), labels, kind)
+                outcome = self.service.wait_new(ref, deadline, self.say, heal_edge)
             else:
+                pace = "all tasks at once" if kind == "rollback" else "one task at a time"
                 self.say(
                     f"rolling {env.service} from {spec.release_id or spec.image} to {rid} "
-                    "(start-first, one task at a time)"
+                    f"(start-first, {pace})"
                 )
-                self.service.update(ref, variables(request.service, rid), labels, spec)
-                outcome = self.service.wait_update(deadline, self.say)
+                self.service.update(ref, variables(request.service, rid), labels, spec, kind)
+                outcome = self.service.wait_update(deadline, self.say, heal_edge)
             self.judge(outcome, spec, rid)
             try:
-                verify_serving(env, rid, float(env.config.deploy.cutover_timeout))
+                verify_serving(env, rid, float(env.config.deploy.cutover_timeout), self.say)
             except DeployFailed as exc:
                 self.undo(spec, f"{exc}")
             if prometheus.wanted:
@@ -147,6 +183,16 @@ class SwarmDeployer:
                     prometheus.load_rules(release_rules(env.config, release), self.say)
                 except GateError as exc:  # failed, so what serves must be what ran before
                     self.undo(spec, f"the environment's Prometheus did not load its rules: {exc}")
+        except EdgeDown as exc:
+            if not switched:
+                self.ledger.set_state(deploy_id, "failed", str(exc))
+                raise
+            # The service was changed but could not be judged: left in flight, it is verified
+            # (and completed or undone) by the next command on the environment (converge).
+            raise EdgeDown(
+                f"{exc}; the {kind} of {rid} stays in flight: the next command on {env.name} "
+                "verifies it once the edge answers"
+            ) from None
         except GateError as exc:
             self.ledger.set_state(deploy_id, "failed", str(exc))
             raise
@@ -185,5 +231,8 @@ class SwarmDeployer:
             raise DeployFailed(f"{why}; the new service was removed")
         self.say(f"{why}: rolling back to {before.release_id}")
         self.service.roll_back()
-        back = self.service.wait_update(time.monotonic() + self.env.converge_timeout, self.say)
+        heal_edge = partial(Edge(self.env).heal, self.say)
+        back = self.service.wait_update(
+            time.monotonic() + self.env.converge_timeout, self.say, heal_edge
+        )
         raise DeployFailed(f"{why}; rolled back to {before.release_id} ({back.state})")

@@ -13,7 +13,15 @@ draining on SIGTERM, a rolling update loses no request.
 
 The configuration is passed in the container's environment and written by its command, so
 it works the same on a remote engine; a changed configuration recreates the container.
-Created by the first deploy, left running; ``gates down`` removes it with the network.
+
+The edge is part of the environment's desired state. Created by the first deploy, it is
+ensured by every command that holds the environment (deploy, its no-op included, rollback,
+drill, status when it settles): started if it stopped, created if it was removed, recreated
+if it does not answer ``/edge-health``. The engine restarts it after a crash (``--restart
+unless-stopped``), not after ``docker kill``/``stop`` or a removal: the next command does. A
+deploy also heals it while it waits for Swarm and while it verifies the release through the
+URL (``heal``), so a dead edge is repaired, never mistaken for a bad release. ``gates down``
+removes it with the network.
 """
 
 import time
@@ -28,6 +36,11 @@ CONFIG_LABEL = "gates.edge-config"
 CONFIG_PATH = "/tmp/gates-edge.cfg"  # nosec B108: inside the edge's own container
 HEALTH_PATH = "/edge-health"
 REPLICA_HEADER = "X-Gates-Replica"
+# Seconds an edge that runs may stay silent on /edge-health before it is recreated: it may be
+# starting, or the machine busy. A bound on a wait, not a pace: an answer ends it at once.
+ANSWER_GRACE = 5.0
+HEALTH_TIMEOUT = 2.0  # s: one /edge-health request
+START_TIMEOUT = 30.0  # s: a new edge has this long to answer (a bound on a hang)
 TEMPLATE = """\
 global
     maxconn 4096
@@ -89,13 +102,26 @@ def render(env: SwarmEnvironment) -> str:
     )
 
 
+class EdgeDown(MeasurementError):
+    """The edge does not serve and could not be repaired (exit 3: what is behind it was not
+    judged). The message names the edge's container and what was wrong with it."""
+
+
 class Edge:
     def __init__(self, env: SwarmEnvironment) -> None:
         self.env, self.docker = env, env.docker
 
-    def ensure(self, say: Callable[[str], object]) -> None:
-        """The network and a running edge with today's configuration; created if missing."""
+    def ensure(
+        self, say: Callable[[str], object], problem: str = "", with_service: bool = False
+    ) -> None:
+        """The network and a running edge with today's configuration that answers
+        /edge-health: started if it stopped, created if missing, recreated if it does not
+        answer within ANSWER_GRACE s. EdgeDown if it cannot be made to answer; ``problem``
+        (what was found wrong) is then part of the message. ``with_service``: the service
+        exists, so an edge that was not answering is waited for until it reaches a ready
+        task (its servers come up after a DNS look-up and two health checks)."""
         env = self.env
+        answered = self.health_error() is None
         if self.docker.inspect("network", env.network) is None:
             say(f"creating the overlay network {env.network}")
             self.docker.run(
@@ -104,8 +130,15 @@ class Edge:
             )  # fmt: skip
         config = render(env)
         if keep_container(self.docker, env.edge, CONFIG_LABEL, config, f"the edge {env.edge}", say):
-            self.wait_serving()
-            return
+            silent = self.wait_answer(ANSWER_GRACE)
+            if silent is None:
+                if with_service and not answered:
+                    self.wait_for_tasks(say)
+                return
+            say(f"the edge {env.edge} runs but does not answer {HEALTH_PATH} ({silent}): "
+                "recreating it")  # fmt: skip
+            problem = problem or f"running, but {HEALTH_PATH} did not answer: {silent}"
+            self.docker.run("container", "rm", "--force", env.edge)
         image = env.config.engine.edge_image
         if not image:
             raise ConfigError(
@@ -125,22 +158,83 @@ class Edge:
             f"exec haproxy -W -db -f {CONFIG_PATH}",
             timeout=float(env.config.build.timeout),  # may pull the image
         )  # fmt: skip
-        self.wait_serving()
+        self.wait_serving(problem=problem)
+        if with_service:
+            self.wait_for_tasks(say)
 
-    def wait_serving(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        error = ""
-        while time.monotonic() < deadline:
+    def wait_for_tasks(self, say: Callable[[str], object]) -> None:
+        """Wait up to START_TIMEOUT s for /ready through the edge to answer 200 (a task is
+        up behind it); if none is, say so and go on: judging the service is not the edge's
+        business (the deploy's verification and status do it)."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
             try:
-                if httpget.fetch(HEALTH_PATH, self.env.base_url, timeout=2.0)[0] == 200:
+                if httpget.fetch("/ready", self.env.base_url, timeout=HEALTH_TIMEOUT)[0] == 200:
                     return
-            except httpget.FAILURES as exc:
-                error = f"{type(exc).__name__}: {exc}"
+            except httpget.FAILURES:
+                pass  # said below if it lasts
+            if time.monotonic() >= deadline:
+                say(f"the edge {self.env.edge} reaches no ready task within {START_TIMEOUT:g} s")
+                return
             time.sleep(0.2)
+
+    def health_error(self) -> str | None:
+        """Why /edge-health does not answer 200 now; None when it does."""
+        try:
+            status = httpget.fetch(HEALTH_PATH, self.env.base_url, timeout=HEALTH_TIMEOUT)[0]
+        except httpget.FAILURES as exc:
+            return f"{type(exc).__name__}: {exc}"
+        return None if status == 200 else f"it answered {status}"
+
+    def problem(self) -> str | None:
+        """What is wrong with the edge, from its container and /edge-health; None when it
+        answers."""
+        silent = self.health_error()
+        if silent is None:
+            return None
+        found = self.docker.inspect("container", self.env.edge)
+        if found is None:
+            return f"the edge {self.env.edge} was removed"
+        state = found.get("State") or {}
+        if not state.get("Running"):
+            return (
+                f"the edge {self.env.edge} is {state.get('Status', 'not running')} "
+                f"(exit code {state.get('ExitCode', '?')})"
+            )
+        return f"the edge {self.env.edge} runs but {HEALTH_PATH} does not answer ({silent})"
+
+    def heal(self, say: Callable[[str], object]) -> str | None:
+        """Repair the edge if it does not answer /edge-health now (``ensure``); what was wrong
+        with it, or None when it answered. EdgeDown if it cannot be repaired."""
+        problem = self.problem()
+        if problem is None:
+            return None
+        say(f"{problem}: repairing it")
+        self.ensure(say, problem, with_service=True)
+        return problem
+
+    def wait_answer(self, timeout: float) -> str | None:
+        """None once /edge-health answers 200 within ``timeout`` s; else why it did not."""
+        deadline = time.monotonic() + timeout
+        while True:
+            silent = self.health_error()
+            if silent is None or time.monotonic() >= deadline:
+                return silent
+            time.sleep(0.2)
+
+    def wait_serving(self, problem: str = "") -> None:
+        """Return once /edge-health answers; EdgeDown naming the edge, ``problem`` (what was
+        wrong before) and its log's last lines if it does not within START_TIMEOUT s."""
+        timeout = START_TIMEOUT
+        silent = self.wait_answer(timeout)
+        if silent is None:
+            return
         logs = self.docker.run("container", "logs", "--tail", "3", self.env.edge, check=False)
-        raise MeasurementError(
+        found = f"{problem}; " if problem else ""
+        raise EdgeDown(
             f"the edge {self.env.edge} does not answer on {self.env.base_url} within "
-            f"{timeout:g} s ({error}); its log: {(logs.stderr or logs.stdout).strip()[-300:]}"
+            f"{timeout:g} s ({found}{silent}); its log: "
+            f"{(logs.stderr or logs.stdout).strip()[-300:]}"
         )
 
     def remove(self, timeout: float = 60.0) -> None:

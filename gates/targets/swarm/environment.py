@@ -8,10 +8,8 @@ volume ``<stack>-prometheus-data`` (when ``prometheus_port`` is set), the histor
 label ``gates.stack=<stack>``.
 """
 
-import ipaddress
 from dataclasses import dataclass
 from functools import cached_property
-from urllib.parse import urlsplit
 
 from gates.config import EnvironmentConfig, PipelineConfig
 from gates.outcome import ConfigError
@@ -22,9 +20,13 @@ SERVICE_PORT = 8000  # where the service listens inside its container (the image
 EDGE_PORT = 8080  # where the edge listens inside its container
 
 
+def lock_name(stack: str) -> str:
+    """The config that is the environment's lock (gates.targets.swarm.lock)."""
+    return f"gates.lock.{stack}"
+
+
 def stack_name(config: PipelineConfig, name: str) -> str:
-    settings = config.environment(name)
-    stack = settings.stack or f"{config.service}-{name}".lower()
+    stack = config.environment(name).stack_name(config.service)
     if len(stack) > 48 or not all(c.isalnum() or c == "-" for c in stack):
         raise ConfigError(
             f"[tool.pipeline.environments.{name}]: cannot name its engine objects {stack!r}; "
@@ -69,7 +71,7 @@ class SwarmEnvironment:
 
     @property
     def lock(self) -> str:
-        return f"gates.lock.{self.stack}"
+        return lock_name(self.stack)
 
     @property
     def base_url(self) -> str:
@@ -79,14 +81,10 @@ class SwarmEnvironment:
     def publish(self) -> str:
         """The edge's ``docker run -p`` value: the URL's address (or every interface, for a
         host name) and port."""
-        url = urlsplit(self.base_url)
-        port = url.port or (443 if url.scheme == "https" else 80)
-        host = url.hostname or ""
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
+        address, port = self.settings.published
+        if not address:
             return f"{port}:{EDGE_PORT}"
-        shown = f"[{address}]" if address.version == 6 else str(address)
+        shown = f"[{address}]" if ":" in address else address
         return f"{shown}:{port}:{EDGE_PORT}"
 
     @cached_property

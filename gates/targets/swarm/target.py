@@ -24,7 +24,7 @@ from gates.targets.probe import Answer
 from gates.targets.request import DeployRequest, Release, ServiceConfig
 from gates.targets.swarm.converge import converge
 from gates.targets.swarm.deployer import SwarmDeployer
-from gates.targets.swarm.edge import REPLICA_HEADER, Edge
+from gates.targets.swarm.edge import REPLICA_HEADER, Edge, EdgeDown
 from gates.targets.swarm.environment import SwarmEnvironment
 from gates.targets.swarm.ledger import EngineLedger
 from gates.targets.swarm.lock import EngineLock
@@ -73,10 +73,23 @@ class SwarmTarget:
         return EngineLock(env.docker, env.lock, env.stack, lease)
 
     @contextmanager
-    def hold(self) -> Iterator[SwarmLive | None]:
+    def hold(self, stopping: bool = False) -> Iterator[SwarmLive | None]:
+        """The environment settled (converge) and, unless ``stopping`` (``gates down``), its
+        edge ensured: the edge is part of the desired state of an environment that has a
+        service (the first deploy creates both)."""
         with self.lock().acquire(self.config.deploy.lock_timeout):
             converge(self.env, self.ledger)
+            if not stopping:
+                self.ensure_edge()
             yield self.live()
+
+    def ensure_edge(self) -> None:
+        """Start, create or repair the edge of an environment whose service exists."""
+        if self.service.spec() is not None:
+            Edge(self.env).ensure(self.say, with_service=True)
+
+    def say(self, message: str) -> None:
+        print(f"gates {self.name}: {message}", flush=True)
 
     def live(self) -> SwarmLive | None:
         spec = self.service.spec()
@@ -87,11 +100,17 @@ class SwarmTarget:
         return SwarmLive(spec.release_id, spec.deployment, f"{running}/{spec.replicas} {digest}")
 
     def status(self) -> SwarmStatus:
+        """What is live; settled first, its edge ensured, unless another command holds the
+        environment. An edge that cannot be repaired is said, and shows as not serving."""
         lock = self.lock()
         busy = not lock.try_acquire()
         try:
             if not busy:
-                converge(self.env, self.ledger)
+                try:
+                    converge(self.env, self.ledger)
+                    self.ensure_edge()
+                except EdgeDown as exc:  # said; the row then shows it does not serve
+                    self.say(str(exc))
             return SwarmStatus(self.live(), busy)
         finally:
             lock.release()
