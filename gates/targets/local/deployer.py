@@ -211,6 +211,20 @@ class Deployer:
         return None
 
     # going live -----------------------------------------------------------------------
+    def _serves(
+        self, new: Master, expected: Deployment, deadline: float, others_may_answer: bool = False
+    ) -> serving.Served:
+        """serving.verify on the environment's port with the configured check timings."""
+        return serving.verify(
+            self.env.port,
+            new,
+            expected,
+            deadline,
+            self.timeouts.verify_seconds,
+            self.timeouts.answer_timeout,
+            others_may_answer=others_may_answer,
+        )
+
     def first_start(self, key: str, expected: Deployment, deploy_id: int) -> serving.Served:
         env, rid = self.env, expected.release_id
         self.say(f"starting {env.name} on 127.0.0.1:{env.port} with {rid}")
@@ -222,14 +236,7 @@ class Deployer:
         try:
             new = self._registered(key, deadline, lambda: process.poll() is not None)
             self._workers_up(new, deadline)
-            served = serving.verify(
-                env.port,
-                new,
-                expected,
-                deadline,
-                self.timeouts.verify_seconds,
-                self.timeouts.answer_timeout,
-            )
+            served = self._serves(new, expected, deadline)
         except serving.NotServing as exc:
             if new is not None:
                 env.stop_master(new, ABORT_STOP)
@@ -261,15 +268,7 @@ class Deployer:
             if old.winch_stops_workers:
                 old.signal(signal.SIGWINCH)
                 self._drained(old, new, deadline)
-            served = serving.verify(
-                env.port,
-                new,
-                expected,
-                deadline,
-                self.timeouts.verify_seconds,
-                self.timeouts.answer_timeout,
-                others_may_answer=not old.winch_stops_workers,
-            )
+            served = self._serves(new, expected, deadline, not old.winch_stops_workers)
         except serving.NotServing as exc:
             self.abort(old, new, key, str(exc))
         self.ledger.set_state(deploy_id, "verified")
