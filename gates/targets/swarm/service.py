@@ -52,7 +52,7 @@ HEALTH_CMD = f"bash -c '{HEALTH_SCRIPT}'"
 # it goes back in one step: every task at once, start-first (the old tasks serve until the new
 # ones are healthy), no monitor, and health checked twice as often with twice the retries (a
 # task is healthy sooner; one that never gets ready is given up as late as before). Swarm's own
-# rollback (a failed update, the pipeline's undo) is one step with no monitor, too.
+# rollback (a failed update, the pipeline's undo) goes at the pace of the update it undoes.
 FAST_HEALTH_INTERVAL = 0.5  # s: a rollback's health checks (docker.io 20.10 takes >= 1 ms)
 # "No monitor" is the shortest one Docker keeps: it stores a monitor of 0 as its default, 5 s
 # (measured on docker.io 20.10: `--update-monitor 0s` is inspected back as 5000000000).
