@@ -12,6 +12,10 @@ on this machine, from Debian packages.
   the swarm it made, and remove what dockerd leaves behind. Images and data stay on disk, so
   the next ``up`` is warm.
 - ``status``: what is there; exit 0 when everything ``up`` makes answers, 3 when not.
+- ``up|down|status --nodes N``: the namespaced swarm of N nodes (gates.engine.nodes), reached
+  over ``ssh://`` with its own TLS registry, as a persistent swarm is reached from GitHub
+  Actions; its images are seeded from the engine above, which ``up`` needs up. ``down --nodes``
+  removes the nodes only, never that engine.
 - ``ssh``: install the key and known hosts that reach a remote engine over ``ssh://`` (from
   ``$ENGINE_SSH_KEY`` and ``$ENGINE_SSH_KNOWN_HOSTS``, e.g. in GitHub Actions).
 """
@@ -27,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gates.docker import Docker
-from gates.engine import daemons, images, prerequisites, ssh_access
+from gates.engine import daemons, images, nodes, prerequisites, ssh_access
 from gates.engine.layout import Layout
 from gates.engine.record import Record
 from gates.engine.survey import (
@@ -55,6 +59,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="the engine, registry and images only, no swarm (e.g. a machine that only builds)",
     )
+    parser.add_argument(
+        "--nodes",
+        type=int,
+        default=0,
+        metavar="N",
+        help="up/down/status the namespaced swarm of N nodes (10.231.0.2...) instead; down "
+        "removes every node",
+    )
 
 
 def say(message: str) -> None:
@@ -67,6 +79,8 @@ def run(config: PipelineConfig | None, args: argparse.Namespace) -> int:
     if args.action == "ssh":
         say(ssh_access.install(os.environ, Path.home()))
         return PASSED
+    if args.nodes:
+        return namespaced(engine, args.action, args.nodes)
     if args.action in ("up", "down"):
         with exclusive(engine):  # and decided inside: a second `up` finds the first's engine
             return down(engine) if args.action == "down" else up(engine, swarm)
@@ -82,6 +96,26 @@ def run(config: PipelineConfig | None, args: argparse.Namespace) -> int:
     todo = plan(engine, state, swarm)
     require(todo)
     say(f"ready to go: `up` would {', '.join(steps(todo)) or 'do nothing: all is up'}")
+    return PASSED
+
+
+def namespaced(engine: EngineConfig, action: str, count: int) -> int:
+    """``up``/``down``/``status``/``check`` of the namespaced nodes (gates.engine.nodes)."""
+    if action == "ssh":
+        raise ConfigError("`gates engine ssh` takes no --nodes: it installs a key, see --help")
+    if action == "check":
+        missing = nodes.missing()
+        if missing:
+            raise ConfigError(missing.describe())
+        say(f"ready to go: `up --nodes {count}` has everything it needs")
+        return PASSED
+    if action == "status":
+        return COULD_NOT_MEASURE if nodes.status(count, say) else PASSED
+    with nodes.lock().acquire(timeout=None):
+        if action == "down":
+            nodes.down(say)
+            return PASSED
+        nodes.up(count, Docker.of(engine), [engine.edge_image, engine.prometheus_image], say)
     return PASSED
 
 
