@@ -282,9 +282,7 @@ def prerequisites(session: str) -> frozenset[str]:
     """Every step of the default run that ``session``'s step needs, directly or not."""
     order = [step.session for step in PIPELINE]
     direct = {
-        step.session: (
-            step.after if step.after is not None else tuple(order[max(0, n - 1) : n])
-        )
+        step.session: (step.after if step.after is not None else tuple(order[max(0, n - 1) : n]))
         for n, step in enumerate(PIPELINE)
     }
     found: set[str] = set()
@@ -295,6 +293,7 @@ def prerequisites(session: str) -> frozenset[str]:
             found.add(current)
             pending.extend(direct[current])
     return frozenset(found)
+
 
 # Sessions the workflow must run besides the default ones (the recovery path).
 WORKFLOW_ONLY: tuple[str, ...] = ("rollback",)

@@ -67,7 +67,9 @@ PASSTHROUGH = frozenset(s.name for s in stages.sessions() if s.stage.passthrough
 # its own, so the runner user keeps owning .nox, .pipeline and its uv cache), and the deploy
 # jobs' check of the release's attestation.
 BOOTSTRAP = "python -m pip install --require-hashes -r bootstrap-requirements.txt"
-AS_ROOT = 'sudo -H --preserve-env=DOCKER_HOST "$(command -v nox)" --envdir "$RUNNER_TEMP/nox-as-root"'
+AS_ROOT = (
+    'sudo -H --preserve-env=DOCKER_HOST "$(command -v nox)" --envdir "$RUNNER_TEMP/nox-as-root"'
+)
 ENGINE_SETUP = (
     "sudo .ci/install-packages debootstrap docker-registry prometheus",
     "sudo .ci/install-packages debootstrap docker-registry",
