@@ -58,36 +58,37 @@ def test_a_push_that_reached_production(project, monkeypatch, capsys):
 
     assert code == 0, out
     assert "### This run" in step_summary and "### This run" in out
-    # 10:22:48, deploy-production's end, from the commit (09:59:41) and the run (10:00:02).
-    assert "**Push to production:** **23 min 07 s** from the push" in out
-    assert "**22 min 46 s** from the run's creation" in out
+    # 10:20:07, deploy-production's end, from the commit (09:59:41) and the run (10:00:02).
+    assert "**Push to production:** **20 min 26 s** from the push" in out
+    assert "**20 min 05 s** from the run's creation" in out
+    # lint, the tests and security ran beside e2e: the path goes through e2e alone.
     assert (
-        "lint 1 min 28 s → test 13 min 01 s → security 1 min 05 s → build 35 s → "
-        "deploy-staging 3 min 20 s → deploy-production 2 min 30 s = **21 min 59 s**" in out
+        "e2e 12 min 00 s → coverage 30 s → build 35 s → attest 21 s → "
+        "deploy-staging 3 min 20 s → deploy-production 2 min 30 s = **19 min 16 s**" in out
     )
-    assert "**Runner-minutes: 38 billable**" in out
-    assert "from 33 min 59 s of wall time" in out
-    assert "| test (Python 3.12) | success | 2026-03-02T10:01:46Z | 13 min 01 s | 14 |" in out
+    assert "**Runner-minutes: 31 billable**" in out
+    assert "from 26 min 10 s of wall time" in out
+    assert "| test (Python 3.12) | success | 2026-03-02T10:00:11Z | 2 min 21 s | 3 |" in out
     assert "| roll staging back | skipped |   | — | 0 |" in out
-    assert "| summary | in progress (this job) | 2026-03-02T10:22:55Z | — | — |" in out
+    assert "| summary | in progress (this job) | 2026-03-02T10:20:15Z | — | — |" in out
     assert "not counted, not finished yet: summary, all green" in out
 
     run = details["run"]
     assert run["production"] == {
         "job": "deploy-production",
         "reached": True,
-        "completed_at": "2026-03-02T10:22:48Z",
-        "seconds_from_push": 1387.0,
-        "seconds_from_run_created": 1366.0,
+        "completed_at": "2026-03-02T10:20:07Z",
+        "seconds_from_push": 1226.0,
+        "seconds_from_run_created": 1205.0,
     }
     assert run["critical_path"] == {
         "to": "deploy-production",
-        "jobs": ["lint", "test", "security", "build", "deploy-staging", "deploy-production"],
-        "seconds": 1319.0,
+        "jobs": ["e2e", "coverage", "build", "attest", "deploy-staging", "deploy-production"],
+        "seconds": 1156.0,
     }
     assert run["runner_minutes"] == {
-        "billable": 38,
-        "wall_seconds": 2039.0,
+        "billable": 31,
+        "wall_seconds": 1570.0,
         "not_counted": ["summary", "all green"],
     }
     by_name = {found["name"]: found for found in run["jobs"]}
@@ -95,7 +96,7 @@ def test_a_push_that_reached_production(project, monkeypatch, capsys):
     assert by_name["roll staging back"]["wall_seconds"] is None
     assert by_name["summary"]["this_job"] is True
     assert by_name["summary"]["billable_minutes"] is None
-    assert len(run["jobs"]) == 11  # every page
+    assert len(run["jobs"]) == 14  # every page
 
 
 def replaced(jobs, name, **fields):
@@ -107,7 +108,7 @@ def test_a_failed_deploy_to_production_did_not_reach_it(project, monkeypatch, ca
     jobs = replaced(
         jobs,
         "roll production back",
-        **{k: v for k, v in job("x", "10:22:55", "10:24:05").items() if k.endswith("_at")},
+        **{k: v for k, v in job("x", "10:20:15", "10:21:25").items() if k.endswith("_at")},
         conclusion="success",
     )
     with serve_run(workflow_run(), jobs) as api:
@@ -125,10 +126,10 @@ def test_a_failed_deploy_to_production_did_not_reach_it(project, monkeypatch, ca
         "reason": "job deploy-production ended failure",
     }
     # The path runs through what finished (the rollback after the failed deploy), and its
-    # minutes are billed too: 38 + 2.
+    # minutes are billed too: 31 + 2.
     assert run["critical_path"]["to"] is None
     assert run["critical_path"]["jobs"][-2:] == ["deploy-production", "rollback-production"]
-    assert run["runner_minutes"]["billable"] == 40
+    assert run["runner_minutes"]["billable"] == 33
 
 
 def test_a_deploy_skipped_after_a_failure_names_the_failure(project, monkeypatch, capsys):
@@ -150,7 +151,12 @@ def test_a_deploy_skipped_after_a_failure_names_the_failure(project, monkeypatch
 def test_a_pull_request_does_not_go_to_production_by_its_condition(project, monkeypatch, capsys):
     skipped = {"conclusion": "skipped", "started_at": None, "completed_at": None}
     jobs = pushed_to_production()
-    for name in ("build the release", "deploy to staging", "deploy to production"):
+    for name in (
+        "build the release",
+        "attest the release",
+        "deploy to staging",
+        "deploy to production",
+    ):
         jobs = replaced(jobs, name, **skipped)
     with serve_run(workflow_run(event="pull_request"), jobs) as api:
         _, out, _, details = summarise(project, monkeypatch, capsys, actions_environment(api.url))
@@ -159,7 +165,7 @@ def test_a_pull_request_does_not_go_to_production_by_its_condition(project, monk
         "job deploy-production was skipped: its condition excludes this run "
         "(pull_request on main)"
     )
-    assert details["run"]["critical_path"]["jobs"] == ["lint", "test", "security"]
+    assert details["run"]["critical_path"]["jobs"] == ["e2e", "coverage"]
     assert "billable minutes" in out
 
 
@@ -169,7 +175,7 @@ def test_a_run_without_a_head_commit_gives_the_time_from_its_creation_only(
     with serve_run(workflow_run(pushed=None), pushed_to_production()) as api:
         _, out, _, details = summarise(project, monkeypatch, capsys, actions_environment(api.url))
 
-    assert "the run has no head commit timestamp; **22 min 46 s** from the run's creation" in out
+    assert "the run has no head commit timestamp; **20 min 05 s** from the run's creation" in out
     assert details["run"]["production"]["seconds_from_push"] is None
 
 

@@ -3,8 +3,9 @@
 ``job(...)`` and ``workflow_run(...)`` are the API's objects (the fields GitHub sends, trimmed of
 URLs nobody reads); ``serve_run(run, jobs, page_size)`` answers ``GET /repos/o/r/actions/runs/
 {id}`` and its jobs (both endpoints), in pages with GitHub's ``Link`` header, and records what
-was asked. ``WORKFLOW`` is a workflow of this repository's shape (lint, a test matrix,
-security, build, staging, production with their rollbacks, summary, all-green).
+was asked. ``WORKFLOW`` is a workflow of this repository's shape (lint, a test matrix, e2e
+and security side by side, coverage, build, attest, staging, production with their rollbacks,
+summary, all-green).
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ jobs:
       - run: nox -s lint
   test:
     name: test (Python ${{ matrix.python-version }})
-    needs: lint
     runs-on: ubuntu-latest
     timeout-minutes: 60
     strategy:
@@ -47,23 +47,42 @@ jobs:
         python-version: ["3.11", "3.12"]
     steps:
       - run: nox -s test
+  e2e:
+    name: e2e
+    runs-on: ubuntu-latest
+    timeout-minutes: 60
+    steps:
+      - run: nox -s e2e
+  coverage:
+    name: coverage
+    needs: [test, e2e]
+    runs-on: ubuntu-latest
+    timeout-minutes: 10
+    steps:
+      - run: nox -s coverage
   security:
     name: security
-    needs: test
     runs-on: ubuntu-latest
     timeout-minutes: 20
     steps:
       - run: nox -s security
   build:
     name: build the release
-    needs: security
+    needs: [lint, coverage, security]
     runs-on: ubuntu-latest
     timeout-minutes: 30
     steps:
       - run: nox -s build
+  attest:
+    name: attest the release
+    needs: build
+    runs-on: ubuntu-latest
+    timeout-minutes: 10
+    steps:
+      - uses: actions/attest-build-provenance@a2bbfa25375fe432b6a289bc6b6cd05ecd0c4c32
   deploy-staging:
     name: deploy to staging
-    needs: [build]
+    needs: [build, attest]
     runs-on: ubuntu-latest
     timeout-minutes: 30
     steps:
@@ -93,14 +112,15 @@ jobs:
       - run: nox -s rollback -- --environment production
   summary:
     name: summary
-    needs: [lint, test, security, build, deploy-staging, deploy-production]
+    needs: [lint, test, e2e, coverage, security, build, deploy-staging, deploy-production]
     runs-on: ubuntu-latest
     timeout-minutes: 10
     steps:
       - run: nox -s summary
   all-green:
     name: all green
-    needs: [lint, test, security, build, deploy-staging, deploy-production, summary]
+    needs: [lint, test, e2e, coverage, security, build, attest, deploy-staging,
+            deploy-production, summary]
     runs-on: ubuntu-latest
     timeout-minutes: 5
     steps:
@@ -194,15 +214,18 @@ def pushed_to_production() -> list[dict[str, Any]]:
     """A push to main that reached production; the summary job measuring it still runs."""
     return [
         job("lint", "10:00:09", "10:01:37"),  # 88 s: 2 billable minutes
-        job("test (Python 3.11)", "10:01:44", "10:13:44"),  # 720 s exactly: 12
-        job("test (Python 3.12)", "10:01:46", "10:14:47"),  # 781 s: 14
-        job("security", "10:14:55", "10:16:00"),  # 65 s: 2
-        job("build the release", "10:16:08", "10:16:43"),  # 35 s: 1
-        job("deploy to staging", "10:16:50", "10:20:10"),  # 200 s: 4
+        job("test (Python 3.11)", "10:00:10", "10:02:10"),  # 120 s exactly: 2
+        job("test (Python 3.12)", "10:00:11", "10:02:32"),  # 141 s: 3
+        job("e2e", "10:00:12", "10:12:12"),  # 720 s: 12
+        job("coverage", "10:12:20", "10:12:50"),  # 30 s: 1
+        job("security", "10:00:13", "10:01:18"),  # 65 s: 2
+        job("build the release", "10:12:58", "10:13:33"),  # 35 s: 1
+        job("attest the release", "10:13:40", "10:14:01"),  # 21 s: 1
+        job("deploy to staging", "10:14:09", "10:17:29"),  # 200 s: 4
         job("roll staging back", None, None, "skipped"),
-        job("deploy to production", "10:20:18", "10:22:48"),  # 150 s: 3
+        job("deploy to production", "10:17:37", "10:20:07"),  # 150 s: 3
         job("roll production back", None, None, "skipped"),
-        job("summary", "10:22:55", None, None, "in_progress"),
+        job("summary", "10:20:15", None, None, "in_progress"),
         job("all green", None, None, None, "queued"),
     ]
 

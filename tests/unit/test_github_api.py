@@ -37,7 +37,7 @@ def test_it_asks_for_the_run_and_every_page_of_its_jobs_with_the_token():
         client = GitHub.from_environment(actions_environment(api.url))
 
         assert client.workflow_run(RUN_ID)["created_at"] == "2026-03-02T10:00:02Z"
-        assert client.run_jobs(RUN_ID, attempt=1) == jobs  # 11 jobs: pages of 4, 4, 3
+        assert client.run_jobs(RUN_ID, attempt=1) == jobs  # 14 jobs: pages of 4, 4, 4, 2
 
     paths = [path for path, _ in api.asked]
     runs = f"/repos/{REPOSITORY}/actions/runs/{RUN_ID}"
@@ -46,6 +46,7 @@ def test_it_asks_for_the_run_and_every_page_of_its_jobs_with_the_token():
         f"{runs}/attempts/1/jobs?per_page=100",
         f"{runs}/attempts/1/jobs?per_page=100&page=2",
         f"{runs}/attempts/1/jobs?per_page=100&page=3",
+        f"{runs}/attempts/1/jobs?per_page=100&page=4",
     ]
     for _, headers in api.asked:
         assert headers["Authorization"] == "Bearer ghs_canned0token"

@@ -152,7 +152,7 @@ def test_the_api_names_of_jobs_map_to_the_workflow_jobs(tmp_path):
     assert job_of("all green", workflow) == "all-green"
     assert job_of("a job of another workflow", workflow) == "a job of another workflow"
     assert workflow["deploy-production"].needs == ("build", "deploy-staging")
-    assert workflow["test"].needs == ("lint",)
+    assert workflow["coverage"].needs == ("test", "e2e")
     assert workflow["deploy-production"].sessions == ("deploy-production", "slo")
 
 
