@@ -4,6 +4,7 @@ unix socket."""
 
 import http.client
 import socket
+import ssl
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -22,12 +23,16 @@ def address(where: Where) -> str:
     return f"127.0.0.1:{where}" if isinstance(where, int) else urlsplit(where).netloc
 
 
-def _connection(where: Where, timeout: float) -> http.client.HTTPConnection:
+def _connection(
+    where: Where, timeout: float, context: ssl.SSLContext | None = None
+) -> http.client.HTTPConnection:
     if isinstance(where, int):
         return http.client.HTTPConnection("127.0.0.1", where, timeout=timeout)
     url = urlsplit(where)
     if url.scheme == "https":
-        return http.client.HTTPSConnection(url.hostname or "", url.port, timeout=timeout)
+        return http.client.HTTPSConnection(
+            url.hostname or "", url.port, timeout=timeout, context=context
+        )
     return http.client.HTTPConnection(url.hostname or "", url.port, timeout=timeout)
 
 
@@ -49,6 +54,7 @@ def fetch(
     timeout: float = 5.0,
     method: str = "GET",
     headers: dict[str, str] | None = None,
+    context: ssl.SSLContext | None = None,
 ) -> Response:
     """(status, headers with lower-case names, body bytes) of ``method`` ``path`` from ``port``
     (a port on 127.0.0.1 or a base URL) or ``unix_socket``, sending ``headers``; raises one of
@@ -59,7 +65,7 @@ def fetch(
     elif port is None:
         raise ValueError("fetch needs a port, a base URL or a unix socket")
     else:
-        connection = _connection(port, timeout)
+        connection = _connection(port, timeout, context)
     try:
         connection.request(method, path, headers={**(headers or {}), "Connection": "close"})
         response = connection.getresponse()

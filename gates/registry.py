@@ -2,14 +2,18 @@
 
 A registry is named as in config: ``HOST[:PORT][/NAMESPACE]``. One on a loopback address is
 spoken to over plain HTTP (Docker itself allows that for 127.0.0.0/8 without configuration);
-any other over HTTPS. Only anonymous access: a registry that wants credentials answers 401,
-which is reported as such.
+any other over HTTPS, trusting what Docker trusts for it: the system's CAs and the registry's
+own CA in ``/etc/docker/certs.d/<host:port>/ca.crt`` when there is one (a private registry's,
+e.g. the namespaced swarm's, gates.engine.nodes). Only anonymous access: a registry that
+wants credentials answers 401, which is reported as such.
 """
 
 from __future__ import annotations
 
 import re
+import ssl
 from dataclasses import dataclass
+from pathlib import Path
 
 from gates import httpget
 from gates.outcome import MeasurementError
@@ -26,6 +30,7 @@ MANIFEST_TYPES = ", ".join(
 )
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 TIMEOUT = 10.0
+CERTS_D = Path("/etc/docker/certs.d")  # per-registry CAs every dockerd on the host trusts
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,7 @@ class Registry:
                 timeout=TIMEOUT,
                 method=method,
                 headers={"Accept": MANIFEST_TYPES},
+                context=None if self.loopback else docker_trust(self.host),
             )
         except httpget.FAILURES as exc:
             raise MeasurementError(
@@ -114,6 +120,15 @@ class Registry:
     def delete_manifest(self, repository: str, digest: str) -> bool:
         """Delete one manifest by digest (the registry must allow deletes); True if it went."""
         return self._request("DELETE", f"/v2/{repository}/manifests/{digest}")[0] == 202
+
+
+def docker_trust(host: str, certs_d: Path = CERTS_D) -> ssl.SSLContext:
+    """The system's CAs plus the registry's own CA where Docker's daemon looks for it."""
+    context = ssl.create_default_context()
+    own = certs_d / host / "ca.crt"
+    if own.is_file():
+        context.load_verify_locations(cafile=str(own))
+    return context
 
 
 def split_reference(reference: str) -> tuple[str, str, str]:
