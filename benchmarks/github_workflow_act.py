@@ -46,6 +46,11 @@ What it does, in a work directory of its own (``--work``, default a new temporar
   it), ``rollback`` (workflow_dispatch, ``--environment`` and ``--reason``: the manual
   rollback). ``-j JOB`` runs one job (act runs its ``needs`` too).
 
+Jobs run one at a time by default (``--concurrent-jobs``): on GitHub each job has a runner of
+its own; here every self-hosted job shares this host, its tool cache and its two cores, so
+jobs side by side would race in the same venv and slow each other. One at a time, each job's
+wall time is its time alone, from which the critical path and the sum are computed.
+
 At the end: each job's wall time and result (from act's ``--json`` log, kept in the work
 directory), the jobs' sum and the run's wall time, and the history in the swarm (its
 configs). Exit 0 when every job ended as the scenario expects, 1 when not, 2 for bad input.
@@ -346,6 +351,7 @@ def run_act(
             *repositories]  # fmt: skip
     argv += [a for name in SECRETS for a in ("--secret", name)]
     argv += [a for name in VARIABLES for a in ("--var", f"{name}={node[name]}")]
+    argv += ["--concurrent-jobs", str(args.concurrent_jobs)]
     argv += ["-j", args.job] if args.job else []
     say(f"advisories from the local OSV directory {args.osv_dir} (PIPELINE_OSV_DIR): no internet")
     say(f"act {event_name} in {clone_dir}; log: {work / 'act.jsonl'}")
@@ -420,6 +426,13 @@ def main() -> int:
         help="the engine that stands in for the runner's /var/run/docker.sock",
     )
     parser.add_argument("--work", type=Path)
+    parser.add_argument(
+        "--concurrent-jobs",
+        type=int,
+        default=1,
+        help="jobs at a time (default 1: each job timed alone, and the self-hosted jobs share "
+        "one tool cache, whose venvs concurrent pip installs would corrupt)",
+    )
     args = parser.parse_args()
     act = check_act(args.act)
     if not any(args.osv_dir.glob("**/*.json")):
