@@ -89,6 +89,7 @@ EXPECTED = {
     "failing-gate": {"deploy-staging": "failure", "rollback-staging": "success"},
     "rollback": {"rollback": "success"},
 }
+TLS_VARIABLES = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "NIX_SSL_CERT_FILE")
 CREATE_ARTIFACT = "/twirp/github.actions.results.api.v1.ArtifactService/CreateArtifact"
 
 
@@ -378,7 +379,7 @@ def follow(line: str, jobs: dict[str, dict[str, object]]) -> None:
     job = entry.get("jobID") or entry.get("job")
     if not isinstance(job, str):
         return
-    name = entry.get("job", job)
+    name = str(entry.get("job", job)).strip()
     now = time.monotonic()
     record = jobs.setdefault(name, {"id": job, "start": now, "end": now, "result": "?"})
     record["end"] = now
@@ -397,6 +398,23 @@ def linked_runner_socket(engine: str) -> bool:
         return False
     RUNNER_SOCKET.symlink_to(engine.removeprefix("unix://"))
     return True
+
+
+def sudo_keeps_tls_settings() -> Path | None:
+    """A sudoers drop-in that keeps this machine's TLS and pip settings through the workflow's
+    ``sudo -H`` (made here, removed after): here PyPI is reached through a proxy whose CA only
+    these variables name, and sudo drops them. A GitHub runner needs none of it."""
+    names = [n for n in os.environ if n in TLS_VARIABLES or n.startswith(("PIP_", "UV_"))]
+    path = Path("/etc/sudoers.d/github-workflow-act")
+    if not names or path.exists():
+        return None
+    kept = " ".join(sorted(names))
+    path.write_text(f'Defaults env_keep += "{kept}"\n')
+    path.chmod(0o440)
+    if subprocess.run(["visudo", "-cqf", str(path)], capture_output=True).returncode != 0:
+        path.unlink()
+        fail(f"could not write a valid {path}")
+    return path
 
 
 def history() -> str:
@@ -451,12 +469,15 @@ def main() -> int:
     event_path = event(work, args.scenario, sha, args.repository, args)
     say(f"scenario {args.scenario}: {event_name} of {sha[:12]} (work directory {work})")
     linked = linked_runner_socket(args.engine)
+    sudoers = sudo_keeps_tls_settings()
     try:
         jobs, wall, code = run_act(act, clone_dir, work, event_path, event_name, repositories,
                                    node, args)  # fmt: skip
     finally:
         if linked:
             RUNNER_SOCKET.unlink()
+        if sudoers:
+            sudoers.unlink()
     expected = EXPECTED[args.scenario]
     print("\n| job | result | wall time |\n|---|---|---|")
     ok = bool(jobs)
