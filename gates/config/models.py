@@ -393,7 +393,16 @@ class SecurityConfig(Table):
         int, Field(strict=True, ge=1, le=3650), rule("must be a whole number 1-3650")
     ] = Field(
         30,
-        description="Days after which advisory data cannot vouch for the pins (exit 3 under CI).",
+        description="Days after which advisory data cannot vouch for the pins (exit 3 under CI), "
+        "for every source without a bound of its own.",
+    )
+    max_advisory_age_by_source: Annotated[
+        dict[AdvisorySource, Annotated[int, Field(strict=True, ge=1, le=3650)]],
+        rule('must map "safety", "pip-audit" or "osv" to a whole number of days 1-3650'),
+    ] = Field(
+        {},
+        description="A source's own bound in days, instead of max_advisory_age: for a feed "
+        "published less often than that (e.g. safety's monthly free feed).",
     )
     safety_db_url: HttpUrl = Field(
         "https://pyup.io/aws/safety/free/",
@@ -433,6 +442,11 @@ class SecurityConfig(Table):
         description="Findings accepted until they expire: one [[tool.pipeline.security.waivers]] "
         "table each.",
     )
+
+    def max_age(self, source: str) -> int:
+        """The days after which ``source``'s data cannot vouch for the pins."""
+        bounds: dict[str, int] = dict(self.max_advisory_age_by_source)
+        return bounds.get(source, self.max_advisory_age)
 
 
 class BuildConfig(Table):

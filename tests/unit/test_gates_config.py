@@ -131,6 +131,12 @@ def test_security_policy_and_waivers_load(tmp_path):
     )
 
 
+def test_a_source_s_own_advisory_age_bound_replaces_the_general_one_for_it_alone(tmp_path):
+    security = "max_advisory_age = 20\nmax_advisory_age_by_source = { safety = 45 }\n"
+    config = load_config(make_project(tmp_path, security=security), environ={}).security
+    assert [config.max_age(name) for name in ("safety", "pip-audit", "osv")] == [45, 20, 20]
+
+
 @pytest.mark.parametrize(
     "security, message",
     [
@@ -153,6 +159,12 @@ def test_security_policy_and_waivers_load(tmp_path):
         ),
         ("advisory_sources = []", "advisory_sources must be a non-empty list"),
         ("max_advisory_age = 0", "max_advisory_age must be"),
+        (
+            "max_advisory_age_by_source = { trivy = 45 }",
+            'max_advisory_age_by_source must map "safety", "pip-audit" or "osv" to a whole',
+        ),
+        ("max_advisory_age_by_source = { safety = 0 }", "max_advisory_age_by_source must map"),
+        ('max_advisory_age_by_source = { safety = "45" }', "max_advisory_age_by_source must map"),
         ('safety_db_url = "ftp://mirror/"', "safety_db_url must be an http.s. URL"),
         ('osv_api_url = "api.osv.dev"', "osv_api_url must be empty or an http.s. URL"),
         ('pip_audit_service = "nvd"', "pip_audit_service must be"),
