@@ -445,8 +445,8 @@ class SecurityConfig(Table):
 
     def max_age(self, source: str) -> int:
         """The days after which ``source``'s data cannot vouch for the pins."""
-        bounds: dict[str, int] = dict(self.max_advisory_age_by_source)
-        return bounds.get(source, self.max_advisory_age)
+        own = self.max_advisory_age_by_source.items()
+        return next((days for name, days in own if name == source), self.max_advisory_age)
 
 
 class BuildConfig(Table):
