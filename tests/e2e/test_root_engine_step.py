@@ -97,7 +97,7 @@ class Runner:
 
 
 def python_for(uid: int, gid: int, root_caller: bool) -> str | None:
-    """A Python 3.11+ the user can run: this one's base, python3 on PATH, or Debian's."""
+    """A Python 3.11+ the user can run: python3 on PATH, or the distribution's."""
     for candidate in (shutil.which("python3"), "/usr/bin/python3", "/usr/local/bin/python3"):
         if not candidate:
             continue
