@@ -35,6 +35,7 @@ ENGINE_STEP = (
     "sudo -H --preserve-env=DOCKER_HOST PYTHONDONTWRITEBYTECODE=1 "
     '"$(command -v nox)" --envdir "$RUNNER_TEMP/nox-as-root" -s engine -- up'
 )
+CALLERS_OWN = ("PYTHONDONTWRITEBYTECODE", "UV_", "XDG_", "VIRTUAL_ENV", "NOX_")
 # A machine that reaches PyPI through a TLS proxy names its CA here; sudo would drop it.
 TLS_VARIABLES = ("SSL_CERT_FILE", "SSL_CERT_DIR")
 
@@ -65,7 +66,8 @@ class Runner:
         return ["setpriv", *ids, *argv]
 
     def env(self) -> dict[str, str]:
-        environ = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        # the caller's own caches and virtualenv are not the runner user's
+        environ = {k: v for k, v in os.environ.items() if not k.startswith(CALLERS_OWN)}
         bin_dir = self.home / "bootstrap" / "bin"
         return {**environ, "HOME": str(self.home), "PATH": f"{bin_dir}:{environ['PATH']}"}
 
