@@ -209,5 +209,5 @@ def test_the_step_before_issue_26_leaves_the_runner_user_locked_out_of_nox(
     assert any("__pycache__" in path for path in locked)
     user_step = runner.run(["nox", "-s", "config"], checkout)
     assert user_step.returncode != 0
-    output = user_step.stdout + user_step.stderr
+    output = " ".join((user_step.stdout + user_step.stderr).split())  # uv wraps long lines
     assert f"failed to create directory `{checkout}/.nox/config`: Permission denied" in output
