@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from gates.docker import Docker
+from gates.registry import Registry
+from support.engine import unique_name
 from support.gates_cli import run_gates
 from support.pipeline_project import make_project
 from support.ports import free_port
@@ -86,7 +89,21 @@ def private_registry(tmp_path, engine):
         registry.stop()
 
 
-def test_login_to_a_registry_that_wants_credentials(tmp_path, engine, private_registry):
+def docker_with(engine, env, *args):
+    """``docker args`` against the engine with ``env`` (a client configuration) added."""
+    client = Docker.of(engine.config)
+    return subprocess.run(
+        [client.binary(), *args],
+        env={**client.env(), **env},
+        capture_output=True,
+        text=True,
+        timeout=START_TIMEOUT,
+    )
+
+
+def test_login_to_a_registry_that_wants_credentials(
+    tmp_path, engine, private_registry, monkeypatch
+):
     path = make_project(tmp_path / "project")
     path.write_text(
         path.read_text()
@@ -114,6 +131,25 @@ def test_login_to_a_registry_that_wants_credentials(tmp_path, engine, private_re
     anonymous = run_gates(path, "engine", "login", env={"DOCKER_CONFIG": str(client)})
     assert anonymous.returncode == 0, anonymous.stdout + anonymous.stderr
     assert "pushing and pulling anonymously" in anonymous.stdout
+
+    # The login is what a push sends; the pipeline's registry client answers the 401 itself.
+    tag = f"{private_registry}/techcorp/{unique_name()}:probe"
+    config = {"DOCKER_CONFIG": str(client)}
+    engine.docker("tag", engine.config.base_image, tag)
+    try:
+        pushed = docker_with(engine, config, "push", tag)
+        assert pushed.returncode == 0, pushed.stderr
+        recorded = engine.docker("image", "inspect", "--format", "{{json .RepoDigests}}", tag)
+        registry = Registry.parse(private_registry)
+        repository, reference = tag.split("/", 1)[1].rsplit(":", 1)
+        assert "401" in (registry.answers() or "")  # no credentials in this process
+        monkeypatch.setenv("REGISTRY_USERNAME", USERNAME)
+        monkeypatch.setenv("REGISTRY_PASSWORD", GIVEN)
+        assert registry.answers() is None
+        digest = registry.manifest_digest(repository, reference)
+        assert f"{private_registry}/{repository}@{digest}" in recorded.stdout
+    finally:
+        engine.docker("rmi", tag, check=False)
 
 
 def test_a_registry_that_is_not_there_is_exit_3(tmp_path, engine):
