@@ -67,3 +67,9 @@ def fetch(
         return response.status, {k.lower(): v for k, v in response.getheaders()}, body
     finally:
         connection.close()
+
+
+def excerpt(body: bytes) -> str:
+    """The start of a body, one line, for a message."""
+    text = " ".join(body.decode("utf-8", "replace").split())
+    return repr(text[:120]) if text else "an empty body"

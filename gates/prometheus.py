@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from gates import httpget
+from gates.httpget import excerpt
 from gates.outcome import MeasurementError
 
 TIMEOUT = 30.0  # s: a bound on a hang; a query over weeks of a large TSDB takes seconds
@@ -164,9 +165,3 @@ def labels(found: object) -> dict[str, str]:
     if not isinstance(found, dict):
         raise ValueError(found)
     return {str(k): str(v) for k, v in found.items()}
-
-
-def excerpt(body: bytes) -> str:
-    """The start of a body, one line, for a message."""
-    text = " ".join(body.decode("utf-8", "replace").split())
-    return repr(text[:120]) if text else "an empty body"

@@ -78,6 +78,10 @@ class Step:
 
     stage: Stage
     environment: str | None = None  # the environment the session or its default aims at
+    # The steps whose verdict (or output) this one needs; None: the step before it. The checks
+    # of a commit (lint, the suites, security) need nothing of each other, so CI runs them side
+    # by side; `nox` still runs every step in this table's order.
+    after: tuple[str, ...] | None = None
 
     @property
     def session(self) -> str:
@@ -239,7 +243,7 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         "engine",
         "the container engine swarm environments need, from Debian packages: check, up, down, "
-        "status; ssh: the key that reaches a remote one",
+        "status; ssh: the key that reaches a remote one; login: the registry's credentials",
         run="gates.engine.command:run",
         arguments="gates.engine.command:add_arguments",
         writes_report=False,
@@ -259,12 +263,12 @@ BY_NAME: dict[str, Stage] = {stage.name: stage for stage in STAGES}
 
 # The default `nox` run, in order: the rehearsal of the whole pipeline.
 PIPELINE: tuple[Step, ...] = (
-    Step(BY_NAME["lint"]),
-    Step(BY_NAME["test"]),
-    Step(BY_NAME["e2e"]),
-    Step(BY_NAME["coverage"]),
-    Step(BY_NAME["security"]),
-    Step(BY_NAME["build"]),
+    Step(BY_NAME["lint"], after=()),
+    Step(BY_NAME["test"], after=()),
+    Step(BY_NAME["e2e"], after=()),
+    Step(BY_NAME["coverage"], after=("test", "e2e")),  # one decision over both suites' data
+    Step(BY_NAME["security"], after=()),
+    Step(BY_NAME["build"], after=("lint", "coverage", "security")),  # only a checked commit
     Step(BY_NAME["deploy"], "staging"),
     Step(BY_NAME["smoke"], "staging"),
     Step(BY_NAME["perf"], "staging"),
@@ -272,6 +276,24 @@ PIPELINE: tuple[Step, ...] = (
     Step(BY_NAME["slo"], "production"),
     Step(BY_NAME["summary"]),
 )
+
+
+def prerequisites(session: str) -> frozenset[str]:
+    """Every step of the default run that ``session``'s step needs, directly or not."""
+    order = [step.session for step in PIPELINE]
+    direct = {
+        step.session: (step.after if step.after is not None else tuple(order[max(0, n - 1) : n]))
+        for n, step in enumerate(PIPELINE)
+    }
+    found: set[str] = set()
+    pending = list(direct[session])
+    while pending:
+        current = pending.pop()
+        if current not in found:
+            found.add(current)
+            pending.extend(direct[current])
+    return frozenset(found)
+
 
 # Sessions the workflow must run besides the default ones (the recovery path).
 WORKFLOW_ONLY: tuple[str, ...] = ("rollback",)

@@ -9,7 +9,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from gates.report import STEP_SUMMARY_ENV
+from gates import run_timings
+from gates.report import STEP_SUMMARY_ENV, utc_now
 from gates.stages import PIPELINE
 from gates.outcome import GateError
 from gates.targets import target_for
@@ -83,7 +84,16 @@ def production_line(config: PipelineConfig) -> str:
     )
 
 
+def write_report(config: PipelineConfig, started: str, details: dict[str, Any]) -> None:
+    """``summary.json``: the summary's machine-readable details (``run``: this run's
+    timings, in GitHub Actions)."""
+    report = {"stage": "summary", "started_at": started, "finished_at": utc_now()}
+    path = config.reports_dir / "summary.json"
+    path.write_text(json.dumps({**report, "details": details}, indent=2) + "\n")
+
+
 def run(config: PipelineConfig, args: Namespace) -> int:
+    started = utc_now()
     lines = ["| stage | outcome | duration | key figure |", "|---|---|---|---|"]
     for step in PIPELINE:
         if step.report is None:
@@ -98,9 +108,15 @@ def run(config: PipelineConfig, args: Namespace) -> int:
             f"{key_figure(step.stage.name, report)} |"
         )
     text = "\n".join(lines) + f"\n\n{production_line(config)}\n"
+    # In GitHub Actions: this run's time from push to production and its runner-minutes.
+    # Information, never a gate: what cannot be read is said, and the exit code stays.
+    this_run, run_details = run_timings.section(config.lint.pipeline_workflow)
+    if this_run:
+        text += f"\n{this_run}"
     print(text)
     config.reports_dir.mkdir(parents=True, exist_ok=True)
     (config.reports_dir / "rehearsal.md").write_text(text)
+    write_report(config, started, {"run": run_details} if run_details else {})
     if os.environ.get(STEP_SUMMARY_ENV):
         with open(os.environ[STEP_SUMMARY_ENV], "a") as handle:
             handle.write("### Pipeline\n\n" + text)

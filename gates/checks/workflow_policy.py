@@ -36,8 +36,10 @@ Every rule closes a way a workflow could run, skip or weaken something the noxfi
   inputs listed there (checkout without persisted credentials).
 - ``runs-on`` is a GitHub-hosted Ubuntu runner; every job has a ``name`` and a
   ``timeout-minutes``.
-- Order: within a job, stages run in pipeline order; across jobs, a job that runs a later
-  stage ``needs:`` (directly or not) every job that runs an earlier one. Every pipeline stage
+- Order: within a job, stages run in pipeline order; across jobs, a job that runs a stage
+  ``needs:`` (directly or not) every job that runs a step that stage needs
+  (``stages.prerequisites``): lint, the test suites and security side by side, coverage after
+  both suites, build after every check, then one stage after another. Every pipeline stage
   and the recovery path are in the workflow.
 """
 
@@ -61,19 +63,32 @@ SUMMARY = "summary"
 PASSTHROUGH = frozenset(s.name for s in stages.sessions() if s.stage.passthrough)
 
 # The only run lines that are not nox calls, compared whole: the hash-checked bootstrap, the
-# engine-backed tests' set-up on the runner (Debian's packages, the engine as root, as
-# .ci/run does it), and the deploy jobs' check of the release's attestation.
+# engine's set-up on the runner (Debian's packages, the engine as root with nox environments of
+# its own, so the runner user keeps owning .nox, .pipeline and its uv cache), and the deploy
+# jobs' check of the release's attestation.
 BOOTSTRAP = "python -m pip install --require-hashes -r bootstrap-requirements.txt"
+AS_ROOT = (
+    'sudo -H --preserve-env=DOCKER_HOST "$(command -v nox)" --envdir "$RUNNER_TEMP/nox-as-root"'
+)
 ENGINE_SETUP = (
-    "sudo apt-get install -y -q debootstrap docker-registry prometheus",
-    'sudo --preserve-env=DOCKER_HOST "$(command -v nox)" -s engine -- up',
-    'sudo --preserve-env=DOCKER_HOST "$(command -v nox)" -s engine -- down',
+    "sudo .ci/install-packages debootstrap docker-registry prometheus",
+    "sudo .ci/install-packages debootstrap docker-registry",
+    f"{AS_ROOT} -s engine -- up",
+    f"{AS_ROOT} -s engine -- up --no-swarm",
+    f"{AS_ROOT} -s engine -- down",
 )
 # A deploy job's proof that the release it downloaded is the one the attest job attested.
 VERIFY_ATTESTATION = (
     'gh attestation verify ".pipeline/releases/$RELEASE_ID/manifest.json" '
     '--repo "$GITHUB_REPOSITORY" '
     '--signer-workflow "$GITHUB_REPOSITORY/.github/workflows/ci-cd.yml"'
+)
+# What only GitHub can do (an OIDC token, attestations, code scanning) is skipped where `act`
+# runs the workflow on a workstation, and only there: `github.event.act` is a key of the event
+# file handed to act, never of a payload GitHub sends for this workflow's events.
+NOT_UNDER_ACT = "!github.event.act"
+NEEDS_GITHUB_ACTIONS = frozenset(
+    {"actions/attest-build-provenance", "actions/attest-sbom", "github/codeql-action/upload-sarif"}
 )
 SETUP_COMMANDS = frozenset({BOOTSTRAP, *ENGINE_SETUP, VERIFY_ATTESTATION})
 
@@ -92,7 +107,10 @@ ALLOWED_ENV = frozenset(
         "RELEASE_ID",  # the release the deploy jobs deploy, from the build job's output
         "ENVIRONMENT",  # the manual rollback's inputs, passed as "$ENVIRONMENT"...
         "REASON",  # ... and "$REASON", never as expressions in run:
-        "GH_TOKEN",  # the job's own token, for `gh attestation verify`
+        "GH_TOKEN",  # the job's own token: `gh attestation verify`, the summary's run timings
+        "PIPELINE_TARGETS",  # where the environments live (a repository variable; validated)
+        "REGISTRY_USERNAME",  # `nox -s engine -- login`: the registry's account (variable)...
+        "REGISTRY_PASSWORD",  # ... and its password or token (environment secret)
     }
 )
 # The actions a workflow may use, each with the inputs it may set: an input can change what
@@ -151,6 +169,7 @@ ON_ROLLBACK = re.compile(r"failure\(\) && needs\.(?P<job>[a-z0-9_-]+)\.outputs\.
 # would count as passed); a manual rollback runs no checks to judge.
 GATE_IFS = frozenset({"always() && github.event_name != 'workflow_dispatch'"})
 SETUP_STEP_IFS = frozenset({"!cancelled()"})
+VERIFY_STEP_IFS = frozenset({NOT_UNDER_ACT})
 # An upload runs unless cancelled, when its file was written; the SARIF upload also only where
 # code scanning exists (public repositories; private ones say so with CODE_SCANNING=true).
 USES_STEP_IF = re.compile(
@@ -309,14 +328,15 @@ def _step(
         return None, found + [f"{job}: {label}: a step has exactly one of run and uses"]
     if "uses" in step:
         found += _uses(job, str(step["uses"]), step.get("with"))
-        if condition is not None and not USES_STEP_IF.fullmatch(condition):
+        if condition is not None and not _action_if_allowed(str(step["uses"]), condition):
             found.append(f"{job}: {label}: if {condition!r} is not allowed on an action step")
         return None, found
     command = str(step["run"])
     if command.endswith("\n") and command.count("\n") == 1:
         command = command[:-1]
     if command in SETUP_COMMANDS:
-        if condition is not None and condition not in SETUP_STEP_IFS:
+        allowed = VERIFY_STEP_IFS if command == VERIFY_ATTESTATION else SETUP_STEP_IFS
+        if condition is not None and condition not in allowed:
             found.append(f"{job}: {label}: if {condition!r} is not allowed on a set-up step")
         return None, found
     call = NOX_CALL.fullmatch(command)
@@ -336,6 +356,19 @@ def _step(
     if condition is not None:
         found.append(f"{job}: {label}: if {condition!r}: a step that runs a stage always runs")
     return session, found
+
+
+def _action_if_allowed(uses: str, condition: str) -> bool:
+    """An upload guard (USES_STEP_IF); for an action only GitHub can run, that guard and
+    ``!github.event.act``, or the latter alone."""
+    if USES_STEP_IF.fullmatch(condition):
+        return True
+    if uses.split("@")[0] not in NEEDS_GITHUB_ACTIONS:
+        return False
+    if condition == NOT_UNDER_ACT:
+        return True
+    guard, _, last = condition.rpartition(" && ")
+    return last == NOT_UNDER_ACT and bool(USES_STEP_IF.fullmatch(guard))
 
 
 def _uses(job: str, uses: str, inputs: object) -> list[str]:
@@ -391,18 +424,22 @@ def _order(jobs: Mapping[str, Any], ran: Mapping[str, list[str]]) -> list[str]:
                     pending.append(need)
         return seen
 
-    # Recovery jobs (a deploy's rollback, by hand) are not pipeline steps.
+    # Recovery jobs (a deploy's rollback, by hand) are not pipeline steps. A job waits for
+    # every job that runs a step one of its steps needs (gates.stages.prerequisites): the
+    # checks of a commit run side by side, everything from build on in the pipeline's order.
     stage_jobs = {
-        name: [PIPELINE.index(s) for s in sessions_run if s in PIPELINE]
+        name: [s for s in sessions_run if s in PIPELINE]
         for name, sessions_run in ran.items()
         if any(s in PIPELINE for s in sessions_run)
     }
     before = {name: ancestors(name) for name in jobs}
-    for name, indexes in stage_jobs.items():
-        for other, other_indexes in stage_jobs.items():
-            if other != name and min(other_indexes) < max(indexes) and other not in before[name]:
-                found.append(
-                    f"{name} ({PIPELINE[max(indexes)]}) does not wait for "
-                    f"{other} ({PIPELINE[min(other_indexes)]})"
-                )
+    for name, sessions_run in stage_jobs.items():
+        for other, other_sessions in stage_jobs.items():
+            if other == name or other in before[name]:
+                continue
+            for session in sessions_run:
+                needed = [s for s in other_sessions if s in stages.prerequisites(session)]
+                if needed:
+                    found.append(f"{name} ({session}) does not wait for {other} ({needed[0]})")
+                    break
     return found

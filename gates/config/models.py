@@ -159,6 +159,15 @@ def _lower(value: object) -> object:
     return value.lower() if isinstance(value, str) else value
 
 
+def _named_engine(value: object) -> object:
+    if value == "auto":
+        raise ValueError(
+            'must name the engine: docker, podman or none; "auto" is refused (it guessed, and '
+            "took podman where docker was meant)"
+        )
+    return value
+
+
 def _date(value: object) -> object:
     """TOML dates arrive as dates; a datetime or an ISO string is accepted too, as a date."""
     if isinstance(value, datetime):
@@ -220,7 +229,9 @@ OptionalHttpUrl = Annotated[
     StringConstraints(strict=True, pattern=r"^$|^https?://[^\s/]+(/\S*)?$"),
     rule("must be empty or an http(s) URL"),
 ]
-Engine = Annotated[Literal["auto", "docker", "podman", "none"], BeforeValidator(_lower)]
+Engine = Annotated[
+    Literal["docker", "podman", "none"], BeforeValidator(_named_engine), BeforeValidator(_lower)
+]
 Expiry = Annotated[
     date, Field(strict=True), BeforeValidator(_date), rule("must be a date like 2027-01-31")
 ]
@@ -453,9 +464,10 @@ class BuildConfig(Table):
     """The build gate: the release's wheel, wheelhouse, SBOM and, with an engine, image."""
 
     container_engine: Engine = Field(
-        "auto",
-        description="auto: an image when an engine answers; docker or podman: it must answer (exit "
-        "3 if not); none: no image.",
+        "none",
+        description="The engine that builds and pushes the image, named, never guessed: docker or "
+        "podman (it must answer: exit 3 if not) or none (no image; a swarm environment then has "
+        "nothing to deploy).",
     )
     timeout: LongWait = Field(900, description="Seconds any one build tool may take.")
     base_image: NonEmptyStr = Field(

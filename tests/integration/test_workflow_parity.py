@@ -194,6 +194,42 @@ RULES = [
         id="needs-out-of-order",
     ),
     pytest.param(
+        lambda jobs: jobs["coverage"].__setitem__("needs", ["test"]),
+        "coverage (coverage) does not wait for e2e (e2e)",
+        id="coverage-before-e2e",
+    ),
+    pytest.param(
+        lambda jobs: jobs["deploy-staging"].pop("needs"),
+        "deploy-staging (deploy-staging) does not wait for build (build)",
+        id="deploy-without-build",
+    ),
+    pytest.param(
+        set_key("security", "nox -s security", "if", "!github.event.act"),
+        "security: step 'nox -s security': if '!github.event.act': a step that runs a stage "
+        "always runs",
+        id="act-skips-a-stage",
+    ),
+    pytest.param(
+        lambda jobs: step(jobs, "lint", uses="actions/upload-artifact").__setitem__(
+            "if", "!github.event.act"
+        ),
+        "lint: step 'actions/upload-artifact@bbbca2ddaa5d8feaa63e36b76fdaad77386f024f': "
+        "if '!github.event.act' is not allowed on an action step",
+        id="act-skips-an-upload",
+    ),
+    pytest.param(
+        set_key(
+            "e2e",
+            'sudo -H --preserve-env=DOCKER_HOST "$(command -v nox)" --envdir '
+            '"$RUNNER_TEMP/nox-as-root" -s engine -- up',
+            "run",
+            'sudo --preserve-env=DOCKER_HOST "$(command -v nox)" -s engine -- up',
+        ),
+        "e2e: run step is not `nox -s <session> [-- <literal args>]`: "
+        "'sudo --preserve-env=DOCKER_HOST \"$(command -v nox)\" -s engine -- up'",
+        id="engine-as-root-in-the-users-nox-dir",
+    ),
+    pytest.param(
         lambda jobs: jobs["deploy-production"].__setitem__("needs", ["build", "nope"]),
         "deploy-production: needs unknown job 'nope'",
         id="needs-unknown-job",

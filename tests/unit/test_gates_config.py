@@ -81,6 +81,16 @@ def rewrite(path, old, new):
             '[tool.pipeline.test.suites]\ne2e = "-m e2e"\n' "[tool.pipeline.lint]",
             "lists of pytest arguments",
         ),
+        (
+            "[tool.pipeline.lint]",
+            '[tool.pipeline.build]\ncontainer_engine = "Auto"\n[tool.pipeline.lint]',
+            r"build\]: container_engine must name the engine: docker, podman or none; \"auto\" is",
+        ),
+        (
+            "[tool.pipeline.lint]",
+            '[tool.pipeline.build]\ncontainer_engine = "k8s"\n[tool.pipeline.lint]',
+            "container_engine must be one of docker, podman or none, got 'k8s'",
+        ),
     ],
 )
 def test_invalid_config_is_refused_naming_file_and_key(tmp_path, old, new, message):

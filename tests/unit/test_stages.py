@@ -89,3 +89,23 @@ def test_every_stage_aimed_at_an_environment_has_the_ledger_checked_first():
     for stage in stages.STAGES:
         if stage.environment is not None or stage.records_gate:
             assert stage.uses_ledger, stage.name
+
+
+def test_the_checks_of_a_commit_need_nothing_of_each_other_and_build_needs_them_all():
+    """CI runs lint, the suites and security side by side; coverage decides over both suites,
+    build only a commit every check passed, and each later stage follows the one before."""
+    checks = ("lint", "test", "e2e", "security")
+    for check in checks:
+        assert stages.prerequisites(check) == frozenset()
+    assert stages.prerequisites("coverage") == {"test", "e2e"}
+    assert stages.prerequisites("build") == {*checks, "coverage"}
+    assert stages.prerequisites("smoke") == {*checks, "coverage", "build", "deploy-staging"}
+    every_other = {step.session for step in stages.PIPELINE} - {"summary"}
+    assert stages.prerequisites("summary") == every_other
+
+
+def test_a_step_needs_only_steps_that_come_before_it_in_the_default_run():
+    """`nox` runs the table in order, so it must never run a step before one it needs."""
+    order = [step.session for step in stages.PIPELINE]
+    for n, session in enumerate(order):
+        assert stages.prerequisites(session) <= set(order[:n]), session
