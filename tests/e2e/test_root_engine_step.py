@@ -28,9 +28,10 @@ TIMEOUT = 600.0  # a hang bound for one step (a cold uv cache downloads every pa
 # The workflow's root engine step before issue 26: root's nox made `.nox/` (and, importing
 # the checkout's code, `__pycache__/` directories) in the user's checkout.
 BEFORE = 'sudo --preserve-env=DOCKER_HOST "$(command -v nox)" -s engine -- up'
-# The line the workflow runs now (gates/checks/workflow_policy.py holds it to this): sudo -H
-# gives root its own home (its uv cache), --envdir keeps its virtualenvs out of the checkout,
-# and PYTHONDONTWRITEBYTECODE keeps nox and the gates from writing bytecode into it.
+# The engine step's line as it must be (docs/ci.md; the workflow policy's AS_ROOT + `-s engine
+# -- up`): sudo -H gives root its own home (its uv cache), --envdir keeps its virtualenvs out
+# of the checkout, and PYTHONDONTWRITEBYTECODE keeps nox and the gates from writing bytecode
+# into it.
 ENGINE_STEP = (
     "sudo -H --preserve-env=DOCKER_HOST PYTHONDONTWRITEBYTECODE=1 "
     '"$(command -v nox)" --envdir "$RUNNER_TEMP/nox-as-root" -s engine -- up'
