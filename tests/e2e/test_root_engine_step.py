@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from gates.checks import workflow_policy
+
 ROOT = Path(__file__).resolve().parents[2]
 NOBODY = 65534
 TIMEOUT = 600.0  # a hang bound for one step (a cold uv cache downloads every package)
@@ -32,10 +34,7 @@ BEFORE = 'sudo --preserve-env=DOCKER_HOST "$(command -v nox)" -s engine -- up'
 # -- up`): sudo -H gives root its own home (its uv cache), --envdir keeps its virtualenvs out
 # of the checkout, and PYTHONDONTWRITEBYTECODE keeps nox and the gates from writing bytecode
 # into it.
-ENGINE_STEP = (
-    "sudo -H --preserve-env=DOCKER_HOST PYTHONDONTWRITEBYTECODE=1 "
-    '"$(command -v nox)" --envdir "$RUNNER_TEMP/nox-as-root" -s engine -- up'
-)
+ENGINE_STEP = f"{workflow_policy.AS_ROOT} -s engine -- up"
 CALLERS_OWN = ("PYTHONDONTWRITEBYTECODE", "UV_", "XDG_", "VIRTUAL_ENV", "NOX_")
 # A machine that reaches PyPI through a TLS proxy names its CA here; sudo would drop it.
 TLS_VARIABLES = ("SSL_CERT_FILE", "SSL_CERT_DIR")
