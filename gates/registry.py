@@ -2,22 +2,32 @@
 
 A registry is named as in config: ``HOST[:PORT][/NAMESPACE]``. One on a loopback address is
 spoken to over plain HTTP (Docker itself allows that for 127.0.0.0/8 without configuration);
-any other over HTTPS, trusting what Docker trusts for it: the system's CAs and the registry's
-own CA in ``/etc/docker/certs.d/<host:port>/ca.crt`` when there is one (a private registry's,
-e.g. the namespaced swarm's, gates.engine.nodes). Only anonymous access: a registry that
-wants credentials answers 401, which is reported as such.
+any other over HTTPS. A registry that answers 401 is asked again with the credentials of
+``$REGISTRY_USERNAME`` and ``$REGISTRY_PASSWORD`` (the ones ``gates engine login`` gives the
+docker CLI), as its challenge says: ``Basic`` (docker-registry with htpasswd), or ``Bearer``
+through its token service (anonymous when they are unset). Still 401: reported as such.
+Over HTTPS it trusts what Docker trusts for the registry: the system's CAs and its own CA in
+``/etc/docker/certs.d/<host:port>/ca.crt`` when there is one (e.g. the namespaced swarm's).
 """
 
 from __future__ import annotations
 
+import base64
+import json
+import os
 import re
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlencode, urlsplit
 
 from gates import httpget
 from gates.outcome import MeasurementError
 
+# The registry's credentials: the user's name and password.
+CREDENTIALS_ENV = ("REGISTRY_USERNAME", "REGISTRY_PASSWORD")
+CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 # Every manifest kind a push may leave: Docker schema 2, OCI, and their lists/indexes.
 MANIFEST_TYPES = ", ".join(
@@ -76,13 +86,26 @@ class Registry:
         return f"{'http' if self.loopback else 'https'}://{self.host}"
 
     def _request(self, method: str, path: str) -> httpget.Response:
+        headers = {"Accept": MANIFEST_TYPES}
+        answer = self._fetch(method, path, self.base_url, headers)
+        if answer[0] == 401:
+            authorization = self._authorization(answer[1].get("www-authenticate", ""))
+            if authorization:
+                answer = self._fetch(
+                    method, path, self.base_url, {**headers, "Authorization": authorization}
+                )
+        return answer
+
+    def _fetch(
+        self, method: str, path: str, base_url: str, headers: dict[str, str]
+    ) -> httpget.Response:
         try:
             return httpget.fetch(
                 path,
-                self.base_url,
+                base_url,
                 timeout=TIMEOUT,
                 method=method,
-                headers={"Accept": MANIFEST_TYPES},
+                headers=headers,
                 context=None if self.loopback else docker_trust(self.host),
             )
         except httpget.FAILURES as exc:
@@ -90,12 +113,44 @@ class Registry:
                 f"the image registry {self.host} does not answer ({method} {path}: {exc})"
             ) from None
 
+    def _authorization(self, challenge: str) -> str | None:
+        """The Authorization header that answers a 401's challenge, or None when there is none
+        to give (no credentials for Basic, no token from the token service)."""
+        scheme = challenge.split(" ", 1)[0].lower()
+        basic = basic_credentials(os.environ)
+        if scheme == "basic":
+            return basic
+        params = dict(CHALLENGE.findall(challenge))
+        realm = urlsplit(params.pop("realm", ""))
+        if scheme != "bearer" or realm.scheme not in ("http", "https"):
+            return None
+        query = "&".join(filter(None, [realm.query, urlencode(params)]))
+        status, _, body = self._fetch(
+            "GET",
+            f"{realm.path or '/'}?{query}",
+            f"{realm.scheme}://{realm.netloc}",
+            {"Authorization": basic} if basic else {},
+        )
+        try:
+            answer = json.loads(body) if status == 200 else {}
+        except ValueError:
+            return None
+        token = (
+            answer.get("token") or answer.get("access_token") if isinstance(answer, dict) else ""
+        )
+        return f"Bearer {token}" if isinstance(token, str) and token else None
+
     def answers(self) -> str | None:
         """None when the registry serves the v2 API; else why not, in one line."""
         try:
             status = self._request("GET", "/v2/")[0]
         except MeasurementError as exc:
             return str(exc)
+        if status == 401:
+            return (
+                f"the image registry {self.host} answered GET /v2/ with 401: it wants "
+                f"credentials (${', $'.join(CREDENTIALS_ENV)}) and was given none it accepts"
+            )
         if status != 200:
             return f"the image registry {self.host} answered GET /v2/ with {status}"
         return None
@@ -129,6 +184,15 @@ def docker_trust(host: str, certs_d: Path = CERTS_D) -> ssl.SSLContext:
     if own.is_file():
         context.load_verify_locations(cafile=str(own))
     return context
+
+
+def basic_credentials(environ: Mapping[str, str]) -> str | None:
+    """``Basic <user:password>`` from $REGISTRY_USERNAME and $REGISTRY_PASSWORD; None unless
+    both are set."""
+    username, password = (environ.get(name, "") for name in CREDENTIALS_ENV)
+    if not (username and password):
+        return None
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
 
 
 def split_reference(reference: str) -> tuple[str, str, str]:

@@ -243,7 +243,7 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         "engine",
         "the container engine swarm environments need, from Debian packages: check, up, down, "
-        "status; ssh: the key that reaches a remote one",
+        "status; ssh: the key that reaches a remote one; login: the registry's credentials",
         run="gates.engine.command:run",
         arguments="gates.engine.command:add_arguments",
         writes_report=False,

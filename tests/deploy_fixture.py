@@ -188,7 +188,16 @@ def configure(checkout: Checkout) -> None:
 
 def no_container_engine(text: str) -> str:
     """Test builds never depend on whichever container engine the machine happens to have."""
-    return text.replace('container_engine = "auto"', 'container_engine = "none"')
+    return with_container_engine(text, "none")
+
+
+def with_container_engine(text: str, engine: str) -> str:
+    """``text`` (a pyproject.toml) with its one ``container_engine`` line naming ``engine``."""
+    text, found = re.subn(
+        r"^container_engine = .*$", f'container_engine = "{engine}"', text, flags=re.M
+    )
+    assert found == 1, "pyproject.toml names its container_engine once"
+    return text
 
 
 def clone(directory: Path) -> Checkout:

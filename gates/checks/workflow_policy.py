@@ -63,12 +63,14 @@ SUMMARY = "summary"
 PASSTHROUGH = frozenset(s.name for s in stages.sessions() if s.stage.passthrough)
 
 # The only run lines that are not nox calls, compared whole: the hash-checked bootstrap, the
-# engine's set-up on the runner (Debian's packages, the engine as root with nox environments of
-# its own, so the runner user keeps owning .nox, .pipeline and its uv cache), and the deploy
+# engine's set-up on the runner (Debian's packages, the engine as root with nox environments and
+# a home of its own and no bytecode written, so the runner user keeps owning everything in the
+# checkout and its uv cache: tests/e2e/test_root_engine_step.py), and the deploy
 # jobs' check of the release's attestation.
 BOOTSTRAP = "python -m pip install --require-hashes -r bootstrap-requirements.txt"
 AS_ROOT = (
-    'sudo -H --preserve-env=DOCKER_HOST "$(command -v nox)" --envdir "$RUNNER_TEMP/nox-as-root"'
+    "sudo -H --preserve-env=DOCKER_HOST PYTHONDONTWRITEBYTECODE=1 "
+    '"$(command -v nox)" --envdir "$RUNNER_TEMP/nox-as-root"'
 )
 ENGINE_SETUP = (
     "sudo .ci/install-packages debootstrap docker-registry prometheus",

@@ -3,7 +3,9 @@
 The file is found from ``--config``, else ``$PIPELINE_CONFIG``, else the nearest
 pyproject.toml with a ``[tool.pipeline]`` table at or above the working directory.
 ``$PIPELINE_STATE_DIR`` overrides ``state_dir``; ``$DOCKER_HOST`` overrides
-``engine.docker_host``. Relative paths are relative to the file.
+``engine.docker_host``; ``$PIPELINE_TARGETS`` (TOML) places the engine's registry and images
+and the environments' target, url and stack, laid over the table before it is validated
+(``placement``: where environments live on GitHub). Relative paths are relative to the file.
 The tables are declared in ``models`` (with the ``rules`` that errors quote); ``errors`` words
 what is wrong with one; ``reference`` writes docs/configuration.md from the models.
 """
@@ -19,11 +21,13 @@ from gates.config.models import TABLE, CoverageReport, Origin, PipelineConfig
 from gates.config.models import BanditWaiver, EnvironmentConfig, VulnerabilityWaiver, SecurityConfig
 from gates.config.models import PerfConfig, PytestConfig, Waiver, as_json, json_schema
 from gates.config.models import EngineConfig
+from gates.config.placement import TARGETS_ENV, merged, overlay
 from gates.outcome import ConfigError
 
 __all__ = ["CONFIG_ENV", "STATE_DIR_ENV", "TABLE", "find_config", "load_config", "json_schema"]
 __all__ += ["as_json", "PipelineConfig", "PytestConfig", "EnvironmentConfig", "SecurityConfig"]
 __all__ += ["Waiver", "BanditWaiver", "VulnerabilityWaiver", "PerfConfig", "EngineConfig"]
+__all__ += ["TARGETS_ENV"]
 
 STATE_DIR_ENV = "PIPELINE_STATE_DIR"
 CONFIG_ENV = "PIPELINE_CONFIG"
@@ -89,6 +93,20 @@ def load_config(
     table = document.get("tool", {}).get("pipeline")
     if table is None:
         raise ConfigError(f"{path}: no [{TABLE}] table; add one (see README.md, Configuration)")
-    origin = Origin(path, environ.get(STATE_DIR_ENV, ""), _coverage_fail_under(document, path))
-    origin.docker_host_override = environ.get(DOCKER_HOST_ENV, "")
-    return validated(PipelineConfig, table, path, TABLE, origin)
+    fail_under = _coverage_fail_under(document, path)
+
+    def origin() -> Origin:
+        found = Origin(path, environ.get(STATE_DIR_ENV, ""), fail_under)
+        found.docker_host_override = environ.get(DOCKER_HOST_ENV, "")
+        return found
+
+    environments = table.get("environments") if isinstance(table, dict) else None
+    declared = environments if isinstance(environments, dict) else {}
+    over = overlay(environ.get(TARGETS_ENV, ""), declared, path)
+    if not over or not isinstance(table, dict):
+        return validated(PipelineConfig, table, path, TABLE, origin())
+    try:
+        return validated(PipelineConfig, merged(table, over), path, TABLE, origin())
+    except ConfigError as exc:
+        validated(PipelineConfig, table, path, TABLE, origin())  # the file's own error first
+        raise ConfigError(f"${TARGETS_ENV} over {exc}") from None

@@ -159,6 +159,15 @@ def _lower(value: object) -> object:
     return value.lower() if isinstance(value, str) else value
 
 
+def _named_engine(value: object) -> object:
+    if value == "auto":
+        raise ValueError(
+            'must name the engine: docker, podman or none; "auto" is refused (it guessed, and '
+            "took podman where docker was meant)"
+        )
+    return value
+
+
 def _date(value: object) -> object:
     """TOML dates arrive as dates; a datetime or an ISO string is accepted too, as a date."""
     if isinstance(value, datetime):
@@ -220,7 +229,9 @@ OptionalHttpUrl = Annotated[
     StringConstraints(strict=True, pattern=r"^$|^https?://[^\s/]+(/\S*)?$"),
     rule("must be empty or an http(s) URL"),
 ]
-Engine = Annotated[Literal["auto", "docker", "podman", "none"], BeforeValidator(_lower)]
+Engine = Annotated[
+    Literal["docker", "podman", "none"], BeforeValidator(_named_engine), BeforeValidator(_lower)
+]
 Expiry = Annotated[
     date, Field(strict=True), BeforeValidator(_date), rule("must be a date like 2027-01-31")
 ]
@@ -393,7 +404,16 @@ class SecurityConfig(Table):
         int, Field(strict=True, ge=1, le=3650), rule("must be a whole number 1-3650")
     ] = Field(
         30,
-        description="Days after which advisory data cannot vouch for the pins (exit 3 under CI).",
+        description="Days after which advisory data cannot vouch for the pins (exit 3 under CI), "
+        "for every source without a bound of its own.",
+    )
+    max_advisory_age_by_source: Annotated[
+        dict[AdvisorySource, Annotated[int, Field(strict=True, ge=1, le=3650)]],
+        rule('must map "safety", "pip-audit" or "osv" to a whole number of days 1-3650'),
+    ] = Field(
+        {},
+        description="A source's own bound in days, instead of max_advisory_age: for a feed "
+        "published less often than that (e.g. safety's monthly free feed).",
     )
     safety_db_url: HttpUrl = Field(
         "https://pyup.io/aws/safety/free/",
@@ -434,14 +454,20 @@ class SecurityConfig(Table):
         "table each.",
     )
 
+    def max_age(self, source: str) -> int:
+        """The days after which ``source``'s data cannot vouch for the pins."""
+        own = self.max_advisory_age_by_source.items()
+        return next((days for name, days in own if name == source), self.max_advisory_age)
+
 
 class BuildConfig(Table):
     """The build gate: the release's wheel, wheelhouse, SBOM and, with an engine, image."""
 
     container_engine: Engine = Field(
-        "auto",
-        description="auto: an image when an engine answers; docker or podman: it must answer (exit "
-        "3 if not); none: no image.",
+        "none",
+        description="The engine that builds and pushes the image, named, never guessed: docker or "
+        "podman (it must answer: exit 3 if not) or none (no image; a swarm environment then has "
+        "nothing to deploy).",
     )
     timeout: LongWait = Field(900, description="Seconds any one build tool may take.")
     base_image: NonEmptyStr = Field(

@@ -4,9 +4,11 @@ keeps the file equal to the models; after changing them, regenerate it with :dat
 """
 
 import json
+import textwrap
 from typing import Any
 
 from gates.config.models import TABLE, CoverageReport, json_schema
+from gates.config.placement import ENGINE_KEYS, ENVIRONMENT_KEYS, TARGETS_ENV
 
 COMMAND = (
     "python -c \"from gates.config import reference; print(reference.markdown(), end='')\" "
@@ -23,12 +25,37 @@ is refused, and every refusal is one line naming the file, the table and the key
 
 Generated from `gates/config/models.py` by `{COMMAND}`; a unit test keeps it equal.
 """
+_OVERLAY_SAYS = (
+    f"TOML laid over the `[{TABLE}]` table before it is validated, tables merged key by key: "
+    f"the place of the engine's images (`[engine]` {', '.join(f'`{k}`' for k in ENGINE_KEYS)}) "
+    "and of each environment the file declares (`[environments.NAME]` "
+    f"{', '.join(f'`{k}`' for k in ENVIRONMENT_KEYS)}), never a gate's thresholds. Any other "
+    "key, an environment the file does not declare, or a value the tables below refuse is one "
+    f"line naming `${TARGETS_ENV}` and the key (exit 2); empty: nothing laid over. The "
+    "workflow sets it from the repository variable of the same name, so this repository keeps "
+    '`target = "local"` for laptops and tests. Under `GITHUB_ACTIONS=true` a command aimed at '
+    "a local environment, or a build that would push to a registry on the loopback, is refused "
+    "(exit 2): a runner is thrown away after its job."
+)
+OVERLAY = f"""\
+## `${TARGETS_ENV}`: where the environments live
+
+{textwrap.fill(_OVERLAY_SAYS, 95, break_on_hyphens=False)}
+
+```toml
+[engine]
+registry = "10.231.0.2:5000"
+[environments.staging]
+target = "swarm"
+url = "http://10.231.0.2:8101"
+```
+"""
 
 
 def markdown() -> str:
     """docs/configuration.md: the introduction, then one section per table."""
     schema = json_schema()
-    sections = [INTRO, *_tables(schema, schema, TABLE)]
+    sections = [INTRO, OVERLAY, *_tables(schema, schema, TABLE)]
     coverage = CoverageReport.model_json_schema()
     sections.append(_section("`[tool.coverage.report]`", coverage, ""))
     return "\n".join(sections)

@@ -18,6 +18,8 @@ on this machine, from Debian packages.
   removes the nodes only, never that engine.
 - ``ssh``: install the key and known hosts that reach a remote engine over ``ssh://`` (from
   ``$ENGINE_SSH_KEY`` and ``$ENGINE_SSH_KNOWN_HOSTS``, e.g. in GitHub Actions).
+- ``login``: log the docker CLI in to the registry (``$REGISTRY_USERNAME``,
+  ``$REGISTRY_PASSWORD``); neither set: anonymous, nothing to do.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gates.docker import Docker
-from gates.engine import daemons, images, nodes, prerequisites, ssh_access
+from gates.engine import daemons, images, nodes, prerequisites, registry_login, ssh_access
 from gates.engine.layout import Layout
 from gates.engine.record import Record
 from gates.engine.survey import (
@@ -49,7 +51,7 @@ from gates.outcome import COULD_NOT_MEASURE, PASSED, ConfigError, MeasurementErr
 if TYPE_CHECKING:
     from gates.config import EngineConfig, PipelineConfig
 
-ACTIONS = ("check", "up", "down", "status", "ssh")
+ACTIONS = ("check", "up", "down", "status", "ssh", "login")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -78,6 +80,9 @@ def run(config: PipelineConfig | None, args: argparse.Namespace) -> int:
     engine, swarm = config.engine, not args.no_swarm
     if args.action == "ssh":
         say(ssh_access.install(os.environ, Path.home()))
+        return PASSED
+    if args.action == "login":
+        say(registry_login.log_in(engine, os.environ))
         return PASSED
     if args.nodes:
         return namespaced(engine, args.action, args.nodes)

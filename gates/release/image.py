@@ -7,11 +7,12 @@ pushes the image as ``<registry>/<service>:<release id>`` and records, for the m
 itself serves for that tag, which must equal the one the engine recorded for the push.
 Deploys use the reference, never the tag.
 
-The engine is the first of ``docker`` and ``podman`` that answers (``container_engine =
-"auto"``), or the one named; both are driven by the same client (gates.docker). No engine:
-with ``auto`` the build says so in one line and goes on without an image (laptops rehearse on
-the local target); an engine asked for by name that does not answer, or a registry that does
-not, is exit 3 in one line.
+The engine is the one ``[tool.pipeline.build] container_engine`` names, never guessed (a
+runner that ships podman beside docker must not build with podman): ``docker`` or ``podman``,
+both driven by the same client (gates.docker), or ``none``: the build says so in one line and
+goes on without an image (laptops rehearse on the local target). A named engine that does not
+answer, or a registry that does not, is exit 3 in one line; on a GitHub runner, a registry on
+its loopback is refused first (exit 2, gates.config.placement).
 
 ``pinned_reference`` is the one check of a manifest's image: its reference must be by digest,
 in a registry, and that digest must be the manifest's. ``verify_image`` adds what the registry
@@ -22,12 +23,14 @@ image (the swarm target the first, then has the engine pull the reference by dig
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gates.config.placement import refuse_loopback_registry
 from gates.docker import Docker, DockerRefused
 from gates.outcome import FAILED, GateError, MeasurementError
 from gates.registry import Registry, split_reference
@@ -36,7 +39,7 @@ if TYPE_CHECKING:
     from gates.config import PipelineConfig
     from gates.report import Report
 
-# The clients a build may use: the same commands, the first that answers when "auto".
+# The clients a build may use: the same commands.
 CLIENTS = ("docker", "podman")
 # An image reference by digest: <registry>/<name>@sha256:<64 hex>.
 REFERENCE = re.compile(r"^[a-z0-9][a-z0-9._:/-]*@(sha256:[0-9a-f]{64})$")
@@ -52,13 +55,13 @@ def build_release_image(
     config: PipelineConfig, release_dir: Path, rid: str, timeout: float, report: Report
 ) -> dict[str, object]:
     """Build (and push) the release's image; the facts the manifest records under ``image``."""
-    preference = config.build.container_engine
-    docker, why_not = find_engine(preference, config.engine.docker_host)
+    named = config.build.container_engine
+    if named != "none" and config.engine.registry:
+        refuse_loopback_registry(config.engine.registry, os.environ)
+    docker, why_not = find_engine(named, config.engine.docker_host)
     if docker is None:
-        if preference in CLIENTS:
-            raise MeasurementError(
-                f"the container engine ({preference}) does not answer: {why_not}"
-            )
+        if named in CLIENTS:
+            raise MeasurementError(f"the container engine ({named}) does not answer: {why_not}")
         print(f"gates build: no container engine, image not built ({why_not})")
         return {"built": False, "reason": why_not}
     registry = Registry.parse(config.engine.registry) if config.engine.registry else None
@@ -94,22 +97,18 @@ START_HINT = "start it with `nox -s engine -- up`"
 Found = tuple[Docker, None] | tuple[None, str]
 
 
-def find_engine(preference: str = "auto", host: str = "") -> Found:
-    """(client, None) for a working engine, or (None, why there is none); ``host`` is the
-    engine the clients are aimed at ([tool.pipeline.engine] docker_host)."""
-    if preference == "none":
+def find_engine(named: str, host: str = "") -> Found:
+    """(the client of the engine ``named``, None) when it answers, or (None, why not);
+    ``host`` is the engine the client is aimed at ([tool.pipeline.engine] docker_host)."""
+    if named == "none":
         return None, "container builds are disabled ([tool.pipeline.build] container_engine)"
-    reasons: list[str] = []
-    for client in CLIENTS if preference == "auto" else (preference,):
-        if shutil.which(client) is None:
-            reasons.append(f"{client}: not installed")
-            continue
-        docker = Docker(host, client)
-        answered, why = docker.ask("info")
-        if answered is not None:
-            return docker, None
-        reasons.append(f"{client}: {why or 'info failed'}")
-    return None, "; ".join(reasons)
+    if shutil.which(named) is None:
+        return None, f"{named}: not installed"
+    docker = Docker(host, named)
+    answered, why = docker.ask("info")
+    if answered is not None:
+        return docker, None
+    return None, f"{named}: {why or 'info failed'}"
 
 
 def build_image(

@@ -50,6 +50,7 @@ class SourceResult:
             "age_days": self.age_days(now),
             "live": self.live,
             "stale": self.stale(max_age_days, now),
+            "max_age_days": max_age_days,
             "packages": self.packages,
             "findings": len(self.findings),
             "error": self.error or None,

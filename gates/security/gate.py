@@ -2,8 +2,9 @@
 
 bandit over the code, and every advisory source (safety, pip-audit, an OSV directory) over
 the pinned runtime requirements. Vulnerabilities are merged across sources and judged by
-one policy; a source that could not measure, or whose data is older than
-``max_advisory_age``, cannot vouch for the pins: exit 3 under CI, a loud warning elsewhere.
+one policy; a source that could not measure, or whose data is older than its bound
+(``max_advisory_age``, or its own in ``max_advisory_age_by_source``), cannot vouch for the
+pins: exit 3 under CI, a loud warning elsewhere.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from gates.security.policy import WaiverUse
 if TYPE_CHECKING:
     from argparse import ArgumentParser, Namespace
 
-    from gates.config import PipelineConfig
+    from gates.config import PipelineConfig, SecurityConfig
 
 MAX_TABLE_ROWS = 100
 # Overrides [tool.pipeline.security] advisory_sources, e.g. "safety,osv" on a machine whose
@@ -121,23 +122,25 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
         "source, unless waived",
         str(locked.path),
     )
-    stale = [r for r in results if r.stale(security.max_advisory_age, now) or r.error]
+    stale = [r for r in results if r.stale(security.max_age(r.name), now) or r.error]
     report.add(
         "advisory data",
         # on a laptop old data is a warning (the measured value says STALE); under CI it fails
         not stale or not in_ci(),
-        _freshness(stale, security.max_advisory_age, now),
-        f"every source answered, with data at most {security.max_advisory_age} days old "
-        "(exit 3 under CI)",
+        _freshness(stale, security, now),
+        "every source answered, with data at most "
+        + ", ".join(f"{r.name} {security.max_age(r.name)}" for r in results)
+        + " days old (exit 3 under CI)",
         "; ".join(r.data_line(now) for r in results),
     )
     commit = _commit(config)
     report.details.update(
         findings=[f.to_dict() for f in findings],
         waivers=[_waiver_row(u, today) for u in uses],
-        advisory_sources=[r.to_dict(security.max_advisory_age, now) for r in results],
+        advisory_sources=[r.to_dict(security.max_age(r.name), now) for r in results],
         stale_sources=[r.name for r in stale],
         max_advisory_age=security.max_advisory_age,
+        max_advisory_age_by_source=dict(security.max_advisory_age_by_source),
         packages_audited=max((r.packages for r in results), default=0),
         secrets_files_scanned=secrets.files,
         secrets_baselined=secrets.baselined,
@@ -150,7 +153,7 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
     )
     report.sections.append(_findings_markdown(findings))
     report.sections.append(_waivers_markdown(uses, today))
-    report.sections.append(_advisory_markdown(results, stale, security.max_advisory_age, now))
+    report.sections.append(_advisory_markdown(results, stale, security, now))
     report.sections.append(f"SARIF for code scanning: `{sarif_path}`\n")
     for use in uses:
         if use.state(today) != "active":
@@ -158,7 +161,7 @@ def run(config: PipelineConfig, report: Report, args: Namespace) -> None:
                 f"gates security: waiver {use.waiver.id} ({use.waiver.target}) is "
                 f"{use.state(today)}{_expiry_note(use, today)}"
             )
-    _judge_data(report, stale, findings, security.max_advisory_age, now)
+    _judge_data(report, stale, findings, security, now)
 
 
 def _audits(
@@ -213,7 +216,7 @@ def _judge_data(
     report: Report,
     stale: Sequence[SourceResult],
     findings: Sequence[Finding],
-    max_age: int,
+    security: SecurityConfig,
     now: datetime,
 ) -> None:
     """A known failing finding fails the gate (exit 1) whatever else happened. Otherwise a
@@ -225,7 +228,7 @@ def _judge_data(
         report.fail(COULD_NOT_MEASURE, "; ".join(f"{r.name}: {r.error}" for r in errors))
         return
     # _freshness says "STALE: <which source, how old>"
-    detail = _freshness(stale, max_age, now).removeprefix("STALE: ")
+    detail = _freshness(stale, security, now).removeprefix("STALE: ")
     if in_ci():
         report.fail(COULD_NOT_MEASURE, f"no current advisory data: {detail}")
     else:
@@ -235,25 +238,35 @@ def _judge_data(
         )
 
 
-def _freshness(stale: Sequence[SourceResult], max_age: int, now: datetime) -> str:
+def _freshness(stale: Sequence[SourceResult], security: SecurityConfig, now: datetime) -> str:
     if not stale:
         return "current: every source answered"
     parts = [
-        f"{r.name} gave no data" if r.error else f"{r.name} data is {r.age_days(now)} days old"
+        (
+            f"{r.name} gave no data"
+            if r.error
+            else f"{r.name} data is {r.age_days(now)} days old (max {security.max_age(r.name)})"
+        )
         for r in stale
     ]
-    return f"STALE: {'; '.join(parts)} (max_advisory_age {max_age})"
+    return f"STALE: {'; '.join(parts)}"
 
 
 def _advisory_markdown(
-    results: Sequence[SourceResult], stale: Sequence[SourceResult], max_age: int, now: datetime
+    results: Sequence[SourceResult],
+    stale: Sequence[SourceResult],
+    security: SecurityConfig,
+    now: datetime,
 ) -> str:
-    lines = ["| advisory source | data |", "|---|---|"]
-    lines += [f"| {r.name} | {markdown_cell(r.data_line(now))} |" for r in results]
+    lines = ["| advisory source | data | max age (days) |", "|---|---|---|"]
+    lines += [
+        f"| {r.name} | {markdown_cell(r.data_line(now))} | {security.max_age(r.name)} |"
+        for r in results
+    ]
     if stale:
         lines += [
             "",
-            f"> ⚠️ **Advisory data is not current** ({_freshness(stale, max_age, now)}). "
+            f"> ⚠️ **Advisory data is not current** ({_freshness(stale, security, now)}). "
             "Vulnerabilities published since are not detected: run where the sources are "
             "reachable, or refresh the offline data (docs/security.md).",
         ]

@@ -8,8 +8,13 @@ here in ``target_for`` from the environment's ``target``. ``request`` holds what
 asked to do; :func:`live_release` is what the measuring gates (smoke, perf, slo) see of an
 environment; ``contract`` is what the service must answer (smoke's checks, also a deploy's
 pre-flight).
+
+Every command that deploys to, rolls back, probes or measures an environment gets its target
+from ``target_for``, which is why a local environment is refused there under
+``GITHUB_ACTIONS=true``, before anything starts (gates.config.placement).
 """
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -18,6 +23,7 @@ from gates import httpget
 from gates.httpget import Response
 from gates.outcome import MeasurementError
 from gates.config import PipelineConfig
+from gates.config.placement import refuse_local
 from gates.targets.base import Target
 from gates.targets.local.target import LocalTarget
 from gates.targets.swarm.target import SwarmTarget
@@ -26,8 +32,11 @@ __all__ = ["LiveRelease", "Target", "live_release", "target_for"]
 
 
 def target_for(config: PipelineConfig, name: str) -> Target:
-    """The target environment ``name`` lives on; ConfigError if it is not configured."""
-    if config.environment(name).target == "swarm":
+    """The target environment ``name`` lives on; ConfigError if it is not configured, or is
+    local on a GitHub runner."""
+    settings = config.environment(name)
+    refuse_local(name, settings.target, os.environ)
+    if settings.target == "swarm":
         return SwarmTarget(config, name)
     return LocalTarget(config, name)
 

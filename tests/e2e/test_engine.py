@@ -18,7 +18,7 @@ import psutil
 import pytest
 import requests
 
-from deploy_fixture import Checkout, clone
+from deploy_fixture import Checkout, clone, with_container_engine
 from gates.config import load_config
 from gates.engine import mounts
 from gates.engine.record import Record
@@ -99,7 +99,7 @@ def image_build(engine, tmp_path):
     namespace = f"{engine.config.registry}/{unique_name()}"
     checkout = clone(tmp_path / "repo")
     pyproject = checkout.path / "pyproject.toml"
-    text = pyproject.read_text().replace('container_engine = "auto"', 'container_engine = "docker"')
+    text = with_container_engine(pyproject.read_text(), "docker")
     text = re.sub(r'^registry = ".*"$', f'registry = "{namespace}"', text, flags=re.M)
     text = re.sub(
         r'^docker_host = ".*"$', f'docker_host = "{engine.docker_host}"', text, flags=re.M

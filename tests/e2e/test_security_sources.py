@@ -185,10 +185,59 @@ def test_old_advisory_data_is_could_not_measure_under_ci(tmp_path):
     done = gate(config, "--offline")
     assert done.returncode == 3, done.stdout + done.stderr
     report = security_report(config)
-    assert report["error"] == (
-        "no current advisory data: safety data is 62 days old " "(max_advisory_age 30)"
-    )
+    assert report["error"] == "no current advisory data: safety data is 62 days old (max 30)"
     assert report["details"]["stale_sources"] == ["safety"]
+
+
+# safety's free feed is published monthly: its data is up to a month old on a good day.
+MONTH_OLD = PUBLISHED - 40 * DAY
+SAFETY_BOUND = "max_advisory_age_by_source = { safety = 45 }\n"
+
+
+@pytest.mark.parametrize("bound, exit_code", [(SAFETY_BOUND, 0), ("", 3)])
+def test_a_source_with_a_bound_of_its_own_is_judged_by_it(tmp_path, bound, exit_code):
+    config = project(tmp_path, ["safety"], bound, advisories={}, timestamp=MONTH_OLD)
+    done = gate(config, "--offline")
+    assert done.returncode == exit_code, done.stdout + done.stderr
+    report = security_report(config)
+    (source,) = report["details"]["advisory_sources"]
+    assert (source["age_days"], source["max_age_days"]) == (42, 45 if bound else 30)
+    checks = {c["name"]: c for c in report["checks"]}
+    assert checks["advisory data"]["limit"].startswith(
+        f"every source answered, with data at most safety {45 if bound else 30} days old"
+    )
+
+
+def test_past_its_own_bound_a_source_is_still_could_not_measure(tmp_path):
+    config = project(tmp_path, ["safety"], SAFETY_BOUND, advisories={}, timestamp=OLD)
+    done = gate(config, "--offline")
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert security_report(config)["error"] == (
+        "no current advisory data: safety data is 62 days old (max 45)"
+    )
+
+
+def test_one_source_s_bound_never_relaxes_another(tmp_path):
+    """safety's monthly bound leaves an OSV directory as old as safety's data stale: every
+    source answers for its own data, and the report names each one's age and bound."""
+    outside = tmp_path / "outside"  # not in the project's tracked tree
+    osv = osv_copy(outside / "osv", modified=datetime.fromtimestamp(MONTH_OLD, timezone.utc))
+    (outside / "requirements.txt").write_text(pinned("itsdangerous==2.2.0"))  # unaffected
+    root = tmp_path / "project"
+    extra = SAFETY_BOUND + f'osv_dir = "{osv}"\n'
+    config = project(root, ["safety", "osv"], extra, advisories={}, timestamp=MONTH_OLD)
+    argv = ["security", "--offline", "--requirements", str(outside / "requirements.txt")]
+    environ = {"PIPELINE_SAFETY_DB": str(root / "advisories"), "CI": "true"}
+    done = run_gates(config, *argv, env=environ, timeout=TIMEOUT)
+    assert done.returncode == 3, done.stdout + done.stderr
+    report = security_report(config)
+    assert report["error"] == "no current advisory data: osv data is 42 days old (max 30)"
+    assert report["details"]["stale_sources"] == ["osv"]
+    ages = {
+        s["source"]: (s["age_days"], s["max_age_days"])
+        for s in report["details"]["advisory_sources"]
+    }
+    assert ages == {"safety": (42, 45), "osv": (42, 30)}
 
 
 def test_old_advisory_data_on_a_laptop_passes_with_a_loud_warning_in_the_summary(tmp_path):

@@ -31,12 +31,14 @@ def test_an_engine_asked_for_by_name_that_does_not_answer_is_exit_3(tmp_path):
     assert "\n" not in str(raised.value)
 
 
-def test_with_auto_and_no_engine_the_build_goes_on_without_an_image(tmp_path, capsys):
+def test_with_none_the_build_goes_on_without_an_image(tmp_path, capsys):
     config = config_with(
-        tmp_path, f'[tool.pipeline.engine]\ndocker_host = "unix://{tmp_path}/none.sock"\n'
+        tmp_path,
+        f'[tool.pipeline.engine]\ndocker_host = "unix://{tmp_path}/none.sock"\n',
+        '[tool.pipeline.build]\ncontainer_engine = "none"\n',
     )
     facts = build_release_image(config, tmp_path, "0123", 60, Report("build"))
-    assert facts["built"] is False and "docker:" in str(facts["reason"])
+    assert facts["built"] is False and "container builds are disabled" in str(facts["reason"])
     assert "no container engine, image not built" in capsys.readouterr().out
 
 

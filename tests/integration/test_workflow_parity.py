@@ -220,8 +220,7 @@ RULES = [
     pytest.param(
         set_key(
             "e2e",
-            'sudo -H --preserve-env=DOCKER_HOST "$(command -v nox)" --envdir '
-            '"$RUNNER_TEMP/nox-as-root" -s engine -- up',
+            f"{workflow_policy.AS_ROOT} -s engine -- up",
             "run",
             'sudo --preserve-env=DOCKER_HOST "$(command -v nox)" -s engine -- up',
         ),

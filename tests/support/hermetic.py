@@ -17,9 +17,11 @@ from gates.config import load_config
 from techcorp_api.envvars import INT_SETTINGS
 from techcorp_api.settings import ENVIRONMENT_KEYS
 
-# Read by gates (PIPELINE_*, GITHUB_OUTPUT/STEP_SUMMARY, ENGINE_SSH_*), the docker CLI it runs
-# (DOCKER_*), the workflow's steps and the service (its settings, gunicorn's, its metrics).
-PREFIXES = ("PIPELINE_", "GITHUB_", "ENGINE_SSH_", "DOCKER_", "GUNICORN_", "TECHCORP_")
+# Read by gates (PIPELINE_*, GITHUB_ACTIONS/OUTPUT/STEP_SUMMARY, ENGINE_SSH_*, REGISTRY_*),
+# the docker CLI it runs (DOCKER_*), the workflow's steps and the service (its settings,
+# gunicorn's, its metrics).
+PREFIXES = ("PIPELINE_", "GITHUB_", "ENGINE_SSH_", "REGISTRY_", "DOCKER_", "GUNICORN_")
+PREFIXES += ("TECHCORP_",)
 NAMES = frozenset(
     {*ENVIRONMENT_KEYS, *INT_SETTINGS, "PROMETHEUS_MULTIPROC_DIR", "BIND", "REASON", "GH_TOKEN"}
 )

@@ -81,6 +81,16 @@ def rewrite(path, old, new):
             '[tool.pipeline.test.suites]\ne2e = "-m e2e"\n' "[tool.pipeline.lint]",
             "lists of pytest arguments",
         ),
+        (
+            "[tool.pipeline.lint]",
+            '[tool.pipeline.build]\ncontainer_engine = "Auto"\n[tool.pipeline.lint]',
+            r"build\]: container_engine must name the engine: docker, podman or none; \"auto\" is",
+        ),
+        (
+            "[tool.pipeline.lint]",
+            '[tool.pipeline.build]\ncontainer_engine = "k8s"\n[tool.pipeline.lint]',
+            "container_engine must be one of docker, podman or none, got 'k8s'",
+        ),
     ],
 )
 def test_invalid_config_is_refused_naming_file_and_key(tmp_path, old, new, message):
@@ -131,6 +141,12 @@ def test_security_policy_and_waivers_load(tmp_path):
     )
 
 
+def test_a_source_s_own_advisory_age_bound_replaces_the_general_one_for_it_alone(tmp_path):
+    security = "max_advisory_age = 20\nmax_advisory_age_by_source = { safety = 45 }\n"
+    config = load_config(make_project(tmp_path, security=security), environ={}).security
+    assert [config.max_age(name) for name in ("safety", "pip-audit", "osv")] == [45, 20, 20]
+
+
 @pytest.mark.parametrize(
     "security, message",
     [
@@ -153,6 +169,12 @@ def test_security_policy_and_waivers_load(tmp_path):
         ),
         ("advisory_sources = []", "advisory_sources must be a non-empty list"),
         ("max_advisory_age = 0", "max_advisory_age must be"),
+        (
+            "max_advisory_age_by_source = { trivy = 45 }",
+            'max_advisory_age_by_source must map "safety", "pip-audit" or "osv" to a whole',
+        ),
+        ("max_advisory_age_by_source = { safety = 0 }", "max_advisory_age_by_source must map"),
+        ('max_advisory_age_by_source = { safety = "45" }', "max_advisory_age_by_source must map"),
         ('safety_db_url = "ftp://mirror/"', "safety_db_url must be an http.s. URL"),
         ('osv_api_url = "api.osv.dev"', "osv_api_url must be empty or an http.s. URL"),
         ('pip_audit_service = "nvd"', "pip_audit_service must be"),
