@@ -27,6 +27,7 @@ import json
 import os
 import sqlite3
 import tempfile
+import weakref
 from collections.abc import Mapping
 from contextlib import closing
 from datetime import datetime, timezone
@@ -137,6 +138,10 @@ class Ledger:
             raise
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
+        # Closed by close(), else when the ledger is collected: a target keeps its ledger for
+        # the command's life and commands end without closing it, and Python 3.13 warns about
+        # every sqlite3 connection left open (the tests make warnings errors).
+        self._closer = weakref.finalize(self, self.db.close)
 
     @classmethod
     def open(cls, config: PipelineConfig, create: bool = False) -> Ledger:
@@ -149,7 +154,7 @@ class Ledger:
         return cls(path)
 
     def close(self) -> None:
-        self.db.close()
+        self._closer()  # once: a second close, or the collection after it, does nothing
 
     def transaction(self) -> _Transaction:
         return _Transaction(self.db)

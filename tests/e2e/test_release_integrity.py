@@ -5,6 +5,7 @@ installed copy edited after install is refused before it is used again.
 import json
 import signal
 import sqlite3
+from contextlib import closing
 
 import requests
 
@@ -29,7 +30,7 @@ def builds(repo):
     path = repo.state / "ledger.sqlite"
     if not path.exists():
         return []
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db, db:
         return db.execute("SELECT release_id FROM builds").fetchall()
 
 

@@ -157,7 +157,8 @@ def test_down_removes_the_environment_and_keeps_its_history(swarm):
     assert swarm.objects()["config"]  # the history stays with the engine
     assert probe.get("/health", port=swarm.url("staging")).status == 0
     assert "not running" in repo.gates("status", "--environment", "staging").stdout
-    events = history(repo).db.execute("SELECT event FROM events").fetchall()
+    book = history(repo)  # kept: a collected ledger closes its connection
+    events = book.db.execute("SELECT event FROM events").fetchall()
     assert [e["event"] for e in events] == ["down"]
 
 

@@ -11,6 +11,7 @@ import json
 import os
 import random
 import sqlite3
+from contextlib import closing
 import tempfile
 from pathlib import Path
 
@@ -46,7 +47,7 @@ def zero_length(path: Path) -> None:
 
 
 def foreign_sqlite(path: Path) -> None:
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db, db:
         db.execute("CREATE TABLE notes (text TEXT)")
         db.execute("INSERT INTO notes VALUES ('not a ledger')")
     db.close()
@@ -54,7 +55,7 @@ def foreign_sqlite(path: Path) -> None:
 
 def older_schema(path: Path) -> None:
     """Our table names, but a deploys table without the columns the ledger needs."""
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db, db:
         for table in ("builds", "gate_results", "events"):
             db.execute(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY)")
         db.execute("CREATE TABLE deploys (id INTEGER PRIMARY KEY, environment TEXT)")

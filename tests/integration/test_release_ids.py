@@ -7,6 +7,7 @@ back), no traceback, and nothing deployed or recorded.
 
 import os
 import sqlite3
+from contextlib import closing
 
 import pytest
 
@@ -68,7 +69,7 @@ def deploy_rows(state):
     path = state / "ledger.sqlite"
     if not path.exists():
         return []
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db, db:
         return db.execute("SELECT release_id, state FROM deploys").fetchall()
 
 

@@ -155,7 +155,8 @@ def test_down_removes_service_edge_and_network_and_keeps_the_history(project):
     assert code == 0
     engine = project.engine
     assert (engine.services, engine.containers, engine.networks) == ({}, {}, set())
-    assert [r["event"] for r in project.history().db.execute("SELECT * FROM events")] == ["down"]
+    book = project.history()  # kept: a collected ledger closes its connection
+    assert [r["event"] for r in book.db.execute("SELECT * FROM events")] == ["down"]
     assert "not running" in project.gates("status")[1]
 
 

@@ -34,6 +34,7 @@ where each belongs; docs/deploy.md, "The history's integrity"). Here:
 import sqlite3
 import sys
 import uuid
+import weakref
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -75,6 +76,7 @@ class EngineLedger(Ledger):
         self.db.row_factory = sqlite3.Row
         self.db.executescript(SCHEMA)
         self.disk, self.histories = disk, dict(histories)
+        self._closer = weakref.finalize(self, self.db.close)  # as Ledger's (gates.ledger)
         self.manifests: dict[str, dict[str, Any]] = {}  # release id -> its first manifest
         self.refused: list[str] = []  # each record not believed: its name, and why
         self.gaps: dict[str, list[int]] = {}  # environment -> the seqs its history lacks
@@ -87,7 +89,13 @@ class EngineLedger(Ledger):
         self._last_seq: dict[tuple[str, int], int] = {}  # (table, copy id) -> its last record
         self._disk_id: dict[tuple[str, int], int] = {}  # (table, copy id) -> file ledger id
         self._columns: dict[str, list[str]] = {}
-        self._load()
+        try:
+            self._load()
+        except BaseException:
+            # An engine that cannot be read (exit 3) leaves no connection open: Python 3.13
+            # warns about every unclosed sqlite3 connection, and the tests make warnings errors.
+            self.close()
+            raise
 
     @classmethod
     def open_for(cls, config: PipelineConfig) -> "EngineLedger":
@@ -102,7 +110,7 @@ class EngineLedger(Ledger):
         return cls(Ledger.open(config, create=True), histories)
 
     def close(self) -> None:
-        self.db.close()
+        self._closer()
         self.disk.close()
 
     # filling the copy ---------------------------------------------------------------------
