@@ -548,16 +548,22 @@ def seed(source: Docker, images: list[str], password: str, say: Say) -> None:
         shutil.rmtree(config, ignore_errors=True)
 
 
-def environment(password: str, images: list[str]) -> dict[str, str]:
-    """What a GitHub environment holds to deploy to this swarm (secrets and variables)."""
-    known = sh("ssh-keyscan", "-T", "5", MANAGER.address).stdout
-    edge, prometheus = (seeded(image) for image in images)
-    targets = (
+def pipeline_targets(edge: str, prometheus: str) -> str:
+    """PIPELINE_TARGETS for this swarm: only the "where" (the registry, the images, staging's
+    and production's target and URL on the manager's address)."""
+    return (
         f'[engine]\nregistry = "{registry_host()}"\nedge_image = "{edge}"\n'
         f'prometheus_image = "{prometheus}"\n'
         f'[environments.staging]\ntarget = "swarm"\nurl = "http://{MANAGER.address}:8101"\n'
         f'[environments.production]\ntarget = "swarm"\nurl = "http://{MANAGER.address}:8102"\n'
     )
+
+
+def environment(password: str, images: list[str]) -> dict[str, str]:
+    """What a GitHub environment holds to deploy to this swarm (secrets and variables)."""
+    known = sh("ssh-keyscan", "-T", "5", MANAGER.address).stdout
+    edge, prometheus = (seeded(image) for image in images)
+    targets = pipeline_targets(edge, prometheus)
     return {
         "DOCKER_HOST": f"ssh://{USER}@{MANAGER.address}",
         "ENGINE_SSH_KEY": ssh_key().read_text().strip(),
