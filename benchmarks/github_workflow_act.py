@@ -39,7 +39,8 @@ What it does, in a work directory of its own (``--work``, default a new temporar
 - **Environments**: the secrets and variables of the namespaced swarm (``gates engine up
   --nodes 1`` writes them to /run/gates-nodes/github-environment.json: DOCKER_HOST=ssh://...,
   ENGINE_SSH_KEY, ENGINE_SSH_KNOWN_HOSTS, REGISTRY_*, PIPELINE_TARGETS) as ``--secret`` and
-  ``--var``; advisories from ``--osv-dir`` (PIPELINE_OSV_DIR: this machine has no internet).
+  ``--var``; advisories from ``--osv-dir`` only (``PIPELINE_ADVISORY_SOURCES=osv``,
+  ``PIPELINE_OSV_DIR``: this machine has no internet for safety's feed or pip-audit's OSV API).
 - **Scenarios**: ``push`` (a push to main through deploy-production), ``failing-gate`` (a
   commit on the clone's main that sets the perf gate's p95 objective to 0.01 ms, which no
   service meets: the staging perf gate fails and rollback-staging restores the release before
@@ -348,13 +349,16 @@ def run_act(
             "--artifact-server-addr", "127.0.0.1", "--artifact-server-port", str(upstream),
             "--cache-server-addr", "127.0.0.1", "--cache-server-path", str(work / "cache"),
             "--env", f"AGENT_TOOLSDIRECTORY={toolcache}",
-            "--env", f"PIPELINE_OSV_DIR={args.osv_dir}",
+            "--env", "PIPELINE_ADVISORY_SOURCES=osv", "--env", f"PIPELINE_OSV_DIR={args.osv_dir}",
             *repositories]  # fmt: skip
     argv += [a for name in SECRETS for a in ("--secret", name)]
     argv += [a for name in VARIABLES for a in ("--var", f"{name}={node[name]}")]
     argv += ["--concurrent-jobs", str(args.concurrent_jobs)]
     argv += ["-j", args.job] if args.job else []
-    say(f"advisories from the local OSV directory {args.osv_dir} (PIPELINE_OSV_DIR): no internet")
+    say(
+        f"advisories from the local OSV directory {args.osv_dir} only (PIPELINE_ADVISORY_SOURCES"
+        f"=osv, PIPELINE_OSV_DIR): this machine has no internet for safety's feed or OSV's API"
+    )
     say(f"act {event_name} in {clone_dir}; log: {work / 'act.jsonl'}")
     jobs: dict[str, dict[str, object]] = {}
     began = time.monotonic()
