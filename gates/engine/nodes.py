@@ -541,6 +541,9 @@ def seed(source: Docker, images: list[str], password: str, say: Say) -> None:
                 env={**client.env(), **environ},
                 timeout=600,
             )
+            # The engine it came from keeps no reference to the nodes' registry: its image's
+            # RepoDigests stay what they were (a tool that reads them finds its own registry).
+            untag(client, target)
             if pushed.returncode != 0:
                 raise MeasurementError(f"docker push {target}: {said(pushed)}")
             say(f"seeded {target}")
@@ -557,6 +560,17 @@ def pipeline_targets(edge: str, prometheus: str) -> str:
         f'[environments.staging]\ntarget = "swarm"\nurl = "http://{MANAGER.address}:8101"\n'
         f'[environments.production]\ntarget = "swarm"\nurl = "http://{MANAGER.address}:8102"\n'
     )
+
+
+def untag(client: Docker, target: str) -> None:
+    """Remove ``target`` (a tag in the nodes' registry) and its digest references from
+    ``client``'s engine; the image itself stays under its own names."""
+    repository = target.rsplit(":", 1)[0]
+    listed = client.run("image", "inspect", "--format", "{{json .RepoDigests}}", target,
+                        check=False).stdout.strip()  # fmt: skip
+    digests = json.loads(listed) if listed.startswith("[") else []
+    mine = [d for d in digests if isinstance(d, str) and d.startswith(f"{repository}@")]
+    client.run("rmi", "--no-prune", target, *mine, check=False)
 
 
 def environment(password: str, images: list[str]) -> dict[str, str]:

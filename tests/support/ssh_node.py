@@ -96,6 +96,8 @@ class SshNode:
         dev("push", "--quiet", target)
         digests = json.loads(dev("image", "inspect", "--format", "{{json .RepoDigests}}", target))
         pushed = [d for d in digests if d.startswith(f"{target.rsplit(':', 1)[0]}@")]
+        # The dev engine is shared: leave its image's names (and RepoDigests) as they were.
+        dev("rmi", "--no-prune", target, *pushed)
         assert pushed, f"{target} has no digest in {nodes.registry_host()}: {digests}"
         return {"reference": pushed[0], "digest": pushed[0].rsplit("@", 1)[1]}
 

@@ -152,7 +152,7 @@ def release_image(shared: SharedReleases, name: str) -> dict[str, str]:
         # Release ids are content addresses: an image built for this id by an earlier run
         # (and still in the registry) is this release's image. Reuse it, leave no duplicates.
         if succeeds("image", "inspect", tag):
-            reference = docker("inspect", "--format", "{{index .RepoDigests 0}}", tag).strip()
+            reference = repo_digest(tag)
             if reference and succeeds("pull", "--quiet", reference):
                 image = {"reference": reference, "digest": reference.rsplit("@", 1)[1]}
                 cache.write_text(json.dumps(image))
@@ -165,10 +165,17 @@ def release_image(shared: SharedReleases, name: str) -> dict[str, str]:
         docker("build", "--quiet", *arguments, "--tag", tag, "--file", "-", str(directory),
                stdin=dockerfile)  # fmt: skip
         docker("push", "--quiet", tag)
-        reference = docker("inspect", "--format", "{{index .RepoDigests 0}}", tag).strip()
+        reference = repo_digest(tag)
         image = {"reference": reference, "digest": reference.rsplit("@", 1)[1]}
         cache.write_text(json.dumps(image))
         return image
+
+
+def repo_digest(tag: str) -> str:
+    """The image's reference by digest in this suite's registry ("" if it has none there): not
+    the first of its RepoDigests, which may name another registry it was pushed to."""
+    digests = json.loads(docker("inspect", "--format", "{{json .RepoDigests}}", tag))
+    return next((d for d in digests if d.startswith(f"{REPOSITORY}@")), "")
 
 
 def with_image(checkout: Checkout, name: str, image: dict[str, str]) -> None:
