@@ -35,7 +35,9 @@ BEFORE = 'sudo --preserve-env=DOCKER_HOST "$(command -v nox)" -s engine -- up'
 # of the checkout, and PYTHONDONTWRITEBYTECODE keeps nox and the gates from writing bytecode
 # into it.
 ENGINE_STEP = f"{workflow_policy.AS_ROOT} -s engine -- up"
-CALLERS_OWN = ("PYTHONDONTWRITEBYTECODE", "UV_", "XDG_", "VIRTUAL_ENV", "NOX_")
+# COVERAGE_: the e2e session's subprocess coverage writes into the caller's checkout, which an
+# unprivileged runner user cannot (SQLITE_CANTOPEN when the checkout is world-traversable).
+CALLERS_OWN = ("PYTHONDONTWRITEBYTECODE", "UV_", "XDG_", "VIRTUAL_ENV", "NOX_", "COVERAGE_")
 # A machine that reaches PyPI through a TLS proxy names its CA here; sudo would drop it.
 TLS_VARIABLES = ("SSL_CERT_FILE", "SSL_CERT_DIR")
 
