@@ -42,10 +42,11 @@ What it does, in a work directory of its own (``--work``, default a new temporar
   ``--var``; advisories from ``--osv-dir`` only (``PIPELINE_ADVISORY_SOURCES=osv``,
   ``PIPELINE_OSV_DIR``: this machine has no internet for safety's feed or pip-audit's OSV API).
 - **Scenarios**: ``push`` (a push to main through deploy-production), ``failing-gate`` (a
-  commit on the clone's main that sets the perf gate's p95 objective to 0.01 ms, which no
-  service meets: the staging perf gate fails and rollback-staging restores the release before
-  it), ``rollback`` (workflow_dispatch, ``--environment`` and ``--reason``: the manual
-  rollback). ``-j JOB`` runs one job (act runs its ``needs`` too).
+  commit on the clone's main that makes /api/data 5 ms slower: lint and the tests pass it,
+  their limits being loose, and the staging perf gate's regression check refuses it against
+  the release before it, so rollback-staging restores that release), ``rollback``
+  (workflow_dispatch with ``--environment`` and ``--reason``: the manual rollback).
+  ``-j JOB`` runs one job (act runs its ``needs`` too).
 
 Jobs run one at a time by default (``--concurrent-jobs``): on GitHub each job has a runner of
 its own; here every self-hosted job shares this host, its tool cache and its two cores, so
@@ -186,15 +187,17 @@ def clone(repo: Path, ref: str, work: Path, repository: str) -> Path:
 
 
 def slow_release(clone_dir: Path) -> None:
-    """A commit whose perf objective no service meets: the staging perf gate fails on it."""
-    pyproject = clone_dir / "pyproject.toml"
-    text, count = re.subn(r"(?m)^p95_ms = .*$", "p95_ms = 0.01", pyproject.read_text())
-    if count != 1:
-        fail("pyproject.toml has no single [tool.pipeline.perf] p95_ms line to tighten")
-    pyproject.write_text(text)
+    """A commit that makes /api/data 5 ms slower: the tests pass it (their limits are loose),
+    the staging perf gate's regression check fails it against the release before it."""
+    routes = clone_dir / "app" / "src" / "techcorp_api" / "routes.py"
+    text = routes.read_text()
+    anchor = "    faults.apply()\n"
+    if text.count(anchor) != 1 or "import time\n" not in text:
+        fail(f"{routes}: no single 'faults.apply()' line in /api/data to slow down after")
+    routes.write_text(text.replace(anchor, anchor + "    time.sleep(0.005)  # a 5 ms regression\n"))
     subprocess.run(["git", "-C", str(clone_dir), "-c", "user.name=act", "-c",
                     "user.email=act@localhost", "commit", "--quiet", "-am",
-                    "perf: p95 objective 0.01 ms (no release meets it: the gate must fail)"],
+                    "api/data: 5 ms slower (the staging perf gate must refuse it)"],
                    check=True)  # fmt: skip
 
 
