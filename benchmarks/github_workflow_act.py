@@ -424,6 +424,21 @@ def sudo_keeps_tls_settings() -> Path | None:
     return path
 
 
+def forget_pushes(engine: str, registry: str) -> None:
+    """Remove from the engine that stood in for the runner's every name in ``registry`` the
+    build job left (a runner is thrown away; this engine is shared, and a test that reads an
+    image's first RepoDigest must not be handed the nodes' registry)."""
+    docker = ["docker", "-H", engine]
+    listed = subprocess.run([*docker, "images", "--digests", "--format",
+                             "{{.Repository}}:{{.Tag}} {{.Repository}}@{{.Digest}}"],
+                            capture_output=True, text=True).stdout.split()  # fmt: skip
+    names = sorted({n for n in listed if n.startswith(f"{registry}/") and not n.endswith(
+        (":<none>", "@<none>"))})  # fmt: skip
+    if names:
+        subprocess.run([*docker, "rmi", "--no-prune", *names], capture_output=True)
+        say(f"removed {len(names)} name(s) in {registry} from {engine}")
+
+
 def history() -> str:
     argv = ["docker", "-H", NODE_SOCKET, "config", "ls", "--format", "{{.CreatedAt}}  {{.Name}}"]
     done = subprocess.run(argv, capture_output=True, text=True)
@@ -485,6 +500,7 @@ def main() -> int:
             RUNNER_SOCKET.unlink()
         if sudoers:
             sudoers.unlink()
+        forget_pushes(args.engine, "10.231.0.2:5000")
     expected = EXPECTED[args.scenario]
     print("\n| job | result | wall time |\n|---|---|---|")
     ok = bool(jobs)
