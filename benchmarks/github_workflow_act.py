@@ -210,15 +210,15 @@ def python_versions(workflow: Path) -> set[str]:
 
 
 def interpreter(version: str) -> str | None:
-    """A real interpreter of ``version`` (pyenv's builds, else PATH; never pyenv's shims)."""
-    pyenv = sorted(Path.home().glob(f".pyenv/versions/{version}.*/bin/python{version}"))
-    if pyenv:
-        return str(pyenv[-1])
-    for directory in os.environ.get("PATH", "").split(os.pathsep):
+    """An interpreter of ``version`` every user may run: the system's first (the e2e suite's
+    root-step test runs Python as an unprivileged user, and pyenv's builds live in root's
+    home), then pyenv's builds; never pyenv's shims."""
+    for directory in ("/usr/bin", "/usr/local/bin"):
         candidate = Path(directory) / f"python{version}"
-        if "shims" not in directory and os.access(candidate, os.X_OK):
+        if os.access(candidate, os.X_OK):
             return str(candidate)
-    return None
+    pyenv = sorted(Path.home().glob(f".pyenv/versions/{version}.*/bin/python{version}"))
+    return str(pyenv[-1]) if pyenv else None
 
 
 def tool_cache(work: Path, versions: set[str]) -> Path:

@@ -97,7 +97,9 @@ class SshNode:
         digests = json.loads(dev("image", "inspect", "--format", "{{json .RepoDigests}}", target))
         pushed = [d for d in digests if d.startswith(f"{target.rsplit(':', 1)[0]}@")]
         # The dev engine is shared: leave its image's names (and RepoDigests) as they were.
-        dev("rmi", "--no-prune", target, *pushed)
+        for name in (target, *pushed):  # the tag's removal may take its digest name along
+            subprocess.run(["docker", "rmi", "--no-prune", name], capture_output=True,
+                           timeout=HANG, env=environ)  # fmt: skip
         assert pushed, f"{target} has no digest in {nodes.registry_host()}: {digests}"
         return {"reference": pushed[0], "digest": pushed[0].rsplit("@", 1)[1]}
 
