@@ -358,6 +358,7 @@ def run_act(
     argv += [a for name in VARIABLES for a in ("--var", f"{name}={node[name]}")]
     argv += ["--concurrent-jobs", str(args.concurrent_jobs)]
     argv += ["-j", args.job] if args.job else []
+    argv += [a for entry in args.matrix for a in ("--matrix", entry)]
     say(
         f"advisories from the local OSV directory {args.osv_dir} only (PIPELINE_ADVISORY_SOURCES"
         f"=osv, PIPELINE_OSV_DIR): this machine has no internet for safety's feed or OSV's API"
@@ -466,6 +467,14 @@ def main() -> int:
         help="the engine that stands in for the runner's /var/run/docker.sock",
     )
     parser.add_argument("--work", type=Path)
+    parser.add_argument(
+        "--matrix",
+        action="append",
+        default=[],
+        metavar="KEY:VALUE",
+        help="run only these matrix entries (act --matrix, e.g. python-version:3.11): act "
+        "runs a matrix's entries side by side, whatever --concurrent-jobs says",
+    )
     parser.add_argument(
         "--concurrent-jobs",
         type=int,
