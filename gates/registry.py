@@ -3,8 +3,9 @@
 A registry is named as in config: ``HOST[:PORT][/NAMESPACE]``. One on a loopback address is
 spoken to over plain HTTP (Docker itself allows that for 127.0.0.0/8 without configuration);
 any other over HTTPS. A registry that answers 401 is asked again with the credentials of
-``$REGISTRY_USERNAME`` and ``$REGISTRY_PASSWORD`` (the ones ``gates engine login`` gives the
-docker CLI), as its challenge says: ``Basic`` (docker-registry with htpasswd), or ``Bearer``
+``$REGISTRY_USERNAME`` and ``$REGISTRY_PASSWORD``, else those ``gates engine login`` stored in
+the docker CLI's configuration (the workflow gives the password to the login step only), as
+its challenge says: ``Basic`` (docker-registry with htpasswd), or ``Bearer``
 through its token service (anonymous when they are unset). Still 401: reported as such.
 Over HTTPS it trusts what Docker trusts for the registry: the system's CAs and its own CA in
 ``/etc/docker/certs.d/<host:port>/ca.crt`` when there is one (e.g. the namespaced swarm's).
@@ -117,7 +118,7 @@ class Registry:
         """The Authorization header that answers a 401's challenge, or None when there is none
         to give (no credentials for Basic, no token from the token service)."""
         scheme = challenge.split(" ", 1)[0].lower()
-        basic = basic_credentials(os.environ)
+        basic = basic_credentials(os.environ) or stored_credentials(self.host, os.environ)
         if scheme == "basic":
             return basic
         params = dict(CHALLENGE.findall(challenge))
@@ -193,6 +194,21 @@ def basic_credentials(environ: Mapping[str, str]) -> str | None:
     if not (username and password):
         return None
     return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+
+
+def stored_credentials(host: str, environ: Mapping[str, str]) -> str | None:
+    """``Basic ...`` as the docker CLI stored it for ``host`` (``docker login``, which ``gates
+    engine login`` runs: the workflow gives the password to that step only); None when its
+    configuration ($DOCKER_CONFIG, else ~/.docker) has none."""
+    directory = Path(environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
+    try:
+        data = json.loads((directory / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    auths = data.get("auths") if isinstance(data, dict) else None
+    entry = auths.get(host) if isinstance(auths, dict) else None
+    auth = entry.get("auth") if isinstance(entry, dict) else None
+    return f"Basic {auth}" if isinstance(auth, str) and auth else None
 
 
 def split_reference(reference: str) -> tuple[str, str, str]:
