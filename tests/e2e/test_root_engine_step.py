@@ -101,11 +101,18 @@ class Runner:
 
 
 def python_for(uid: int, gid: int, root_caller: bool) -> str | None:
-    """A Python 3.11+ the user can run: python3 on PATH, or the distribution's."""
-    for candidate in (shutil.which("python3"), "/usr/bin/python3", "/usr/local/bin/python3"):
+    """A Python 3.11+ the user can make a venv with: the distribution's first, then python3 on
+    PATH. Under nox, PATH's python3 is the session's venv, whose base interpreter may live in
+    root's home (pyenv's), where an unprivileged user's `-m venv` gets Permission denied."""
+    for candidate in ("/usr/bin/python3", "/usr/local/bin/python3", shutil.which("python3")):
         if not candidate:
             continue
-        argv = [candidate, "-c", "import sys; sys.exit(sys.version_info < (3, 11))"]
+        argv = [
+            candidate,
+            "-c",
+            "import os, sys, venv; sys.exit(sys.version_info < (3, 11) "
+            "or not os.access(os.path.realpath(sys._base_executable), os.R_OK | os.X_OK))",
+        ]
         if root_caller:
             argv = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", *argv]
         try:
