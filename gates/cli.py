@@ -24,7 +24,6 @@ from gates import stages
 from gates.config import load_config
 from gates.ledger import LEDGER_FILE, Ledger
 from gates.outcome import COULD_NOT_MEASURE, GateError, Refused
-from gates.targets import target_for
 from gates.report import Report
 
 if TYPE_CHECKING:
@@ -43,7 +42,21 @@ def entry_point(reference: str) -> Callable[..., Any]:
     return found
 
 
-def build_parser() -> argparse.ArgumentParser:
+def chosen_stage(argv: list[str]) -> str | None:
+    """The stage named on the command line (the first word that is not an option or the
+    value of ``--config``), or None (e.g. ``gates --help``)."""
+    words = iter(argv)
+    for word in words:
+        if word == "--config":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command line of every stage; with ``only``, the arguments of that stage alone are
+    added (every other stage's module stays unimported: each costs the CLI's start-up)."""
     parser = argparse.ArgumentParser(
         prog="gates",
         description="The delivery pipeline's gates.",
@@ -62,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
                 required=option.required,
                 help=option.describe(),
             )
-        if stage.arguments:
+        if stage.arguments and only in (None, stage.name):
             entry_point(stage.arguments)(command)
     return parser
 
@@ -88,6 +101,8 @@ def record_gate(config: PipelineConfig, stage: stages.Stage, report: Report) -> 
     release, environment = report.details.get("release_id"), report.details.get("environment")
     if not (stage.records_gate and release and environment):
         return
+    from gates.targets import target_for  # here: a stage with no environment never loads them
+
     summary = report.error or "; ".join(
         f"{c.name}: {c.measured}" for c in report.checks if not c.passed
     )
@@ -117,7 +132,7 @@ def split_passthrough(argv: list[str]) -> tuple[list[str], list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     own, passthrough = split_passthrough(list(sys.argv[1:] if argv is None else argv))
-    args = build_parser().parse_args(own)
+    args = build_parser(only=chosen_stage(own) or "").parse_args(own)
     args.passthrough = passthrough
     stage = stages.stage(args.command)
     try:

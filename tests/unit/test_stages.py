@@ -109,3 +109,36 @@ def test_a_step_needs_only_steps_that_come_before_it_in_the_default_run():
     order = [step.session for step in stages.PIPELINE]
     for n, session in enumerate(order):
         assert stages.prerequisites(session) <= set(order[:n]), session
+
+
+@pytest.mark.parametrize(
+    ("argv", "chosen"),
+    [
+        (["deploy", "--environment", "staging"], "deploy"),
+        (["--config", "deploy", "smoke"], "smoke"),  # --config's value is not the stage
+        (["--config=p.toml", "lint", "--", "x"], "lint"),
+        (["--help"], None),
+        ([], None),
+    ],
+)
+def test_the_stage_is_read_from_the_command_line_before_the_parser_is_built(argv, chosen):
+    assert cli.chosen_stage(argv) == chosen
+
+
+def test_a_stage_loads_its_own_arguments_and_no_other_stages_modules():
+    """The CLI's start-up is paid by every pipeline step and every test that runs gates: a
+    stage's command line imports that stage's module, never every stage's."""
+    code = (
+        "import sys; from gates import cli; "
+        "parser = cli.build_parser(only='smoke'); "
+        "parser.parse_args(['smoke', '--environment', 'staging']); "
+        "print(sorted(m for m in sys.modules if m.startswith(('gates.security', "
+        "'gates.release.build', 'gates.drill', 'gates.engine.command', 'gates.targets'))))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+    parser = cli.build_parser(only="deploy")
+    args = parser.parse_args(["deploy", "--environment", "staging", "--release", "r"])
+    assert args.release == "r"
+    with pytest.raises(SystemExit):  # another stage's options are not there
+        parser.parse_args(["perf", "--environment", "staging", "--rate", "5"])
