@@ -21,9 +21,10 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import psutil
+import yaml
 
 from gates.docker import Docker, said
 from gates.engine import mounts
@@ -56,26 +57,35 @@ SWARM_INIT = (
 )
 READY_TIMEOUT = 60.0
 GWBRIDGE = "docker_gwbridge"  # the bridge swarm containers with published ports use
-REGISTRY_CONFIG = """\
-version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: {data}
-  delete:
-    enabled: true
-  cache:
-    blobdescriptor: inmemory
-http:
-  addr: {addr}
-  headers:
-    X-Content-Type-Options: [nosniff]
-"""
 
 Say = Callable[[str], None]
+
+
+def registry_config(
+    data: Path,
+    addr: str,
+    tls: tuple[Path, Path] | None = None,
+    htpasswd: tuple[str, Path] | None = None,
+) -> str:
+    """docker-registry's configuration: storage in ``data``, listening on ``addr``
+    (host:port); with ``tls`` (certificate, key) HTTPS, with ``htpasswd`` (realm, file) basic
+    auth. The dev engine's registry has neither (127.0.0.1 only); the nodes' has both."""
+    http: dict[str, Any] = {"addr": addr, "headers": {"X-Content-Type-Options": ["nosniff"]}}
+    if tls is not None:
+        http["tls"] = {"certificate": str(tls[0]), "key": str(tls[1])}
+    config: dict[str, Any] = {
+        "version": 0.1,
+        "log": {"level": "warn", "accesslog": {"disabled": True}},
+        "storage": {
+            "filesystem": {"rootdirectory": str(data)},
+            "delete": {"enabled": True},
+            "cache": {"blobdescriptor": "inmemory"},
+        },
+        "http": http,
+    }
+    if htpasswd is not None:
+        config["auth"] = {"htpasswd": {"realm": htpasswd[0], "path": str(htpasswd[1])}}
+    return yaml.safe_dump(config, sort_keys=False)
 
 
 def spawn(argv: list[str], log: Path) -> tuple[Started, subprocess.Popen[bytes]]:
@@ -167,7 +177,7 @@ def start_registry(engine: EngineConfig, say: Say) -> Started:
     layout.run_dir.mkdir(parents=True, exist_ok=True)
     layout.registry_data.mkdir(parents=True, exist_ok=True)
     layout.registry_config.write_text(
-        REGISTRY_CONFIG.format(data=layout.registry_data, addr=f"{host}:{registry.port}")
+        registry_config(layout.registry_data, f"{host}:{registry.port}")
     )
     say(f"starting the registry on {registry.host} (storage {layout.registry_data})")
     argv = ["docker-registry", "serve", str(layout.registry_config)]

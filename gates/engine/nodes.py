@@ -54,7 +54,7 @@ import psutil
 
 from gates.docker import Docker, said
 from gates.engine import mounts
-from gates.engine.daemons import spawn, stop, wait_ready
+from gates.engine.daemons import registry_config, spawn, stop, wait_ready
 from gates.engine.prerequisites import Missing, Program
 from gates.engine.record import Record, Started
 from gates.locks import FileLock
@@ -101,27 +101,6 @@ X11Forwarding no
 AllowTcpForwarding no
 PrintMotd no
 SetEnv DOCKER_HOST={docker_host}
-"""
-REGISTRY_CONFIG = """\
-version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: {data}
-  delete:
-    enabled: true
-http:
-  addr: {address}:{port}
-  tls:
-    certificate: {certificate}
-    key: {key}
-auth:
-  htpasswd:
-    realm: gates-nodes
-    path: {htpasswd}
 """
 
 Say = Callable[[str], None]
@@ -481,13 +460,11 @@ def ensure_registry(say: Say) -> str:
     data.mkdir(parents=True, exist_ok=True)
     config = MANAGER.run_dir / "registry.yml"
     config.write_text(
-        REGISTRY_CONFIG.format(
-            data=data,
-            address=MANAGER.address,
-            port=REGISTRY_PORT,
-            certificate=certificate,
-            key=key,
-            htpasswd=STATE / "htpasswd",
+        registry_config(
+            data,
+            f"{MANAGER.address}:{REGISTRY_PORT}",
+            tls=(certificate, key),
+            htpasswd=("gates-nodes", STATE / "htpasswd"),
         )
     )
     log = MANAGER.run_dir / "registry.log"
