@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.utils import floatToGoString
 
 from gates import durations, httpget
 
@@ -144,6 +145,10 @@ def delta(start: Samples, end: Samples) -> dict[SampleKey, float]:
     return changes
 
 
+# A float as the Prometheus exposition writes it (prometheus_client's, untyped there)
+go_float: Callable[[float], str] = floatToGoString
+
+
 def objectives_for(config: PipelineConfig, args: Namespace) -> Objectives:
     objectives = slo_objectives.load(config.slo.objectives)
     slos = []
@@ -155,7 +160,8 @@ def objectives_for(config: PipelineConfig, args: Namespace) -> Objectives:
         if slo.name == "latency" and args.latency_target is not None:
             if args.latency_target <= 0:
                 raise ConfigError("--latency-target is a positive number of milliseconds")
-            threshold = f"{args.latency_target / 1000:g}"
+            # the bucket's label as the service exposes it (10 s is le="10.0", not "10")
+            threshold = go_float(args.latency_target / 1000)
             good = replace(
                 slo.good,
                 matchers=tuple(
@@ -206,6 +212,20 @@ def measure_scrape(
 
 
 def counts_of(objectives: Objectives, changes: dict[SampleKey, float]) -> Counts:
+    """(good, total) per SLO; MeasurementError when a good selector names a histogram bucket
+    (``le="..."``) the service does not expose: every request would count as bad, a verdict
+    about the threshold, not the service."""
+    for slo in objectives.slos:
+        wanted = [value for label, op, value in slo.good.matchers if (label, op) == ("le", "=")]
+        exposed = {dict(labels).get("le") for name, labels in changes if name == slo.good.name}
+        exposed.discard(None)
+        if wanted and exposed and wanted[0] not in exposed:
+            listed = ", ".join(sorted(str(le) for le in exposed))
+            raise MeasurementError(
+                f'{slo.name}: the service has no {slo.good.name} bucket le="{wanted[0]}" '
+                f"(its buckets: {listed}): choose a threshold it has a bucket for, or add one "
+                "to the service (its SLO_LATENCY_SECONDS setting)"
+            )
     return {
         slo.name: (slo.good.total(changes), slo.total.total(changes)) for slo in objectives.slos
     }

@@ -125,6 +125,38 @@ def test_exercise_flags_override_the_objectives():
     assert ("le", "=", "0.25") in by_name["latency"].good.matchers
 
 
+@pytest.mark.parametrize(("ms", "le"), [(250, "0.25"), (1000, "1.0"), (10000, "10.0")])
+def test_a_latency_target_names_the_bucket_as_the_service_exposes_it(ms, le):
+    """prometheus_client writes a bucket's bound as Go does: 10 s is le="10.0"; "10" matched
+    no series, and every request counted as too slow (the gate failed a healthy release)."""
+    objectives = slo.objectives_for(
+        load_config(), Namespace(availability_target=None, latency_target=ms)
+    )
+    latency = {o.name: o for o in objectives.slos}["latency"]
+    assert ("le", "=", le) in latency.good.matchers
+    bucket = latency.good.name
+    labels = {"route": "/api/data", "method": "GET", "status": "200"}
+    changes = {
+        (bucket, tuple(sorted({**labels, "le": bound}.items()))): count
+        for bound, count in ((le, 95.0), ("+Inf", 100.0))
+    }
+    changes[("http_request_duration_seconds_count", tuple(sorted(labels.items())))] = 100.0
+    changes[("http_requests_total", tuple(sorted(labels.items())))] = 100.0
+    assert slo.counts_of(objectives, changes)["latency"][0] == 95.0
+
+
+def test_a_threshold_without_a_bucket_is_exit_3_naming_the_buckets():
+    objectives = slo.objectives_for(
+        load_config(), Namespace(availability_target=None, latency_target=300)
+    )
+    bucket = {o.name: o for o in objectives.slos}["latency"].good.name
+    changes = {(bucket, (("le", b), ("route", "/api/data"))): 10.0 for b in ("0.25", "0.5", "+Inf")}
+    with pytest.raises(
+        MeasurementError, match=r'no .* bucket le="0.3" \(its buckets: \+Inf, 0.25, 0.5\)'
+    ):
+        slo.counts_of(objectives, changes)
+
+
 def test_counter_reset_during_the_window_is_exit_3():
     with pytest.raises(MeasurementError, match="went down"):
         slo.delta({("c", ()): 5.0}, {("c", ()): 1.0})
