@@ -81,18 +81,3 @@ def test_pipeline_targets_it_gives_places_the_environments_and_images_on_the_nod
             "production": {"target": "swarm", "url": "http://10.231.0.2:8102"},
         },
     }
-
-
-def test_the_registry_client_uses_what_docker_login_stored_when_no_credentials_are_set(
-    tmp_path,
-):
-    from gates.registry import stored_credentials
-
-    (tmp_path / "config.json").write_text(
-        '{"auths": {"10.231.0.2:5000": {"auth": "ZGVwbG95OnNlY3JldA=="}}}'
-    )
-    environ = {"DOCKER_CONFIG": str(tmp_path)}
-    assert stored_credentials("10.231.0.2:5000", environ) == "Basic ZGVwbG95OnNlY3JldA=="
-    assert stored_credentials("elsewhere:5000", environ) is None
-    (tmp_path / "config.json").write_text("not json")
-    assert stored_credentials("10.231.0.2:5000", environ) is None

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from gates.registry import Registry
+from gates.registry import Registry, stored_credentials
 from support.canned_http import canned_http
 
 DIGEST = "sha256:" + "cd" * 32
@@ -71,3 +71,16 @@ def test_no_token_is_the_401_as_it_was(credentials, token_answer):
 
     with canned_http(registry) as base:
         assert "answered GET /v2/ with 401" in Registry(base.removeprefix("http://")).answers()
+
+
+def test_the_registry_client_uses_what_docker_login_stored_when_no_credentials_are_set(
+    tmp_path,
+):
+    (tmp_path / "config.json").write_text(
+        '{"auths": {"10.231.0.2:5000": {"auth": "ZGVwbG95OnNlY3JldA=="}}}'
+    )
+    environ = {"DOCKER_CONFIG": str(tmp_path)}
+    assert stored_credentials("10.231.0.2:5000", environ) == "Basic ZGVwbG95OnNlY3JldA=="
+    assert stored_credentials("elsewhere:5000", environ) is None
+    (tmp_path / "config.json").write_text("not json")
+    assert stored_credentials("10.231.0.2:5000", environ) is None
