@@ -122,6 +122,15 @@ STAGES: tuple[Stage, ...] = (
         tags=("tests",),
     ),
     Stage(
+        "faults",
+        "fault scenarios on the three-node swarm: a worker, the leader, the edge's node lost, a "
+        "partition, under load (as root, on `nox -s engine -- up --nodes 3`)",
+        run="gates.checks.testsuite:run",
+        group="test",
+        passthrough=True,
+        tags=("tests",),
+    ),
+    Stage(
         "coverage",
         "combine the coverage data of every suite; one decision against fail_under",
         run="gates.checks.coverage:run",
@@ -266,7 +275,8 @@ PIPELINE: tuple[Step, ...] = (
     Step(BY_NAME["lint"], after=()),
     Step(BY_NAME["test"], after=()),
     Step(BY_NAME["e2e"], after=()),
-    Step(BY_NAME["coverage"], after=("test", "e2e")),  # one decision over both suites' data
+    Step(BY_NAME["faults"], after=()),
+    Step(BY_NAME["coverage"], after=("test", "e2e", "faults")),  # one decision over all suites
     Step(BY_NAME["security"], after=()),
     Step(BY_NAME["build"], after=("lint", "coverage", "security")),  # only a checked commit
     Step(BY_NAME["deploy"], "staging"),

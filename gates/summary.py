@@ -26,7 +26,7 @@ def key_figure(stage: str, report: dict[str, Any]) -> str:
     checks = {c["name"]: c for c in report.get("checks", [])}
     if report.get("error"):
         return str(report["error"])[:80]
-    if stage in ("test", "e2e") and "tests" in checks:
+    if stage in ("test", "e2e", "faults") and "tests" in checks:
         return str(checks["tests"]["measured"])
     if stage == "coverage" and "coverage" in checks:
         return str(checks["coverage"]["measured"])

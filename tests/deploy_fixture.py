@@ -51,6 +51,7 @@ class Checkout:
         self.state = path / ".pipeline"
         self.releases: dict[str, str] = {}
         self.ports: dict[str, int] = {}
+        self.env: dict[str, str] = {}  # given to every gates command (e.g. DOCKER_CONFIG)
 
     def gates(
         self,
@@ -60,13 +61,15 @@ class Checkout:
         env: dict[str, str] | None = None,
     ) -> "subprocess.CompletedProcess[str]":
         config = self.path / "pyproject.toml"
-        environ = {**GIT_ENV, **(env or {})}
+        environ = {**GIT_ENV, **self.env, **(env or {})}
         return run_gates(
             config, *args, env=environ, state_dir=self.state, cwd=ROOT, timeout=timeout, check=check
         )
 
     def popen(self, *args: str) -> "subprocess.Popen[str]":
-        return popen_gates(self.path / "pyproject.toml", *args, state_dir=self.state, cwd=ROOT)
+        return popen_gates(
+            self.path / "pyproject.toml", *args, env=self.env, state_dir=self.state, cwd=ROOT
+        )
 
     def report(self, stage: str) -> Any:
         return json.loads((self.state / "reports" / f"{stage}.json").read_text())

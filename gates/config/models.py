@@ -235,7 +235,7 @@ Engine = Annotated[
 Expiry = Annotated[
     date, Field(strict=True), BeforeValidator(_date), rule("must be a date like 2027-01-31")
 ]
-Suite = Literal["test", "e2e"]
+Suite = Literal["test", "e2e", "faults"]
 PATHS = "must be a non-empty list of strings"
 
 
@@ -273,8 +273,8 @@ class PytestConfig(Table):
         rule(f"must map suite names ({', '.join(get_args(Suite))}) to lists of pytest arguments"),
     ] = Field(
         {"test": ()},
-        description="Each suite (a gates stage: test, e2e) and its pytest arguments; coverage is "
-        "decided once over all of them.",
+        description="Each suite (a gates stage: test, e2e, faults) and its pytest arguments; "
+        "coverage is decided once over all of them.",
     )
     coverage_xml: UnderStateDir = Field(
         Path("reports/coverage.xml"),
@@ -622,6 +622,18 @@ class EnvironmentConfig(Table):
         "port.",
     )
     replicas: PositiveInt = Field(2, description="Swarm: tasks of the service.")
+    spread_over: Annotated[
+        str,
+        StringConstraints(
+            strict=True, pattern=r"^(node\.id|node\.hostname|node\.labels\.[\w.-]+)?$"
+        ),
+        rule("must be node.id, node.hostname, node.labels.<label>, or empty"),
+    ] = Field(
+        "node.id",
+        description="Swarm: the node attribute the tasks are spread over (a placement "
+        "preference): node.id puts them on as many nodes as there are, node.labels.zone over "
+        "zones; empty: no preference.",
+    )
     stack: Annotated[
         StackName | Literal[""],
         rule("must be lower-case letters, digits and '-' (a DNS label of <= 48)"),
@@ -682,6 +694,13 @@ class EnvironmentConfig(Table):
         description="Swarm with prometheus_port: seconds between its Prometheus's scrapes of the "
         "tasks, rule evaluations and DNS look-ups of the tasks.",
     )
+    edge_try_timeout: SwarmSeconds = Field(
+        5.0,
+        description="Swarm: seconds the edge waits for one task's answer before it sends the "
+        "request to another (up to 3 tries): a task on a node that died never answers, and its "
+        "requests in flight are retried elsewhere after this long. Keep it above the slowest "
+        "answer the service may legitimately give.",
+    )
     _name: str = PrivateAttr(default="")
 
     @field_validator("prometheus_port")
@@ -694,13 +713,19 @@ class EnvironmentConfig(Table):
             )
         return port
 
-    @field_validator("update_monitor", "health_start_period", "prometheus_interval")
+    @field_validator(
+        "update_monitor",
+        "health_start_period",
+        "prometheus_interval",
+        "edge_try_timeout",
+        "spread_over",
+    )
     @classmethod
-    def _swarm_only(cls, seconds: float, info: ValidationInfo) -> float:
+    def _swarm_only(cls, seconds: Any, info: ValidationInfo) -> Any:
         if info.data.get("target") != "swarm":
             raise ValueError(
-                'paces a swarm environment only (target = "swarm"); a local one has no rollout '
-                "or Prometheus of its own: remove it"
+                'sets a swarm environment only (target = "swarm"); a local one has no rollout, '
+                "placement, edge or Prometheus of its own: remove it"
             )
         return seconds
 

@@ -71,6 +71,7 @@ OUTPUTS = RUN / "github-environment.json"
 USER = "deploy"
 GROUP = "gates-node"
 REGISTRY_PORT = 5000
+RECONNECT_TIMEOUT = 90.0  # s: a restarted node back in its swarm (a bound on a hang)
 # What the nodes need on this host, with the Debian package of each.
 PROGRAMS = (
     Program("ip", "iproute2"),
@@ -328,12 +329,34 @@ def swarm_state(node: Node) -> str:
     return node.docker.ask("info", "--format", "{{.Swarm.LocalNodeState}}")[0] or ""
 
 
+def settled_state(node: Node, say: Say) -> str:
+    """The node's swarm state once it is no longer ``pending``: a dockerd restarted on a data
+    root that is in a swarm reconnects to its peers first (several seconds with three
+    managers, all of them restarted). ``inactive``: in no swarm; MeasurementError for a
+    state ``up`` cannot go on from."""
+    deadline = time.monotonic() + RECONNECT_TIMEOUT
+    state = swarm_state(node)
+    if state == "pending":
+        say(f"{node.name}: reconnecting to its swarm")
+    while state == "pending" and time.monotonic() < deadline:
+        time.sleep(0.5)
+        state = swarm_state(node)
+    if state not in ("active", "inactive"):
+        error = node.docker.ask("info", "--format", "{{.Swarm.Error}}")[0] or ""
+        raise MeasurementError(
+            f"{node.name}: its swarm state is {state or 'unknown'} after "
+            f"{RECONNECT_TIMEOUT:g} s ({error or 'no error given'}); run `nox -s engine -- "
+            f"down --nodes N`, move {node.data_root}/swarm away and `up` again for a new swarm"
+        )
+    return state
+
+
 def ensure_swarm(wanted: list[Node], say: Say) -> None:
-    if swarm_state(MANAGER) != "active":
+    if settled_state(MANAGER, say) != "active":
         MANAGER.docker.run("swarm", "init", "--advertise-addr", MANAGER.address, timeout=120)
         say(f"{MANAGER.name}: swarm initialised, advertised on {MANAGER.address}")
     for node in wanted[1:]:
-        if swarm_state(node) == "active":
+        if settled_state(node, say) == "active":
             continue
         token = MANAGER.docker.run("swarm", "join-token", "--quiet", "manager").stdout.strip()
         node.docker.run("swarm", "join", "--token", token, "--advertise-addr", node.address,

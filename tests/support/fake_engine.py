@@ -257,10 +257,18 @@ class FakeEngine:
                 labels[key] = val
             elif flag == "--replicas":
                 spec["Mode"] = {"Replicated": {"Replicas": int(value)}}
+            elif flag.startswith("--placement-pref"):
+                placement = spec["TaskTemplate"].setdefault("Placement", {})
+                wanted = {"Spread": {"SpreadDescriptor": value.removeprefix("spread=")}}
+                kept = [p for p in placement.get("Preferences") or [] if p != wanted]
+                placement["Preferences"] = kept + ([] if flag.endswith("-rm") else [wanted])
             i += 2
         container["Env"] = [f"{k}={v}" for k, v in env.items()]
         spec["Labels"] = labels
         return spec
+
+    def _node_ls(self, rest: list[str], stdin: str | None) -> Any:
+        return self._ok("fake-node Ready\n")  # one node, always up
 
     def _service_create(self, rest: list[str], stdin: str | None) -> Any:
         name = rest[rest.index("--name") + 1]

@@ -26,6 +26,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -58,32 +59,46 @@ RATE = 50  # requests/s through the edge while the environment changes
 CLEANED = ("service", "container", "network", "config")  # what a scenario must leave none of
 
 
-def docker(*args: str, stdin: str | None = None, check: bool = True) -> str:
-    done = subprocess.run(
-        ["docker", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=DOCKER_TIMEOUT,
-        check=False,
-        env=DOCKER_ENV,
-    )
-    if check and done.returncode != 0:
-        raise AssertionError(f"docker {' '.join(args)} exited {done.returncode}: {done.stderr}")
-    return done.stdout
+@dataclass(frozen=True)
+class SwarmEngine:
+    """Where a scenario's environments live: the engine, its registry and images, the address
+    the edges publish on, and what the docker CLI needs to reach and push to them."""
 
+    docker_host: str = ENGINE_DOCKER_HOST
+    registry: str = REGISTRY
+    edge_image: str = EDGE_IMAGE
+    prometheus_image: str = PROMETHEUS_IMAGE
+    address: str = "127.0.0.1"
+    environ: tuple[tuple[str, str], ...] = ()  # more of the docker CLI's environment
 
-def succeeds(*args: str) -> bool:
-    return (
-        subprocess.run(
+    @property
+    def env(self) -> dict[str, str]:
+        return {**os.environ, **dict(self.environ), "DOCKER_HOST": self.docker_host}
+
+    def docker(self, *args: str, stdin: str | None = None, check: bool = True) -> str:
+        done = subprocess.run(
             ["docker", *args],
+            input=stdin,
             capture_output=True,
+            text=True,
             timeout=DOCKER_TIMEOUT,
             check=False,
-            env=DOCKER_ENV,
-        ).returncode
-        == 0
-    )
+            env=self.env,
+        )
+        if check and done.returncode != 0:
+            raise AssertionError(f"docker {' '.join(args)} exited {done.returncode}: {done.stderr}")
+        return done.stdout
+
+    def succeeds(self, *args: str) -> bool:
+        done = subprocess.run(
+            ["docker", *args], capture_output=True, timeout=DOCKER_TIMEOUT, check=False,
+            env=self.env,
+        )  # fmt: skip
+        return done.returncode == 0
+
+
+DEV_ENGINE = SwarmEngine()  # the one `nox -s engine -- up` makes
+docker, succeeds = DEV_ENGINE.docker, DEV_ENGINE.succeeds
 
 
 def engine_problem() -> str | None:
@@ -212,8 +227,11 @@ prometheus_interval = 4
 class SwarmScenario:
     """Clones whose environments live on the engine, all named under one unique prefix."""
 
-    def __init__(self, directory: Path, shared: SharedReleases) -> None:
-        self.directory, self.shared = directory, shared
+    def __init__(
+        self, directory: Path, shared: SharedReleases, engine: SwarmEngine = DEV_ENGINE
+    ) -> None:
+        self.directory, self.shared, self.engine = directory, shared, engine
+        self.docker = engine.docker
         self.prefix = f"gates-t{secrets.token_hex(4)}"
         self.ports = {"staging": free_port(), "production": free_port()}
         # Environments that run their own Prometheus (prometheus_port), and its port.
@@ -221,7 +239,11 @@ class SwarmScenario:
         self.clones: list[Checkout] = []
 
     def url(self, environment: str) -> str:
-        return f"http://127.0.0.1:{self.ports[environment]}"
+        return f"http://{self.engine.address}:{self.ports[environment]}"
+
+    def image(self, name: str) -> dict[str, str]:
+        """{"reference", "digest"} of the shared release ``name``'s image in the registry."""
+        return release_image(self.shared, name)
 
     def checkout(self, *names: str) -> Checkout:
         """A fresh clone with an empty state directory, holding copies of the named releases
@@ -232,7 +254,9 @@ class SwarmScenario:
         for name in ("staging", "production"):
             text = re.sub(
                 rf"\[tool\.pipeline\.environments\.{name}\]\n",
-                SWARM_ENVIRONMENT.format(name=name, port=self.ports[name], prefix=self.prefix)
+                SWARM_ENVIRONMENT.format(
+                    name=name, port=self.ports[name], prefix=self.prefix
+                ).replace("127.0.0.1", self.engine.address)
                 + (
                     f"prometheus_port = {self.prometheus_ports[name]}\n"
                     if name in self.prometheus_ports
@@ -240,11 +264,12 @@ class SwarmScenario:
                 ),
                 text,
             )
-        text = re.sub(r"(?m)^docker_host = .*$", f'docker_host = "{ENGINE_DOCKER_HOST}"', text)
-        text = re.sub(r"(?m)^registry = .*$", f'registry = "{REGISTRY}"', text)
-        text = re.sub(r"(?m)^edge_image = .*$", f'edge_image = "{EDGE_IMAGE}"', text)
+        engine = self.engine
+        text = re.sub(r"(?m)^docker_host = .*$", f'docker_host = "{engine.docker_host}"', text)
+        text = re.sub(r"(?m)^registry = .*$", f'registry = "{engine.registry}"', text)
+        text = re.sub(r"(?m)^edge_image = .*$", f'edge_image = "{engine.edge_image}"', text)
         text = re.sub(
-            r"(?m)^prometheus_image = .*$", f'prometheus_image = "{PROMETHEUS_IMAGE}"', text
+            r"(?m)^prometheus_image = .*$", f'prometheus_image = "{engine.prometheus_image}"', text
         )
         text = text.replace("lock_timeout = 120", "lock_timeout = 60")
         text = text.replace("duration = 10", "duration = 3")  # perf runs in the tests
@@ -257,7 +282,8 @@ class SwarmScenario:
         if names:
             self.shared.copy_into(checkout, *names)
             for name in names:
-                with_image(checkout, name, release_image(self.shared, name))
+                with_image(checkout, name, self.image(name))
+        checkout.env.update(dict(self.engine.environ))
         self.clones.append(checkout)
         return checkout
 
@@ -265,11 +291,11 @@ class SwarmScenario:
         """Every engine object named under this scenario's prefix."""
         stacks = (self.prefix + "-", f"gates.{self.prefix}-", f"gates.lock.{self.prefix}-")
         found = {
-            "service": docker("service", "ls", "--format", "{{.Name}}").split(),
-            "container": docker("container", "ls", "--all", "--format", "{{.Names}}").split(),
-            "network": docker("network", "ls", "--format", "{{.Name}}").split(),
-            "config": docker("config", "ls", "--format", "{{.Name}}").split(),
-            "volume": docker("volume", "ls", "--format", "{{.Name}}").split(),
+            "service": self.docker("service", "ls", "--format", "{{.Name}}").split(),
+            "container": self.docker("container", "ls", "--all", "--format", "{{.Names}}").split(),
+            "network": self.docker("network", "ls", "--format", "{{.Name}}").split(),
+            "config": self.docker("config", "ls", "--format", "{{.Name}}").split(),
+            "volume": self.docker("volume", "ls", "--format", "{{.Name}}").split(),
         }
         return {kind: [n for n in names if n.startswith(stacks)] for kind, names in found.items()}
 
@@ -288,12 +314,12 @@ class SwarmScenario:
         for kind in ("service", "container", "config"):
             if objects[kind]:
                 flags = ["--force"] if kind == "container" else []
-                docker(kind, "rm", *flags, *objects[kind], check=False)
+                self.docker(kind, "rm", *flags, *objects[kind], check=False)
         if objects["volume"]:  # once the containers using them are gone
-            docker("volume", "rm", "--force", *objects["volume"], check=False)
+            self.docker("volume", "rm", "--force", *objects["volume"], check=False)
         for network in objects["network"]:
             for _ in range(60):  # a removed service's tasks leave the network within seconds
-                if succeeds("network", "rm", network) or not succeeds(
+                if self.engine.succeeds("network", "rm", network) or not self.engine.succeeds(
                     "network", "inspect", network
                 ):
                     break

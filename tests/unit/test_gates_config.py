@@ -42,8 +42,8 @@ def test_repository_config_is_valid():
     config = load_config(start=Path(__file__).parent, environ={})
     assert config.service == "techcorp-api"
     assert config.test.coverage_fail_under >= 90
-    # the suites split the tests by cost; the coverage decision covers both
-    assert set(config.test.suites) == {"test", "e2e"}
+    # the suites split the tests by cost; the coverage decision covers all of them
+    assert set(config.test.suites) == {"test", "e2e", "faults"}
     assert config.test.suites["e2e"][0] == "tests/e2e"
     assert "tests/e2e" not in config.test.suites["test"]
 
@@ -74,7 +74,7 @@ def rewrite(path, old, new):
         (
             "[tool.pipeline.lint]",
             "[tool.pipeline.test.suites]\nunit = []\n[tool.pipeline.lint]",
-            "suites must map suite names \\(test, e2e\\)",
+            "suites must map suite names \\(test, e2e, faults\\)",
         ),
         (
             "[tool.pipeline.lint]",

@@ -92,12 +92,12 @@ def test_every_stage_aimed_at_an_environment_has_the_ledger_checked_first():
 
 
 def test_the_checks_of_a_commit_need_nothing_of_each_other_and_build_needs_them_all():
-    """CI runs lint, the suites and security side by side; coverage decides over both suites,
+    """CI runs lint, the suites and security side by side; coverage decides over every suite,
     build only a commit every check passed, and each later stage follows the one before."""
-    checks = ("lint", "test", "e2e", "security")
+    checks = ("lint", "test", "e2e", "faults", "security")
     for check in checks:
         assert stages.prerequisites(check) == frozenset()
-    assert stages.prerequisites("coverage") == {"test", "e2e"}
+    assert stages.prerequisites("coverage") == {"test", "e2e", "faults"}
     assert stages.prerequisites("build") == {*checks, "coverage"}
     assert stages.prerequisites("smoke") == {*checks, "coverage", "build", "deploy-staging"}
     every_other = {step.session for step in stages.PIPELINE} - {"summary"}

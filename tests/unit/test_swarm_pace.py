@@ -114,9 +114,27 @@ def test_a_pace_out_of_bounds_is_refused_naming_the_key(tmp_path, key, value, me
     assert f"{key} " in text and message in text, text
 
 
-@pytest.mark.parametrize("key", ["update_monitor", "health_start_period", "prometheus_interval"])
-def test_a_local_environment_has_no_pace_to_set(tmp_path, key):
-    path = project(tmp_path, f"{key} = 1\n")
+@pytest.mark.parametrize(
+    "setting",
+    [
+        "update_monitor = 1",
+        "health_start_period = 1",
+        "prometheus_interval = 1",
+        "edge_try_timeout = 1",
+        'spread_over = "node.id"',
+    ],
+)
+def test_a_local_environment_has_no_pace_or_placement_to_set(tmp_path, setting):
+    path = project(tmp_path, f"{setting}\n")
     with pytest.raises(ConfigError) as caught:
         load_config(path, environ={})
-    assert f"{key} paces a swarm environment only" in str(caught.value)
+    key = setting.split(" ")[0]
+    assert f"{key} sets a swarm environment only" in str(caught.value)
+
+
+@pytest.mark.parametrize("value", ['"node.role"', '"zone"', '"node.labels."', "1"])
+def test_a_spread_over_anything_but_a_node_attribute_is_refused(tmp_path, value):
+    path = project(tmp_path, SWARM + f"spread_over = {value}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={})
+    assert "spread_over must be node.id, node.hostname, node.labels.<label>" in str(caught.value)

@@ -23,6 +23,7 @@ from gates.targets.local.target import LocalTarget
 from gates.targets.swarm import ledger as swarm_ledger
 from gates.targets.swarm import lock
 from gates.targets.swarm.edge import render
+from gates.targets.swarm.service import placement
 from gates.targets.swarm.environment import SwarmEnvironment
 from gates.targets.swarm.history import Reading, Record
 from gates.targets.swarm.ledger import EngineLedger
@@ -130,8 +131,26 @@ def test_the_edge_finds_tasks_by_dns_checks_readiness_and_retries(tmp_path):
         "option httpchk GET /ready",
         "server-template task 6 tasks.mini-staging:8000 check",  # room for a start-first update
         "bind :8080",
+        "timeout server 5s",  # a task that died with a request in flight: retried after 5 s
     ):
         assert line in cfg
+    slow = project(tmp_path / "slow", SWARM + "edge_try_timeout = 12.5\n")
+    assert "timeout server 12.5s" in render(SwarmEnvironment(slow, "staging"))
+
+
+def test_the_tasks_are_spread_over_the_nodes_unless_told_otherwise(tmp_path):
+    spread = project(tmp_path, SWARM)
+    assert placement(spread.environment("staging"), "--placement-pref") == [
+        "--placement-pref",
+        "spread=node.id",
+    ]
+    zones = project(tmp_path / "zones", SWARM + 'spread_over = "node.labels.zone"\n')
+    assert placement(zones.environment("staging"), "--placement-pref-add") == [
+        "--placement-pref-add",
+        "spread=node.labels.zone",
+    ]
+    anywhere = project(tmp_path / "anywhere", SWARM + 'spread_over = ""\n')
+    assert placement(anywhere.environment("staging"), "--placement-pref") == []
 
 
 class FakeHistory:

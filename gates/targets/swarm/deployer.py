@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 
+from gates.docker import DockerRefused, EngineUnreachable
 from gates.outcome import GateError
 from gates.release.image import pinned_reference
 from gates.report import Report
@@ -183,15 +184,17 @@ class SwarmDeployer:
                     prometheus.load_rules(release_rules(env.config, release), self.say)
                 except GateError as exc:  # failed, so what serves must be what ran before
                     self.undo(spec, f"the environment's Prometheus did not load its rules: {exc}")
-        except EdgeDown as exc:
+        except (EdgeDown, DockerRefused, EngineUnreachable) as exc:
             if not switched:
                 self.ledger.set_state(deploy_id, "failed", str(exc))
                 raise
-            # The service was changed but could not be judged: left in flight, it is verified
-            # (and completed or undone) by the next command on the environment (converge).
-            raise EdgeDown(
+            # The service was changed but could not be judged (the edge, the engine or its
+            # leader gone): Swarm goes on with the update, so recording it failed would be a
+            # guess. Left in flight, it is verified (completed or undone) by the next command
+            # on the environment (converge).
+            raise type(exc)(
                 f"{exc}; the {kind} of {rid} stays in flight: the next command on {env.name} "
-                "verifies it once the edge answers"
+                "verifies it once the swarm and its edge answer"
             ) from None
         except GateError as exc:
             self.ledger.set_state(deploy_id, "failed", str(exc))

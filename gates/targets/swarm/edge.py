@@ -51,7 +51,7 @@ defaults
     log global
     timeout connect 2s
     timeout client 15s
-    timeout server 15s
+    timeout server {try_timeout}s
     timeout queue 5s
     retries 3
     option redispatch 1
@@ -97,6 +97,7 @@ def render(env: SwarmEnvironment) -> str:
         edge_port=EDGE_PORT,
         health_path=HEALTH_PATH,
         slots=slots,
+        try_timeout=f"{env.settings.edge_try_timeout:g}",
         service=env.service,
         service_port=SERVICE_PORT,
     )

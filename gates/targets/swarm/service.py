@@ -89,10 +89,54 @@ def rollout(settings: EnvironmentConfig, kind: Kind = "deploy") -> list[str]:
     ]  # fmt: skip
 
 
+def placement(settings: EnvironmentConfig, flag: str) -> list[str]:
+    """The service's placement preference (``spread_over``) given with ``flag``."""
+    return [flag, f"spread={settings.spread_over}"] if settings.spread_over else []
+
+
 FINAL = ("completed", "rollback_completed", "paused", "rollback_paused")
 ROLLED_BACK = ("rollback_completed", "rollback_paused", "rollback_started")
+# A task's CurrentState once it can no longer run ("Shutdown 3 seconds ago", ...).
+ENDED = ("Shutdown", "Failed", "Complete", "Rejected", "Orphaned", "Remove")
 TASK_IN_MESSAGE = re.compile(r"task ([a-z0-9]{25})")
 POLL = 0.25
+
+
+# What the managers answer while they have no leader (the leader lost, a partition healing):
+# measured on docker.io 20.10 with three managers, for about 10 s after the leader's loss.
+LEADERLESS = re.compile(
+    r"does not have a leader|DeadlineExceeded|context deadline exceeded|code = Unavailable"
+)
+ELECTION_TIMEOUT = 60.0  # s: the longest a leaderless swarm is waited for (measured: ~10-34 s)
+
+
+class Election:
+    """The wait while Swarm's managers elect a leader: an update goes on meanwhile (its spec is
+    in the raft log), so a poll that finds no leader is tried again, for up to
+    ELECTION_TIMEOUT s; anything else the engine refuses is raised at once."""
+
+    def __init__(self, say: Callable[[str], object]) -> None:
+        self.say = say
+        self.since: float | None = None
+
+    def wait(self, refused: DockerRefused) -> None:
+        if not LEADERLESS.search(str(refused)):
+            raise refused
+        now = time.monotonic()
+        if self.since is None:
+            self.since = now
+            self.say(f"swarm: no leader ({refused.said}); waiting for the managers to elect one")
+        elif now - self.since > ELECTION_TIMEOUT:
+            raise DockerRefused(
+                f"the swarm had no leader for {ELECTION_TIMEOUT:g} s (a majority of its "
+                f"managers lost?): {refused.said}"
+            ) from None
+        time.sleep(POLL * 4)
+
+    def over(self) -> None:
+        if self.since is not None:
+            self.say(f"swarm: a leader answers again after {time.monotonic() - self.since:.1f} s")
+            self.since = None
 
 
 def idle() -> None:
@@ -108,6 +152,7 @@ class Spec:
     deployment: str
     replicas: int
     env_keys: tuple[str, ...]
+    spread: tuple[str, ...]  # its placement preferences, as --placement-pref takes them
     update_state: str | None  # None: no update since it was created (or its spec changed)
     update_message: str
 
@@ -136,6 +181,11 @@ class Service:
             labels.get(DEPLOYMENT_LABEL, ""),
             int(spec.get("Mode", {}).get("Replicated", {}).get("Replicas", 0)),
             tuple(v.split("=", 1)[0] for v in container.get("Env") or ()),
+            tuple(
+                f"spread={p['Spread']['SpreadDescriptor']}"
+                for p in (spec["TaskTemplate"].get("Placement") or {}).get("Preferences") or ()
+                if "Spread" in p
+            ),
             status.get("State"),
             status.get("Message", ""),
         )
@@ -159,6 +209,7 @@ class Service:
             "service", "create", "--detach", "--name", self.name,
             "--network", env.network, "--endpoint-mode", "dnsrr",
             "--replicas", str(env.replicas),
+            *placement(env.settings, "--placement-pref"),
             "--label", f"{STACK_LABEL}={env.stack}",
             *(a for k, v in labels.items() for a in ("--label", f"{k}={v}")),
             *(a for k, v in variables.items() for a in ("--env", f"{k}={v}")),
@@ -177,6 +228,8 @@ class Service:
             "service", "update", "--detach", "--no-resolve-image", "--with-registry-auth",
             "--image", image,
             "--replicas", str(self.env.replicas),
+            *(a for p in spec.spread for a in ("--placement-pref-rm", p)),
+            *placement(self.env.settings, "--placement-pref-add"),
             *(a for k in spec.env_keys for a in ("--env-rm", k)),
             *(a for k, v in variables.items() for a in ("--env-add", f"{k}={v}")),
             *(a for k, v in labels.items() for a in ("--label-add", f"{k}={v}")),
@@ -215,10 +268,19 @@ class Service:
         calling ``watch`` at every poll (the deployer heals the edge meanwhile)."""
         seen: list[str] = []
         failed_task = ""
+        lost: set[str] = set()  # nodes whose stalled tasks were already stepped past
+        election = Election(say)
         while time.monotonic() < deadline:
-            watch()
-            status = self.update_status()
-            state, message = status.get("State"), status.get("Message", "")
+            try:
+                watch()
+                status = self.update_status()
+                state, message = status.get("State"), status.get("Message", "")
+                if state in ("updating", "rollback_started"):
+                    self.step_past_lost_nodes(lost, say)
+            except DockerRefused as exc:
+                election.wait(exc)  # raises unless the managers are electing a leader
+                continue
+            election.over()
             if state and (not seen or seen[-1] != state):
                 say(f"swarm: {state}: {message}")
                 seen.append(state)
@@ -232,6 +294,35 @@ class Service:
                 return Outcome(state, reason or message)
             time.sleep(POLL)
         return Outcome("timeout", f"still {seen[-1] if seen else 'pending'} when time ran out")
+
+    def step_past_lost_nodes(self, handled: set[str], say: Callable[[str], object]) -> None:
+        """Swarm's updater waits for each task it started to run or fail, but a task on a node
+        that went down does neither until the node returns (measured: an update stuck for
+        minutes on a task "Starting" on a lost node, its new task long running elsewhere). When
+        a task of the service sits on a node that is Down, the update is issued again
+        (``--force``): the new updater starts from the live tasks and leaves the lost node out.
+        Once per lost node (``handled``)."""
+        down = {name for name, status in self.node_states().items() if status == "Down"}
+        stuck = sorted(
+            {
+                str(t.get("Node"))
+                for t in self.tasks()
+                if t.get("Node") in down - handled and not t["CurrentState"].startswith(ENDED)
+            }
+        )
+        if not stuck:
+            return
+        handled.update(stuck)
+        say(
+            f"swarm: the update waits on tasks on {', '.join(stuck)}, which Swarm sees Down: "
+            "issuing it again so it goes on with the live nodes"
+        )
+        self.docker.run("service", "update", "--detach", "--force", self.name)
+
+    def node_states(self) -> dict[str, str]:
+        """{hostname: Ready | Down | Unknown} of the swarm's nodes."""
+        lines = self.docker.lines("node", "ls", "--format", "{{.Hostname}} {{.Status}}")
+        return dict(line.split(" ", 1) for line in lines if " " in line)
 
     def wait_new(
         self,
