@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -65,11 +66,16 @@ class DockerRefused(GateError):
 Completed = subprocess.CompletedProcess[str]
 
 
+# What the CLI adds after the line that says why (`docker run` after a daemon error).
+HINT = re.compile(r"^(Run|See) '\S+ [\w -]+--help'( for more information)?\.?$")
+
+
 def said(done: Completed) -> str:
     """The line of a failed command that says why: the last non-blank one of stderr, else of
-    stdout, else its exit code."""
+    stdout (the CLI's "Run 'docker run --help'" hint skipped), else its exit code."""
     for text in (done.stderr or "", done.stdout or ""):
         lines = [line.strip() for line in text.splitlines() if line.strip()]
+        lines = [line for line in lines if not HINT.match(line)] or lines
         if lines:
             return lines[-1]
     return f"exit {done.returncode}"

@@ -104,14 +104,14 @@ class SshNode:
         return {"reference": pushed[0], "digest": pushed[0].rsplit("@", 1)[1]}
 
 
-def node_problem() -> str | None:
-    """Why the ssh:// tests cannot run here, or None."""
+def node_problem(count: int = 1) -> str | None:
+    """Why the tests that need ``count`` namespaced nodes cannot run here, or None."""
     missing = nodes.missing()
     if missing:
         return missing.describe()
     if not nodes.OUTPUTS.is_file():
         return f"no namespaced swarm ({nodes.OUTPUTS} is absent)"
-    lacking = nodes.status(1, lambda _: None)
+    lacking = nodes.status(count, lambda _: None)
     return f"the namespaced swarm is not up ({', '.join(lacking)})" if lacking else None
 
 

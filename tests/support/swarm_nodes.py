@@ -32,7 +32,7 @@ from filelock import FileLock
 from deploy_fixture import ROOT, Checkout, SharedReleases
 from gates.engine import nodes
 from gates.engine.nodes import Node
-from support.ssh_node import SshNode
+from support.ssh_node import SshNode, node_problem
 from support.swarm import SwarmEngine, SwarmScenario, release_image
 from support.timeouts import HANG
 
@@ -40,19 +40,8 @@ COUNT = 3
 READY_TIMEOUT = 120.0  # s: a node back and Ready (a bound on a hang; Swarm takes ~20 s)
 
 
-def nodes_problem() -> str | None:
-    """Why the fault scenarios cannot run here, or None."""
-    missing = nodes.missing()
-    if missing:
-        return missing.describe()
-    if not nodes.OUTPUTS.is_file():
-        return f"no namespaced swarm ({nodes.OUTPUTS} is absent)"
-    lacking = nodes.status(COUNT, lambda _: None)
-    return f"the namespaced swarm is not up ({', '.join(lacking)})" if lacking else None
-
-
 def three_nodes(home: Path) -> Cluster:
-    problem = nodes_problem()
+    problem = node_problem(COUNT)
     if problem is not None:
         if os.environ.get("CI"):
             pytest.fail(f"CI is set but the fault scenarios cannot run: {problem}")
@@ -63,6 +52,8 @@ def three_nodes(home: Path) -> Cluster:
 
 
 def node_docker(node: Node, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    """The docker CLI against ``node``'s own dockerd (its socket on this host); never raises
+    on a refusal: a lost node's is the caller's to read."""
     return subprocess.run(
         ["docker", *args], capture_output=True, text=True, timeout=timeout,
         env={**os.environ, "DOCKER_HOST": node.docker_host},
@@ -86,8 +77,8 @@ class Cluster:
         engine = SwarmEngine(
             docker_host=node.docker_host,
             registry=nodes.registry_host(),
-            edge_image=nodes.seeded(self.given_image("edge_image")),
-            prometheus_image=nodes.seeded(self.given_image("prometheus_image")),
+            edge_image=self.given_image("edge_image"),
+            prometheus_image=self.given_image("prometheus_image"),
             address=node.address,
             environ=(
                 ("DOCKER_CONFIG", str(config)),
@@ -165,6 +156,7 @@ class Cluster:
             capture_output=True, text=True, timeout=READY_TIMEOUT, cwd=ROOT,
         )  # fmt: skip
         assert done.returncode == 0, done.stdout + done.stderr
+        print(done.stdout + done.stderr, end="")  # what `up` found missing and started
         wait_until(self.whole, READY_TIMEOUT, f"all {COUNT} nodes active and Ready")
         return time.monotonic() - began
 

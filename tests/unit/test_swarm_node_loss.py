@@ -4,10 +4,11 @@ for a bounded time, anything else the engine refuses is raised at once, and an u
 waits on a task on a Down node is issued again, once per node."""
 
 import json
+import subprocess
 
 import pytest
 
-from gates.docker import DockerRefused
+from gates.docker import DockerRefused, said
 from gates.targets.swarm import service as service_module
 from gates.targets.swarm.environment import SwarmEnvironment
 from gates.targets.swarm.service import Service
@@ -111,3 +112,16 @@ def test_an_update_with_every_node_ready_is_left_to_swarm(service):
     service.docker = docker
     assert service.wait_update(float("inf"), lambda _: None).state == "completed"
     assert docker.updates == []
+
+
+@pytest.mark.parametrize(
+    "stderr",
+    [
+        "docker: Error response from daemon: attach failed.\n"
+        "Run 'docker run --help' for more information\n",
+        "docker: Error response from daemon: attach failed.\nSee 'docker run --help'.\n",
+    ],
+)
+def test_a_refusal_is_the_daemons_line_not_the_clis_hint(stderr):
+    done = subprocess.CompletedProcess(["docker", "run"], 125, "", stderr)
+    assert said(done) == "docker: Error response from daemon: attach failed."
