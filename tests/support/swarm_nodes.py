@@ -10,6 +10,7 @@ a machine dies or a network splits:
 
 - ``lose(node)``: the node's link goes down, then everything of it is killed (its dockerd,
   containerd, shims and containers): a machine that stopped, whose packets go nowhere;
+- ``kill(node)``: everything of it killed with -9, its address still answering with resets;
 - ``partition(node)`` / ``heal(node)``: its link down / up, its processes untouched;
 - ``restore()``: links up and ``gates engine up --nodes 3`` (a lost node's dockerd starts
   again on its data root and rejoins), then wait until every node is Ready again.
@@ -141,8 +142,14 @@ class Cluster:
         subprocess.run(["ip", "link", "set", node.veth, "up"], check=True, timeout=HANG)
 
     def lose(self, node: Node) -> None:
-        """The node stops as a machine does: unreachable at once, then nothing of it runs."""
+        """The node stops as a machine does: unreachable at once, then nothing of it runs
+        (its peers' connections to it hang until they time out)."""
         self.partition(node)
+        nodes.reap(node, lambda _: None)
+
+    def kill(self, node: Node) -> None:
+        """Everything of the node killed with -9 (dockerd, containerd, shims, containers),
+        its address still there: its peers' connections are reset at once."""
         nodes.reap(node, lambda _: None)
 
     def restore(self) -> float:
