@@ -6,7 +6,7 @@ the edge.
 Usage, as root, from the repository root, with the engine and the nodes up
 (``nox -s engine -- up`` then ``nox -s engine -- up --nodes 3``):
 
-    .nox/test/bin/python benchmarks/swarm_faults.py [--rounds 5] [--keep FILE]
+    .nox/test/bin/python benchmarks/swarm_faults.py [--rounds 5] [--keep FILE] [--only EXPR]
 
 Runs the scenarios with ``GATES_FAULTS_ROUNDS`` set, each appending its measurements to a
 JSON-lines file (``GATES_FAULTS_RECORD``), then prints a Markdown table for
@@ -30,10 +30,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run(rounds: int, record: Path) -> int:
+def run(rounds: int, record: Path, only: str) -> int:
     env = {**os.environ, "GATES_FAULTS_ROUNDS": str(rounds), "GATES_FAULTS_RECORD": str(record)}
     argv = [sys.executable, "-m", "pytest", "tests/faults/test_node_faults.py", "-k",
-            "not reaped", "-p", "no:cacheprovider", "-q"]  # fmt: skip
+            f"({only}) and not reaped and not whole", "-p", "no:cacheprovider", "-q"]  # fmt: skip
     return subprocess.run(argv, cwd=ROOT, env=env, check=False).returncode
 
 
@@ -65,11 +65,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--keep", type=Path, help="keep the JSON lines here")
+    parser.add_argument("--only", default="test", help="a pytest -k expression: which faults")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
         record = args.keep or Path(directory) / "faults.jsonl"
         record.unlink(missing_ok=True)
-        code = run(args.rounds, record)
+        code = run(args.rounds, record, args.only)
         lines = [json.loads(line) for line in record.read_text().splitlines() if line.strip()]
     print(f"\npytest exit {code}; {len(lines)} scenario runs recorded\n")
     print(table(lines))
