@@ -347,11 +347,8 @@ def _step(
         if condition is not None and condition not in allowed:
             found.append(f"{job}: {label}: if {condition!r} is not allowed on a set-up step")
         return None, found
-    as_root = next(
-        (f"{AS_ROOT} -s {st}" for st in AS_ROOT_STAGES if command == f"{AS_ROOT} -s {st}"), None
-    )
-    if as_root is not None:
-        command = "nox" + command.removeprefix(AS_ROOT)
+    if command in {f"{AS_ROOT} -s {stage}" for stage in AS_ROOT_STAGES}:
+        command = "nox" + command.removeprefix(AS_ROOT)  # judged as the nox call it is
     call = NOX_CALL.fullmatch(command)
     if call is None:
         return None, found + [

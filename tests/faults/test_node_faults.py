@@ -84,6 +84,21 @@ def record(fault: str, **measured: object) -> None:
             out.write(line + "\n")
 
 
+def record_run(
+    fault: str,
+    run: Faulted,
+    result: LoadResult,
+    recovered: float,
+    history: str,
+    live: str,
+    **where: object,
+) -> None:
+    """``record`` a command run under a fault: ``where`` names the nodes involved."""
+    record(fault, **where, failed=len(result.failures), errors=failures(result),
+           sent=len(result.samples), recovered_s=recovered, exit=run.exit, said=run.said,
+           history=history, serving=live)  # fmt: skip
+
+
 @dataclass
 class Faulted:
     """A gates command run under load, with a fault done once its rollout had begun."""
@@ -222,10 +237,8 @@ def test_a_worker_lost_mid_deploy_loses_no_request_and_the_deploy_completes(
     recovered = recovered_after(run, swarm, victim, through)
     result = stop_traffic(run)
     history, live = history_and_live(swarm)
-    record("worker lost mid-deploy", lost=victim.name, edge=through.name,
-           failed=len(result.failures), errors=failures(result), sent=len(result.samples),
-           recovered_s=recovered, exit=run.exit, said=run.said, history=history,
-           serving=live)  # fmt: skip
+    record_run("worker lost mid-deploy", run, result, recovered, history, live,
+               lost=victim.name, edge=through.name)  # fmt: skip
     stated(run)
     assert result.failures == [], result.failures[:5]  # the edge retried on a live task
     assert run.exit == 0 and history == live == b, run.output
@@ -250,11 +263,9 @@ def test_the_leader_lost_mid_deploy_leaves_a_verdict_that_agrees_with_the_histor
     result = stop_traffic(run)
     history, live = history_and_live(swarm)
     elected = cluster.leader(via=[through])
-    record("leader lost mid-deploy", lost=leader.name, edge=through.name,
-           new_leader=elected.name if elected else None, failed=len(result.failures),
-           errors=failures(result), sent=len(result.samples), recovered_s=recovered,
-           exit=run.exit, said=run.said,
-           history=history, serving=live)  # fmt: skip
+    record_run("leader lost mid-deploy", run, result, recovered, history, live,
+               lost=leader.name, edge=through.name,
+               new_leader=elected.name if elected else None)  # fmt: skip
     stated(run)
     assert history == live, (history, live)
     assert live == (b if run.exit == 0 else live) and live in (a, b), run.output
@@ -275,10 +286,8 @@ def test_a_node_partitioned_during_a_rollback(on_nodes, cluster, round_):
     cluster.heal(cut)
     result = stop_traffic(run)
     history, live = history_and_live(swarm)
-    record("node partitioned during a rollback", partitioned=cut.name, edge=through.name,
-           failed=len(result.failures), errors=failures(result), sent=len(result.samples),
-           recovered_s=recovered, exit=run.exit, said=run.said, history=history,
-           serving=live)  # fmt: skip
+    record_run("node partitioned during a rollback", run, result, recovered, history, live,
+               partitioned=cut.name, edge=through.name)  # fmt: skip
     stated(run)
     assert history == live, (history, live)
     if run.exit == 0:

@@ -302,12 +302,14 @@ class Service:
         a task of the service sits on a node that is Down, the update is issued again
         (``--force``): the new updater starts from the live tasks and leaves the lost node out.
         Once per lost node (``handled``)."""
-        down = {name for name, status in self.node_states().items() if status == "Down"}
+        down = {n for n, status in self.node_states().items() if status == "Down"} - handled
+        if not down:  # the usual poll: one `node ls`, no task list
+            return
         stuck = sorted(
             {
                 str(t.get("Node"))
                 for t in self.tasks()
-                if t.get("Node") in down - handled and not t["CurrentState"].startswith(ENDED)
+                if t.get("Node") in down and not t["CurrentState"].startswith(ENDED)
             }
         )
         if not stuck:
